@@ -1,0 +1,198 @@
+"""``docinbox``: parse the command line, call the library, turn errors into exit codes.
+
+Exit codes: 0 success; 1 a document failed (``run --once``) or nothing matched
+(``retry``); 2 usage or configuration error; 3 the state database or another
+daemon is in the way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__, config, logs
+from .errors import ConfigError, DocinboxError, StoreError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
+
+log = logging.getLogger("docinbox")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="docinbox", description="Hot-folder document parser.")
+    p.add_argument("--version", action="version", version=f"docinbox {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("-c", "--config", default="config.toml", type=Path,
+                        help="configuration file (default: ./config.toml)")
+        return sp
+
+    run = with_config(sub.add_parser("run", help="run the daemon in the foreground"))
+    run.add_argument("--no-tray", action="store_true", help="no tray icon")
+    run.add_argument("--once", action="store_true",
+                     help="process what is in the inbox, then exit (1 if any document failed)")
+
+    status = with_config(sub.add_parser("status", help="what docinbox is doing"))
+    status.add_argument("--json", action="store_true", help="one JSON object")
+    status.add_argument("--limit", type=int, default=50, help="documents to list (text)")
+
+    retry = with_config(sub.add_parser("retry", help="put failed documents back in line"))
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("--failed", action="store_true", help="every failed document")
+    which.add_argument("ids", nargs="*", type=int, default=[], metavar="ID")
+
+    auto = with_config(sub.add_parser("autostart", help="start docinbox with your session"))
+    auto.add_argument("action", choices=("install", "remove"))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "status":
+            return cmd_status(args)
+        if args.command == "retry":
+            return cmd_retry(args)
+        if args.command == "autostart":
+            return cmd_autostart(args)
+    except ConfigError as exc:
+        print(f"docinbox: configuration error: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"  {exc.hint}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as exc:
+        print(f"docinbox: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"  {exc.hint}", file=sys.stderr)
+        return EXIT_STORE
+    except DocinboxError as exc:
+        print(f"docinbox: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_USAGE
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .engine import Engine
+
+    settings = config.load(args.config)
+    logs.setup(settings.log.level, settings.log.file, settings.secrets())
+    engine = Engine(settings)
+
+    def run_daemon() -> int:
+        try:
+            return engine.run(once=args.once)
+        finally:
+            engine.close()
+
+    if args.no_tray or args.once:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: engine.stop())
+        return run_daemon()
+    from .tray import run_with_tray
+
+    return run_with_tray(engine.control, run_daemon)
+
+
+def _open_readonly(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .store import open_store
+
+    settings = config.load(args.config)
+    path = settings.folders.state
+    return settings, (open_store(path, readonly=True) if path.exists() else None)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .engine import build_snapshot
+
+    settings, store = _open_readonly(args)
+    if store is None:
+        snap, jobs = None, []
+    else:
+        snap = build_snapshot(store, time.time(), outbox=settings.folders.outbox)
+        jobs = store.jobs()
+    counts = snap.counts if snap else {}
+    if args.json:
+        out = {
+            "counts": counts,
+            "documents": [_job_json(j, settings.folders.outbox) for j in jobs],
+            "services": [s.__dict__ for s in snap.services] if snap else [],
+            "paused_until": snap.paused_until if snap else None,
+        }
+        print(json.dumps(out, indent=2, ensure_ascii=False, default=str))
+        return EXIT_OK
+    total = sum(counts.values())
+    parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    print(f"docinbox: {total} document{'s' if total != 1 else ''}" + (f" — {parts}" if parts
+                                                                       else ""))
+    if snap and snap.paused_until is not None:
+        print("  paused" + ("" if snap.paused_until == float("inf") else
+                            f" until {time.strftime('%H:%M', time.localtime(snap.paused_until))}"))
+    for s in snap.services if snap else ():
+        print(f"  {s.name}: {s.condition}" + (f" — {s.reason}" if s.reason else ""))
+    for job in jobs[-args.limit:]:
+        line = f"  #{job.id:<5} {job.state!s:<10} {job.rel_path}"
+        if job.result_dir and job.state == "done":
+            line += f" → {settings.folders.outbox / job.result_dir}"
+        elif job.error:
+            line += f"  ({job.error}: {job.message})"
+        print(line)
+    return EXIT_OK
+
+
+def _job_json(job, outbox: Path) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "id": job.id, "name": job.name, "path": job.rel_path, "state": str(job.state),
+        "service": job.service, "sha256": job.sha256, "bytes": job.size, "pages": job.pages,
+        "type": job.kind, "attempts": job.attempts, "error": job.error,
+        "message": job.message, "remote": dict(job.remote),
+        "result": str(outbox / job.result_dir) if job.result_dir and str(job.state) == "done"
+        else None,
+        "location": job.location or None,
+        "created_at": job.created_at, "updated_at": job.updated_at,
+    }
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from .engine import retry
+    from .store import open_store
+
+    settings = config.load(args.config)
+    if not settings.folders.state.exists():
+        print("docinbox: nothing to retry (no state database yet)")
+        return EXIT_FAILED
+    store = open_store(settings.folders.state, create=False)
+    try:
+        moved = retry(store, None if args.failed else list(args.ids))
+    finally:
+        store.close()
+    for job in moved:
+        print(f"  #{job.id} {job.rel_path}: queued again")
+    print(f"docinbox: {len(moved)} document{'s' if len(moved) != 1 else ''} back in line")
+    return EXIT_OK if moved or args.failed else EXIT_FAILED
+
+
+def cmd_autostart(args: argparse.Namespace) -> int:
+    from . import autostart
+
+    config_path = Path(args.config).expanduser().resolve()
+    if args.action == "install":
+        where = autostart.install(config_path)
+        print(f"docinbox: autostart installed at {where}")
+    else:
+        where = autostart.remove()
+        print(f"docinbox: autostart removed ({where})" if where else
+              "docinbox: no autostart entry to remove")
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

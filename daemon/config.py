@@ -1,0 +1,428 @@
+"""config.toml → typed, validated :class:`Settings`.
+
+Validation happens once, here, so the rest of the daemon can trust its settings:
+an unknown key or a bad value stops start-up with a message naming it
+(``routes[2].max_pages: expected a positive integer, got "three"``).
+Relative paths resolve against the folder that holds the config file, and
+``env:NAME`` secrets come from the environment or a ``.env`` beside the config.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SERVICES = ("nanonets", "mineru", "docparse")
+DOCUMENT_TYPES = ("pdf", "png", "jpg", "tiff", "gif", "bmp", "webp", "docx", "doc", "pptx",
+                  "ppt", "xlsx", "xls", "link")
+
+#: Per-service options a route may set (the API's own names).
+ROUTE_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "nanonets": {"model_id": str, "async": bool},
+    "mineru": {"model_version": str, "is_ocr": bool, "language": str, "enable_formula": bool,
+               "enable_table": bool, "page_ranges": str, "extra_formats": list},
+    "docparse": {"model_version": str, "is_ocr": bool, "language": str, "enable_formula": bool,
+                 "enable_table": bool, "page_ranges": str, "extra_formats": list},
+}
+
+
+class Secret:
+    """A credential that never shows itself in a repr, a log line or a traceback."""
+
+    __slots__ = ("source", "value")
+
+    def __init__(self, value: str | None, source: str) -> None:
+        self.value = value
+        self.source = source  # "env:NAME" or "inline"
+
+    def __repr__(self) -> str:
+        return f"Secret({self.source!r})"
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+
+@dataclass(frozen=True)
+class Folders:
+    inbox: Path
+    outbox: Path
+    archive: Path | None  # None: delete originals once their result is written
+    failed: Path
+    state: Path  # the SQLite database
+
+
+@dataclass(frozen=True)
+class WatcherSettings:
+    mode: str = "auto"            # auto | native | polling
+    quiet_seconds: float = 0.2    # after close-after-write, no further events for this long
+    settle_seconds: float = 2.0   # polling: size and mtime unchanged this long
+    rescan_seconds: float = 60.0  # safety-net rescan of the whole inbox
+    ignore: tuple[str, ...] = ()  # user patterns, on top of the built-in ones
+
+
+@dataclass(frozen=True)
+class MockSettings:
+    embedded: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8765
+    speed: float = 1.0
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    name: str
+    base_url: str
+    credential: Secret
+    concurrency: int = 4
+    timeout: float = 120.0
+    model_id: str = ""            # nanonets
+    files_listen: str = ""        # docparse
+    files_url: str = ""           # docparse
+    sync_max_pages: int = 3       # nanonets: above this, the async endpoint
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Route:
+    service: str
+    folder: str | None = None
+    max_pages: int | None = None
+    max_bytes: int | None = None
+    types: tuple[str, ...] | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    max_attempts: int = 8
+    max_seconds: float = 6 * 3600.0
+    base_seconds: float = 1.0
+    cap_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    file: Path | None
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: Path
+    folders: Folders
+    watcher: WatcherSettings
+    mock: MockSettings
+    services: Mapping[str, ServiceSettings]
+    routes: tuple[Route, ...]
+    retry: RetrySettings
+    log: LogSettings
+
+    def secrets(self) -> list[str]:
+        """Every credential value, so logs and files can be scrubbed of them."""
+        return [s.credential.value for s in self.services.values() if s.credential.value]
+
+
+DEFAULT_ROUTES = (
+    Route(service="nanonets", max_pages=3, types=("pdf", "png", "jpg", "tiff")),
+    Route(service="mineru"),
+)
+
+# ------------------------------------------------------------------------------------------
+
+
+def load(path: str | os.PathLike[str] = "config.toml", *, environ: Mapping[str, str] | None = None
+         ) -> Settings:
+    config_path = Path(path).expanduser().resolve()
+    try:
+        with config_path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"configuration file not found: {config_path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
+    env = dict(read_dotenv(config_path.parent / ".env"))
+    env.update(os.environ if environ is None else environ)
+    return parse(data, config_path=config_path, environ=env)
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (optional ``export``, quotes, # comments); a missing file is empty."""
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return values
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, str]) -> Settings:
+    base = config_path.parent
+    _only(data, "", {"folders", "watcher", "mock", "services", "routes", "retry", "log"})
+
+    f = _table(data, "folders")
+    _only(f, "folders", {"inbox", "outbox", "archive", "failed", "state"})
+
+    def folder(key: str, default: str, *, empty_ok: bool = False) -> Path | None:
+        value = _get(f, "folders", key, str, default)
+        if value == "":
+            if empty_ok:
+                return None
+            raise ConfigError(f"folders.{key}: must not be empty")
+        return (base / Path(value).expanduser()).resolve()
+
+    folders = Folders(
+        inbox=folder("inbox", "inbox"),  # type: ignore[arg-type]
+        outbox=folder("outbox", "outbox"),  # type: ignore[arg-type]
+        archive=folder("archive", "archive", empty_ok=True),
+        failed=folder("failed", "failed"),  # type: ignore[arg-type]
+        state=folder("state", "state/docinbox.db"),  # type: ignore[arg-type]
+    )
+    _check_folders(folders)
+
+    w = _table(data, "watcher")
+    _only(w, "watcher", {"mode", "quiet_seconds", "settle_seconds", "rescan_seconds", "ignore"})
+    watcher = WatcherSettings(
+        mode=_choice(w, "watcher", "mode", ("auto", "native", "polling"), "auto"),
+        quiet_seconds=_number(w, "watcher", "quiet_seconds", 0.2, minimum=0.0),
+        settle_seconds=_number(w, "watcher", "settle_seconds", 2.0, minimum=0.0),
+        rescan_seconds=_number(w, "watcher", "rescan_seconds", 60.0, minimum=0.0),
+        ignore=tuple(_str_list(w, "watcher", "ignore", [])),
+    )
+
+    m = _table(data, "mock")
+    _only(m, "mock", {"embedded", "host", "port", "speed"})
+    mock = MockSettings(
+        embedded=_get(m, "mock", "embedded", bool, True),
+        host=_get(m, "mock", "host", str, "127.0.0.1"),
+        port=_int(m, "mock", "port", 8765, minimum=0, maximum=65535),
+        speed=_number(m, "mock", "speed", 1.0, minimum=1e-6),
+    )
+
+    routes = _routes(data)
+    needed = {r.service for r in routes}
+    services = _services(_table(data, "services"), needed, mock, environ)
+
+    r = _table(data, "retry")
+    _only(r, "retry", {"max_attempts", "max_seconds", "base_seconds", "cap_seconds"})
+    retry = RetrySettings(
+        max_attempts=_int(r, "retry", "max_attempts", 8, minimum=1),
+        max_seconds=_number(r, "retry", "max_seconds", 6 * 3600.0, minimum=0.0),
+        base_seconds=_number(r, "retry", "base_seconds", 1.0, minimum=0.0),
+        cap_seconds=_number(r, "retry", "cap_seconds", 300.0, minimum=0.0),
+    )
+
+    lg = _table(data, "log")
+    _only(lg, "log", {"file", "level"})
+    log_file = _get(lg, "log", "file", str, "state/docinbox.log")
+    log = LogSettings(
+        file=(base / log_file).resolve() if log_file else None,
+        level=_choice(lg, "log", "level", ("debug", "info", "warning", "error"), "info"),
+    )
+    return Settings(config_path=config_path, folders=folders, watcher=watcher, mock=mock,
+                    services=services, routes=routes, retry=retry, log=log)
+
+
+def _check_folders(folders: Folders) -> None:
+    inbox = folders.inbox
+    for key in ("outbox", "archive", "failed"):
+        other: Path | None = getattr(folders, key)
+        if other is None:
+            continue
+        if other == inbox or other.is_relative_to(inbox):
+            raise ConfigError(
+                f"folders.{key} ({other}) is inside the inbox ({inbox}); docinbox would "
+                "process its own results. Move it out of the inbox."
+            )
+        if inbox.is_relative_to(other):
+            raise ConfigError(f"folders.inbox ({inbox}) is inside folders.{key} ({other})")
+    if folders.state.is_relative_to(inbox):
+        raise ConfigError(f"folders.state ({folders.state}) is inside the inbox ({inbox})")
+
+
+def _routes(data: Mapping[str, Any]) -> tuple[Route, ...]:
+    raw = data.get("routes")
+    if raw is None:
+        return DEFAULT_ROUTES
+    if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
+        raise ConfigError("routes: expected [[routes]] tables")
+    routes = []
+    for i, item in enumerate(raw):
+        where = f"routes[{i}]"
+        service = _choice(item, where, "service", SERVICES, None)
+        allowed = ROUTE_OPTIONS[service]
+        _only(item, where, {"service", "folder", "max_pages", "max_bytes", "types", *allowed})
+        types = item.get("types")
+        if types is not None:
+            types = tuple(_str_list(item, where, "types", []))
+            for t in types:
+                if t not in DOCUMENT_TYPES:
+                    raise ConfigError(f"{where}.types: unknown type {t!r} "
+                                      f"(known: {', '.join(DOCUMENT_TYPES)})")
+        options = {}
+        for key, kind in allowed.items():
+            if key in item:
+                if not isinstance(item[key], kind) or (kind is not bool and isinstance(item[key], bool)):
+                    raise ConfigError(f"{where}.{key}: expected {_kind_name(kind)}, "
+                                      f"got {item[key]!r}")
+                options[key] = item[key]
+        routes.append(Route(
+            service=service,
+            folder=_get(item, where, "folder", str, None),
+            max_pages=_int(item, where, "max_pages", None, minimum=1),
+            max_bytes=_int(item, where, "max_bytes", None, minimum=1),
+            types=types,
+            options=options,
+        ))
+    return tuple(routes)
+
+
+_SERVICE_KEYS = {
+    "nanonets": {"base_url", "api_key", "model_id", "concurrency", "timeout", "sync_max_pages"},
+    "mineru": {"base_url", "token", "concurrency", "timeout"},
+    "docparse": {"base_url", "token", "files_listen", "files_url", "concurrency", "timeout"},
+}
+_CREDENTIAL_KEY = {"nanonets": "api_key", "mineru": "token", "docparse": "token"}
+_DEFAULT_BASE = {"nanonets": "https://app.nanonets.com", "mineru": "https://mineru.net",
+                 "docparse": ""}
+
+
+def _services(table: Mapping[str, Any], needed: set[str], mock: MockSettings,
+              environ: Mapping[str, str]) -> dict[str, ServiceSettings]:
+    _only(table, "services", set(SERVICES))
+    out: dict[str, ServiceSettings] = {}
+    for name in SERVICES:
+        if name not in table and name not in needed:
+            continue
+        s = table.get(name, {})
+        where = f"services.{name}"
+        if not isinstance(s, dict):
+            raise ConfigError(f"{where}: expected a table")
+        _only(s, where, _SERVICE_KEYS[name])
+        cred_key = _CREDENTIAL_KEY[name]
+        raw_cred = _get(s, where, cred_key, str, f"env:{name.upper()}_API_KEY")
+        credential = _secret(raw_cred, environ)
+        if name in needed and not mock.embedded and not credential:
+            raise ConfigError(
+                f"{where}.{cred_key}: {raw_cred} is not set "
+                f"(set it in the environment or in a .env beside the config)"
+            )
+        base_url = _get(s, where, "base_url", str, _DEFAULT_BASE[name]).rstrip("/")
+        if name in needed and not mock.embedded and not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.base_url: expected an http(s) URL, got {base_url!r}")
+        out[name] = ServiceSettings(
+            name=name,
+            base_url=base_url,
+            credential=credential,
+            concurrency=_int(s, where, "concurrency", 8 if name == "nanonets" else 4, minimum=1),
+            timeout=_number(s, where, "timeout", 120.0, minimum=0.1),
+            model_id=_get(s, where, "model_id", str, "") if name == "nanonets" else "",
+            sync_max_pages=_int(s, where, "sync_max_pages", 3, minimum=1)
+            if name == "nanonets" else 3,
+            files_listen=_get(s, where, "files_listen", str, "127.0.0.1:8766")
+            if name == "docparse" else "",
+            files_url=_get(s, where, "files_url", str, "") if name == "docparse" else "",
+        )
+        if name == "nanonets" and name in needed and not mock.embedded and not out[name].model_id:
+            raise ConfigError(f"{where}.model_id: required (the model's UUID from the dashboard)")
+    return out
+
+
+def _secret(raw: str, environ: Mapping[str, str]) -> Secret:
+    if raw.startswith("env:"):
+        name = raw[4:]
+        return Secret(environ.get(name) or None, raw)
+    return Secret(raw or None, "inline")
+
+
+# --- small validators ------------------------------------------------------------------------
+
+
+def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a [{key}] table")
+    return value
+
+
+def _only(table: Mapping[str, Any], where: str, allowed: set[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            name = f"{where}.{key}" if where else key
+            raise ConfigError(f"unknown configuration key {name!r} "
+                              f"(known here: {', '.join(sorted(allowed))})")
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", bool: "true or false", int: "an integer", float: "a number",
+             list: "a list"}
+    if isinstance(kind, tuple):
+        return " or ".join(names.get(k, k.__name__) for k in kind)
+    return names.get(kind, kind.__name__)
+
+
+def _get(table: Mapping[str, Any], where: str, key: str, kind: type, default: Any) -> Any:
+    if key not in table:
+        return default
+    value = table[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}.{key}: expected {_kind_name(kind)}, got {value!r}")
+    return value
+
+
+def _int(table: Mapping[str, Any], where: str, key: str, default: int | None, *,
+         minimum: int | None = None, maximum: int | None = None) -> Any:
+    value = _get(table, where, key, int, default)
+    if value is None:
+        return None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        bounds = f"at least {minimum}" if maximum is None else f"{minimum}..{maximum}"
+        raise ConfigError(f"{where}.{key}: expected an integer {bounds}, got {value!r}")
+    return value
+
+
+def _number(table: Mapping[str, Any], where: str, key: str, default: float, *,
+            minimum: float) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        raise ConfigError(f"{where}.{key}: expected a number ≥ {minimum}, got {value!r}")
+    return float(value)
+
+
+def _choice(table: Mapping[str, Any], where: str, key: str, choices: tuple[str, ...],
+            default: str | None) -> Any:
+    value = table.get(key, default)
+    if value is None:
+        raise ConfigError(f"{where}.{key}: required (one of {', '.join(choices)})")
+    if value not in choices:
+        raise ConfigError(f"{where}.{key}: expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _str_list(table: Mapping[str, Any], where: str, key: str, default: list[str]) -> list[str]:
+    value = table.get(key, default)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}.{key}: expected a list of strings, got {value!r}")
+    return value
+
+
+Validator = Callable[[Any], Any]

@@ -1,0 +1,87 @@
+"""The daemon's public interface, for the tray and anything else that steers it.
+
+The tray (and tests) see the daemon only through :class:`Control`, so they never
+reach into the engine's internals and can be driven by a fake.  Snapshots are
+immutable values: cheap to compare, safe to hand across threads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+#: A user pause with no end ("until resumed").
+FOREVER = math.inf
+
+ServiceCondition = Literal["ok", "retrying", "paused"]
+
+
+@dataclass(frozen=True)
+class DocumentSummary:
+    id: int
+    name: str                  # the file's name as dropped (relative to the inbox)
+    state: str                 # a job state, see daemon.store.states
+    service: str | None = None
+    error: str | None = None   # stable error code when failed
+    message: str | None = None # what the user should know (failed or retrying)
+    result_dir: Path | None = None  # outbox folder once done
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ServiceHealth:
+    name: str
+    condition: ServiceCondition = "ok"
+    reason: str | None = None        # e.g. "quota exhausted (402)", "invalid API key"
+    error: str | None = None         # stable error code
+    until: float | None = None       # when a pause ends on its own (Unix seconds)
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    counts: dict[str, int] = field(default_factory=dict)        # job state -> n
+    active: tuple[DocumentSummary, ...] = ()                     # in flight, oldest first
+    recent: tuple[DocumentSummary, ...] = ()                     # last finished, newest first
+    services: tuple[ServiceHealth, ...] = ()
+    paused_until: float | None = None   # user pause; FOREVER = until resumed; None = running
+    activity: str | None = None         # e.g. "uploading invoice.pdf"
+    problem: str | None = None          # configuration or start-up problem, if any
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get("failed", 0)
+
+    @property
+    def pending(self) -> int:
+        """Documents not yet in a terminal state."""
+        return sum(n for state, n in self.counts.items() if state not in ("done", "failed"))
+
+
+class Control(Protocol):
+    """What a front end may do with a running daemon."""
+
+    inbox: Path
+    outbox: Path
+    log_path: Path | None
+
+    def snapshot(self) -> StatusSnapshot: ...
+
+    def pause(self, seconds: float | None = None) -> None:
+        """Stop starting new work; None pauses until :meth:`resume`."""
+
+    def resume(self) -> None: ...
+
+    def retry_failed(self) -> int:
+        """Put every failed document back in line; returns how many."""
+
+    def stop(self) -> None:
+        """Ask the daemon to stop cleanly (returns at once)."""
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call *callback* (from any thread) when the snapshot may have changed.
+
+        Returns a function that unsubscribes.
+        """

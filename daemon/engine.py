@@ -1,0 +1,773 @@
+"""The daemon: from a ready file in the inbox to a result in the outbox.
+
+One asyncio loop owns the work; blocking steps (hashing, sniffing, writing the
+outbox, moving originals) run in worker threads.  The job store is the queue:
+the scheduler reads due jobs from SQLite, so a restart (or ``docinbox retry`` from
+another process) needs no extra signalling.  Every remote side effect is bracketed
+by persisted states — ``submitting`` before the request, ``submitted`` or
+``received`` after — and the original is archived only once its result is durable.
+
+Flow of a job (see docs/architecture.md)::
+
+    watcher ─► _admit (hash, sniff, store.add) ─► queued
+    scheduler ─► _process: route, submitting, service.submit ─► received | submitted
+    scheduler ─► _poll (asynchronous services) ─► received
+    scheduler ─► _finalize: normalize, outbox, archive ─► done
+    any error ─► _on_error: retry later | pause the service | _fail ─► failed
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import random
+import shutil
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from . import embedded, router, sniff
+from . import services as service_registry
+from .clock import Clock, SystemClock
+from .config import Settings
+from .control import FOREVER, DocumentSummary, ServiceHealth, StatusSnapshot
+from .errors import (
+    AlreadyRunning,
+    DocinboxError,
+    DocumentError,
+    DocumentVanished,
+    HostError,
+    StaleTransition,
+    UnsupportedDocument,
+)
+from .outbox import OutboxWriter, archive_original, fail_original
+from .outbox.writer import TMP_PREFIX
+from .retry import RetryPolicy
+from .services.base import Accepted, Received, Service, SourceDocument
+from .store import ACTIVE, TERMINAL, Job, State, Store, open_store
+from .watcher import IgnoreRules, InboxWatcher
+
+log = logging.getLogger("docinbox")
+
+HASH_CHUNK = 1 << 20
+IDLE_WAKE = 1.0  # seconds: the scheduler looks at the store at least this often
+PAUSE_KEY = "paused_until"
+HEALTH_PREFIX = "service:"
+
+
+@dataclass
+class RunStats:
+    """What one run of the daemon did (``--once`` turns it into the exit code)."""
+
+    jobs: set[int]
+
+    def __init__(self) -> None:
+        self.jobs = set()
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        services: Mapping[str, Service] | None = None,
+        fsync: bool = True,
+        start_mock: bool | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.retry = RetryPolicy(settings.retry, rng or random.Random())
+        self._transport = transport
+        self._services_given = services
+        self._fsync = fsync
+        self._start_mock = settings.mock.embedded if start_mock is None else start_mock
+        self.folders = settings.folders
+        self.writer = OutboxWriter(self.folders.outbox, fsync=fsync)
+        self.ignore = IgnoreRules(settings.watcher.ignore)
+        self.services: dict[str, Service] = {}
+        self.store: Store | None = None
+        self.watcher: InboxWatcher | None = None
+        self.mock: Any = None
+        self.stats = RunStats()
+        self.control = EngineControl(self)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._stop: asyncio.Event | None = None
+        self._stop_requested = threading.Event()
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._busy: dict[str, int] = {}
+        self._offered = 0
+        self._offered_lock = threading.Lock()
+        self._reserved: set[str] = set()
+        self._lock_fd: int | None = None
+        self._once = False
+        self._activity: str | None = None
+        self._subscribers: list[Callable[[], None]] = []
+        self._notify_pending = False
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    def run(self, *, once: bool = False) -> int:
+        """Run in the foreground until stopped (or, with *once*, until nothing is pending)."""
+        return asyncio.run(self.run_async(once=once))
+
+    def stop(self) -> None:
+        """Ask for a clean stop, from any thread or a signal handler."""
+        self._stop_requested.set()
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                loop.call_soon_threadsafe(stop.set)
+
+    async def run_async(self, *, once: bool = False) -> int:
+        self._once = once
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        if self._stop_requested.is_set():
+            self._stop.set()
+        try:
+            await self._start()
+            await self._main_loop()
+        finally:
+            await self._shutdown()
+        return self.exit_code()
+
+    def exit_code(self) -> int:
+        if self.store is None:
+            return 1
+        failed = [j for j in self.stats.jobs if self.store.get(j).state is State.FAILED]
+        return 1 if failed else 0
+
+    async def _start(self) -> None:
+        f = self.folders
+        for folder in (f.inbox, f.outbox, f.failed, f.archive, f.state.parent):
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        self.store = open_store(f.state, clock=self.clock)
+        if self._start_mock:
+            self.mock, self.settings = await asyncio.to_thread(embedded.start_mock, self.settings)
+            log.info("embedded mock listening at %s", self.mock.url)
+        if self._services_given is not None:
+            self.services = dict(self._services_given)
+        else:
+            self.services = service_registry.build(self.settings, transport=self._transport)
+        self._recover()
+        w = self.settings.watcher
+        self.watcher = InboxWatcher(
+            f.inbox, self.offer, ignore=self.ignore, mode=w.mode,
+            quiet_seconds=w.quiet_seconds, settle_seconds=w.settle_seconds,
+            rescan_seconds=w.rescan_seconds, clock=self.clock,
+        )
+        await asyncio.to_thread(self.watcher.start)
+        log.info("watching %s (%s mode); results go to %s", f.inbox, self.watcher.active_mode,
+                 f.outbox)
+
+    def _take_lock(self) -> None:
+        lock_path = self.folders.state.with_name(self.folders.state.name + ".lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - Windows: msvcrt locks the first byte
+            import msvcrt
+
+            try:
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+            except OSError as exc:
+                os.close(fd)
+                raise AlreadyRunning(f"another docinbox uses {self.folders.state}") from exc
+        except OSError as exc:
+            os.close(fd)
+            raise AlreadyRunning(
+                f"another docinbox daemon is already running on {self.folders.state}") from exc
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    async def _shutdown(self) -> None:
+        if self.watcher is not None:
+            await asyncio.to_thread(self.watcher.stop)
+        tasks = list(self._inflight.values())
+        if tasks:
+            # Let requests under way finish briefly; a cancelled one stays `submitting`
+            # and recovery decides on the next start.
+            _done, pending = await asyncio.wait(tasks, timeout=5)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for service in self.services.values():
+            with contextlib.suppress(Exception):
+                await service.aclose()
+        if self.mock is not None:
+            await asyncio.to_thread(self.mock.stop)
+            self.mock = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        log.info("stopped")
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    # --- recovery -----------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Settle what a crash or kill left half-done."""
+        store = self._store
+        for tmp in self.folders.outbox.glob(f"{TMP_PREFIX}*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        for job in store.in_state(State.SUBMITTING):
+            service = self.services.get(job.service or "")
+            doc = self._document(job)
+            if service is None or service.resubmit_after_crash(doc):
+                store.transition(job.id, State.SUBMITTING, State.QUEUED,
+                                 note="recovered: the request may not have reached the service")
+                log.info("%s: resubmitting after an interrupted request", job.rel_path)
+        # A pause for credentials lasts until the user acts; a restart is such an act.
+        for name, health in store.meta_prefixed(HEALTH_PREFIX).items():
+            if health.get("until") is None:
+                store.delete_meta(HEALTH_PREFIX + name)
+
+    # --- intake: the watcher hands over ready files -------------------------------------
+
+    def offer(self, paths: list[Path]) -> None:
+        """Called by the watcher (its thread) with files that are completely written."""
+        if not paths:
+            return
+        with self._offered_lock:
+            self._offered += len(paths)
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._schedule_admit, paths)
+        except RuntimeError:  # loop closing
+            pass
+
+    def _schedule_admit(self, paths: list[Path]) -> None:
+        task = asyncio.ensure_future(self._admit_async(paths))
+        task.add_done_callback(_log_task_error)
+
+    async def _admit_async(self, paths: list[Path]) -> None:
+        try:
+            for start in range(0, len(paths), 256):
+                await asyncio.to_thread(self._admit, paths[start:start + 256])
+                self._kick()
+        finally:
+            with self._offered_lock:
+                self._offered -= len(paths)
+            self._kick()
+
+    def _admit(self, paths: list[Path]) -> None:
+        """Hash, sniff and queue each file (a worker thread)."""
+        store = self._store
+        inbox = self.folders.inbox
+        for path in paths:
+            try:
+                rel = path.relative_to(inbox).as_posix()
+            except ValueError:
+                continue
+            if self.ignore.ignored(rel):
+                continue
+            try:
+                st = path.lstat()
+            except FileNotFoundError:
+                continue
+            link_error = None
+            if path.is_symlink():
+                target = path.resolve()
+                if not target.is_relative_to(inbox.resolve()) or not target.is_file():
+                    link_error = UnsupportedDocument(
+                        f"{rel} is a symbolic link to {target}, outside the inbox or not a file",
+                        hint="Drop the document itself, not a link to it.")
+            elif not path.is_file():
+                continue
+            if any(j.size == st.st_size and j.mtime_ns == st.st_mtime_ns
+                   for j in store.active_by_path(rel)):
+                continue  # already queued or in flight
+            error: DocinboxError | None = link_error
+            info = None
+            digest = "0" * 64
+            if error is None:
+                try:
+                    digest = _sha256(path)
+                    if (path.stat().st_size, path.stat().st_mtime_ns) != (st.st_size,
+                                                                           st.st_mtime_ns):
+                        continue  # still changing: the watcher will offer it again
+                    info = sniff.inspect(path)
+                except FileNotFoundError:
+                    continue
+                except PermissionError as exc:
+                    error = DocumentError(f"{rel} cannot be read: {exc.strerror}",
+                                          hint="Give docinbox read permission on the file.")
+                except DocumentError as exc:
+                    error = exc
+            job = store.add(rel_path=rel, location=str(path), sha256=digest, size=st.st_size,
+                            mtime_ns=st.st_mtime_ns, kind=info.kind if info else None,
+                            pages=info.pages if info else None)
+            if job is None:
+                continue
+            self.stats.jobs.add(job.id)
+            if error is not None:
+                self._fail(job, error)
+            else:
+                log.info("%s: queued (%s, %s pages)", rel, job.kind, job.pages or "?")
+        self._notify_threadsafe()
+
+    # --- the scheduler ------------------------------------------------------------------
+
+    async def _main_loop(self) -> None:
+        assert self._wake is not None and self._stop is not None
+        while not self._stop.is_set():
+            self._wake.clear()
+            self._start_due()
+            if self._once and self._idle():
+                break
+            timeout = self._next_wake()
+            waiters = [asyncio.ensure_future(self._wake.wait()),
+                       asyncio.ensure_future(self._stop.wait())]
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+
+    def _kick(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def _idle(self) -> bool:
+        if self._inflight or self._offered or (self.watcher and self.watcher.pending_count()):
+            return False
+        counts = self._store.counts()
+        return not any(counts.get(str(s), 0) for s in ACTIVE)
+
+    def _next_wake(self) -> float:
+        due = self._store.next_due(State.QUEUED, State.SUBMITTED, State.RECEIVED)
+        if due is None:
+            return IDLE_WAKE
+        return max(0.0, min(IDLE_WAKE, due - self.clock.now()))
+
+    def paused_until(self) -> float | None:
+        until = self._store.meta(PAUSE_KEY)
+        if until is None:
+            return None
+        until = float(until)
+        if until != FOREVER and until <= self.clock.now():
+            return None
+        return until
+
+    def _blocked(self) -> dict[str, dict[str, Any]]:
+        now = self.clock.now()
+        health = self._store.meta_prefixed(HEALTH_PREFIX)
+        return {n: h for n, h in health.items()
+                if h.get("until") is None or float(h["until"]) > now}
+
+    def _start_due(self) -> None:
+        store = self._store
+        now = self.clock.now()
+        for job in store.in_state(State.RECEIVED, due_before=now, limit=64):
+            if job.id not in self._inflight:
+                self._spawn(job.id, self._finalize(job), None)
+        if self.paused_until() is not None and not self._once:
+            return
+        blocked = self._blocked()
+        free = {name: s.settings.concurrency - self._busy.get(name, 0)
+                for name, s in self.services.items()}
+        for job in store.in_state(State.SUBMITTED, due_before=now, limit=64):
+            service = job.service or ""
+            if job.id in self._inflight or service in blocked or free.get(service, 0) <= 0:
+                continue
+            free[service] -= 1
+            self._spawn(job.id, self._poll(job), service)
+        budget = max(64, 4 * sum(max(0, n) for n in free.values()))
+        for job in store.in_state(State.QUEUED, due_before=now, limit=budget):
+            if job.id in self._inflight:
+                continue
+            try:
+                decision = self._decide(job)
+            except DocumentError as exc:
+                self._spawn(job.id, self._fail_async(job, exc), None)
+                continue
+            if decision.service in blocked or free.get(decision.service, 0) <= 0:
+                continue
+            free[decision.service] -= 1
+            self._spawn(job.id, self._process(job, decision), decision.service)
+
+    def _decide(self, job: Job) -> router.Decision:
+        if job.service and job.attempts:
+            return router.Decision(job.service, dict(job.options), -1)
+        info = sniff.DocumentInfo(job.kind or "", job.pages)
+
+        def accepts(name: str, kind: str) -> bool:
+            service = self.services.get(name)
+            return service is not None and service.accepts(kind)
+
+        return router.route(self.settings.routes, job.rel_path, job.size, info, accepts)
+
+    def _spawn(self, job_id: int, coro: Any, service: str | None) -> None:
+        if service is not None:
+            self._busy[service] = self._busy.get(service, 0) + 1
+
+        async def runner() -> None:
+            try:
+                await coro
+            finally:
+                self._inflight.pop(job_id, None)
+                if service is not None:
+                    self._busy[service] -= 1
+                self._kick()
+                self._notify()
+
+        task = asyncio.ensure_future(runner())
+        task.add_done_callback(_log_task_error)
+        self._inflight[job_id] = task
+
+    # --- one job's steps ----------------------------------------------------------------
+
+    def _workdir(self, job_id: int) -> Path:
+        return self.folders.state.parent / "work" / str(job_id)
+
+    def _document(self, job: Job) -> SourceDocument:
+        url = None
+        if job.kind == "link":
+            with contextlib.suppress(OSError, DocumentError):
+                url = sniff.read_link(Path(job.location))
+        return SourceDocument(
+            job_id=job.id, path=Path(job.location), name=job.name, kind=job.kind or "",
+            pages=job.pages, size=job.size, sha256=job.sha256, options=job.options, url=url,
+            remote=job.remote,
+        )
+
+    def _check_unchanged(self, job: Job) -> None:
+        try:
+            st = Path(job.location).stat()
+        except FileNotFoundError as exc:
+            raise DocumentVanished(f"{job.rel_path} was removed before it was sent") from exc
+        if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns):
+            raise DocumentVanished(f"{job.rel_path} changed after it was queued")
+
+    async def _process(self, job: Job, decision: router.Decision) -> None:
+        service = self.services[decision.service]
+        try:
+            await asyncio.to_thread(self._check_unchanged, job)
+            job = self._store.transition(
+                job.id, State.QUEUED, State.SUBMITTING, service=decision.service,
+                options=decision.options, attempts=job.attempts + 1,
+                note=f"attempt {job.attempts + 1} to {decision.service}")
+            self._activity = f"sending {job.name}"
+            self._notify()
+            workdir = self._workdir(job.id)
+            outcome = await service.submit(self._document(job), workdir)
+            if isinstance(outcome, Received):
+                job = self._store.transition(job.id, State.SUBMITTING, State.RECEIVED,
+                                             remote=dict(outcome.remote), error=None,
+                                             message=None, not_before=0.0)
+                await self._finalize(job)
+            elif isinstance(outcome, Accepted):
+                self._store.transition(job.id, State.SUBMITTING, State.SUBMITTED,
+                                       remote=dict(outcome.remote),
+                                       not_before=self.clock.now() + outcome.poll_after)
+        except asyncio.CancelledError:
+            raise
+        except DocinboxError as exc:
+            await self._on_error(job.id, exc)
+        except Exception as exc:  # a bug: record it on the document instead of hiding it
+            log.exception("%s: unexpected error", job.rel_path)
+            await self._on_error(job.id, _internal(exc))
+
+    async def _poll(self, job: Job) -> None:
+        service = self.services[job.service or ""]
+        try:
+            outcome = await service.poll(self._document(job), self._workdir(job.id))
+            if isinstance(outcome, Received):
+                job = self._store.transition(job.id, State.SUBMITTED, State.RECEIVED,
+                                             remote={**job.remote, **outcome.remote},
+                                             not_before=0.0)
+                await self._finalize(job)
+            else:
+                self._store.update(job.id, State.SUBMITTED, remote={**job.remote,
+                                                                   **outcome.remote},
+                                   not_before=self.clock.now() + outcome.poll_after)
+        except asyncio.CancelledError:
+            raise
+        except DocinboxError as exc:
+            await self._on_error(job.id, exc)
+        except Exception as exc:
+            log.exception("%s: unexpected error while polling", job.rel_path)
+            await self._on_error(job.id, _internal(exc))
+
+    async def _finalize(self, job: Job) -> None:
+        """Normalized result → outbox (atomically) → original archived → done."""
+        try:
+            service = self.services[job.service or ""]
+            doc = self._document(job)
+            raw = self._workdir(job.id) / "raw"
+            self._activity = f"writing {job.name}"
+            normalized = await asyncio.to_thread(service.normalize, raw, doc)
+            result = {
+                "source": {"name": job.name, "path": job.rel_path, "sha256": job.sha256,
+                           "bytes": job.size, "pages": job.pages, "type": job.kind},
+                "service": job.service,
+                "remote": dict(normalized.remote),
+                "fields": list(normalized.fields),
+                "tables": list(normalized.tables),
+                "markdown": "document.md",
+            }
+            name = await self._write_outbox(job, result, normalized.markdown, raw)
+            archived = await asyncio.to_thread(self._archive, job)
+            self._store.transition(job.id, State.RECEIVED, State.DONE, result_dir=name,
+                                   location=str(archived) if archived else "",
+                                   error=None, message=None)
+            self._reserved.discard(name)
+            await asyncio.to_thread(shutil.rmtree, self._workdir(job.id), True)
+            log.info("%s: done → %s", job.rel_path, self.folders.outbox / name)
+        except asyncio.CancelledError:
+            raise
+        except OSError as exc:
+            await self._on_error(job.id, HostError(f"cannot write the result of "
+                                                   f"{job.rel_path}: {exc}"))
+        except DocinboxError as exc:
+            await self._on_error(job.id, exc)
+        except Exception as exc:
+            log.exception("%s: unexpected error while writing the result", job.rel_path)
+            await self._on_error(job.id, _internal(exc))
+
+    async def _write_outbox(self, job: Job, result: dict[str, Any], markdown: str,
+                            raw: Path) -> str:
+        if job.result_dir and await asyncio.to_thread(self.writer.written, job.result_dir,
+                                                      job.sha256):
+            return job.result_dir  # written before a crash; only the archiving was left
+        stem = Path(job.name).stem
+        while True:
+            taken = self._reserved | self._reserved_in_store(job.id)
+            name = self.writer.free_name(stem, taken)
+            self._reserved.add(name)
+            self._store.update(job.id, State.RECEIVED, result_dir=name)  # intent first
+            try:
+                await asyncio.to_thread(self.writer.write, name, job.id, result, markdown, raw)
+                return name
+            except FileExistsError:
+                continue  # somebody took the name meanwhile; take the next
+
+    def _reserved_in_store(self, job_id: int) -> set[str]:
+        return {j.result_dir for j in self._store.in_state(State.RECEIVED)
+                if j.result_dir and j.id != job_id}
+
+    def _archive(self, job: Job) -> Path | None:
+        location = Path(job.location)
+        if not location.exists() and not location.is_symlink():
+            log.warning("%s: the original disappeared before it could be archived", job.rel_path)
+            return None
+        return archive_original(location, job.rel_path, self.folders.archive)
+
+    # --- errors -------------------------------------------------------------------------
+
+    async def _on_error(self, job_id: int, err: DocinboxError) -> None:
+        store = self._store
+        job = store.get(job_id)
+        now = self.clock.now()
+        if job.state in TERMINAL:
+            return
+        if err.scope == "service" and not self._once:
+            self._block_service(job.service or err.service or "", err)
+            back = State.QUEUED if job.state is State.SUBMITTING else job.state
+            store.transition(job.id, job.state, back, error=err.code, message=err.message,
+                             attempts=max(0, job.attempts - 1), note=f"service paused: {err.code}")
+            return
+        retry_after = getattr(err, "retry_after", None)
+        if err.retryable and not self.retry.gives_up(job.attempts, job.first_error_at, now):
+            wait = self.retry.delay(max(1, job.attempts), retry_after)
+            back = State.QUEUED if job.state is State.SUBMITTING else job.state
+            log.warning("%s: %s; retrying in %.1f s", job.rel_path, err.message, wait)
+            store.transition(job.id, job.state, back, not_before=now + wait, error=err.code,
+                             message=err.message, first_error_at=job.first_error_at or now,
+                             note=f"retry: {err.code}")
+            return
+        await self._fail_async(job, err)
+
+    def _block_service(self, name: str, err: DocinboxError) -> None:
+        retry_after = getattr(err, "retry_after", None)
+        until = self.clock.now() + retry_after if retry_after else None
+        self._store.set_meta(HEALTH_PREFIX + name, {
+            "condition": "paused", "error": err.code, "reason": err.message,
+            "hint": err.hint, "until": until})
+        log.error("%s paused: %s. %s", name, err.message, err.hint)
+
+    async def _fail_async(self, job: Job, err: DocinboxError) -> None:
+        await asyncio.to_thread(self._fail, job, err)
+
+    def _fail(self, job: Job, err: DocinboxError) -> None:
+        """Original → failed/ with its .error.json; the job → failed (any thread)."""
+        current = self._store.get(job.id)
+        if current.state in TERMINAL:
+            return
+        error = {"error": err.code, "message": err.message,
+                 "service": current.service or err.service, "attempts": current.attempts,
+                 "hint": err.hint, "document": current.rel_path}
+        # A file that changed under us is no longer the one this job knew: leave it.
+        location = None if isinstance(err, DocumentVanished) else Path(current.location)
+        try:
+            moved = fail_original(location, current.rel_path, self.folders.failed, error)
+        except OSError as exc:
+            log.error("%s: cannot move it to %s: %s", current.rel_path, self.folders.failed, exc)
+            moved = Path(current.location)
+        try:
+            self._store.transition(current.id, current.state, State.FAILED,
+                                   location=str(moved), error=err.code, message=err.message,
+                                   note=err.code)
+        except StaleTransition:
+            return
+        shutil.rmtree(self._workdir(job.id), ignore_errors=True)
+        log.error("%s: failed (%s): %s", current.rel_path, err.code, err.message)
+        self._notify_threadsafe()
+
+    # --- front ends ---------------------------------------------------------------------
+
+    @property
+    def _store(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("the engine is not started")
+        return self.store
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers \
+            else None
+
+    def _notify(self) -> None:
+        """Tell subscribers, at most ten times a second."""
+        if not self._subscribers or self._notify_pending or self._loop is None:
+            return
+        self._notify_pending = True
+
+        def fire() -> None:
+            self._notify_pending = False
+            for callback in list(self._subscribers):
+                try:
+                    callback()
+                except Exception:
+                    log.exception("a status subscriber failed")
+
+        self._loop.call_later(0.1, fire)
+
+    def _notify_threadsafe(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._notify)
+                loop.call_soon_threadsafe(self._kick)
+
+
+class EngineControl:
+    """The :class:`daemon.control.Control` of a running engine (thread-safe)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.inbox = engine.folders.inbox
+        self.outbox = engine.folders.outbox
+        self.log_path = engine.settings.log.file
+
+    def snapshot(self) -> StatusSnapshot:
+        engine = self._engine
+        if engine.store is None:
+            return StatusSnapshot(problem="starting")
+        return build_snapshot(engine.store, engine.clock.now(), activity=engine._activity)
+
+    def pause(self, seconds: float | None = None) -> None:
+        engine = self._engine
+        until = FOREVER if seconds is None else engine.clock.now() + seconds
+        engine._store.set_meta(PAUSE_KEY, until)
+        engine._notify_threadsafe()
+
+    def resume(self) -> None:
+        self._engine._store.delete_meta(PAUSE_KEY)
+        self._engine._notify_threadsafe()
+
+    def retry_failed(self) -> int:
+        n = len(retry(self._engine._store))
+        self._engine._notify_threadsafe()
+        return n
+
+    def stop(self) -> None:
+        self._engine.stop()
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        return self._engine.subscribe(callback)
+
+
+def retry(store: Store, ids: list[int] | None = None) -> list[Job]:
+    """Failed documents back in line, and every paused service unpaused (the user acted)."""
+    for name in store.meta_prefixed(HEALTH_PREFIX):
+        store.delete_meta(HEALTH_PREFIX + name)
+    return store.retry(ids)
+
+
+def summary(job: Job, outbox: Path | None = None) -> DocumentSummary:
+    return DocumentSummary(
+        id=job.id, name=job.rel_path, state=str(job.state), service=job.service,
+        error=job.error, message=job.message,
+        result_dir=(outbox / job.result_dir) if outbox and job.result_dir else None,
+        updated_at=job.updated_at)
+
+
+def build_snapshot(store: Store, now: float, *, activity: str | None = None,
+                   outbox: Path | None = None) -> StatusSnapshot:
+    """What ``docinbox status`` and the tray show; works from any process."""
+    counts = store.counts()
+    active = tuple(summary(j, outbox) for j in store.jobs(states=ACTIVE, limit=50))
+    recent = tuple(summary(j, outbox)
+                   for j in store.jobs(states=TERMINAL, newest_first=True, limit=8))
+    services = []
+    for name, h in sorted(store.meta_prefixed(HEALTH_PREFIX).items()):
+        until = h.get("until")
+        if until is not None and float(until) <= now:
+            continue
+        services.append(ServiceHealth(name=name, condition=h.get("condition", "paused"),
+                                      reason=h.get("reason"), error=h.get("error"),
+                                      until=until))
+    retrying = {j.service for j in store.jobs(states=(State.QUEUED,), limit=200)
+                if j.error and j.service}
+    for name in sorted(retrying - {s.name for s in services}):
+        services.append(ServiceHealth(name=name, condition="retrying"))
+    paused = store.meta(PAUSE_KEY)
+    if paused is not None and float(paused) != FOREVER and float(paused) <= now:
+        paused = None
+    return StatusSnapshot(counts=counts, active=active, recent=recent,
+                          services=tuple(services),
+                          paused_until=None if paused is None else float(paused),
+                          activity=activity)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _internal(exc: Exception) -> DocinboxError:
+    err = DocinboxError(f"internal error: {type(exc).__name__}: {exc}",
+                        hint="This is a docinbox bug; please report it with the log.")
+    err.code = "internal"  # type: ignore[misc]
+    return err
+
+
+def _log_task_error(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task failed", exc_info=task.exception())

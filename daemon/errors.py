@@ -1,0 +1,205 @@
+"""Every error docinbox raises on purpose, and what each one means for the user.
+
+::
+
+    DocinboxError                      code, retryable, hint, scope
+    ├── ConfigError                    config.toml or a secret is wrong: fix it, restart
+    ├── StoreError                     the state database cannot be used
+    │   ├── AlreadyRunning             another daemon owns these folders
+    │   └── StaleTransition            a job was not in the state an update expected
+    ├── DocumentError                  this document cannot be processed (fails at once)
+    │   ├── EmptyDocument  UnsupportedDocument  CorruptDocument  EncryptedDocument
+    │   ├── DocumentTooLarge  TooManyPages
+    │   └── DocumentVanished           the file went away or changed while in flight
+    ├── ServiceError                   a remote service failed or said no
+    │   ├── TransientError             retryable: try again later, with backoff
+    │   │   ├── NetworkError           connect/read errors, resets, timeouts
+    │   │   ├── ServerError            5xx, HTML error pages, busy queues
+    │   │   ├── RateLimited            429 and friends; carries retry_after
+    │   │   └── MalformedResponse      a body that is not what the API documents
+    │   ├── ServiceBlocked             the whole service must pause (scope "service")
+    │   │   ├── CredentialsError       bad or expired key / token
+    │   │   ├── ModelNotFound          the configured model does not exist
+    │   │   └── QuotaExceeded          free calls or page balance used up
+    │   └── RemoteRejected             the service refused this document (fatal)
+    └── HostError                      the local disk said no (full, read-only): retryable
+
+Library errors are converted where they enter (``raise ... from exc``) so the
+engine decides retries from ``retryable`` and ``scope`` alone.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+Scope = Literal["document", "service", "daemon"]
+
+
+class DocinboxError(Exception):
+    """Base class: a stable ``code``, whether a retry can help, and a hint for the user."""
+
+    code: ClassVar[str] = "error"
+    retryable: ClassVar[bool] = False
+    scope: ClassVar[Scope] = "document"
+    hint: ClassVar[str] = ""
+
+    def __init__(self, message: str, *, hint: str | None = None, service: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint  # type: ignore[misc]
+        self.service = service
+
+    def to_dict(self) -> dict[str, object]:
+        return {"error": self.code, "message": self.message, "hint": self.hint}
+
+
+# --- the daemon itself ---------------------------------------------------------------------
+
+
+class ConfigError(DocinboxError):
+    code = "config"
+    scope = "daemon"
+    hint = "Fix the configuration file and start docinbox again."
+
+
+class StoreError(DocinboxError):
+    code = "state_database"
+    scope = "daemon"
+    hint = "Check the state database path and its permissions; docinbox never replaces it."
+
+
+class AlreadyRunning(StoreError):
+    code = "already_running"
+    hint = "Another docinbox daemon uses these folders; stop it first."
+
+
+class StaleTransition(StoreError):
+    code = "stale_transition"
+    hint = "A job changed state underneath this update; it is left as it is."
+
+
+# --- documents -----------------------------------------------------------------------------
+
+
+class DocumentError(DocinboxError):
+    code = "bad_document"
+    hint = "Check the file; drop a corrected copy into the inbox."
+
+
+class EmptyDocument(DocumentError):
+    code = "empty_file"
+    hint = "The file is empty; drop the finished document again."
+
+
+class UnsupportedDocument(DocumentError):
+    code = "unsupported_type"
+    hint = "Drop a PDF, an image (PNG, JPEG, TIFF), an Office document or a link."
+
+
+class CorruptDocument(DocumentError):
+    code = "corrupt_document"
+    hint = "The file cannot be read; export or scan it again."
+
+
+class EncryptedDocument(DocumentError):
+    code = "encrypted_pdf"
+    hint = "Remove the password from the PDF and drop it again."
+
+
+class DocumentTooLarge(DocumentError):
+    code = "too_large"
+    hint = "Split or compress the document below the service's size limit."
+
+
+class TooManyPages(DocumentError):
+    code = "too_many_pages"
+    hint = "Split the document below the service's page limit."
+
+
+class DocumentVanished(DocumentError):
+    code = "file_vanished"
+    hint = "The file was removed or changed while docinbox worked on it; drop it again."
+
+
+# --- services ------------------------------------------------------------------------------
+
+
+class ServiceError(DocinboxError):
+    code = "service_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        service: str | None = None,
+        status: int | None = None,
+        remote_code: str | None = None,
+    ):
+        super().__init__(message, hint=hint, service=service)
+        self.status = status
+        self.remote_code = remote_code
+
+
+class TransientError(ServiceError):
+    code = "service_unavailable"
+    retryable = True
+    hint = "docinbox retries on its own; nothing to do unless it keeps failing."
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object):
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class NetworkError(TransientError):
+    code = "network"
+    hint = "Check the network connection; docinbox retries on its own."
+
+
+class ServerError(TransientError):
+    code = "server_error"
+
+
+class RateLimited(TransientError):
+    code = "rate_limited"
+
+
+class MalformedResponse(TransientError):
+    code = "malformed_response"
+
+
+class ServiceBlocked(ServiceError):
+    code = "service_blocked"
+    scope = "service"
+
+
+class CredentialsError(ServiceBlocked):
+    code = "credentials"
+    hint = "Check the service's API key or token in the configuration (or its .env)."
+
+
+class ModelNotFound(ServiceBlocked):
+    code = "model_not_found"
+    hint = "Check the model id (and base_url) of the service in the configuration."
+
+
+class QuotaExceeded(ServiceBlocked):
+    code = "quota"
+    retryable = True
+    hint = "The service's quota is used up; docinbox resumes when it renews, or upgrade the plan."
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object):
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class RemoteRejected(ServiceError):
+    code = "rejected"
+    hint = "The service refused the document; see the message."
+
+
+class HostError(DocinboxError):
+    code = "host"
+    retryable = True
+    hint = "Free disk space or fix the folder's permissions; docinbox retries on its own."

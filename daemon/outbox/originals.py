@@ -1,0 +1,73 @@
+"""Where a dropped file goes once docinbox is finished with it.
+
+Success: ``archive/<path as dropped>`` (or deleted when archive is ""), only after
+its result is durable.  Failure: ``failed/<path as dropped>`` beside
+``<name>.error.json``.  Names that are taken get `` (2)``, `` (3)``, ...: nothing is
+ever overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .writer import fsync_dir
+
+
+def _free(path: Path, *, sidecar: str | None = None) -> Path:
+    def taken(p: Path) -> bool:
+        return p.exists() or (sidecar is not None and p.with_name(p.name + sidecar).exists())
+
+    if not taken(path):
+        return path
+    stem, suffix = path.stem, path.suffix
+    for n in range(2, 100_000):
+        candidate = path.with_name(f"{stem} ({n}){suffix}")
+        if not taken(candidate):
+            return candidate
+    raise FileExistsError(path)
+
+
+def _move(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(src, dst)
+    except OSError as exc:
+        if exc.errno != 18:  # EXDEV: another file system
+            raise
+        shutil.copy2(src, dst)
+        with dst.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.unlink(src)
+    fsync_dir(dst.parent)
+
+
+def archive_original(location: Path, rel_path: str, archive: Path | None) -> Path | None:
+    """Move the original to the archive (or delete it); returns where it went."""
+    if archive is None:
+        location.unlink(missing_ok=True)
+        return None
+    target = _free(archive / PurePosixPath(rel_path))
+    _move(location, target)
+    return target
+
+
+def fail_original(location: Path | None, rel_path: str, failed: Path,
+                  error: Mapping[str, Any]) -> Path:
+    """Move the original to ``failed/`` and write its ``.error.json``; returns the new path.
+
+    With *location* None (the file is gone or no longer ours) only the error file is written.
+    """
+    target = _free(failed / PurePosixPath(rel_path), sidecar=".error.json")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if location is not None and location.exists():
+        _move(location, target)
+    sidecar = target.with_name(target.name + ".error.json")
+    tmp = sidecar.with_name("." + sidecar.name + ".tmp")
+    tmp.write_text(json.dumps(dict(error), ensure_ascii=False, indent=2) + "\n", "utf-8")
+    os.replace(tmp, sidecar)
+    return target

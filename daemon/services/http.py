@@ -1,0 +1,88 @@
+"""HTTP at the boundary: httpx's errors and status codes become docinbox errors here,
+once, for every service."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from typing import Any
+
+import httpx
+
+from ..errors import MalformedResponse, NetworkError, RateLimited, ServerError
+
+USER_AGENT = "docinbox/0.1 (+hot-folder document parser)"
+
+
+def make_client(base_url: str, *, timeout: float, transport: httpx.AsyncBaseTransport | None,
+                max_connections: int) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+        transport=transport,
+        limits=httpx.Limits(max_connections=max_connections,
+                            max_keepalive_connections=max_connections),
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+    )
+
+
+async def send(client: httpx.AsyncClient, method: str, url: str, *, service: str,
+               **kwargs: Any) -> httpx.Response:
+    """One request; transport failures become NetworkError, 429 RateLimited, 5xx ServerError.
+
+    The body is read in full: every response docinbox reads this way is small JSON.
+    """
+    try:
+        response = await client.request(method, url, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise NetworkError(f"{service}: {method} {url} timed out ({type(exc).__name__})",
+                           service=service) from exc
+    except httpx.TransportError as exc:
+        raise NetworkError(f"{service}: {method} {url} failed: {exc or type(exc).__name__}",
+                           service=service) from exc
+    if response.status_code == 429:
+        raise RateLimited(f"{service}: rate limited (HTTP 429)", service=service, status=429,
+                          retry_after=retry_after(response))
+    if response.status_code >= 500:
+        raise ServerError(f"{service}: HTTP {response.status_code} {describe_body(response)}",
+                          service=service, status=response.status_code,
+                          retry_after=retry_after(response))
+    return response
+
+
+def json_body(response: httpx.Response, *, service: str) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+        # An HTML error page from a proxy, or a body cut short: worth another try.
+        raise MalformedResponse(
+            f"{service}: HTTP {response.status_code} with a body that is not JSON "
+            f"({describe_body(response)})", service=service, status=response.status_code,
+        ) from exc
+
+
+def describe_body(response: httpx.Response, limit: int = 120) -> str:
+    ctype = response.headers.get("content-type", "")
+    text = response.text.strip().replace("\n", " ")
+    if "html" in ctype or text.lower().startswith(("<!doctype", "<html")):
+        return "(an HTML error page)"
+    return repr(text[:limit]) if text else "(empty body)"
+
+
+def retry_after(response: httpx.Response, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))

@@ -1,0 +1,167 @@
+"""Nanonets OCR API v2 (seed 000): model-based field and table extraction.
+
+Synchronous ``LabelFile`` for short documents (the seed: ≤ 3 pages), ``LabelUrls`` for
+links.  Basic auth with the API key as user and an empty password.  The raw JSON
+is stored untouched as ``raw/response.json``; fields and tables are normalized
+from it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..config import ServiceSettings
+from ..errors import (
+    CredentialsError,
+    MalformedResponse,
+    ModelNotFound,
+    QuotaExceeded,
+    RemoteRejected,
+)
+from ..outbox.markdown import render_extraction
+from ..sniff import MIME
+from . import http
+from .base import Normalized, Received, Service, SourceDocument
+
+RAW_NAME = "response.json"
+
+
+class Nanonets(Service):
+    name = "nanonets"
+    kinds = frozenset({"pdf", "png", "jpg", "tiff", "gif", "bmp", "webp", "link"})
+
+    def __init__(self, settings: ServiceSettings, *,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__(settings)
+        self.client = http.make_client(settings.base_url, timeout=settings.timeout,
+                                       transport=transport,
+                                       max_connections=settings.concurrency)
+        self.auth = httpx.BasicAuth(settings.credential.value or "", "")
+
+    def _model(self, doc: SourceDocument) -> str:
+        return str(doc.options.get("model_id") or self.settings.model_id)
+
+    async def submit(self, doc: SourceDocument, workdir: Path) -> Received:
+        model = self._model(doc)
+        metadata = json.dumps({"docinbox_job": doc.job_id, "sha256": doc.sha256})
+        if doc.url is not None:
+            response = await http.send(
+                self.client, "POST", f"/api/v2/OCR/Model/{model}/LabelUrls/",
+                service=self.name, auth=self.auth, json={"urls": [doc.url]},
+            )
+        else:
+            with doc.path.open("rb") as fh:  # streamed: httpx reads the file in chunks
+                response = await http.send(
+                    self.client, "POST", f"/api/v2/OCR/Model/{model}/LabelFile/",
+                    service=self.name, auth=self.auth,
+                    files={"file": (doc.name, fh, MIME.get(doc.kind, "application/pdf"))},
+                    data={"request_metadata": metadata},
+                )
+        body = self._check(response)
+        results = body.get("result")
+        if not isinstance(results, list) or not results:
+            raise MalformedResponse(f"nanonets: the answer has no result list ({body!r:.120})",
+                                    service=self.name)
+        failed = [r for r in results if isinstance(r, dict)
+                  and str(r.get("message", "Success")).lower() != "success"]
+        if failed:
+            raise RemoteRejected(f"nanonets could not process {doc.name}: "
+                                 f"{failed[0].get('message')}", service=self.name)
+        raw = workdir / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        (raw / RAW_NAME).write_bytes(response.content)
+        return Received(remote=self._remote(results, model))
+
+    def _check(self, response: httpx.Response) -> dict[str, Any]:
+        status = response.status_code
+        if status in (401, 403):
+            raise CredentialsError("nanonets rejected the API key "
+                                   f"(HTTP {status} {http.describe_body(response)})",
+                                   service=self.name, status=status)
+        if status == 402:
+            raise QuotaExceeded("nanonets: the plan's free calls are used up (HTTP 402)",
+                                service=self.name, status=402)
+        if status == 404:
+            raise ModelNotFound(f"nanonets: model {self.settings.model_id!r} not found "
+                                "(HTTP 404)", service=self.name, status=404)
+        if status >= 400:
+            raise RemoteRejected(f"nanonets refused the document: HTTP {status} "
+                                 f"{http.describe_body(response)}", service=self.name,
+                                 status=status)
+        body = http.json_body(response, service=self.name)
+        if not isinstance(body, dict):
+            raise MalformedResponse(f"nanonets: expected a JSON object, got {body!r:.80}",
+                                    service=self.name)
+        return body
+
+    @staticmethod
+    def _remote(results: list[Any], model: str) -> dict[str, Any]:
+        ids = [r.get("request_file_id") for r in results if isinstance(r, dict)]
+        return {"request_file_id": next((i for i in ids if i), None), "model_id": model}
+
+    def normalize(self, raw_dir: Path, doc: SourceDocument) -> Normalized:
+        body = json.loads((raw_dir / RAW_NAME).read_bytes())
+        results = body.get("result") or []
+        fields, tables = parse_predictions(results)
+        return Normalized(
+            remote=self._remote(results, self._model(doc)),
+            fields=fields,
+            tables=tables,
+            markdown=render_extraction(doc.name, fields, tables),
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def parse_predictions(results: list[Any]) -> tuple[list[dict], list[dict]]:
+    """Nanonets' per-page predictions → the SPEC's ``fields`` and ``tables``."""
+    fields: list[dict] = []
+    tables: list[dict] = []
+    for page_result in results:
+        if not isinstance(page_result, dict):
+            continue
+        page_default = page_result.get("page", 0)
+        for p in page_result.get("prediction") or []:
+            if not isinstance(p, dict):
+                continue
+            page = p.get("page_no", page_default)
+            if p.get("type") == "table" or "cells" in p:
+                tables.append(_table(p, page))
+                continue
+            fields.append({
+                "label": p.get("label"),
+                "text": p.get("ocr_text", ""),
+                "score": p.get("score"),
+                "page": page,
+                "box": _box(p),
+            })
+    return fields, tables
+
+
+def _box(p: dict[str, Any]) -> list[Any] | None:
+    box = [p.get(k) for k in ("xmin", "ymin", "xmax", "ymax")]
+    return box if all(v is not None for v in box) else None
+
+
+def _table(p: dict[str, Any], page: int) -> dict[str, Any]:
+    cells = [c for c in p.get("cells") or [] if isinstance(c, dict)]
+    columns: dict[int, str] = {}
+    rows: dict[int, dict[int, str]] = {}
+    for c in cells:
+        col, row = int(c.get("col", 1)), int(c.get("row", 1))  # 1-based in the API
+        columns.setdefault(col, str(c.get("label") or f"col{col}"))
+        rows.setdefault(row, {})[col] = str(c.get("text", ""))
+    order = sorted(columns)
+    return {
+        "label": p.get("label"),
+        "page": page,
+        "columns": [columns[c] for c in order],
+        "rows": [[rows[r].get(c, "") for c in order] for r in sorted(rows)],
+        "score": p.get("score"),
+        "box": _box(p),
+    }

@@ -1,0 +1,287 @@
+"""The job store: one row per document, and the queue the engine works from.
+
+Every state change goes through :meth:`Store.transition`, an UPDATE that names the
+state it expects, so two actors can never both move a job (the loser gets
+:class:`StaleTransition`).  The connection is shared by the engine's loop and
+front-end threads (status, tray) behind one lock; WAL lets ``docinbox status``
+read from another process while the daemon writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from ..clock import Clock, SystemClock
+from ..errors import StaleTransition, StoreError
+from .migrations import migrate
+from .states import ACTIVE, State, allowed
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    rel_path: str
+    location: str
+    sha256: str
+    size: int
+    mtime_ns: int
+    state: State
+    kind: str | None = None
+    pages: int | None = None
+    service: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    remote: Mapping[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    not_before: float = 0.0
+    first_error_at: float | None = None
+    error: str | None = None
+    message: str | None = None
+    result_dir: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    finished_at: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.rel_path.rsplit("/", 1)[-1]
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Job:
+        values = dict(row)
+        values["state"] = State(values["state"])
+        values["options"] = json.loads(values["options"] or "{}")
+        values["remote"] = json.loads(values["remote"] or "{}")
+        return cls(**values)
+
+
+_JSON_COLUMNS = ("options", "remote")
+
+
+class Store:
+    """SQLite job store.  Open with :func:`open_store`."""
+
+    def __init__(self, conn: sqlite3.Connection, *, clock: Clock | None = None) -> None:
+        self._conn = conn
+        self._db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+        self.clock = clock or SystemClock()
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                with self._conn:
+                    yield self._conn
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"state database error: {exc}") from exc
+
+    def _query(self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> list[dict]:
+        with self._lock:
+            try:
+                return list(self._db.query(sql, params))
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"state database error: {exc}") from exc
+
+    # --- writing --------------------------------------------------------------------------
+
+    def add(self, *, rel_path: str, location: str, sha256: str, size: int, mtime_ns: int,
+            kind: str | None = None, pages: int | None = None) -> Job | None:
+        """Queue a new document, unless the same path with the same content is active."""
+        now = self.clock.now()
+        with self._tx() as conn:
+            dup = conn.execute(
+                "SELECT 1 FROM jobs WHERE rel_path = ? AND sha256 = ? AND state IN "
+                f"({_placeholders(ACTIVE)}) LIMIT 1",
+                (rel_path, sha256, *map(str, ACTIVE)),
+            ).fetchone()
+            if dup:
+                return None
+            cur = conn.execute(
+                "INSERT INTO jobs (rel_path, location, sha256, size, mtime_ns, kind, pages, "
+                "state, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (rel_path, location, sha256, size, mtime_ns, kind, pages, str(State.QUEUED),
+                 now, now),
+            )
+            job_id = cur.lastrowid
+            conn.execute("INSERT INTO history (job_id, at, src, dst) VALUES (?,?,?,?)",
+                         (job_id, now, None, str(State.QUEUED)))
+        return self.get(job_id)  # type: ignore[arg-type]
+
+    def transition(self, job_id: int, expect: State | Iterable[State], to: State, *,
+                   note: str | None = None, **changes: Any) -> Job:
+        """Move a job from one of *expect* to *to*, setting *changes* in the same UPDATE."""
+        expected = (expect,) if isinstance(expect, State) else tuple(expect)
+        for src in expected:
+            if not allowed(src, to):
+                raise StaleTransition(f"job {job_id}: {src} → {to} is not a transition")
+        now = self.clock.now()
+        sets = {k: (json.dumps(v, sort_keys=True) if k in _JSON_COLUMNS else v)
+                for k, v in changes.items()}
+        sets["state"] = str(to)
+        sets["updated_at"] = now
+        if to in (State.DONE, State.FAILED):
+            sets.setdefault("finished_at", now)
+        assignments = ", ".join(f"{k} = :{k}" for k in sets)
+        params = {**sets, "_id": job_id}
+        params.update({f"_s{i}": str(s) for i, s in enumerate(expected)})
+        states = ", ".join(f":_s{i}" for i in range(len(expected)))
+        with self._tx() as conn:
+            row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            cur = conn.execute(
+                f"UPDATE jobs SET {assignments} WHERE id = :_id AND state IN ({states})", params
+            )
+            if cur.rowcount != 1:
+                found = row[0] if row else "missing"
+                raise StaleTransition(
+                    f"job {job_id} is {found}, expected {'/'.join(map(str, expected))}"
+                )
+            conn.execute("INSERT INTO history (job_id, at, src, dst, note) VALUES (?,?,?,?,?)",
+                         (job_id, now, row[0], str(to), note))
+        return self.get(job_id)
+
+    def update(self, job_id: int, expect: State, **changes: Any) -> Job:
+        """Change columns of a job that stays in *expect* (e.g. record a retry time)."""
+        return self.transition(job_id, expect, expect, **changes)
+
+    def retry(self, ids: Iterable[int] | None = None) -> list[Job]:
+        """Failed documents back in line (all of them when *ids* is None)."""
+        if ids is None:
+            ids = [r["id"] for r in self._query("SELECT id FROM jobs WHERE state = 'failed'")]
+        moved = []
+        for job_id in ids:
+            try:
+                moved.append(self.transition(
+                    job_id, State.FAILED, State.QUEUED, note="retry", attempts=0,
+                    not_before=0.0, first_error_at=None, error=None, message=None,
+                    finished_at=None))
+            except StaleTransition:
+                continue
+        return moved
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._tx() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                         (key, json.dumps(value)))
+
+    def delete_meta(self, key: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+    # --- reading --------------------------------------------------------------------------
+
+    def get(self, job_id: int) -> Job:
+        rows = self._query("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if not rows:
+            raise KeyError(job_id)
+        return Job.from_row(rows[0])
+
+    def meta(self, key: str, default: Any = None) -> Any:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return json.loads(rows[0]["value"]) if rows else default
+
+    def meta_prefixed(self, prefix: str) -> dict[str, Any]:
+        rows = self._query("SELECT key, value FROM meta WHERE key LIKE ?", (prefix + "%",))
+        return {r["key"][len(prefix):]: json.loads(r["value"]) for r in rows}
+
+    def active_by_path(self, rel_path: str) -> list[Job]:
+        rows = self._query(
+            f"SELECT * FROM jobs WHERE rel_path = ? AND state IN ({_placeholders(ACTIVE)})",
+            (rel_path, *map(str, ACTIVE)),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    def in_state(self, *states: State, due_before: float | None = None,
+                 limit: int | None = None) -> list[Job]:
+        sql = f"SELECT * FROM jobs WHERE state IN ({_placeholders(states)})"
+        params: list[Any] = [str(s) for s in states]
+        if due_before is not None:
+            sql += " AND not_before <= ?"
+            params.append(due_before)
+        sql += " ORDER BY not_before, id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [Job.from_row(r) for r in self._query(sql, params)]
+
+    def next_due(self, *states: State) -> float | None:
+        rows = self._query(
+            f"SELECT MIN(not_before) AS t FROM jobs WHERE state IN ({_placeholders(states)})",
+            [str(s) for s in states],
+        )
+        return rows[0]["t"]
+
+    def counts(self) -> dict[str, int]:
+        rows = self._query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+        return {r["state"]: r["n"] for r in rows}
+
+    def jobs(self, *, limit: int | None = None, newest_first: bool = False,
+             states: Iterable[State] | None = None) -> list[Job]:
+        sql = "SELECT * FROM jobs"
+        params: list[Any] = []
+        if states is not None:
+            states = tuple(states)
+            sql += f" WHERE state IN ({_placeholders(states)})"
+            params += [str(s) for s in states]
+        sql += " ORDER BY updated_at DESC, id DESC" if newest_first else " ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [Job.from_row(r) for r in self._query(sql, params)]
+
+    def history(self, job_id: int) -> list[dict]:
+        return self._query("SELECT at, src, dst, note FROM history WHERE job_id = ? "
+                           "ORDER BY rowid", (job_id,))
+
+
+def _placeholders(items: Iterable[Any]) -> str:
+    return ", ".join("?" for _ in items)
+
+
+def open_store(path: Path, *, clock: Clock | None = None, create: bool = True,
+               readonly: bool = False) -> Store:
+    """Open (and migrate) the database; a file that is not a database is an error, never
+    silently replaced."""
+    path = Path(path)
+    if not path.exists():
+        if not create or readonly:
+            raise StoreError(f"no state database at {path} (has docinbox run here yet?)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if readonly:
+            conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True,
+                                   check_same_thread=False, timeout=10)
+        else:
+            conn = sqlite3.connect(path, check_same_thread=False, timeout=10)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 10000")
+        if not readonly:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StoreError(f"{path}: cannot switch the database to WAL mode ({mode})")
+            # FULL: a committed intent survives power loss, not only a process crash.
+            conn.execute("PRAGMA synchronous = FULL")
+            migrate(conn)
+        else:
+            conn.execute("SELECT COUNT(*) FROM jobs").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"{path} cannot be used as docinbox's state database: {exc}",
+            hint="Move the file aside if it is damaged; docinbox never replaces it on its own.",
+        ) from exc
+    except RuntimeError as exc:
+        raise StoreError(f"{path}: {exc}") from exc
+    return Store(conn, clock=clock)

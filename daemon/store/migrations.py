@@ -1,0 +1,77 @@
+"""Numbered schema migrations, applied in order; ``PRAGMA user_version`` records the last.
+
+Never edit a migration that has shipped: add the next number.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE jobs (
+            id          INTEGER PRIMARY KEY,
+            rel_path    TEXT NOT NULL,              -- as dropped, relative to the inbox
+            location    TEXT NOT NULL,              -- where the original is now
+            sha256      TEXT NOT NULL,
+            size        INTEGER NOT NULL,
+            mtime_ns    INTEGER NOT NULL,
+            kind        TEXT,                       -- sniffed type: pdf, png, docx, link, ...
+            pages       INTEGER,
+            state       TEXT NOT NULL CHECK (state IN
+                          ('queued','submitting','submitted','received','done','failed')),
+            service     TEXT,
+            options     TEXT NOT NULL DEFAULT '{}', -- route options (JSON)
+            remote      TEXT NOT NULL DEFAULT '{}', -- the service's ids for this job (JSON)
+            attempts    INTEGER NOT NULL DEFAULT 0,
+            not_before  REAL NOT NULL DEFAULT 0,    -- retries wait until then
+            first_error_at REAL,
+            error       TEXT,                       -- stable error code
+            message     TEXT,
+            result_dir  TEXT,                       -- outbox folder name, reserved before writing
+            created_at  REAL NOT NULL,
+            updated_at  REAL NOT NULL,
+            finished_at REAL
+        );
+        CREATE INDEX jobs_state ON jobs (state, not_before);
+        CREATE INDEX jobs_rel_path ON jobs (rel_path);
+        CREATE INDEX jobs_sha256 ON jobs (sha256);
+        CREATE TABLE history (
+            job_id  INTEGER NOT NULL,
+            at      REAL NOT NULL,
+            src     TEXT,
+            dst     TEXT NOT NULL,
+            note    TEXT
+        );
+        CREATE INDEX history_job ON history (job_id);
+        CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """,
+    ),
+]
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to date; returns the version reached."""
+    version = current_version(conn)
+    latest = MIGRATIONS[-1][0]
+    if version > latest:
+        raise RuntimeError(
+            f"the state database has schema version {version}, newer than this docinbox "
+            f"knows ({latest}); upgrade docinbox"
+        )
+    for number, sql in MIGRATIONS:
+        if number <= version:
+            continue
+        with conn:
+            conn.executescript("BEGIN;" + sql + f"; PRAGMA user_version = {number};")
+        version = number
+    return version

@@ -1,0 +1,52 @@
+"""Job states and the only transitions allowed between them.
+
+::
+
+    queued ──► submitting ──► submitted ──► received ──► done
+      ▲  │          │  │            │           │
+      │  │          │  └────────────┼───────────┤ (synchronous services answer at once)
+      │  └──────────┴───────────────┴───────────┴──► failed
+      └─────────── retry / resubmit ◄───────────────────┘
+
+- ``queued``: stable in the inbox, waiting for a worker (``not_before`` holds back retries).
+- ``submitting``: intent persisted; the request may or may not have reached the service.
+- ``submitted``: the service accepted it; ``remote`` holds its ids (poll, don't resubmit).
+- ``received``: the service's raw output is stored durably under the state folder.
+- ``done``: the outbox folder is written and the original archived (or deleted).
+- ``failed``: the original sits in ``failed/`` beside its ``.error.json``.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class State(str, Enum):
+    QUEUED = "queued"
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted"
+    RECEIVED = "received"
+    DONE = "done"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+TERMINAL = frozenset({State.DONE, State.FAILED})
+ACTIVE = frozenset(State) - TERMINAL
+
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.QUEUED: frozenset({State.SUBMITTING, State.FAILED}),
+    # back to queued: the request provably did not land, or recovery after a crash
+    # for a service that cannot have kept it
+    State.SUBMITTING: frozenset({State.SUBMITTED, State.RECEIVED, State.QUEUED, State.FAILED}),
+    State.SUBMITTED: frozenset({State.RECEIVED, State.QUEUED, State.FAILED, State.SUBMITTED}),
+    State.RECEIVED: frozenset({State.DONE, State.FAILED, State.RECEIVED}),
+    State.DONE: frozenset(),
+    State.FAILED: frozenset({State.QUEUED}),
+}
+
+
+def allowed(src: State, dst: State) -> bool:
+    return dst in TRANSITIONS[src]

@@ -1,0 +1,257 @@
+"""Running docinbox with a tray icon: the icon on the main thread, the daemon beside it.
+
+macOS requires the icon's event loop on the main thread, so it gets it everywhere
+(one code path); the daemon runs in a worker thread.  The icon only *reads* the
+daemon through :class:`~daemon.control.Control` snapshots and *steers* it through
+Control calls, so the daemon thread is never blocked by drawing: ``subscribe``
+callbacks just set an event that a tray-side thread acts on.
+
+Stop paths, all ending in ``control.stop()`` and the daemon returning its exit code:
+Quit in the menu, SIGTERM, Ctrl-C (SIGINT).  The icon goes away when the daemon
+thread ends.  If the tray cannot start (no display, a dead display, a backend that
+will not load) docinbox logs one warning line and runs without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from daemon.control import Control, StatusSnapshot
+from daemon.tray import backend as backends
+from daemon.tray.icons import render
+from daemon.tray.menu import Actions, Opener, build_menu, default_opener
+from daemon.tray.notify import Notifier
+from daemon.tray.state import TrayState, derive
+
+log = logging.getLogger("docinbox.tray")
+
+#: Seconds between refreshes when no subscribe() callback arrives (pause countdowns...).
+REFRESH_SECONDS = 2.0
+_GLIB_BACKENDS = ("appindicator", "gtk")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+class TrayApp:
+    """One tray icon bound to one :class:`Control`.
+
+    Creating it loads the backend and the icon; failures raise (the caller decides
+    to run headless).  :meth:`run` blocks on the calling (main) thread.
+    """
+
+    def __init__(self, control: Control, *, backend: str | None = None,
+                 opener: Opener = default_opener,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time,
+                 refresh_seconds: float = REFRESH_SECONDS) -> None:
+        self.control = control
+        self._wall = wall_clock
+        self.refresh_seconds = refresh_seconds
+        module = backends.load(backend)
+        self.backend_name = module.__name__.rsplit("._", 1)[-1]
+        self.ready = threading.Event()         # the icon is shown
+        self.daemon_done = threading.Event()   # run_daemon returned
+        self._wake = threading.Event()
+        self._ui_lock = threading.Lock()
+        self._closed = False                   # no more updates to the icon
+        self._icon_stop_requested = False
+        self._stopping = False                 # Quit or a signal asked the daemon to stop
+        self._signals_seen = 0
+        self._notify_failed = False
+        self.actions = Actions(control, opener=opener, on_quit=self._mark_stopping,
+                               on_change=self.wake)
+        self.notifier = Notifier(self._send_notification, clock=clock)
+        snap = self._snapshot()
+        self.state = self._derive(snap)
+        self.notifier.observe(snap, self.state.problems)
+        self.icon: Any = module.Icon(
+            "docinbox", icon=render(self.state.kind, self.state.badge),
+            title=self.state.tooltip, menu=build_menu(self.state.menu, self.actions.perform))
+        self._updater: threading.Thread | None = None
+
+    # --- state -----------------------------------------------------------------------------
+
+    def _snapshot(self) -> StatusSnapshot:
+        try:
+            return self.control.snapshot()
+        except Exception as exc:  # a front end must not take the daemon down
+            log.debug("tray: snapshot failed: %s", exc)
+            return StatusSnapshot(problem=f"status unavailable: {_one_line(exc)}")
+
+    def _derive(self, snap: StatusSnapshot) -> TrayState:
+        return derive(snap, now=self._wall(), stopping=self._stopping,
+                      log_available=self.control.log_path is not None)
+
+    def wake(self) -> None:
+        """Ask for a refresh soon; safe from any thread, never blocks (subscribe callback)."""
+        self._wake.set()
+
+    def refresh(self) -> TrayState:
+        """Re-read the snapshot, notify on changes, update icon/tooltip/menu if they changed."""
+        snap = self._snapshot()
+        new = self._derive(snap)
+        self.notifier.observe(snap, new.problems)
+        self.notifier.tick()
+        with self._ui_lock:
+            if self._closed:
+                return new
+            old, self.state = self.state, new
+            if (old.kind, old.badge) != (new.kind, new.badge):
+                self.icon.icon = render(new.kind, new.badge)
+            if old.tooltip != new.tooltip:
+                self.icon.title = new.tooltip
+            if old.menu != new.menu:
+                self.icon.menu = build_menu(new.menu, self.actions.perform)
+        return new
+
+    def _update_loop(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.refresh_seconds)
+            self._wake.clear()
+            if self._closed:
+                break
+            try:
+                self.refresh()
+            except Exception as exc:
+                log.warning("tray: refresh failed: %s", _one_line(exc))
+
+    def _send_notification(self, title: str, message: str) -> None:
+        log.info("%s: %s", title, message)
+        if not getattr(self.icon, "HAS_NOTIFICATION", False) or self._notify_failed:
+            return
+        try:
+            self.icon.notify(message, title)
+        except Exception as exc:  # e.g. no notification daemon on the session bus
+            self._notify_failed = True
+            log.info("tray: notifications unavailable: %s", _one_line(exc))
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def _mark_stopping(self) -> None:
+        self._stopping = True
+        self.wake()
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signals_seen += 1
+        log.info("tray: %s received, stopping", signal.Signals(signum).name)
+        self._mark_stopping()
+        self.control.stop()
+
+    def _install_signals(self) -> Callable[[], None]:
+        """SIGINT/SIGTERM → control.stop(); returns a function restoring the old handlers."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in saved:
+            signal.signal(s, self._on_signal)
+
+        def restore() -> None:
+            for s, handler in saved.items():
+                signal.signal(s, handler)
+        return restore
+
+    def _reassert_signals(self) -> bool:
+        """pystray's GTK backends reset SIGINT to SIG_DFL (instant death); undo that."""
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, self._on_signal)
+        return False  # GLib: do not repeat
+
+    def _setup(self, icon: Any) -> None:
+        """Runs in pystray's setup thread once the icon loop is up."""
+        with self._ui_lock:
+            if not self._closed:
+                icon.visible = True
+        if self.backend_name in _GLIB_BACKENDS:
+            from gi.repository import GLib  # present: the backend loaded
+            GLib.idle_add(self._reassert_signals)
+        self._updater = threading.Thread(target=self._update_loop, name="docinbox-tray-refresh",
+                                         daemon=True)
+        self._updater.start()
+        self.ready.set()
+        if self.daemon_done.is_set():
+            self._stop_icon()
+
+    def _stop_icon(self) -> None:
+        with self._ui_lock:
+            self._closed = True
+            self._wake.set()
+            if self._icon_stop_requested or not getattr(self.icon, "_running", False):
+                return  # not started yet: _setup stops it when it sees daemon_done
+            self._icon_stop_requested = True
+        try:
+            self.icon.stop()
+        except Exception as exc:
+            log.debug("tray: stopping the icon: %s", _one_line(exc))
+
+    def run(self, run_daemon: Callable[[], int]) -> int:
+        """Run *run_daemon* in a thread and the icon here; return the daemon's exit code."""
+        result: list[int] = []
+        failure: list[BaseException] = []
+
+        def daemon_main() -> None:
+            try:
+                result.append(run_daemon())
+            except BaseException as exc:
+                failure.append(exc)
+            finally:
+                self.daemon_done.set()
+                self._stop_icon()
+
+        unsubscribe = self.control.subscribe(self.wake)
+        restore_signals = self._install_signals()
+        worker = threading.Thread(target=daemon_main, name="docinbox-daemon")
+        worker.start()
+        try:
+            try:
+                self.icon.run(setup=self._setup)
+            except Exception as exc:
+                if not self.daemon_done.is_set():
+                    log.warning("tray: the icon stopped (%s); docinbox runs on without it",
+                                _one_line(exc))
+            else:
+                if not self.daemon_done.is_set():
+                    log.warning("tray: the icon stopped; docinbox runs on without it")
+            with self._ui_lock:
+                self._closed = True
+                self._wake.set()
+            worker.join()  # interruptible: signal handlers still run on this thread
+        finally:
+            restore_signals()
+            try:
+                unsubscribe()
+            except Exception as exc:
+                log.debug("tray: unsubscribe: %s", exc)
+        if failure:
+            raise failure[0]
+        return result[0]
+
+
+def run_with_tray(control: Control, run_daemon: Callable[[], int], *,
+                  backend: str | None = None, opener: Opener | None = None,
+                  on_start: Callable[[TrayApp], None] | None = None) -> int:
+    """Run the daemon with a tray icon if one can be shown; return the daemon's exit code.
+
+    *backend*: a pystray backend name (``appindicator``, ``gtk``, ``xorg``, ``darwin``,
+    ``win32``), ``None`` for ``$PYSTRAY_BACKEND`` or the platform's default, or ``"none"``
+    for no tray at all (``--no-tray``).  Any failure to create the icon gives one
+    warning line and the daemon runs on the calling thread, without a tray.
+    *opener* and *on_start* are for tests.
+    """
+    if backend == "none":
+        return run_daemon()
+    try:
+        app = TrayApp(control, backend=backend, opener=opener or default_opener)
+    except Exception as exc:
+        log.warning("no tray icon (%s); docinbox runs without it", _one_line(exc))
+        return run_daemon()
+    if on_start is not None:
+        on_start(app)
+    return app.run(run_daemon)

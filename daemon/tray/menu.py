@@ -1,0 +1,118 @@
+"""The tray menu: pystray objects built from the pure menu model, actions sent to Control.
+
+Actions go only through the daemon's public :class:`~daemon.control.Control`, and
+files and folders open through an injectable *opener*, so tests can check what
+would be opened without launching a file manager.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from daemon.control import Control
+from daemon.tray.backend import menu_classes
+from daemon.tray.state import MenuEntry
+
+log = logging.getLogger("docinbox.tray")
+
+Opener = Callable[[Path], None]
+
+
+def default_opener(path: Path) -> None:
+    """Open *path* with the desktop's handler, without waiting for it."""
+    if sys.platform == "win32":
+        os.startfile(path)  # type: ignore[attr-defined]  # Windows only
+        return
+    command = ["open", str(path)] if sys.platform == "darwin" else ["xdg-open", str(path)]
+    subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+class Actions:
+    """Carries out menu actions; never raises into the tray's event loop."""
+
+    def __init__(self, control: Control, *, opener: Opener = default_opener,
+                 on_quit: Callable[[], None] | None = None,
+                 on_change: Callable[[], None] | None = None) -> None:
+        self.control = control
+        self.opener = opener
+        self.on_quit = on_quit
+        self.on_change = on_change
+
+    def perform(self, action: Sequence[Any]) -> None:
+        name = action[0]
+        try:
+            if name == "open_inbox":
+                self._open(self.control.inbox)
+            elif name == "open_outbox":
+                self._open(self.control.outbox)
+            elif name == "open_path":
+                self._open(Path(action[1]))
+            elif name == "open_log":
+                if self.control.log_path is not None:
+                    self._open(self.control.log_path)
+            elif name == "pause":
+                self.control.pause(action[1])
+            elif name == "resume":
+                self.control.resume()
+            elif name == "retry_failed":
+                n = self.control.retry_failed()
+                log.info("tray: %d failed document(s) put back in line", n)
+            elif name == "quit":
+                if self.on_quit is not None:
+                    self.on_quit()
+                self.control.stop()
+            else:
+                log.warning("tray: unknown menu action %r", name)
+        except Exception as exc:
+            log.warning("tray: %s failed: %s", name, exc)
+        finally:
+            if self.on_change is not None:
+                self.on_change()
+
+    def _open(self, path: Path) -> None:
+        self.opener(path)
+
+
+def _invoke(perform: Callable[[Sequence[Any]], None], action: Sequence[Any],
+            _icon: Any, _item: Any) -> None:
+    perform(action)
+
+
+def build_menu(model: Sequence[MenuEntry], perform: Callable[[Sequence[Any]], None]) -> Any:
+    """A pystray ``Menu`` for *model*; each item calls ``perform(entry.action)``."""
+    menu_cls, item_cls = menu_classes()
+
+    def item(entry: MenuEntry) -> Any:
+        if entry.separator:
+            return menu_cls.SEPARATOR
+        if entry.children:
+            return item_cls(entry.text, menu_cls(*(item(c) for c in entry.children)),
+                            enabled=entry.enabled)
+        action = entry.action
+        # functools.partial: pystray inspects a function's argument count, not a partial's
+        callback = None if action is None else functools.partial(_invoke, perform, action)
+        return item_cls(entry.text, callback, enabled=entry.enabled and action is not None,
+                        default=entry.default)
+
+    return menu_cls(*(item(e) for e in model))
+
+
+def find_item(menu: Any, *path: str) -> Any:
+    """The visible item whose text starts with each of *path* in turn (for tests and
+    scripting the xorg backend, which shows no menu)."""
+    items = list(menu)
+    found = None
+    for prefix in path:
+        found = next((i for i in items if i.text.startswith(prefix)), None)
+        if found is None:
+            raise KeyError(f"no menu item {prefix!r} in {[i.text for i in items]}")
+        items = list(found.submenu) if found.submenu is not None else []
+    return found

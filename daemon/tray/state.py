@@ -1,0 +1,257 @@
+"""What the tray shows, derived from a :class:`~daemon.control.StatusSnapshot`.
+
+Pure functions and immutable values only: no pystray, no Pillow, no clock of its
+own (``now`` is passed in), so every rule here is unit-tested without a display.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from daemon.control import FOREVER, DocumentSummary, StatusSnapshot
+
+#: Windows truncates a tray tooltip at 127 characters (plus NUL); keep under it everywhere.
+TOOLTIP_MAX = 127
+#: How many finished documents the "Recent documents" submenu lists.
+RECENT_MAX = 8
+
+TERMINAL_STATES = frozenset({"done", "failed"})
+
+#: Pause choices offered by the menu: (label, seconds; None = until resumed).
+PAUSE_CHOICES: tuple[tuple[str, float | None], ...] = (
+    ("For 30 minutes", 30 * 60),
+    ("For 1 hour", 60 * 60),
+    ("Until resumed", None),
+)
+
+
+class Kind(str, Enum):
+    """The icon's state, most urgent first (see :func:`derive`)."""
+
+    ERROR = "error"          # credentials, quota or configuration: the user must act
+    PAUSED = "paused"        # the user paused docinbox
+    RETRYING = "retrying"    # a service is unreachable; docinbox retries on its own
+    WORKING = "working"      # documents in flight
+    ATTENTION = "attention"  # idle, but some documents failed
+    IDLE = "idle"
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    """One line of the menu model; ``action`` is a key that :mod:`daemon.tray.menu` dispatches.
+
+    Actions: ``("open_inbox",)``, ``("open_outbox",)``, ``("open_path", Path)``,
+    ``("pause", seconds | None)``, ``("resume",)``, ``("retry_failed",)``,
+    ``("open_log",)``, ``("quit",)``; ``None`` for a plain label.  ``children``
+    makes a submenu; ``separator`` a separator line.
+    """
+
+    text: str = ""
+    action: tuple[object, ...] | None = None
+    enabled: bool = True
+    default: bool = False
+    children: tuple[MenuEntry, ...] = ()
+    separator: bool = False
+
+
+SEPARATOR = MenuEntry(separator=True)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A credentials/quota/configuration problem worth one notification."""
+
+    key: str      # stable identity: the same problem keeps the same key
+    message: str
+
+
+@dataclass(frozen=True)
+class TrayState:
+    kind: Kind
+    badge: str | None        # short text drawn on the icon ("3", "99+", "!"), or None
+    tooltip: str             # ≤ TOOLTIP_MAX characters
+    status_line: str         # the first (disabled) menu line
+    menu: tuple[MenuEntry, ...]
+    problems: tuple[Problem, ...] = ()
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def badge_count(n: int) -> str:
+    """A count that fits in a 16-px badge."""
+    return str(n) if n < 100 else "99+"
+
+
+def truncate(text: str, limit: int = TOOLTIP_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _minutes_left(until: float, now: float) -> str:
+    left = max(0.0, until - now)
+    if left >= 3600:
+        hours, minutes = divmod(math.ceil(left / 60), 60)
+        return f"{hours} h {minutes:02d} min left"
+    return f"{max(1, math.ceil(left / 60))} min left"
+
+
+def problems_of(snap: StatusSnapshot) -> tuple[Problem, ...]:
+    """Problems the user has to fix: a start-up/config problem or a held service.
+
+    A service in condition ``paused`` is held back by the daemon (bad credentials,
+    exhausted quota) and will not recover by itself, unlike ``retrying``.
+    """
+    found: list[Problem] = []
+    if snap.problem:
+        found.append(Problem(key=f"problem:{snap.problem}", message=snap.problem))
+    for svc in snap.services:
+        if svc.condition == "paused":
+            why = svc.reason or svc.error or "needs attention"
+            found.append(Problem(key=f"{svc.name}:{svc.error or svc.reason}",
+                                 message=f"{svc.name}: {why}"))
+    return tuple(found)
+
+
+def _work_summary(snap: StatusSnapshot) -> str:
+    """'3 queued, 2 in progress' — unknown non-terminal states count as in progress."""
+    queued = snap.counts.get("queued", 0)
+    working = sum(n for s, n in snap.counts.items()
+                  if s not in TERMINAL_STATES and s != "queued")
+    parts = []
+    if queued:
+        parts.append(f"{queued} queued")
+    if working:
+        parts.append(f"{working} in progress")
+    return ", ".join(parts)
+
+
+def _summary(kind: Kind, snap: StatusSnapshot, problems: Sequence[Problem], now: float,
+             stopping: bool) -> str:
+    """One line, shared by the tooltip and the menu's status line."""
+    if stopping:
+        return "stopping…"
+    pending = snap.pending
+    failed = snap.failed
+    tail: list[str] = []
+    if kind is Kind.ERROR:
+        head = problems[0].message if problems else "error"
+        if len(problems) > 1:
+            head += f" (+{len(problems) - 1} more)"
+        if pending:
+            tail.append(f"{pending} waiting")
+    elif kind is Kind.PAUSED:
+        assert snap.paused_until is not None
+        if snap.paused_until == FOREVER:
+            head = "paused until resumed"
+        else:
+            head = f"paused – {_minutes_left(snap.paused_until, now)}"
+        if pending:
+            tail.append(f"{pending} waiting")
+    elif kind is Kind.RETRYING:
+        names = [s.name for s in snap.services if s.condition == "retrying"]
+        reasons = [s.reason for s in snap.services if s.condition == "retrying" and s.reason]
+        head = f"{', '.join(names)} unreachable, retrying"
+        if reasons:
+            head = f"{', '.join(names)}: {reasons[0]}, retrying"
+        if pending:
+            tail.append(f"{pending} waiting")
+    elif kind is Kind.WORKING:
+        head = _work_summary(snap)
+        if snap.activity:
+            head += f" – {snap.activity}"
+    elif kind is Kind.ATTENTION:
+        head = f"{_plural(failed, 'document')} failed"
+    else:
+        done = snap.counts.get("done", 0)
+        head = f"idle – {done} done" if done else "idle – drop documents into the inbox"
+    if failed and kind is not Kind.ATTENTION:
+        tail.append(f"{failed} failed")
+    return head + (f" ({', '.join(tail)})" if tail else "")
+
+
+def derive(snap: StatusSnapshot, *, now: float, stopping: bool = False,
+           log_available: bool = True) -> TrayState:
+    """Map a snapshot to what the icon, tooltip and menu show.
+
+    Priority: error > paused > retrying > working > attention > idle.  Working beats
+    attention so progress stays visible; the failure count stays in the tooltip and
+    the menu ("Retry failed (N)") until the user acts.
+    """
+    problems = problems_of(snap)
+    if problems:
+        kind = Kind.ERROR
+    elif snap.paused_until is not None:
+        kind = Kind.PAUSED
+    elif any(s.condition == "retrying" for s in snap.services):
+        kind = Kind.RETRYING
+    elif snap.pending:
+        kind = Kind.WORKING
+    elif snap.failed:
+        kind = Kind.ATTENTION
+    else:
+        kind = Kind.IDLE
+
+    badge: str | None
+    if kind is Kind.ERROR:
+        badge = "!"
+    elif kind is Kind.WORKING:
+        badge = badge_count(snap.pending)
+    elif kind is Kind.ATTENTION:
+        badge = badge_count(snap.failed)
+    elif kind in (Kind.RETRYING, Kind.PAUSED) and snap.pending:
+        badge = badge_count(snap.pending)
+    else:
+        badge = None
+
+    line = _summary(kind, snap, problems, now, stopping)
+    tooltip = truncate(f"docinbox: {line}")
+    status_line = truncate(line[:1].upper() + line[1:], 80)
+    menu = build_menu_model(snap, status_line, log_available=log_available)
+    return TrayState(kind=kind, badge=badge, tooltip=tooltip, status_line=status_line,
+                     menu=menu, problems=problems)
+
+
+def recent_entry(doc: DocumentSummary) -> MenuEntry:
+    """A finished document: ✓ opens its result folder; ✗ failures are marked and explained."""
+    name = truncate(doc.name, 48)
+    if doc.state == "failed":
+        why = doc.message or doc.error
+        text = f"✗ {name}" + (f" — {truncate(why, 40)}" if why else "")
+    elif doc.state == "done":
+        text = f"✓ {name}"
+    else:
+        text = f"… {name}"
+    if doc.result_dir is not None:
+        return MenuEntry(text, ("open_path", Path(doc.result_dir)))
+    return MenuEntry(text, None, enabled=False)
+
+
+def build_menu_model(snap: StatusSnapshot, status_line: str, *,
+                     log_available: bool = True) -> tuple[MenuEntry, ...]:
+    """The menu, top to bottom; items that do not apply are left out, not greyed."""
+    entries: list[MenuEntry] = [
+        MenuEntry(status_line, None, enabled=False),
+        SEPARATOR,
+        MenuEntry("Open inbox", ("open_inbox",), default=True),
+        MenuEntry("Open outbox", ("open_outbox",)),
+    ]
+    recent = tuple(recent_entry(d) for d in snap.recent[:RECENT_MAX])
+    if recent:
+        entries.append(MenuEntry("Recent documents", None, children=recent))
+    entries.append(SEPARATOR)
+    if snap.paused_until is None:
+        entries.append(MenuEntry("Pause", None, children=tuple(
+            MenuEntry(label, ("pause", seconds)) for label, seconds in PAUSE_CHOICES)))
+    else:
+        entries.append(MenuEntry("Resume", ("resume",)))
+    if snap.failed:
+        entries.append(MenuEntry(f"Retry failed ({snap.failed})", ("retry_failed",)))
+    if log_available:
+        entries.append(MenuEntry("Open log", ("open_log",)))
+    entries += [SEPARATOR, MenuEntry("Quit", ("quit",))]
+    return tuple(entries)

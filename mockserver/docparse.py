@@ -1,0 +1,195 @@
+"""docparse v1 (seed 001): a self-hosted, MinerU-compatible parser that only takes URLs.
+
+Routes:
+
+``POST /api/v1/extract/task``                      camelCase request and response
+``GET  /api/v1/extract/task/{taskId}``             camelCase: taskId, state, fullZipUrl,
+                                                   markdownUrl, errMsg
+``POST /api/v1/extract/task/batch``                snake_case, as MinerU's batch
+``GET  /api/v1/extract-results/batch/{batch_id}``  snake_case, as MinerU's batch results
+``GET  /__cdn/docparse/pdf/{id}.zip`` / ``.md``    result zip / Markdown (no auth; expire)
+
+Envelopes differ by endpoint exactly as the seed shows them: single-task endpoints answer
+``{"code", "message", "data", "timestamp"}`` (milliseconds), batch endpoints
+``{"code", "msg", "trace_id", "data"}``.
+
+The seed gives its own token codes (``-20002`` wrong token, ``-20011`` expired) but not
+the HTTP status; the mock answers them with HTTP 401 (as MinerU, whose API this one
+copies, does for its token errors) in the endpoint's envelope. Accounts:
+``mock-docparse-token`` and ``mock-docparse-token-2`` (tasks are private to their
+token: ``-60013``); ``mock-docparse-token-expired`` gets ``-20011``.
+
+The mock really fetches the URL it is given (the daemon's signed file URLs), with the
+same submission-time vs task-failure split as the MinerU mock (see ``mineru.py``). The
+file's type comes from the URL path's suffix or, failing that, a Content-Disposition
+filename; a URL with neither is refused with ``-60002``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from mockserver import defaults
+from mockserver.mineru import NAMES as SNAKE_NAMES
+from mockserver.mineru import batch_entry, serve_result, submit_url_batch, trace_id
+from mockserver.parsejobs import ApiError, Engine, Task, bearer, check_url, parse_options
+
+SERVICE = "docparse"
+SECOND_TOKEN = "mock-docparse-token-2"
+EXPIRED_TOKEN = "mock-docparse-token-expired"
+
+CAMEL_NAMES = {
+    "is_ocr": "isOcr",
+    "enable_formula": "enableFormula",
+    "enable_table": "enableTable",
+    "language": "language",
+    "data_id": "dataId",
+    "page_ranges": "pageRanges",
+    "extra_formats": "extraFormats",
+    "model_version": "modelVersion",
+    "callback": "callback",
+    "seed": "seed",
+}
+TOKEN_MESSAGES = {-20002: "Token 错误", -20011: "Token 过期"}
+
+
+def single(code: int, message: str, data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(
+        {"code": code, "message": message, "data": data, "timestamp": int(time.time() * 1000)},
+        status_code=status,
+    )
+
+
+def batch(code: int, msg: str, data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(
+        {"code": code, "data": data, "msg": msg, "trace_id": trace_id()}, status_code=status
+    )
+
+
+class DocParse:
+    """The docparse v1 routes over one :class:`Engine`."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.engine = Engine(ctx, SERVICE, uid=defaults.MOCK_UID)
+        self.engine.callback_content = self.camel_view  # type: ignore[method-assign]
+
+    def camel_view(self, task: Task, base_url: str | None = None) -> dict[str, Any]:
+        """The single-task query's ``data`` (also a callback's ``content``)."""
+        base = base_url or task.base_url
+        view = self.engine.view(task, base)
+        out: dict[str, Any] = {"taskId": task.id, "state": view["state"]}
+        if view["state"] == "done":
+            out["fullZipUrl"] = view["full_zip_url"]
+            out["markdownUrl"] = self.engine.markdown_url(task, base)
+        out["errMsg"] = view["err_msg"]
+        return out
+
+    def owner(self, request: Request) -> str | int:
+        token = bearer(request.headers.get("authorization"))
+        if token == EXPIRED_TOKEN:
+            return -20011
+        if token not in (defaults.DOCPARSE_TOKEN, SECOND_TOKEN):
+            return -20002
+        return token
+
+    async def body(self, request: Request) -> dict[str, Any]:
+        if "json" not in request.headers.get("content-type", "").lower():
+            raise ApiError(-500)
+        try:
+            data = json.loads(await request.body() or b"null")
+        except ValueError as exc:
+            raise ApiError(-500) from exc
+        if not isinstance(data, dict):
+            raise ApiError(-500)
+        return data
+
+    async def create_task(self, request: Request) -> Response:
+        owner = self.owner(request)
+        if isinstance(owner, int):
+            return single(owner, TOKEN_MESSAGES[owner], None, 401)
+        try:
+            data = await self.body(request)
+            url = check_url(data.get("url"))
+            options = parse_options(data, names=CAMEL_NAMES)
+            self.engine.check_queue()
+            task = await self.engine.submit_url(
+                owner, url, options, str(request.base_url), strict=True
+            )
+        except ApiError as exc:
+            return single(int(exc.code), exc.message, None)
+        return single(0, "ok", {"taskId": task.id})
+
+    async def get_task(self, request: Request) -> Response:
+        owner = self.owner(request)
+        if isinstance(owner, int):
+            return single(owner, TOKEN_MESSAGES[owner], None, 401)
+        try:
+            task = self.engine.get_task(request.path_params["task_id"], owner)
+        except ApiError as exc:
+            return single(int(exc.code), exc.message, None)
+        return single(0, "ok", self.camel_view(task, str(request.base_url)))
+
+    async def url_batch(self, request: Request) -> Response:
+        owner = self.owner(request)
+        if isinstance(owner, int):
+            return batch(owner, TOKEN_MESSAGES[owner], None, 401)
+        try:
+            data = await self.body(request)
+            files = data.get("files")
+            if not isinstance(files, list) or not files:
+                raise ApiError(-10002, "files 不能为空")
+            if not all(isinstance(f, dict) for f in files):
+                raise ApiError(-500)
+            limit = int(self.engine.settings.get("max_files") or 200)
+            if len(files) > limit:
+                raise ApiError(-10002, f"单次请求最多 {limit} 个文件")
+            prepared = [
+                (check_url(f.get("url")), parse_options(f, names=SNAKE_NAMES, top=data))
+                for f in files
+            ]
+            self.engine.check_queue(len(prepared))
+        except ApiError as exc:
+            return batch(int(exc.code), exc.message, None)
+        batch_id = await submit_url_batch(self.engine, owner, prepared, str(request.base_url))
+        return batch(0, "ok", {"batch_id": batch_id})
+
+    async def batch_results(self, request: Request) -> Response:
+        owner = self.owner(request)
+        if isinstance(owner, int):
+            return batch(owner, TOKEN_MESSAGES[owner], None, 401)
+        batch_id = request.path_params["batch_id"]
+        try:
+            tasks = self.engine.get_batch(batch_id, owner)
+        except ApiError as exc:
+            return batch(int(exc.code), exc.message, None)
+        base = str(request.base_url)
+        now = self.engine.now()
+        results = [batch_entry(self.engine.view(t, base, now)) for t in tasks]
+        return batch(0, "ok", {"batch_id": batch_id, "extract_result": results})
+
+    async def download_zip(self, request: Request) -> Response:
+        return await serve_result(self.engine, request, "zip")
+
+    async def download_md(self, request: Request) -> Response:
+        return await serve_result(self.engine, request, "md")
+
+
+def routes(ctx: Any) -> list[BaseRoute]:
+    """Mounted by ``mockserver.app.create_app``."""
+    service = DocParse(ctx)
+    ctx.docparse = service
+    return [
+        Route("/api/v1/extract/task", service.create_task, methods=["POST"]),
+        Route("/api/v1/extract/task/batch", service.url_batch, methods=["POST"]),
+        Route("/api/v1/extract/task/{task_id}", service.get_task, methods=["GET"]),
+        Route("/api/v1/extract-results/batch/{batch_id}", service.batch_results, methods=["GET"]),
+        Route("/__cdn/docparse/pdf/{result_id}.zip", service.download_zip, methods=["GET"]),
+        Route("/__cdn/docparse/pdf/{result_id}.md", service.download_md, methods=["GET"]),
+    ]

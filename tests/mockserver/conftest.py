@@ -1,0 +1,48 @@
+"""Fixtures for the mock's own tests: in-process clients and the plugin's real server.
+
+In-process tests are ``async`` (anyio's pytest plugin, asyncio backend) and talk to
+the app through ``httpx.ASGITransport``: fast, no socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from mockserver.app import create_app
+from mockserver.core import MockContext
+from mockserver.defaults import NANONETS_API_KEY, NANONETS_MODEL_ID
+from mockserver.pytest_plugin import (  # noqa: F401  (fixtures, if the entry point is absent)
+    mock_ctx,
+    mock_server,
+    mock_server_session,
+    mock_url,
+)
+
+AUTH = (NANONETS_API_KEY, "")
+MODEL = f"/api/v2/OCR/Model/{NANONETS_MODEL_ID}"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def ctx() -> Iterator[MockContext]:
+    """A fresh in-process mock context (own temp dir, removed afterwards)."""
+    context = MockContext()
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+async def client(ctx: MockContext) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client bound in-process to a fresh app on *ctx*."""
+    transport = httpx.ASGITransport(create_app(ctx))
+    async with httpx.AsyncClient(transport=transport, base_url="http://mock.test") as c:
+        yield c
