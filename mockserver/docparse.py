@@ -184,7 +184,7 @@ class DocParse:
 def routes(ctx: Any) -> list[BaseRoute]:
     """Mounted by ``mockserver.app.create_app``."""
     service = DocParse(ctx)
-    ctx.docparse = service
+    ctx.state[SERVICE] = service  # for tests and tools: the engine behind the routes
     return [
         Route("/api/v1/extract/task", service.create_task, methods=["POST"]),
         Route("/api/v1/extract/task/batch", service.url_batch, methods=["POST"]),

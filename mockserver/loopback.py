@@ -127,5 +127,5 @@ class CallbackReceiver(_Base):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                self.cond.wait(left)
+                self.cond.wait(min(left, 0.05))  # predicates may watch other state
             return True

@@ -302,7 +302,7 @@ async def _in_thread(fn: Any, *args: Any) -> Any:
 def routes(ctx: Any) -> list[BaseRoute]:
     """Mounted by ``mockserver.app.create_app``."""
     service = MinerU(ctx)
-    ctx.mineru = service  # for tests and the admin side: the engine behind the routes
+    ctx.state[SERVICE] = service  # for tests and tools: the engine behind the routes
     return [
         Route("/api/v4/extract/task", service.create_task, methods=["POST"]),
         Route("/api/v4/extract/task/batch", service.url_batch, methods=["POST"]),

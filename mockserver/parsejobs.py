@@ -76,7 +76,15 @@ TERMINAL = ("done", "failed")
 DATA_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 SEED = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 MODEL_VERSIONS = ("pipeline", "vlm")
-BEIJING = 8 * 3600  # extract_progress.start_time is the service's local time (UTC+8)
+BEIJING = 8 * 3600
+_RANK = {
+    "waiting-file": 0,
+    "pending": 1,
+    "running": 2,
+    "converting": 3,
+    "done": 4,
+    "failed": 4,
+}  # extract_progress.start_time is the service's local time (UTC+8)
 
 
 class ApiError(Exception):
@@ -132,6 +140,7 @@ class Task:
     callback_attempts: int = 0
     callback_next: float | None = None
     callback_done: bool = False
+    callback_inflight: bool = False  # one delivery at a time, whoever ticks
     ledger_state: str = ""
 
     def end_at(self) -> float | None:
@@ -188,6 +197,8 @@ class Engine:
         self._wake = threading.Event()
         self.uploads: dict[str, str] = {}  # OSS key -> task id
         ctx.on_reset(self.reset)
+        if hasattr(ctx, "on_refresh"):
+            ctx.on_refresh(self.refresh)
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -500,9 +511,21 @@ class Engine:
         return f"{base_url.rstrip('/')}/__cdn/{self.service}/pdf/{task.result_id}.md"
 
     def _sync_ledger(self, task: Task, state: str) -> None:
-        if task.ledger_state != state and task.ready_at is not None:
+        """Copy a computed state to ``/__admin/tasks``; only ever forward, so a poller
+        that read the clock a moment earlier cannot overwrite a newer state."""
+        with self.lock:
+            if task.ready_at is None or _RANK[state] <= _RANK.get(task.ledger_state, -1):
+                return
             task.ledger_state = state
             self.ctx.ledger.set_state(self.service, task.id, state)
+
+    def refresh(self) -> None:
+        """``ctx.on_refresh`` hook: bring every ledger entry up to the current time."""
+        with self.lock:
+            now = self.now()
+            for task in list(self.tasks.values()):
+                if task.ready_at is not None:
+                    self._sync_ledger(task, self.snapshot(task, now).state)
 
     # ------------------------------------------------------------------ results
 
@@ -585,8 +608,10 @@ class Engine:
                     snap.state in TERMINAL
                     and task.options.callback
                     and not task.callback_done
+                    and not task.callback_inflight
                     and (task.callback_next is None or now >= task.callback_next)
                 ):
+                    task.callback_inflight = True
                     due.append(task)
         for task in due:
             self._deliver(task, now)
@@ -607,18 +632,16 @@ class Engine:
         return view
 
     def _deliver(self, task: Task, now: float) -> None:
-        payload = self.callback_payload(task)
         ok = False
         try:
-            response = httpx.post(
-                str(task.options.callback),
-                json=payload,
-                timeout=float(self.settings.get("callback_timeout") or 10),
-            )
+            payload = self.callback_payload(task)
+            timeout = float(self.settings.get("callback_timeout") or 10)
+            response = httpx.post(str(task.options.callback), json=payload, timeout=timeout)
             ok = response.status_code == 200
-        except httpx.HTTPError:
-            ok = False
+        except Exception:  # any failure counts as a failed push, like a non-200
+            log.debug("callback to %s failed", task.options.callback, exc_info=True)
         with self.lock:
+            task.callback_inflight = False
             task.callback_attempts += 1
             if ok or task.callback_attempts > CALLBACK_RETRIES:
                 task.callback_done = True

@@ -36,6 +36,14 @@ REFRESH_SECONDS = 2.0
 _GLIB_BACKENDS = ("appindicator", "gtk")
 
 
+_ASCII_FALLBACK = str.maketrans({"–": "-", "—": "-", "…": "...", "✓": "+", "✗": "x"})
+
+
+def latin1_title(text: str) -> str:
+    """The xorg backend sets WM_NAME as Latin-1: spell typographic characters plainly."""
+    return text.translate(_ASCII_FALLBACK).encode("latin-1", "replace").decode("latin-1")
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
@@ -57,6 +65,8 @@ class TrayApp:
         self.refresh_seconds = refresh_seconds
         module = backends.load(backend)
         self.backend_name = module.__name__.rsplit("._", 1)[-1]
+        self._title: Callable[[str], str] = (
+            latin1_title if self.backend_name == "xorg" else (lambda text: text))
         self.ready = threading.Event()         # the icon is shown
         self.daemon_done = threading.Event()   # run_daemon returned
         self._wake = threading.Event()
@@ -74,7 +84,8 @@ class TrayApp:
         self.notifier.observe(snap, self.state.problems)
         self.icon: Any = module.Icon(
             "docinbox", icon=render(self.state.kind, self.state.badge),
-            title=self.state.tooltip, menu=build_menu(self.state.menu, self.actions.perform))
+            title=self._title(self.state.tooltip),
+            menu=build_menu(self.state.menu, self.actions.perform))
         self._updater: threading.Thread | None = None
 
     # --- state -----------------------------------------------------------------------------
@@ -107,7 +118,7 @@ class TrayApp:
             if (old.kind, old.badge) != (new.kind, new.badge):
                 self.icon.icon = render(new.kind, new.badge)
             if old.tooltip != new.tooltip:
-                self.icon.title = new.tooltip
+                self.icon.title = self._title(new.tooltip)
             if old.menu != new.menu:
                 self.icon.menu = build_menu(new.menu, self.actions.perform)
         return new

@@ -13,16 +13,12 @@ import pytest
 
 from mockserver.app import create_app
 from mockserver.core import MockContext
-from mockserver.defaults import NANONETS_API_KEY, NANONETS_MODEL_ID
 from mockserver.pytest_plugin import (  # noqa: F401  (fixtures, if the entry point is absent)
     mock_ctx,
     mock_server,
     mock_server_session,
     mock_url,
 )
-
-AUTH = (NANONETS_API_KEY, "")
-MODEL = f"/api/v2/OCR/Model/{NANONETS_MODEL_ID}"
 
 
 @pytest.fixture

@@ -109,7 +109,9 @@ def test_status_alone_implies_a_status_fault() -> None:
 
 
 def test_fault_path_is_matched_against_the_whole_path_and_method() -> None:
-    rule = FaultRule.from_json({"fault": "reset", "path": "/api/v2/.*/LabelFile/", "method": "post"})
+    rule = FaultRule.from_json(
+        {"fault": "reset", "path": "/api/v2/.*/LabelFile/", "method": "post"}
+    )
     assert rule.matches("POST", "/api/v2/OCR/Model/x/LabelFile/")
     assert not rule.matches("GET", "/api/v2/OCR/Model/x/LabelFile/")
     assert not rule.matches("POST", "/api/v2/OCR/Model/x/LabelFile/extra")

@@ -202,7 +202,7 @@ async def test_images_and_office_files(mock: Any) -> None:
         zf.writestr(
             "word/document.xml",
             '<w:document xmlns:w="x"><w:body><w:p><w:r><w:t>Hola</w:t></w:r></w:p>'
-            "<w:p><w:r><w:t>mundo</w:t></w:r><w:r><w:t xml:space=\"preserve\"> feliz</w:t>"
+            '<w:p><w:r><w:t>mundo</w:t></w:r><w:r><w:t xml:space="preserve"> feliz</w:t>'
             "</w:r></w:p></w:body></w:document>",
         )
     batch_id, urls = await upload_batch(client, [{"name": "foto.PNG"}, {"name": "carta.docx"}])
@@ -427,7 +427,7 @@ async def test_concurrent_polls_agree(mock: Any) -> None:
 
 
 async def test_reset_forgets_tasks(mock: Any) -> None:
-    client, ctx = mock
+    client, _ctx = mock
     batch_id, _urls = await upload_batch(client, [{"name": "a.pdf"}])
     assert (await client.post("/__admin/reset")).status_code == 200
     r = await client.get(f"/api/v4/extract-results/batch/{batch_id}", headers=H)

@@ -1,0 +1,195 @@
+"""The engine end to end in one process: real folders, the mock app through
+httpx.ASGITransport (no sockets), ``run(once=True)``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from daemon import config
+from daemon.engine import Engine, build_snapshot
+from daemon.store import State, open_store
+from mockserver.app import create_app
+from mockserver.core import MockContext
+from mockserver.samples import multipage_pdf, receipt_pdf
+from tests.helpers import read_json, write_config
+
+
+@pytest.fixture
+def mock() -> MockContext:
+    return MockContext()
+
+
+def run_once(folder: Path, mock: MockContext, **kwargs) -> tuple[int, Engine]:  # type: ignore[no-untyped-def]
+    settings = config.load(write_config(folder, "http://mock", **kwargs))
+    engine = Engine(settings, transport=httpx.ASGITransport(app=create_app(mock)),
+                    start_mock=False, fsync=False)
+    try:
+        code = engine.run(once=True)
+    finally:
+        engine.close()
+    return code, engine
+
+
+def nanonets_uploads(mock: MockContext) -> list[dict]:
+    return [e for e in mock.journal.entries()
+            if e["method"] == "POST" and e["path"].endswith("/LabelFile/")]
+
+
+def test_receipt_comes_out_with_fields_and_is_archived(workdir: Path, mock: MockContext) -> None:
+    (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
+    code, _ = run_once(workdir, mock)
+    assert code == 0
+    result = read_json(workdir / "outbox" / "recibo" / "result.json")
+    assert result["service"] == "nanonets"
+    assert result["source"]["name"] == "recibo.pdf" and result["source"]["pages"] == 1
+    assert {f["label"]: f["text"] for f in result["fields"]} == {"fecha": "23/12/2025",
+                                                                 "total": "45.99"}
+    assert result["tables"][0]["label"] == "lineas_detalle"
+    assert result["tables"][0]["rows"] == [["Gasoil", "50L"]]
+    assert result["markdown"] == "document.md"
+    assert "| fecha | 23/12/2025 |" in (workdir / "outbox/recibo/document.md").read_text()
+    assert read_json(workdir / "outbox/recibo/raw/response.json")["message"] == "Success"
+    assert (workdir / "archive" / "recibo.pdf").read_bytes() == receipt_pdf()
+    assert not (workdir / "inbox" / "recibo.pdf").exists()
+    store = open_store(workdir / "state" / "docinbox.db", readonly=True)
+    assert build_snapshot(store, 0).counts == {"done": 1}
+
+
+def test_bad_input_fails_clearly_and_the_rest_goes_on(workdir: Path, mock: MockContext) -> None:
+    inbox = workdir / "inbox"
+    (inbox / "empty.pdf").write_bytes(b"")
+    (inbox / "notes.pdf").write_bytes(b"shopping list: milk\n")
+    (inbox / "cut.pdf").write_bytes(receipt_pdf()[:300])
+    (inbox / "good.pdf").write_bytes(receipt_pdf())
+    code, _ = run_once(workdir, mock)
+    assert code == 1  # a document failed
+    failed = workdir / "failed"
+    assert read_json(failed / "empty.pdf.error.json")["error"] == "empty_file"
+    assert read_json(failed / "notes.pdf.error.json")["error"] == "unsupported_type"
+    err = read_json(failed / "cut.pdf.error.json")
+    assert err["error"] == "corrupt_document" and "cut.pdf" in err["message"]
+    assert set(err) >= {"error", "message", "service", "attempts"}
+    assert (failed / "cut.pdf").read_bytes() == receipt_pdf()[:300]  # nothing lost
+    assert (workdir / "outbox" / "good" / "result.json").exists()
+    assert len(nanonets_uploads(mock)) == 1  # bad files never reached the service
+
+
+def test_transient_errors_are_retried(workdir: Path, mock: MockContext) -> None:
+    mock.faults.add({"method": "POST", "path": r"/api/v2/OCR/Model/.*/LabelFile/",
+                     "status": 503, "times": 2})
+    (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
+    code, _ = run_once(workdir, mock)
+    assert code == 0
+    assert [e["status"] for e in nanonets_uploads(mock)] == [503, 503, 200]
+    doc = json.loads((workdir / "outbox/recibo/result.json").read_text())
+    assert doc["fields"]
+
+
+def test_retries_give_up_with_the_last_error(workdir: Path, mock: MockContext) -> None:
+    mock.faults.add({"method": "POST", "path": r".*/LabelFile/", "fault": "html502"})
+    (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
+    code, _ = run_once(workdir, mock, retry="max_attempts = 3")
+    assert code == 1
+    err = read_json(workdir / "failed" / "recibo.pdf.error.json")
+    assert err["attempts"] == 3 and err["error"] in ("server_error", "malformed_response")
+    assert len(nanonets_uploads(mock)) == 3
+
+
+def test_bad_credentials_fail_at_once_in_once_mode(workdir: Path, mock: MockContext) -> None:
+    (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
+    cfg = write_config(workdir, "http://mock")
+    cfg.write_text(cfg.read_text().replace('api_key = "mock-nanonets-key"',
+                                           'api_key = "not-the-key"'))
+    settings = config.load(cfg)
+    engine = Engine(settings, transport=httpx.ASGITransport(app=create_app(mock)),
+                    start_mock=False, fsync=False)
+    assert engine.run(once=True) == 1
+    engine.close()
+    err = read_json(workdir / "failed" / "recibo.pdf.error.json")
+    assert err["error"] == "credentials" and "API key" in err["hint"]
+    assert len(nanonets_uploads(mock)) == 1
+    for written in (workdir / "failed" / "recibo.pdf.error.json", workdir / "state/docinbox.db"):
+        assert b"not-the-key" not in written.read_bytes()  # no secret in files
+
+
+def test_same_content_under_two_names_and_same_name_twice(workdir: Path,
+                                                          mock: MockContext) -> None:
+    inbox = workdir / "inbox"
+    (inbox / "a").mkdir()
+    (inbox / "a" / "recibo.pdf").write_bytes(receipt_pdf())
+    (inbox / "recibo.pdf").write_bytes(receipt_pdf(total="10.00"))
+    assert run_once(workdir, mock)[0] == 0
+    names = sorted(p.name for p in (workdir / "outbox").iterdir())
+    assert names == ["recibo", "recibo (2)"]
+    totals = sorted(read_json(workdir / "outbox" / n / "result.json")["fields"][1]["text"]
+                    for n in names)
+    assert totals == ["10.00", "45.99"]
+    assert (workdir / "archive" / "a" / "recibo.pdf").exists()
+
+
+def test_restart_after_crash_mid_request_resubmits_once(workdir: Path,
+                                                        mock: MockContext) -> None:
+    """A job left `submitting` (killed mid-request) is sent again: a synchronous API
+    cannot be asked whether it got the first request."""
+    (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
+    settings = config.load(write_config(workdir, "http://mock"))
+    store = open_store(settings.folders.state)
+    path = workdir / "inbox" / "recibo.pdf"
+    st = path.stat()
+    job = store.add(rel_path="recibo.pdf", location=str(path), sha256="0" * 64, size=st.st_size,
+                    mtime_ns=st.st_mtime_ns, kind="pdf", pages=1)
+    store.transition(job.id, State.QUEUED, State.SUBMITTING, service="nanonets", attempts=1)
+    store.close()
+    assert run_once(workdir, mock)[0] == 0
+    assert len(nanonets_uploads(mock)) == 1
+    assert [p.name for p in (workdir / "outbox").iterdir()] == ["recibo"]
+    store = open_store(settings.folders.state)
+    assert store.get(job.id).state is State.DONE
+    assert "recovered" in (store.history(job.id)[2]["note"] or "")
+
+
+def test_restart_after_crash_between_outbox_and_archive(workdir: Path,
+                                                        mock: MockContext) -> None:
+    """The result was written but the original not yet archived: finish without a
+    second outbox folder and without asking the service again."""
+    (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
+    assert run_once(workdir, mock)[0] == 0
+    settings = config.load(write_config(workdir, "http://mock"))
+    store = open_store(settings.folders.state)
+    [job] = store.jobs()
+    # rewind: put the original back and the job in `received` with its raw output
+    shutil.move(workdir / "archive" / "recibo.pdf", workdir / "inbox" / "recibo.pdf")
+    raw = workdir / "state" / "work" / str(job.id) / "raw"
+    shutil.copytree(workdir / "outbox" / "recibo" / "raw", raw)
+    store._conn.execute("UPDATE jobs SET state='received', location=? WHERE id=?",
+                        (str(workdir / "inbox" / "recibo.pdf"), job.id))
+    store._conn.commit()
+    store.close()
+    before = len(nanonets_uploads(mock))
+    assert run_once(workdir, mock)[0] == 0
+    assert len(nanonets_uploads(mock)) == before
+    assert [p.name for p in (workdir / "outbox").iterdir()] == ["recibo"]
+    assert (workdir / "archive" / "recibo.pdf").exists()
+
+
+def test_symlink_out_of_the_inbox_is_refused(workdir: Path, mock: MockContext) -> None:
+    secret = workdir / "secret.pdf"
+    secret.write_bytes(receipt_pdf())
+    (workdir / "inbox" / "link.pdf").symlink_to(secret)
+    assert run_once(workdir, mock)[0] == 1
+    assert read_json(workdir / "failed" / "link.pdf.error.json")["error"] == "unsupported_type"
+    assert secret.exists()  # the target is never moved
+    assert nanonets_uploads(mock) == []
+
+
+def test_no_route_for_a_type(workdir: Path, mock: MockContext) -> None:
+    (workdir / "inbox" / "book.pdf").write_bytes(multipage_pdf(5))
+    code, _ = run_once(workdir, mock, routes='[[routes]]\nservice = "nanonets"\nmax_pages = 3\n')
+    assert code == 1
+    err = read_json(workdir / "failed" / "book.pdf.error.json")
+    assert "no route" in err["message"] and "5-page" in err["message"]

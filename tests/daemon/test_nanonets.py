@@ -1,0 +1,176 @@
+"""The Nanonets client against httpx.MockTransport (no sockets) and the mock app (ASGI)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from daemon.config import Secret, ServiceSettings
+from daemon.errors import (
+    CredentialsError,
+    MalformedResponse,
+    ModelNotFound,
+    NetworkError,
+    QuotaExceeded,
+    RateLimited,
+    RemoteRejected,
+    ServerError,
+)
+from daemon.services.base import Received, SourceDocument
+from daemon.services.nanonets import Nanonets, parse_predictions
+from mockserver import defaults
+from mockserver.app import create_app
+from mockserver.samples import receipt_pdf
+
+SEED_RESPONSE = {
+    "message": "Success",
+    "result": [{
+        "message": "Success", "input": "recibo.pdf", "page": 0,
+        "request_file_id": "file_789", "processing_type": "",
+        "prediction": [
+            {"id": "abc123", "label": "fecha", "xmin": 100, "ymin": 200, "xmax": 250,
+             "ymax": 230, "score": 0.95, "ocr_text": "23/12/2025", "type": "field",
+             "status": "correctly_predicted", "page_no": 0, "label_id": "label_001"},
+            {"label": "lineas_detalle", "type": "table", "score": 0.89, "xmin": 50,
+             "xmax": 500, "ymin": 500, "ymax": 700, "cells": [
+                 {"row": 1, "col": 2, "label": "cantidad", "text": "50L", "score": 0.88},
+                 {"row": 1, "col": 1, "label": "descripcion", "text": "Gasoil", "score": 0.91},
+                 {"row": 2, "col": 1, "label": "descripcion", "text": "AdBlue", "score": 0.9},
+             ]},
+        ],
+    }],
+    "signed_urls": {"original": "https://x", "original_with_long_expiry": "https://y"},
+}
+
+
+def _settings(url: str = "https://app.nanonets.com", key: str = "k-1") -> ServiceSettings:
+    return ServiceSettings(name="nanonets", base_url=url, credential=Secret(key, "inline"),
+                           model_id="m-1", timeout=5)
+
+
+def _doc(tmp_path: Path, data: bytes | None = None) -> SourceDocument:
+    path = tmp_path / "recibo.pdf"
+    path.write_bytes(receipt_pdf() if data is None else data)
+    return SourceDocument(job_id=7, path=path, name="recibo.pdf", kind="pdf", pages=1,
+                          size=path.stat().st_size, sha256="ab" * 32)
+
+
+def _submit(handler, tmp_path: Path):  # type: ignore[no-untyped-def]
+    service = Nanonets(_settings(), transport=httpx.MockTransport(handler))
+
+    async def go():  # type: ignore[no-untyped-def]
+        try:
+            return await service.submit(_doc(tmp_path), tmp_path / "work")
+        finally:
+            await service.aclose()
+
+    return asyncio.run(go())
+
+
+def test_request_is_basic_auth_multipart_as_in_the_seed(tmp_path: Path) -> None:
+    seen: dict = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen["url"] = str(request.url)
+        seen["auth"] = request.headers["authorization"]
+        seen["ctype"] = request.headers["content-type"]
+        seen["body"] = request.read()
+        return httpx.Response(200, json=SEED_RESPONSE)
+
+    outcome = _submit(handler, tmp_path)
+    assert seen["url"] == "https://app.nanonets.com/api/v2/OCR/Model/m-1/LabelFile/"
+    assert seen["auth"] == "Basic " + base64.b64encode(b"k-1:").decode()
+    assert seen["ctype"].startswith("multipart/form-data")
+    assert b'name="file"; filename="recibo.pdf"' in seen["body"]
+    assert receipt_pdf() in seen["body"]
+    assert isinstance(outcome, Received)
+    assert outcome.remote["request_file_id"] == "file_789"
+    # the raw answer is stored untouched
+    assert json.loads((tmp_path / "work/raw/response.json").read_bytes()) == SEED_RESPONSE
+
+
+def test_predictions_normalize_to_fields_and_tables() -> None:
+    fields, tables = parse_predictions(SEED_RESPONSE["result"])
+    assert fields == [{"label": "fecha", "text": "23/12/2025", "score": 0.95, "page": 0,
+                       "box": [100, 200, 250, 230]}]
+    [table] = tables
+    assert table["columns"] == ["descripcion", "cantidad"]  # ordered by the 1-based col
+    assert table["rows"] == [["Gasoil", "50L"], ["AdBlue", ""]]
+
+
+@pytest.mark.parametrize(("status", "body", "headers", "error"), [
+    (401, {"message": "Unauthorized"}, {}, CredentialsError),
+    (402, {"message": "limit"}, {}, QuotaExceeded),
+    (404, {"message": "Model not found"}, {}, ModelNotFound),
+    (400, {"message": "file missing"}, {}, RemoteRejected),
+    (429, {"message": "slow down"}, {"Retry-After": "7"}, RateLimited),
+    (502, "<html><body>Bad Gateway</body></html>", {"content-type": "text/html"}, ServerError),
+])
+def test_status_codes_become_errors(tmp_path: Path, status, body, headers, error) -> None:  # type: ignore[no-untyped-def]
+    def handler(request: httpx.Request) -> httpx.Response:
+        if isinstance(body, str):
+            return httpx.Response(status, text=body, headers=headers)
+        return httpx.Response(status, json=body, headers=headers)
+
+    with pytest.raises(error) as info:
+        _submit(handler, tmp_path)
+    if error is RateLimited:
+        assert info.value.retry_after == 7.0
+    assert info.value.retryable == error.retryable
+
+
+def test_malformed_and_network_errors_are_retryable(tmp_path: Path) -> None:
+    with pytest.raises(MalformedResponse) as info:
+        _submit(lambda r: httpx.Response(200, text='{"message": "Succ'), tmp_path)
+    assert info.value.retryable
+
+    def reset(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadError("connection reset by peer")
+
+    with pytest.raises(NetworkError) as info2:
+        _submit(reset, tmp_path)
+    assert info2.value.retryable
+
+
+def test_against_the_mock_app_in_process(tmp_path: Path) -> None:
+    transport = httpx.ASGITransport(app=create_app())
+    settings = _settings("http://mock", defaults.NANONETS_API_KEY)
+    settings = ServiceSettings(**{**settings.__dict__, "model_id": defaults.NANONETS_MODEL_ID})
+    service = Nanonets(settings, transport=transport)
+    doc = _doc(tmp_path)
+
+    async def go() -> Received:
+        try:
+            return await service.submit(doc, tmp_path / "w")  # type: ignore[return-value]
+        finally:
+            await service.aclose()
+
+    outcome = asyncio.run(go())
+    normalized = service.normalize(tmp_path / "w" / "raw", doc)
+    assert outcome.remote["request_file_id"]
+    assert {f["label"]: f["text"] for f in normalized.fields} == {"fecha": "23/12/2025",
+                                                                  "total": "45.99"}
+    assert normalized.tables[0]["rows"] == [["Gasoil", "50L"]]
+    assert "| Gasoil | 50L |" in normalized.markdown
+
+
+def test_wrong_key_against_the_mock_is_a_credentials_error(tmp_path: Path) -> None:
+    transport = httpx.ASGITransport(app=create_app())
+    settings = ServiceSettings(name="nanonets", base_url="http://mock",
+                               credential=Secret("wrong-key", "inline"),
+                               model_id=defaults.NANONETS_MODEL_ID)
+    service = Nanonets(settings, transport=transport)
+
+    async def go() -> None:
+        try:
+            await service.submit(_doc(tmp_path), tmp_path / "w")
+        finally:
+            await service.aclose()
+
+    with pytest.raises(CredentialsError):
+        asyncio.run(go())

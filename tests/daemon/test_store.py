@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from daemon.clock import FakeClock
+from daemon.errors import StaleTransition, StoreError
+from daemon.store import State, open_store
+from daemon.store.migrations import MIGRATIONS
+
+
+def _add(store, name: str = "a.pdf", sha: str = "s1"):  # type: ignore[no-untyped-def]
+    return store.add(rel_path=name, location=f"/in/{name}", sha256=sha, size=10, mtime_ns=1)
+
+
+def test_schema_is_migrated_and_wal(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s.db")
+    conn = sqlite3.connect(tmp_path / "s.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == MIGRATIONS[-1][0]
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+    # opening again is a no-op migration, data kept
+    store = open_store(tmp_path / "s.db")
+    assert store.counts() == {}
+
+
+def test_same_path_and_content_is_queued_once(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s.db")
+    assert _add(store) is not None
+    assert _add(store) is None
+    assert _add(store, sha="s2") is not None  # same name, other content: a new document
+    assert _add(store, name="b.pdf") is not None  # same content, other name
+    assert store.counts() == {"queued": 3}
+
+
+def test_transitions_are_guarded(tmp_path: Path) -> None:
+    clock = FakeClock()
+    store = open_store(tmp_path / "s.db", clock=clock)
+    job = _add(store)
+    job = store.transition(job.id, State.QUEUED, State.SUBMITTING, attempts=1)
+    with pytest.raises(StaleTransition, match="is submitting, expected queued"):
+        store.transition(job.id, State.QUEUED, State.SUBMITTING)
+    with pytest.raises(StaleTransition, match="not a transition"):
+        store.transition(job.id, State.SUBMITTING, State.DONE)
+    clock.advance(5)
+    job = store.transition(job.id, State.SUBMITTING, State.RECEIVED, remote={"id": "r1"})
+    assert job.remote == {"id": "r1"} and job.updated_at == clock.now()
+    job = store.transition(job.id, State.RECEIVED, State.DONE)
+    assert job.finished_at == clock.now()
+    assert [h["dst"] for h in store.history(job.id)] == ["queued", "submitting", "received",
+                                                         "done"]
+
+
+def test_only_one_of_two_racing_updates_wins(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s.db")
+    job = _add(store)
+    wins, losses = [], []
+    barrier = threading.Barrier(8)
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            store.transition(job.id, State.QUEUED, State.SUBMITTING)
+            wins.append(1)
+        except StaleTransition:
+            losses.append(1)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (len(wins), len(losses)) == (1, 7)
+
+
+def test_retry_puts_failed_back(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s.db")
+    job = _add(store)
+    store.transition(job.id, State.QUEUED, State.FAILED, error="x", message="m", attempts=3)
+    [again] = store.retry()
+    assert again.state is State.QUEUED and again.attempts == 0 and again.error is None
+    assert store.retry() == []
+
+
+def test_a_file_that_is_not_a_database_is_never_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot be used as docinbox's state database"):
+        open_store(path)
+    assert path.read_bytes() == b"this is not sqlite" * 100
+
+
+def test_readonly_open_of_missing_db_is_clear(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no state database"):
+        open_store(tmp_path / "nope.db", readonly=True)

@@ -1,0 +1,94 @@
+"""Helpers for the test suite: configs written into a temp folder, waiting on conditions,
+dropping files the way real writers do."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from mockserver import defaults
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 15.0, interval: float = 0.02,
+             message: str = "condition") -> T:
+    """Poll *condition* until it is truthy; fail the test at the deadline (never a bare sleep)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def write_config(folder: Path, base_url: str | None = None, *, extra: str = "",
+                 routes: str | None = None, watcher: str = "", retry: str = "",
+                 archive: str = "archive") -> Path:
+    """A config.toml in *folder*: against *base_url* with the mock's credentials, or the
+    embedded mock on a free port when *base_url* is None."""
+    embedded = base_url is None
+    url = base_url or "http://127.0.0.1:9"
+    text = f"""
+[folders]
+inbox = "inbox"
+outbox = "outbox"
+archive = "{archive}"
+failed = "failed"
+state = "state/docinbox.db"
+
+[watcher]
+quiet_seconds = 0.05
+settle_seconds = 0.3
+{watcher}
+
+[mock]
+embedded = {str(embedded).lower()}
+port = 0
+
+[services.nanonets]
+base_url = "{url}"
+api_key = "{defaults.NANONETS_API_KEY}"
+model_id = "{defaults.NANONETS_MODEL_ID}"
+
+[retry]
+base_seconds = 0.05
+cap_seconds = 0.5
+{retry}
+
+[log]
+file = "state/docinbox.log"
+level = "debug"
+{extra}
+"""
+    text += routes if routes is not None else """
+[[routes]]
+service = "nanonets"
+"""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "config.toml"
+    path.write_text(text)
+    return path
+
+
+
+def drop(inbox: Path, name: str, data: bytes) -> Path:
+    """Drop a finished file the way well-behaved writers do: write aside, rename in."""
+    target = inbox / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.part"
+    tmp.write_bytes(data)
+    tmp.rename(target)
+    return target
+
+
+def read_json(path: Path) -> Any:
+    import json
+
+    return json.loads(path.read_text("utf-8"))

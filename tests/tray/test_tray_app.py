@@ -1,0 +1,148 @@
+"""run_with_tray without a usable display, and TrayApp's update logic on the dummy backend."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+
+from daemon.control import ServiceHealth, StatusSnapshot
+from daemon.tray import backend
+from daemon.tray.app import TrayApp, latin1_title, run_with_tray
+from daemon.tray.icons import render
+from daemon.tray.state import Kind
+from daemon.tray.testing import FakeControl
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def run_headless(control: FakeControl, **kw: object) -> tuple[int, threading.Thread]:
+    ran_on: list[threading.Thread] = []
+
+    def run_daemon() -> int:
+        ran_on.append(threading.current_thread())
+        return 3
+
+    code = run_with_tray(control, run_daemon, **kw)  # type: ignore[arg-type]
+    return code, ran_on[0]
+
+
+@pytest.mark.parametrize(("env", "backend_name", "reason"), [
+    ({"DISPLAY": None, "WAYLAND_DISPLAY": None}, None, "no display"),
+    ({"DISPLAY": ":64999"}, "xorg", "xorg: "),       # a display nobody serves
+    ({"DISPLAY": ":64999"}, None, "xorg: "),         # the default chain, all failing
+    ({"DISPLAY": ":0"}, "no-such-backend", "unknown backend"),
+])
+def test_no_tray_gives_one_warning_and_runs_the_daemon_on_this_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        capfd: pytest.CaptureFixture[str], env: dict[str, str | None],
+        backend_name: str | None, reason: str) -> None:
+    monkeypatch.delenv("PYSTRAY_BACKEND", raising=False)
+    for key, value in env.items():
+        if value is None:
+            monkeypatch.delenv(key, raising=False)
+        else:
+            monkeypatch.setenv(key, value)
+    caplog.set_level(logging.INFO)
+    code, thread = run_headless(FakeControl(tmp_path), backend=backend_name)
+    assert code == 3
+    assert thread is threading.main_thread()
+    warnings = warnings_of(caplog)
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("no tray icon (")
+    assert reason in warnings[0]
+    assert "\n" not in warnings[0]
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_no_tray_forced(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    code, thread = run_headless(FakeControl(tmp_path), backend="none")
+    assert (code, thread) == (3, threading.main_thread())
+    assert warnings_of(caplog) == []
+
+
+def test_xlib_errors_are_not_import_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reason for catching everything: pystray's xorg backend raises Xlib errors."""
+    monkeypatch.setenv("DISPLAY", ":64999")
+    with pytest.raises(backend.TrayUnavailable, match=r"xorg: (DisplayConnectionError|Connection)"):
+        backend.load("xorg")
+
+
+def test_backend_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYSTRAY_BACKEND", raising=False)
+    assert backend.candidates(platform="linux") == ("appindicator", "gtk", "xorg")
+    assert backend.candidates(platform="darwin") == ("darwin",)
+    assert backend.candidates(platform="win32") == ("win32",)
+    monkeypatch.setenv("PYSTRAY_BACKEND", "xorg")
+    assert backend.candidates(platform="linux") == ("xorg",)
+    assert backend.candidates("gtk", platform="linux") == ("gtk",)
+
+
+def test_a_tray_that_dies_while_running_leaves_the_daemon_running(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """pystray's dummy backend loads but cannot run: the daemon goes on, Control stops it."""
+    control = FakeControl(tmp_path, exit_code=0)
+    app = TrayApp(control, backend="dummy")
+    threading.Thread(target=lambda: (control.started.wait(10), control.stop()),
+                     daemon=True).start()
+    caplog.set_level(logging.INFO)
+    assert app.run(control.run_daemon) == 0
+    assert control.calls == [("stop",)]
+    assert any("the icon stopped" in w for w in warnings_of(caplog))
+    assert control.subscribers == 0  # unsubscribed on the way out
+
+
+class RecordingIcon:
+    """Stands in for a pystray icon: records what the tray sets."""
+
+    HAS_NOTIFICATION = True
+
+    def __init__(self) -> None:
+        self.icon = None
+        self.title = ""
+        self.menu = None
+        self.notes: list[tuple[str, str | None]] = []
+
+    def notify(self, message: str, title: str | None = None) -> None:
+        self.notes.append((message, title))
+
+
+def test_refresh_updates_icon_tooltip_menu_and_notifies(tmp_path: Path) -> None:
+    control = FakeControl(tmp_path, StatusSnapshot(counts={"queued": 2}))
+    clock = [0.0]
+    app = TrayApp(control, backend="dummy", clock=lambda: clock[0])
+    icon = app.icon = RecordingIcon()  # type: ignore[assignment]
+    state = app.refresh()
+    assert state.kind is Kind.WORKING
+    assert icon.icon is None  # unchanged since construction: nothing pushed
+    control.set_snapshot(StatusSnapshot(counts={"done": 2}))
+    app.refresh()
+    assert icon.icon is render(Kind.IDLE, None)
+    assert icon.title == "docinbox: idle – 2 done"
+    assert icon.menu is not None
+    clock[0] += 10
+    app.refresh()
+    assert icon.notes == [("2 documents processed", "docinbox")]
+    held = ServiceHealth("mineru", "paused", reason="quota exhausted", error="quota")
+    control.set_snapshot(StatusSnapshot(counts={"done": 2}, services=(held,)))
+    app.refresh()
+    assert icon.icon is render(Kind.ERROR, "!")
+    assert icon.notes[-1] == ("mineru: quota exhausted", "docinbox needs attention")
+
+
+def test_subscription_only_sets_an_event(tmp_path: Path) -> None:
+    control = FakeControl(tmp_path)
+    app = TrayApp(control, backend="dummy")
+    assert not app._wake.is_set()
+    app.wake()
+    assert app._wake.is_set()
+
+
+def test_latin1_titles_for_xorg() -> None:
+    assert latin1_title("3 queued – uploading ✓ façade…") == "3 queued - uploading + façade..."
+    assert latin1_title("東京.pdf") == "??.pdf"
