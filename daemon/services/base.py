@@ -8,13 +8,15 @@ crash between receiving and writing loses nothing).
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..config import ServiceSettings
+from ..errors import DocinboxError
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,13 @@ class Accepted:
 
 Outcome = Received | Accepted
 
+#: Per document of a batch: what happened, or the error that document met.
+BatchOutcome = Mapping[int, "Outcome | DocinboxError"]
+
+#: ``checkpoint(job_id, remote)`` persists ids *before* the next side effect (merged into
+#: the job's ``remote``; the job keeps its state).  Synchronous: it is one SQLite write.
+Checkpoint = Callable[[int, Mapping[str, Any]], None]
+
 
 @dataclass(frozen=True)
 class Normalized:
@@ -69,8 +78,40 @@ class Service(ABC):
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
 
+    #: Documents one submission may carry, and how long to wait for more before sending
+    #: a batch that is not full (MinerU: 200 per ``file-urls/batch``).
+    batch_limit: int = 1
+    batch_window: float = 0.0
+
     def accepts(self, kind: str) -> bool:
         return kind in self.kinds
+
+    def batch_key(self, doc: SourceDocument) -> str | None:
+        """Documents with the same key may share one submission (same batch-level
+        options); None: this document is always sent on its own (e.g. a link)."""
+        return None
+
+    async def submit_batch(self, docs: Sequence[SourceDocument],
+                           workdirs: Mapping[int, Path], checkpoint: Checkpoint
+                           ) -> BatchOutcome:
+        """Send several documents that share a :meth:`batch_key`.  Batching services
+        override this; the default sends them one by one, concurrently."""
+        results = await asyncio.gather(*(self.submit(d, workdirs[d.job_id]) for d in docs),
+                                       return_exceptions=True)
+        return {d.job_id: _outcome(r) for d, r in zip(docs, results)}
+
+    def poll_key(self, remote: Mapping[str, Any]) -> str | None:
+        """Accepted documents with the same key are polled with one request (a batch id);
+        None: poll the document on its own."""
+        return None
+
+    async def poll_batch(self, docs: Sequence[SourceDocument], workdirs: Mapping[int, Path],
+                         checkpoint: Checkpoint) -> BatchOutcome:
+        """Ask about documents that share a :meth:`poll_key`; one request for all of them
+        where the API allows.  Each Accepted outcome carries its own ``poll_after``."""
+        results = await asyncio.gather(*(self.poll(d, workdirs[d.job_id]) for d in docs),
+                                       return_exceptions=True)
+        return {d.job_id: _outcome(r) for d, r in zip(docs, results)}
 
     @abstractmethod
     async def submit(self, doc: SourceDocument, workdir: Path) -> Outcome:
@@ -94,3 +135,11 @@ class Service(ABC):
 
     async def aclose(self) -> None:
         """Release connections."""
+
+
+def _outcome(result: object) -> Outcome | DocinboxError:
+    if isinstance(result, (Received, Accepted, DocinboxError)):
+        return result
+    if isinstance(result, BaseException):
+        raise result  # a bug or a cancellation: not a per-document outcome
+    raise TypeError(f"a service returned {result!r}")

@@ -199,17 +199,11 @@ async def test_batch_snake_case(mock: Any, files: FileServer) -> None:
     ctx.clock.advance(10)
     body = (await client.get(f"/api/v1/extract-results/batch/{batch_id}", headers=H)).json()
     assert [e["state"] for e in body["data"]["extract_result"]] == ["done", "done"]
-    zf = zipfile.ZipFile(
-        io.BytesIO(
-            (
-                await client.get(
-                    first["full_zip_url"]
-                    if "full_zip_url" in first
-                    else body["data"]["extract_result"][0]["full_zip_url"]
-                )
-            ).content
-        )
-    )
+    zip_url = body["data"]["extract_result"][0]["full_zip_url"]
+    zf = zipfile.ZipFile(io.BytesIO((await client.get(zip_url)).content))
+    name = next(n for n in zf.namelist() if n.endswith("_content_list.json"))
+    content = json.loads(zf.read(name))
+    assert [b["text"] for b in content if b.get("text_level")] == ["Page 2", "Page 3"]
     assert json.loads(zf.read("layout.json"))["_backend"] == "vlm"
     assert (await client.get(f"/api/v1/extract-results/batch/{batch_id}", headers=H2)).json()[
         "code"
