@@ -281,7 +281,8 @@ def _routes(data: Mapping[str, Any]) -> tuple[Route, ...]:
         options = {}
         for key, kind in allowed.items():
             if key in item:
-                if not isinstance(item[key], kind) or (kind is not bool and isinstance(item[key], bool)):
+                value = item[key]
+                if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
                     raise ConfigError(f"{where}.{key}: expected {_kind_name(kind)}, "
                                       f"got {item[key]!r}")
                 options[key] = item[key]

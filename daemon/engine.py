@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -109,6 +110,7 @@ class Engine:
         self._offered = 0
         self._offered_lock = threading.Lock()
         self._reserved: set[str] = set()
+        self._due_since: dict[int, float] = {}
         self._lock_fd: int | None = None
         self._once = False
         self._activity: str | None = None
@@ -255,10 +257,8 @@ class Engine:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closing
             loop.call_soon_threadsafe(self._schedule_admit, paths)
-        except RuntimeError:  # loop closing
-            pass
 
     def _schedule_admit(self, paths: list[Path]) -> None:
         task = asyncio.ensure_future(self._admit_async(paths))
@@ -382,31 +382,83 @@ class Engine:
         now = self.clock.now()
         for job in store.in_state(State.RECEIVED, due_before=now, limit=64):
             if job.id not in self._inflight:
-                self._spawn(job.id, self._finalize(job), None)
+                self._spawn([job.id], self._finalize(job), None)
         if self.paused_until() is not None and not self._once:
             return
         blocked = self._blocked()
         free = {name: s.settings.concurrency - self._busy.get(name, 0)
                 for name, s in self.services.items()}
-        for job in store.in_state(State.SUBMITTED, due_before=now, limit=64):
-            service = job.service or ""
-            if job.id in self._inflight or service in blocked or free.get(service, 0) <= 0:
+        self._start_polls(now, blocked, free)
+        self._start_submissions(now, blocked, free)
+
+    def _start_polls(self, now: float, blocked: Mapping[str, Any], free: dict[str, int]) -> None:
+        """One poll task per remote batch (or per document where the API has no batches)."""
+        groups: dict[tuple[str, str], list[Job]] = {}
+        for job in self._store.in_state(State.SUBMITTED, limit=5000):
+            service = self.services.get(job.service or "")
+            if service is None or job.id in self._inflight:
                 continue
-            free[service] -= 1
-            self._spawn(job.id, self._poll(job), service)
-        budget = max(64, 4 * sum(max(0, n) for n in free.values()))
-        for job in store.in_state(State.QUEUED, due_before=now, limit=budget):
+            key = service.poll_key(job.remote) or f"job:{job.id}"
+            groups.setdefault((service.name, key), []).append(job)
+        for (name, _key), jobs in groups.items():
+            if name in blocked or free.get(name, 0) <= 0:
+                continue
+            if min(j.not_before for j in jobs) > now:
+                continue
+            free[name] -= 1
+            self._spawn([j.id for j in jobs], self._poll(self.services[name], jobs), name)
+
+    def _start_submissions(self, now: float, blocked: Mapping[str, Any],
+                           free: dict[str, int]) -> None:
+        budget = max(256, 4 * sum(max(0, n) for n in free.values()))
+        batches: dict[tuple[str, str], list[Job]] = {}
+        mono = self.clock.monotonic()
+        for job in self._store.in_state(State.QUEUED, due_before=now, limit=budget):
             if job.id in self._inflight:
                 continue
             try:
                 decision = self._decide(job)
             except DocumentError as exc:
-                self._spawn(job.id, self._fail_async(job, exc), None)
+                self._spawn([job.id], self._fail_async(job, exc), None)
                 continue
-            if decision.service in blocked or free.get(decision.service, 0) <= 0:
+            if decision.service in blocked:
                 continue
-            free[decision.service] -= 1
-            self._spawn(job.id, self._process(job, decision), decision.service)
+            service = self.services[decision.service]
+            key = service.batch_key(self._document(job, decision.options)) \
+                if service.batch_limit > 1 else None
+            if key is None:
+                if free.get(decision.service, 0) <= 0:
+                    continue
+                free[decision.service] -= 1
+                self._spawn([job.id], self._process(job, decision), decision.service)
+            else:
+                self._due_since.setdefault(job.id, mono)
+                batches.setdefault((decision.service, key), []).append(
+                    dataclasses.replace(job, service=decision.service,
+                                        options=decision.options))
+        for (name, _key), jobs in batches.items():
+            service = self.services[name]
+            for start in range(0, len(jobs), service.batch_limit):
+                chunk = jobs[start:start + service.batch_limit]
+                oldest = min(self._due_since[j.id] for j in chunk)
+                full = len(chunk) >= service.batch_limit
+                if not full and mono - oldest < service.batch_window and not self._stopping():
+                    self._batch_timer(service.batch_window - (mono - oldest))
+                    continue
+                if free.get(name, 0) <= 0:
+                    break
+                free[name] -= 1
+                for j in chunk:
+                    self._due_since.pop(j.id, None)
+                self._spawn([j.id for j in chunk], self._process_batch(service, chunk), name)
+
+    def _batch_timer(self, seconds: float) -> None:
+        """Wake the scheduler when a partial batch's window closes."""
+        if self._loop is not None:
+            self._loop.call_later(max(0.0, seconds) + 0.01, self._kick)
+
+    def _stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
 
     def _decide(self, job: Job) -> router.Decision:
         if job.service and job.attempts:
@@ -419,7 +471,7 @@ class Engine:
 
         return router.route(self.settings.routes, job.rel_path, job.size, info, accepts)
 
-    def _spawn(self, job_id: int, coro: Any, service: str | None) -> None:
+    def _spawn(self, job_ids: list[int], coro: Any, service: str | None) -> None:
         if service is not None:
             self._busy[service] = self._busy.get(service, 0) + 1
 
@@ -427,7 +479,8 @@ class Engine:
             try:
                 await coro
             finally:
-                self._inflight.pop(job_id, None)
+                for job_id in job_ids:
+                    self._inflight.pop(job_id, None)
                 if service is not None:
                     self._busy[service] -= 1
                 self._kick()
@@ -435,23 +488,29 @@ class Engine:
 
         task = asyncio.ensure_future(runner())
         task.add_done_callback(_log_task_error)
-        self._inflight[job_id] = task
+        for job_id in job_ids:
+            self._inflight[job_id] = task
 
     # --- one job's steps ----------------------------------------------------------------
 
     def _workdir(self, job_id: int) -> Path:
         return self.folders.state.parent / "work" / str(job_id)
 
-    def _document(self, job: Job) -> SourceDocument:
+    def _document(self, job: Job, options: Mapping[str, Any] | None = None) -> SourceDocument:
         url = None
         if job.kind == "link":
             with contextlib.suppress(OSError, DocumentError):
                 url = sniff.read_link(Path(job.location))
         return SourceDocument(
             job_id=job.id, path=Path(job.location), name=job.name, kind=job.kind or "",
-            pages=job.pages, size=job.size, sha256=job.sha256, options=job.options, url=url,
-            remote=job.remote,
+            pages=job.pages, size=job.size, sha256=job.sha256,
+            options=job.options if options is None else options, url=url, remote=job.remote,
         )
+
+    def _checkpoint(self, job_id: int, remote: Mapping[str, Any]) -> None:
+        """Persist a service's ids for a job before its next side effect."""
+        job = self._store.get(job_id)
+        self._store.update(job_id, job.state, remote={**job.remote, **remote})
 
     def _check_unchanged(self, job: Job) -> None:
         try:
@@ -465,23 +524,11 @@ class Engine:
         service = self.services[decision.service]
         try:
             await asyncio.to_thread(self._check_unchanged, job)
-            job = self._store.transition(
-                job.id, State.QUEUED, State.SUBMITTING, service=decision.service,
-                options=decision.options, attempts=job.attempts + 1,
-                note=f"attempt {job.attempts + 1} to {decision.service}")
+            job = self._begin(job, decision.service, decision.options)
             self._activity = f"sending {job.name}"
             self._notify()
-            workdir = self._workdir(job.id)
-            outcome = await service.submit(self._document(job), workdir)
-            if isinstance(outcome, Received):
-                job = self._store.transition(job.id, State.SUBMITTING, State.RECEIVED,
-                                             remote=dict(outcome.remote), error=None,
-                                             message=None, not_before=0.0)
-                await self._finalize(job)
-            elif isinstance(outcome, Accepted):
-                self._store.transition(job.id, State.SUBMITTING, State.SUBMITTED,
-                                       remote=dict(outcome.remote),
-                                       not_before=self.clock.now() + outcome.poll_after)
+            outcome = await service.submit(self._document(job), self._workdir(job.id))
+            await self._apply(job.id, State.SUBMITTING, outcome)
         except asyncio.CancelledError:
             raise
         except DocinboxError as exc:
@@ -490,26 +537,75 @@ class Engine:
             log.exception("%s: unexpected error", job.rel_path)
             await self._on_error(job.id, _internal(exc))
 
-    async def _poll(self, job: Job) -> None:
-        service = self.services[job.service or ""]
+    def _begin(self, job: Job, service: str, options: Mapping[str, Any]) -> Job:
+        """The intent, persisted before the request: `submitting`, attempt n."""
+        return self._store.transition(
+            job.id, State.QUEUED, State.SUBMITTING, service=service, options=dict(options),
+            attempts=job.attempts + 1, note=f"attempt {job.attempts + 1} to {service}")
+
+    async def _process_batch(self, service: Service, jobs: list[Job]) -> None:
+        """Several documents in one submission (MinerU's file-urls/batch)."""
+        started: list[Job] = []
+        for job in jobs:
+            try:
+                await asyncio.to_thread(self._check_unchanged, job)
+                started.append(self._begin(job, service.name, job.options))
+            except DocinboxError as exc:
+                await self._on_error(job.id, exc)
+        if not started:
+            return
+        self._activity = f"sending {len(started)} documents to {service.name}"
+        self._notify()
+        docs = [self._document(j) for j in started]
+        workdirs = {j.id: self._workdir(j.id) for j in started}
         try:
-            outcome = await service.poll(self._document(job), self._workdir(job.id))
-            if isinstance(outcome, Received):
-                job = self._store.transition(job.id, State.SUBMITTED, State.RECEIVED,
-                                             remote={**job.remote, **outcome.remote},
-                                             not_before=0.0)
-                await self._finalize(job)
-            else:
-                self._store.update(job.id, State.SUBMITTED, remote={**job.remote,
-                                                                   **outcome.remote},
-                                   not_before=self.clock.now() + outcome.poll_after)
+            outcomes = await service.submit_batch(docs, workdirs, self._checkpoint)
+        except asyncio.CancelledError:
+            raise
+        except DocinboxError as exc:  # the batch request itself failed
+            outcomes = {j.id: exc for j in started}
+        except Exception as exc:
+            log.exception("%s: unexpected error submitting a batch", service.name)
+            outcomes = {j.id: _internal(exc) for j in started}
+        await self._apply_all(outcomes, State.SUBMITTING)
+
+    async def _poll(self, service: Service, jobs: list[Job]) -> None:
+        docs = [self._document(j) for j in jobs]
+        workdirs = {j.id: self._workdir(j.id) for j in jobs}
+        try:
+            outcomes = await service.poll_batch(docs, workdirs, self._checkpoint)
         except asyncio.CancelledError:
             raise
         except DocinboxError as exc:
-            await self._on_error(job.id, exc)
+            outcomes = {j.id: exc for j in jobs}
         except Exception as exc:
-            log.exception("%s: unexpected error while polling", job.rel_path)
-            await self._on_error(job.id, _internal(exc))
+            log.exception("%s: unexpected error while polling", service.name)
+            outcomes = {j.id: _internal(exc) for j in jobs}
+        await self._apply_all(outcomes, State.SUBMITTED)
+
+    async def _apply_all(self, outcomes: Mapping[int, Any], expect: State) -> None:
+        for job_id, outcome in outcomes.items():
+            try:
+                if isinstance(outcome, DocinboxError):
+                    await self._on_error(job_id, outcome)
+                else:
+                    await self._apply(job_id, expect, outcome)
+            except StaleTransition as exc:
+                log.warning("job %s: %s", job_id, exc)
+
+    async def _apply(self, job_id: int, expect: State, outcome: Any) -> None:
+        """Persist what a service said: received (then finalize) or accepted (poll later)."""
+        job = self._store.get(job_id)
+        remote = {**job.remote, **outcome.remote}
+        if isinstance(outcome, Received):
+            job = self._store.transition(job_id, expect, State.RECEIVED, remote=remote,
+                                         error=None, message=None, not_before=0.0)
+            await self._finalize(job)
+        elif isinstance(outcome, Accepted):
+            self._store.transition(job_id, expect, State.SUBMITTED, remote=remote,
+                                   not_before=self.clock.now() + outcome.poll_after)
+        else:
+            raise TypeError(f"unexpected outcome {outcome!r}")
 
     async def _finalize(self, job: Job) -> None:
         """Normalized result → outbox (atomically) → original archived → done."""

@@ -203,3 +203,12 @@ class HostError(DocinboxError):
     code = "host"
     retryable = True
     hint = "Free disk space or fix the folder's permissions; docinbox retries on its own."
+
+
+class UnsafeArchive(ServiceError):
+    """A result archive that escapes its folder, holds links or special files, or is a zip
+    bomb: retrying would fetch the same archive, so the document fails at once."""
+
+    code = "unsafe_archive"
+    hint = ("The service sent a result archive docinbox refuses to unpack (paths outside "
+            "its folder, links, or far too large); report it to the service's operator.")

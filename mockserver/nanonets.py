@@ -24,17 +24,18 @@ processed page** of each file::
                  "prediction": [<field>, ..., <table>, ...],
                  "processing_type": "", "request_metadata": "<as sent>",
                  "size": {"width": 1275, "height": 1650}, "rotation": 0}],
-     "signed_urls": {"<request_file_id>": {"original": URL,
-                                           "original_with_long_expiry": URL}}}
+     "signed_urls": {"original": URL, "original_with_long_expiry": URL}}
 
 ``<field>`` = ``{id, label, xmin, ymin, xmax, ymax, score, ocr_text, type: "field",
 status: "correctly_predicted", page_no, label_id}`` (ints for the box, pixels of the
 page rendered at 150 dpi, origin top-left). ``<table>`` = ``{id, label, type: "table",
 score, xmin, ymin, xmax, ymax, page_no, label_id, status, cells: [{id, row, col, label,
 text, score, xmin, ymin, xmax, ymax}]}``, ``row``/``col`` **1-based**.
-``signed_urls`` is keyed by ``request_file_id``: the seed prints it flat
-(``{"original", "original_with_long_expiry"}``), but with several files per request
-the real service keys it per file; the daemon should accept both.
+``signed_urls`` is flat as in the seed for a request with one file; a request with
+several ``file`` parts (or URLs) gets ``{"<request_file_id>": {"original", ...}}``
+(the seed is silent; one flat pair could not name its file). The URLs are the mock's
+own (``/api/v2/OCR/files/{request_file_id}/{name}?expires=&sig=``), valid 1 h / 7 days
+on the mock clock; expired or tampered → 403 XML ``AccessDenied``.
 
 Sync on a long document: the real service does not refuse it — the docs call sync
 "optimized for files of 3 pages or fewer" and async "for large files (... more than
@@ -733,7 +734,13 @@ class Nanonets:
         result: list[dict[str, Any]] = []
         for rec in records:
             result.extend(self.result_entries(rec, done=not is_async))
-        signed = {rec.id: self.signed_urls(request, rec) for rec in records}
+        # The seed's shape (flat) for the usual single file; keyed per file when a request
+        # carries several, where one flat pair could not say which file it belongs to.
+        signed: dict[str, Any] = (
+            self.signed_urls(request, records[0])
+            if len(records) == 1
+            else {rec.id: self.signed_urls(request, rec) for rec in records}
+        )
         return JSONResponse({"message": "Success", "result": result, "signed_urls": signed})
 
     async def _wait_until(self, mock_deadline: float) -> None:

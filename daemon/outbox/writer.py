@@ -54,7 +54,7 @@ class OutboxWriter:
         self.outbox = outbox
         self.fsync = fsync
 
-    def candidate_names(self, stem: str) -> "list[str]":
+    def candidate_names(self, stem: str) -> list[str]:
         """``stem``, ``stem (2)``, ``stem (3)``, ... (a generator would do; a list is clearer)."""
         stem = stem.strip() or "document"
         return [stem] + [f"{stem} ({n})" for n in range(2, 10_000)]

@@ -98,7 +98,7 @@ class Service(ABC):
         override this; the default sends them one by one, concurrently."""
         results = await asyncio.gather(*(self.submit(d, workdirs[d.job_id]) for d in docs),
                                        return_exceptions=True)
-        return {d.job_id: _outcome(r) for d, r in zip(docs, results)}
+        return {d.job_id: _outcome(r) for d, r in zip(docs, results, strict=True)}
 
     def poll_key(self, remote: Mapping[str, Any]) -> str | None:
         """Accepted documents with the same key are polled with one request (a batch id);
@@ -111,7 +111,7 @@ class Service(ABC):
         where the API allows.  Each Accepted outcome carries its own ``poll_after``."""
         results = await asyncio.gather(*(self.poll(d, workdirs[d.job_id]) for d in docs),
                                        return_exceptions=True)
-        return {d.job_id: _outcome(r) for d, r in zip(docs, results)}
+        return {d.job_id: _outcome(r) for d, r in zip(docs, results, strict=True)}
 
     @abstractmethod
     async def submit(self, doc: SourceDocument, workdir: Path) -> Outcome:
@@ -133,7 +133,7 @@ class Service(ABC):
     def normalize(self, raw_dir: Path, doc: SourceDocument) -> Normalized:
         """The SPEC's normalized result from the stored raw output."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most services override it
         """Release connections."""
 
 

@@ -1,9 +1,14 @@
 """Nanonets OCR API v2 (seed 000): model-based field and table extraction.
 
-Synchronous ``LabelFile`` for short documents (the seed: ≤ 3 pages), ``LabelUrls`` for
-links.  Basic auth with the API key as user and an empty password.  The raw JSON
-is stored untouched as ``raw/response.json``; fields and tables are normalized
-from it.
+Synchronous ``LabelFile`` for short documents (the seed: ≤ 3 pages), ``?async=true``
+plus ``getFile`` polling for longer ones (the seed: "procesa en ~5 min"), ``LabelUrls``
+for links.  Basic auth with the API key as user and an empty password.  The raw JSON
+(the sync answer, or the final ``getFile``) is stored untouched as ``raw/response.json``;
+fields and tables are normalized from it.
+
+``getFile`` answers 200 while processing too: the prediction is complete once it lists
+pages (``moderated_images_count + unmoderated_images_count > 0``), the test Nanonets'
+own polling examples use.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from ..errors import (
 from ..outbox.markdown import render_extraction
 from ..sniff import MIME
 from . import http
-from .base import Normalized, Received, Service, SourceDocument
+from .base import Accepted, Normalized, Outcome, Received, Service, SourceDocument
 
 RAW_NAME = "response.json"
+#: Polling an asynchronous prediction: first look after this long, then back off to the cap.
+POLL_FIRST, POLL_CAP = 5.0, 60.0
 
 
 class Nanonets(Service):
@@ -45,23 +52,37 @@ class Nanonets(Service):
     def _model(self, doc: SourceDocument) -> str:
         return str(doc.options.get("model_id") or self.settings.model_id)
 
-    async def submit(self, doc: SourceDocument, workdir: Path) -> Received:
+    def _asynchronous(self, doc: SourceDocument) -> bool:
+        if "async" in doc.options:
+            return bool(doc.options["async"])
+        return doc.pages is not None and doc.pages > self.settings.sync_max_pages
+
+    async def submit(self, doc: SourceDocument, workdir: Path) -> Outcome:
         model = self._model(doc)
         metadata = json.dumps({"docinbox_job": doc.job_id, "sha256": doc.sha256})
+        params = {"async": "true"} if self._asynchronous(doc) else None
         if doc.url is not None:
             response = await http.send(
                 self.client, "POST", f"/api/v2/OCR/Model/{model}/LabelUrls/",
-                service=self.name, auth=self.auth, json={"urls": [doc.url]},
+                service=self.name, auth=self.auth, params=params,
+                json={"urls": [doc.url], "request_metadata": metadata},
             )
         else:
             with doc.path.open("rb") as fh:  # streamed: httpx reads the file in chunks
                 response = await http.send(
                     self.client, "POST", f"/api/v2/OCR/Model/{model}/LabelFile/",
-                    service=self.name, auth=self.auth,
+                    service=self.name, auth=self.auth, params=params,
                     files={"file": (doc.name, fh, MIME.get(doc.kind, "application/pdf"))},
                     data={"request_metadata": metadata},
                 )
         body = self._check(response)
+        if params is not None:
+            remote = self._remote(body.get("result") or [], model)
+            if not remote["request_file_id"]:
+                raise MalformedResponse("nanonets: the async answer has no request_file_id",
+                                        service=self.name)
+            return Accepted(remote={**remote, "poll_interval": POLL_FIRST},
+                            poll_after=POLL_FIRST)
         results = body.get("result")
         if not isinstance(results, list) or not results:
             raise MalformedResponse(f"nanonets: the answer has no result list ({body!r:.120})",
@@ -75,6 +96,23 @@ class Nanonets(Service):
         raw.mkdir(parents=True, exist_ok=True)
         (raw / RAW_NAME).write_bytes(response.content)
         return Received(remote=self._remote(results, model))
+
+    async def poll(self, doc: SourceDocument, workdir: Path) -> Outcome:
+        model = str(doc.remote.get("model_id") or self._model(doc))
+        file_id = doc.remote["request_file_id"]
+        response = await http.send(self.client, "GET",
+                                   f"/api/v2/OCR/Model/{model}/getFile/{file_id}/",
+                                   service=self.name, auth=self.auth)
+        body = self._check(response)
+        pages = int(body.get("moderated_images_count") or 0) + \
+            int(body.get("unmoderated_images_count") or 0)
+        if pages == 0:
+            interval = min(POLL_CAP, float(doc.remote.get("poll_interval", POLL_FIRST)) * 1.5)
+            return Accepted(remote={"poll_interval": interval}, poll_after=interval)
+        raw = workdir / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        (raw / RAW_NAME).write_bytes(response.content)
+        return Received(remote={"request_file_id": file_id, "model_id": model})
 
     def _check(self, response: httpx.Response) -> dict[str, Any]:
         status = response.status_code
@@ -105,7 +143,7 @@ class Nanonets(Service):
 
     def normalize(self, raw_dir: Path, doc: SourceDocument) -> Normalized:
         body = json.loads((raw_dir / RAW_NAME).read_bytes())
-        results = body.get("result") or []
+        results = body.get("result") or pages_as_results(body)
         fields, tables = parse_predictions(results)
         return Normalized(
             remote=self._remote(results, self._model(doc)),
@@ -116,6 +154,16 @@ class Nanonets(Service):
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def pages_as_results(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A ``getFile`` answer in the shape of a prediction's ``result[]`` (reviewed boxes win)."""
+    pages = [p for p in (body.get("moderated_images") or []) + (body.get("unmoderated_images")
+                                                                 or []) if isinstance(p, dict)]
+    pages.sort(key=lambda p: p.get("page", 0))
+    return [{"page": p.get("page", 0), "request_file_id": p.get("request_file_id"),
+             "prediction": p.get("moderated_boxes") or p.get("predicted_boxes") or []}
+            for p in pages]
 
 
 def parse_predictions(results: list[Any]) -> tuple[list[dict], list[dict]]:

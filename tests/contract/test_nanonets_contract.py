@@ -109,6 +109,7 @@ def test_sync_label_file(target: Target) -> None:
     check_success(body)
     entry = body["result"][0]
     assert entry["input"] == "recibo.pdf" and entry["page"] == 0
+    assert {"original", "original_with_long_expiry"} <= set(body["signed_urls"])
     assert entry["processing_type"] == ""
     if target.ctx is not None:
         values = {p["label"]: p.get("ocr_text") for p in entry["prediction"]}

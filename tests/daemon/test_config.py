@@ -60,7 +60,7 @@ def test_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
 def test_outbox_inside_inbox_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="inside the inbox"):
         _load(tmp_path, '[folders]\ninbox = "in"\noutbox = "in/out"\n')
-    with pytest.raises(ConfigError, match="folders.failed .* inside the inbox"):
+    with pytest.raises(ConfigError, match=r"folders.failed .* inside the inbox"):
         _load(tmp_path, '[folders]\ninbox = "in"\nfailed = "in"\n')
 
 

@@ -193,3 +193,27 @@ def test_no_route_for_a_type(workdir: Path, mock: MockContext) -> None:
     assert code == 1
     err = read_json(workdir / "failed" / "book.pdf.error.json")
     assert "no route" in err["message"] and "5-page" in err["message"]
+
+
+def test_long_document_goes_async_and_is_polled(workdir: Path, monkeypatch: pytest.MonkeyPatch
+                                                ) -> None:
+    import daemon.services.nanonets as nanonets
+
+    monkeypatch.setattr(nanonets, "POLL_FIRST", 0.05)
+    mock = MockContext(speed=200.0)  # 5 s queue + 2 s/page of mock time pass in ~0.1 s
+    pages = [["Fecha: 01/02/2026", "Total: 12.00"]] + [[f"page {n}"] for n in range(2, 6)]
+    from mockserver.samples import pdf_bytes
+
+    (workdir / "inbox" / "long.pdf").write_bytes(pdf_bytes(pages))
+    code, _ = run_once(workdir, mock)
+    assert code == 0
+    uploads = [e for e in mock.journal.entries() if e["path"].endswith("/LabelFile/")]
+    assert [u["query"] for u in uploads] == ["async=true"]
+    polls = [e for e in mock.journal.entries() if "/getFile/" in e["path"]]
+    assert polls and all(p["status"] == 200 for p in polls)
+    result = read_json(workdir / "outbox" / "long" / "result.json")
+    assert result["source"]["pages"] == 5
+    assert {f["label"]: f["text"] for f in result["fields"]} == {"fecha": "01/02/2026",
+                                                                 "total": "12.00"}
+    raw = read_json(workdir / "outbox" / "long" / "raw" / "response.json")
+    assert raw["unmoderated_images_count"] == 5  # the final getFile, untouched

@@ -55,8 +55,20 @@ async def test_sync_prediction_matches_the_receipt(client: httpx.AsyncClient) ->
         (1, 1, "descripcion", "Gasoil"),
         (1, 2, "cantidad", "50L"),
     ]
-    urls = body["signed_urls"][entry["request_file_id"]]
-    assert set(urls) == {"original", "original_with_long_expiry"}
+    assert set(body["signed_urls"]) == {"original", "original_with_long_expiry"}
+
+
+async def test_several_files_in_one_request(client: httpx.AsyncClient) -> None:
+    files = [
+        ("file", ("a.pdf", receipt_pdf(), "application/pdf")),
+        ("file", ("b.pdf", receipt_pdf(total="1.00"), "application/pdf")),
+    ]
+    body = (await client.post(f"{MODEL}/LabelFile/", auth=AUTH, files=files)).json()
+    assert [e["input"] for e in body["result"]] == ["a.pdf", "b.pdf"]
+    ids = {e["request_file_id"] for e in body["result"]}
+    assert set(body["signed_urls"]) == ids
+    assert all(set(v) == {"original", "original_with_long_expiry"}
+               for v in body["signed_urls"].values())  # fmt: skip
 
 
 async def test_predictions_are_deterministic_in_the_bytes(client: httpx.AsyncClient) -> None:
@@ -286,7 +298,7 @@ async def test_signed_original_download_and_expiry(
 ) -> None:
     data = receipt_pdf()
     body = (await label_file(client, data)).json()
-    urls = next(iter(body["signed_urls"].values()))
+    urls = body["signed_urls"]
     assert (await client.get(urls["original"])).content == data
     tampered = urls["original"].replace("sig=", "sig=0")
     assert (await client.get(tampered)).status_code == 403
@@ -316,7 +328,7 @@ async def test_get_model_lists_the_demo_labels(client: httpx.AsyncClient) -> Non
 def test_label_urls_fetches_the_document(mock_url: str) -> None:
     with httpx.Client(base_url=mock_url, auth=AUTH) as c:
         first = c.post(f"{MODEL}/LabelFile/", files=pdf_file()).json()
-        url = next(iter(first["signed_urls"].values()))["original"]
+        url = first["signed_urls"]["original"]
         response = c.post(f"{MODEL}/LabelUrls/", json={"urls": [url]})
         assert response.status_code == 200
         (entry,) = response.json()["result"]

@@ -1,0 +1,221 @@
+"""Result archives from a service, treated as hostile input.
+
+A MinerU-style service answers with a link to a zip.  The zip is downloaded streamed
+(:func:`download`) and unpacked (:func:`extract`) into the job's work folder, so a
+malicious or broken service must not be able to write outside that folder (zip-slip,
+absolute paths, drive letters, backslashes), plant links or device files, or fill the
+disk (zip bombs: sizes are counted while writing, never taken from the headers).
+
+Errors: a truncated or corrupt archive/download is :class:`MalformedResponse`
+(retryable: a fresh download may be whole); an archive that is unsafe by construction is
+:class:`UnsafeArchive` (not retryable: the service would send the same thing again).
+An expired result link (403 ``AccessDenied`` from OSS/CDN) is a :class:`TransientError`
+with ``remote_code="AccessDenied"``: the next poll asks the API for a fresh link.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import httpx
+
+from ..errors import (
+    MalformedResponse,
+    NetworkError,
+    RemoteRejected,
+    ServerError,
+    TransientError,
+    UnsafeArchive,
+)
+
+#: Defaults sized for MinerU: a 200 MB original is stored in the zip next to its images
+#: and JSON, so a few GB of output is the most an honest archive needs.
+MAX_TOTAL_BYTES = 4 * 1024**3
+MAX_FILES = 20_000
+MAX_RATIO = 200.0
+#: Entries smaller than this are never judged by their ratio (tiny files compress oddly).
+RATIO_SLACK = 1024 * 1024
+CHUNK = 1 << 16
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _safe_parts(name: str) -> tuple[str, ...]:
+    """The path components of a member name, or UnsafeArchive when it could escape."""
+    if not name or "\x00" in name or "\\" in name or ":" in name or _DRIVE.match(name):
+        raise UnsafeArchive(f"unsafe member name in the result archive: {name!r}")
+    if name.startswith("/"):
+        raise UnsafeArchive(f"absolute path in the result archive: {name!r}")
+    parts = PurePosixPath(name).parts
+    if any(p in ("..", ".") for p in name.rstrip("/").split("/")) or not parts:
+        raise UnsafeArchive(f"path escapes the result folder: {name!r}")
+    if any(p == "" for p in name.rstrip("/").split("/")):
+        raise UnsafeArchive(f"empty path component in the result archive: {name!r}")
+    return parts
+
+
+def _check_type(info: zipfile.ZipInfo) -> None:
+    """Only regular files and folders: a symlink or device entry is refused."""
+    mode = (info.external_attr >> 16) & 0xFFFF
+    kind = stat.S_IFMT(mode)
+    if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
+        raise UnsafeArchive(f"the result archive holds a link or special file: "
+                            f"{info.filename!r} (mode {mode:o})")
+    if info.flag_bits & 0x1:
+        raise UnsafeArchive(f"encrypted member in the result archive: {info.filename!r}")
+
+
+def extract(zip_path: Path, dest: Path, *, max_total_bytes: int = MAX_TOTAL_BYTES,
+            max_files: int = MAX_FILES, max_ratio: float = MAX_RATIO) -> list[Path]:
+    """Unpack *zip_path* into *dest* (replaced whole, via a temporary sibling folder).
+
+    Returns the files written, under *dest*.  Nothing from the archive's headers is
+    trusted: the bytes written are counted against *max_total_bytes* and each entry's
+    output against ``max_ratio`` × its compressed size.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        written = _extract_into(zip_path, tmp, max_total_bytes=max_total_bytes,
+                                max_files=max_files, max_ratio=max_ratio)
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [dest / p.relative_to(tmp) for p in written]
+
+
+def _extract_into(zip_path: Path, root: Path, *, max_total_bytes: int, max_files: int,
+                  max_ratio: float) -> list[Path]:
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise MalformedResponse(f"the result archive is not a readable zip: {exc}") from exc
+    written: list[Path] = []
+    total = 0
+    root_resolved = root.resolve()
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > max_files:
+            raise UnsafeArchive(f"the result archive holds {len(infos)} entries "
+                                f"(at most {max_files} accepted)")
+        seen: set[tuple[str, ...]] = set()
+        for info in infos:
+            parts = _safe_parts(info.filename)
+            _check_type(info)
+            key = tuple(p.lower() for p in parts)
+            if key in seen and not info.is_dir():
+                raise UnsafeArchive(f"duplicate member in the result archive: "
+                                    f"{info.filename!r}")
+            seen.add(key)
+            target = root.joinpath(*parts)
+            if not target.resolve().is_relative_to(root_resolved):  # belt and braces
+                raise UnsafeArchive(f"path escapes the result folder: {info.filename!r}")
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            limit = max(RATIO_SLACK, max_ratio * max(info.compress_size, 1))
+            size = 0
+            try:
+                with archive.open(info) as src, target.open("xb") as out:
+                    while chunk := src.read(CHUNK):
+                        size += len(chunk)
+                        total += len(chunk)
+                        if total > max_total_bytes:
+                            raise UnsafeArchive(
+                                f"the result archive unpacks to more than {max_total_bytes} "
+                                "bytes (zip bomb?)")
+                        if size > limit:
+                            raise UnsafeArchive(
+                                f"{info.filename!r} expands more than {max_ratio:g}× "
+                                "(zip bomb?)")
+                        out.write(chunk)
+            except (FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
+                raise UnsafeArchive(f"duplicate member in the result archive: "
+                                    f"{info.filename!r}") from exc
+            except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, NotImplementedError,
+                    ValueError) as exc:
+                raise MalformedResponse(f"the result archive is damaged at "
+                                        f"{info.filename!r}: {exc}") from exc
+            written.append(target)
+    return written
+
+
+async def download(client: httpx.AsyncClient, url: str, dest: Path, *, max_bytes: int,
+                   service: str | None = None) -> int:
+    """Stream *url* into *dest* (via ``dest.part``); returns the bytes received.
+
+    A body shorter than its Content-Length, or a connection that drops, is a
+    MalformedResponse; an expired link is a TransientError (``remote_code``
+    ``AccessDenied``) so that the caller's next poll fetches a fresh link.
+    """
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    received = 0
+    try:
+        async with client.stream("GET", url) as response:
+            status = response.status_code
+            if status != 200:
+                body = (await response.aread())[:2048].decode("utf-8", "replace")
+                raise _link_error(status, body, service)
+            expected = response.headers.get("content-length")
+            with part.open("wb") as out:
+                async for chunk in response.aiter_raw(CHUNK):
+                    received += len(chunk)
+                    if received > max_bytes:
+                        raise UnsafeArchive(f"{service}: the result is larger than "
+                                            f"{max_bytes} bytes", service=service)
+                    out.write(chunk)
+        if expected is not None and expected.isdigit() and int(expected) != received:
+            raise MalformedResponse(f"{service}: result download truncated ({received} of "
+                                    f"{expected} bytes)", service=service)
+        os.replace(part, dest)
+    except httpx.TimeoutException as exc:
+        raise NetworkError(f"{service}: result download timed out", service=service) from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+        raise MalformedResponse(f"{service}: result download cut short after {received} "
+                                f"bytes ({exc or type(exc).__name__})", service=service) from exc
+    except httpx.TransportError as exc:
+        raise NetworkError(f"{service}: result download failed: {exc or type(exc).__name__}",
+                           service=service) from exc
+    except ConnectionError as exc:  # in-process transports surface a dropped connection so
+        raise MalformedResponse(f"{service}: result download cut short ({exc})",
+                                service=service) from exc
+    finally:
+        with contextlib.suppress(OSError):
+            part.unlink()
+    return received
+
+
+def _link_error(status: int, body: str, service: str | None) -> Exception:
+    code = _xml_tag(body, "Code")
+    message = _xml_tag(body, "Message") or body[:120]
+    if status == 403 and code == "AccessDenied":
+        return TransientError(f"{service}: the result link expired ({message}); a fresh one "
+                              "is fetched on the next poll", service=service, status=403,
+                              remote_code="AccessDenied")
+    if status == 404:
+        # NoSuchKey right after "done" can be CDN propagation; asking again is cheap.
+        return TransientError(f"{service}: the result link answered 404 {code or ''}".strip(),
+                              service=service, status=404, remote_code=code or None)
+    if status == 429 or status >= 500:
+        return ServerError(f"{service}: result download got HTTP {status}", service=service,
+                           status=status)
+    return RemoteRejected(f"{service}: result download refused: HTTP {status} {message}",
+                          service=service, status=status, remote_code=code or None)
+
+
+def _xml_tag(body: str, tag: str) -> str:
+    match = re.search(rf"<{tag}>([^<]*)</{tag}>", body)
+    return match.group(1).strip() if match else ""
