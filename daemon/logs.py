@@ -54,5 +54,8 @@ def setup(level: str, file: Path | None, secrets: Iterable[str]) -> None:
         handler._docinbox = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper()))
+    # watchdog logs a benign race at every stop as an error; nothing a user can act on.
+    logging.getLogger("watchdog.observers.inotify").addFilter(
+        lambda record: "called when the thread is inactive" not in record.getMessage())
     for noisy in ("httpx", "httpcore", "watchdog", "uvicorn", "uvicorn.access", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

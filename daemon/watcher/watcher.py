@@ -114,9 +114,7 @@ class InboxWatcher:
         elif self.mode == "polling":
             factories = [("polling", lambda: PollingObserver(timeout=max(0.5, self.settle / 2)))]
         else:
-            from watchdog.observers import Observer
-
-            factories = [("native", Observer)]
+            factories = [("native", _native_observer)]
             if self.mode == "auto":
                 factories.append(
                     ("polling", lambda: PollingObserver(timeout=max(0.5, self.settle / 2))))
@@ -298,6 +296,19 @@ class InboxWatcher:
             self.on_ready(ready)
 
 
+def _native_observer() -> BaseObserver:
+    """The platform's observer; on Linux with full events, so a file renamed into the inbox
+    from elsewhere arrives as a move (complete at once), not as a creation (which would
+    wait for a close that never comes, then for the settle window)."""
+    try:
+        from watchdog.observers.inotify import InotifyObserver
+    except ImportError:  # not Linux
+        from watchdog.observers import Observer
+
+        return Observer()
+    return InotifyObserver(generate_full_events=True)
+
+
 class _Handler(FileSystemEventHandler):
     def __init__(self, watcher: InboxWatcher) -> None:
         self.w = watcher
@@ -308,16 +319,22 @@ class _Handler(FileSystemEventHandler):
             if isinstance(event, FileClosedEvent):  # close-after-write (inotify)
                 w._event(Path(os.fsdecode(event.src_path)), complete=True, quiet=w.quiet)
             elif isinstance(event, FileMovedEvent):
-                w._forget(Path(os.fsdecode(event.src_path)))
-                w._event(Path(os.fsdecode(event.dest_path)), complete=True, quiet=0.0)
+                # With full events an unmatched move has an empty side: "" → moved in
+                # from outside the inbox, "" ← moved out of it.
+                if event.src_path:
+                    w._forget(Path(os.fsdecode(event.src_path)))
+                if event.dest_path:
+                    w._event(Path(os.fsdecode(event.dest_path)), complete=True, quiet=0.0)
             elif isinstance(event, (FileCreatedEvent, FileModifiedEvent)):
                 w._event(Path(os.fsdecode(event.src_path)), complete=False,
                          quiet=w.settle if w.active_mode == "polling" else w.quiet)
             elif isinstance(event, FileDeletedEvent):
                 w._forget(Path(os.fsdecode(event.src_path)))
             elif isinstance(event, DirMovedEvent):
-                w._forget(Path(os.fsdecode(event.src_path)))
-                w._dir_arrived(Path(os.fsdecode(event.dest_path)))
+                if event.src_path:
+                    w._forget(Path(os.fsdecode(event.src_path)))
+                if event.dest_path:
+                    w._dir_arrived(Path(os.fsdecode(event.dest_path)))
             elif isinstance(event, DirCreatedEvent):
                 w._dir_arrived(Path(os.fsdecode(event.src_path)))
         except Exception:  # an odd event must not kill the observer thread

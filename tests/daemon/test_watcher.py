@@ -50,7 +50,8 @@ def watch(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_rename_into_the_inbox_is_taken_at_once(tmp_path: Path, watch) -> None:  # type: ignore[no-untyped-def]
-    w, rec = watch()
+    # a settle window far beyond the deadline: only the rename itself can make it ready
+    w, rec = watch(settle_seconds=60)
     assert w.active_mode == "native"
     (tmp_path / "elsewhere.pdf").write_bytes(b"%PDF-1.4 done")
     os.rename(tmp_path / "elsewhere.pdf", tmp_path / "inbox" / "a.pdf")
@@ -124,13 +125,20 @@ def test_polling_mode_uses_the_settle_window(tmp_path: Path, watch) -> None:  # 
 
 def test_falls_back_to_polling_when_inotify_cannot_start(tmp_path: Path, watch,  # type: ignore[no-untyped-def]
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import watchdog.observers
+    import daemon.watcher.watcher as module
 
-    class Exhausted(watchdog.observers.Observer):  # type: ignore[misc,valid-type]
-        def start(self) -> None:
+    native = module._native_observer
+
+    def exhausted() -> module.BaseObserver:
+        observer = native()
+
+        def start() -> None:
             raise OSError(28, "inotify watch limit reached")
 
-    monkeypatch.setattr(watchdog.observers, "Observer", Exhausted)
+        observer.start = start  # type: ignore[method-assign]
+        return observer
+
+    monkeypatch.setattr(module, "_native_observer", exhausted)
     w, rec = watch(settle_seconds=0.3)
     assert w.active_mode == "polling"
     (tmp_path / "inbox" / "x.pdf").write_bytes(b"x")

@@ -1,0 +1,1 @@
+"""docinbox benchmark suite (scripts/bench)."""

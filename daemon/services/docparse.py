@@ -1,0 +1,183 @@
+"""docparse v1 (seed 001): a self-hosted, MinerU-compatible parser that only takes URLs.
+
+Files are served by the daemon's :class:`~daemon.fileserver.FileServer` at a signed,
+expiring URL the parser fetches; links go to the parser as they are.  One document:
+``POST /api/v1/extract/task`` (camelCase) and ``GET /api/v1/extract/task/{taskId}``
+(``fullZipUrl``, ``markdownUrl``); several files sharing options:
+``POST /api/v1/extract/task/batch`` (snake_case, as MinerU) and ONE
+``GET /api/v1/extract-results/batch/{batch_id}`` per poll.  Results are MinerU's zip,
+unpacked safely into ``raw/`` and normalized like MinerU's.
+
+Token errors are ``-20002``/``-20011`` (the mock answers them with HTTP 401).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..clock import Clock
+from ..config import ServiceSettings
+from ..errors import DocinboxError, MalformedResponse, RemoteRejected, TransientError
+from ..fileserver import FileServer
+from .base import Accepted, BatchOutcome, Checkpoint, Outcome, SourceDocument
+from .mineru import IN_PROGRESS, POLL_FIRST, MineruFamily, data_id_for, remote_name, spent
+
+#: How long a signed document URL works: the parser may queue a task before fetching.
+FILE_URL_TTL = 24 * 3600.0
+#: seed 001's camelCase names of the single-task request.
+CAMEL = {"is_ocr": "isOcr", "enable_formula": "enableFormula", "enable_table": "enableTable",
+         "language": "language", "extra_formats": "extraFormats", "page_ranges": "pageRanges",
+         "model_version": "modelVersion"}
+
+
+class Docparse(MineruFamily):
+    """docparse v1 over the daemon's file server."""
+
+    name = "docparse"
+    token_codes = frozenset({"-20002", "-20011"})
+
+    def __init__(self, settings: ServiceSettings, *,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 files: FileServer, clock: Clock | None = None) -> None:
+        super().__init__(settings, transport=transport, clock=clock)
+        self.files = files
+
+    # ------------------------------------------------------------------ submitting
+
+    def _source_url(self, doc: SourceDocument) -> str:
+        """Links as dropped; files at a signed URL whose name carries the right suffix."""
+        if doc.url is not None:
+            return doc.url
+        return self.files.url_for(doc.job_id, remote_name(doc), ttl=FILE_URL_TTL)
+
+    @staticmethod
+    def _already(doc: SourceDocument) -> Accepted | None:
+        """After a crash: a checkpointed task or batch is polled, not sent again."""
+        if doc.remote.get("task_id") or doc.remote.get("batch_id"):
+            return Accepted(dict(doc.remote), poll_after=POLL_FIRST)
+        return None
+
+    async def submit(self, doc: SourceDocument, workdir: Path) -> Outcome:
+        already = self._already(doc)
+        if already is not None:
+            return already
+        snake = {**self._batch_options(doc), **self._file_options(doc)}
+        body: dict[str, Any] = {CAMEL[k]: v for k, v in snake.items()}
+        body.update(url=self._source_url(doc), dataId=data_id_for(doc),
+                    **self._callback_fields())
+        data = self._data(await self._call("POST", "/api/v1/extract/task", json=body), "taskId")
+        return Accepted({"task_id": str(data["taskId"]), "data_id": body["dataId"],
+                         "submitted_at": self.clock.now(), "poll_interval": POLL_FIRST},
+                        poll_after=POLL_FIRST)
+
+    async def submit_batch(self, docs: Sequence[SourceDocument], workdirs: Mapping[int, Path],
+                           checkpoint: Checkpoint) -> BatchOutcome:
+        outcomes: dict[int, Outcome | DocinboxError] = {}
+        todo: list[SourceDocument] = []
+        for doc in docs:
+            already = self._already(doc)
+            if already is not None:
+                outcomes[doc.job_id] = already
+            else:
+                todo.append(doc)
+        if len(todo) == 1 or any(d.url is not None for d in todo):
+            # One document (or links): the single-task API says more (markdownUrl, errors
+            # at submission) and a batch would buy nothing.
+            for doc in todo:
+                try:
+                    outcomes[doc.job_id] = await self.submit(doc, workdirs[doc.job_id])
+                except DocinboxError as exc:
+                    outcomes[doc.job_id] = exc
+            return outcomes
+        if not todo:
+            return outcomes
+        files = [{"url": self._source_url(d), "data_id": data_id_for(d), **self._file_options(d)}
+                 for d in todo]
+        body = {**self._batch_options(todo[0]), **self._callback_fields(), "files": files}
+        try:
+            data = self._data(await self._call("POST", "/api/v1/extract/task/batch", json=body),
+                              "batch_id")
+        except DocinboxError as exc:
+            outcomes.update({d.job_id: exc for d in todo})
+            return outcomes
+        now = self.clock.now()
+        for doc, f in zip(todo, files, strict=True):
+            remote = {"batch_id": str(data["batch_id"]), "data_id": f["data_id"],
+                      "submitted_at": now}
+            checkpoint(doc.job_id, remote)
+            outcomes[doc.job_id] = Accepted({**remote, "poll_interval": POLL_FIRST},
+                                            poll_after=POLL_FIRST)
+        return outcomes
+
+    def _fetch_failed(self, doc: SourceDocument, message: str,
+                      checkpoint: Checkpoint | None) -> DocinboxError:
+        if doc.url is not None:
+            return super()._fetch_failed(doc, message, checkpoint)
+        # The parser could not reach our file server: a new URL may do, or files_url is
+        # wrong; either way the next attempt submits afresh.
+        if checkpoint is not None:
+            checkpoint(doc.job_id, self._cleared())
+        return spent(TransientError(f"docparse could not fetch {doc.name} from the daemon's file "
+                              f"server ({message})", service=self.name, remote_code="-60008",
+                              hint="Check that services.docparse.files_url is reachable "
+                                   "from the parser."))
+
+    # ------------------------------------------------------------------ polling
+
+    async def poll_batch(self, docs: Sequence[SourceDocument], workdirs: Mapping[int, Path],
+                         checkpoint: Checkpoint) -> BatchOutcome:
+        batch_ids = {d.remote.get("batch_id") for d in docs}
+        if len(batch_ids) != 1 or None in batch_ids:
+            return await super().poll_batch(docs, workdirs, checkpoint)
+        batch_id = batch_ids.pop()
+        try:
+            body = await self._call("GET", f"/api/v1/extract-results/batch/{batch_id}")
+        except RemoteRejected as exc:
+            if exc.remote_code != "-60012":
+                return {d.job_id: exc for d in docs}
+            out: dict[int, Outcome | DocinboxError] = {}
+            for d in docs:
+                try:
+                    out[d.job_id] = self._not_found(d, "submitted_at")
+                except RemoteRejected as lost:
+                    out[d.job_id] = lost
+            return out
+        except DocinboxError as exc:
+            return {d.job_id: exc for d in docs}
+        entries = self._data(body, "extract_result")["extract_result"]
+        if not isinstance(entries, list):
+            err = MalformedResponse("docparse: extract_result is not a list", service=self.name)
+            return {d.job_id: err for d in docs}
+        return await self._poll_entries(docs, workdirs, checkpoint, entries)
+
+    async def poll(self, doc: SourceDocument, workdir: Path) -> Outcome:
+        if doc.remote.get("batch_id"):
+            outcome = (await self.poll_batch([doc], {doc.job_id: workdir},
+                                             lambda _j, _r: None))[doc.job_id]
+            if isinstance(outcome, DocinboxError):
+                raise outcome
+            return outcome
+        task_id = doc.remote.get("task_id")
+        if not task_id:
+            raise RemoteRejected(f"docparse: nothing to poll for {doc.name} (no task id)",
+                                 service=self.name)
+        try:
+            body = await self._call("GET", f"/api/v1/extract/task/{task_id}")
+        except RemoteRejected as exc:
+            if exc.remote_code == "-60012":
+                return self._not_found(doc, "submitted_at")
+            raise
+        data = self._data(body, "state")
+        state = data["state"]
+        if state in IN_PROGRESS:
+            return self._waiting(doc.remote, self._signature([data]))
+        if state == "done":
+            return await self._collect(doc, workdir, data.get("fullZipUrl"), doc.remote,
+                                       data.get("markdownUrl"))
+        if state == "failed":
+            raise self._failed_task(doc, str(data.get("errMsg") or ""), None)
+        raise MalformedResponse(f"docparse: unknown task state {state!r}", service=self.name)

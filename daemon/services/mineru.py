@@ -1,0 +1,654 @@
+"""MinerU precise-parsing API v4 (seed 002): large documents, in batches.
+
+Files: ``POST /api/v4/file-urls/batch`` hands out one presigned OSS PUT URL per file
+(valid 24 h); each file is PUT streamed with no Content-Type (the URL is signed with an
+empty one); MinerU starts parsing on its own once the object arrives.  ONE
+``GET /api/v4/extract-results/batch/{batch_id}`` then reports every file of the batch;
+a ``done`` file's ``full_zip_url`` is downloaded streamed and unpacked safely into the
+work folder's ``raw/``.  Links: ``POST /api/v4/extract/task`` and
+``GET /api/v4/extract/task/{task_id}``.
+
+Crash safety: the batch id, upload URL and data_id are checkpointed before any PUT, and
+``uploaded`` after it, so a restarted daemon re-PUTs to a still-valid URL (a re-PUT
+replaces the object) or just polls, instead of asking for (and paying for) a new task.
+
+Business errors are HTTP 200 with a non-zero ``code``; a bad token is HTTP 401 with
+``msgCode`` A0202/A0211 (what the real service does; the mock copies it).
+
+:class:`MineruFamily` holds what docparse (seed 001, same engine, other paths and field
+names) shares with this service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from ..clock import Clock, SystemClock
+from ..config import ServiceSettings
+from ..errors import (
+    CorruptDocument,
+    CredentialsError,
+    DocinboxError,
+    DocumentTooLarge,
+    DocumentVanished,
+    EmptyDocument,
+    MalformedResponse,
+    QuotaExceeded,
+    RemoteRejected,
+    ServerError,
+    TooManyPages,
+    TransientError,
+    UnsupportedDocument,
+)
+from ..sniff import EXTENSION
+from . import http, mineru_result, zipsafe
+from .base import (
+    Accepted,
+    BatchOutcome,
+    Checkpoint,
+    Normalized,
+    Outcome,
+    Received,
+    Service,
+    SourceDocument,
+)
+
+#: Adaptive polling: first interval, growth while nothing moves, and the cap.
+POLL_FIRST = 3.0
+POLL_MIN = 2.0
+POLL_FACTOR = 1.6
+POLL_MAX = 30.0
+#: Presigned upload URLs live 24 h (seed 002); a resumed upload must start well before.
+UPLOAD_URL_VALIDITY = 24 * 3600.0
+UPLOAD_URL_MARGIN = 3600.0
+#: ``-60012`` (task not found) this soon after submitting is the service catching up.
+NOT_FOUND_GRACE = 300.0
+UPLOAD_CONCURRENCY = 4
+DOWNLOAD_CONCURRENCY = 4
+UPLOAD_CHUNK = 1 << 20
+#: A result zip holds the original plus images and JSON: generous, but bounded.
+MAX_RESULT_BYTES = 2 * 1024**3
+IN_PROGRESS = frozenset({"waiting-file", "pending", "running", "converting"})
+RESULT_ZIP = "result.zip"
+#: MinerU's quotas renew at midnight in Beijing (UTC+8).
+_BEIJING = datetime.timezone(datetime.timedelta(hours=8))
+_DATA_ID_BAD = re.compile(r"[^A-Za-z0-9_.-]")
+
+#: The seeds' error codes → (class, retryable-by-resubmitting?).  Token codes are per API.
+DOCUMENT_CODES: dict[int, type[DocinboxError]] = {
+    -60002: UnsupportedDocument, -60003: CorruptDocument, -60004: EmptyDocument,
+    -60005: DocumentTooLarge, -60006: TooManyPages,
+}
+TRANSIENT_CODES = frozenset({-10001, -60001, -60007, -60009, -60010, -60011, -60016})
+REQUEST_BUG_CODES = frozenset({-500, -10002})
+#: A failed task reports only ``err_msg``: the seeds' messages, by their first words.
+MESSAGE_CODES: tuple[tuple[str, int], ...] = (
+    ("页码余额不足", -60017), ("获取匹配的文件格式失败", -60002), ("文件格式不支持", -60002),
+    ("文件读取失败", -60003), ("空文件", -60004), ("文件大小超出限制", -60005),
+    ("文件页数超过限制", -60006), ("模型服务暂时不可用", -60007), ("文件读取超时", -60008),
+    ("任务提交队列已满", -60009), ("解析失败", -60010), ("获取有效文件失败", -60011),
+    ("文件转换失败，文件转换为指定格式失败", -60016), ("文件转换失败", -60015),
+    ("服务异常", -10001),
+)
+
+
+def verify_callback(uid: str, seed: str, checksum: str, content: str) -> bool:
+    """MinerU's callback signature: ``sha256(uid + seed + content)``, compared in constant
+    time so a forger learns nothing from the timing."""
+    expected = hashlib.sha256((uid + seed + content).encode("utf-8")).hexdigest().encode()
+    return hmac.compare_digest(expected, (checksum or "").strip().lower().encode("utf-8"))
+
+
+def data_id_for(doc: SourceDocument) -> str:
+    """Stable per job and content: letters, digits, ``_-.``, ≤ 128 (the seeds' rule)."""
+    return _DATA_ID_BAD.sub("_", f"docinbox-{doc.job_id}-{doc.sha256[:8]}")[:128]
+
+
+def remote_name(doc: SourceDocument) -> str:
+    """A name whose suffix matches the sniffed kind (MinerU judges files by suffix)."""
+    ext = EXTENSION.get(doc.kind, f".{doc.kind}")
+    suffix = PurePosixPath(doc.name).suffix.lower()
+    if suffix == ext or (doc.kind == "jpg" and suffix in (".jpg", ".jpeg")):
+        return doc.name
+    stem = PurePosixPath(doc.name).stem or "document"
+    return f"{stem}{ext}"
+
+
+def seconds_until_quota_renews(now: float) -> float:
+    """Until the next midnight in Beijing, when MinerU's daily allowances renew."""
+    local = datetime.datetime.fromtimestamp(now, _BEIJING)
+    tomorrow = (local + datetime.timedelta(days=1)).replace(hour=0, minute=0, second=0,
+                                                            microsecond=0)
+    return max(60.0, tomorrow.timestamp() - now)
+
+
+def spent(error: DocinboxError) -> DocinboxError:
+    """Mark *error*: the remote task is finished with, so a retry must submit again
+    (``error.resubmit``), not poll the same task once more."""
+    error.resubmit = True  # type: ignore[attr-defined]
+    return error
+
+
+def message_code(message: str) -> int | None:
+    text = (message or "").strip()
+    for prefix, code in MESSAGE_CODES:
+        if text.startswith(prefix):
+            return code
+    return None
+
+
+class MineruFamily(Service):
+    """What MinerU v4 and docparse v1 share: auth, options, codes, polling, results."""
+
+    token_codes: frozenset[str] = frozenset()
+    kinds = frozenset({"pdf", "doc", "docx", "ppt", "pptx", "png", "jpg", "link"})
+    max_bytes = 200 * 1024 * 1024
+    max_pages = 600
+    batch_limit = 200
+    batch_window = 2.0
+
+    def __init__(self, settings: ServiceSettings, *,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 clock: Clock | None = None) -> None:
+        super().__init__(settings)
+        self.client = http.make_client(settings.base_url, timeout=settings.timeout,
+                                       transport=transport,
+                                       max_connections=max(settings.concurrency, 8))
+        self.clock: Clock = clock or SystemClock()
+        #: Set by the engine to have results pushed (seed 002 ``callback``/``seed``).
+        self.callback_url: str | None = None
+        self.seed: str | None = None
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.settings.credential.value or ''}"}
+
+    def _callback_fields(self) -> dict[str, str]:
+        if self.callback_url and self.seed:
+            return {"callback": self.callback_url, "seed": self.seed}
+        return {}
+
+    def batch_key(self, doc: SourceDocument) -> str | None:
+        if doc.url is not None:
+            return None
+        o = doc.options
+        key = {
+            "model_version": o.get("model_version"),
+            "enable_formula": o.get("enable_formula"),
+            "enable_table": o.get("enable_table"),
+            "language": o.get("language"),
+            "extra_formats": sorted(o.get("extra_formats") or []),
+            "callback": bool(self.callback_url and self.seed),
+        }
+        return json.dumps(key, sort_keys=True, separators=(",", ":"))
+
+    @staticmethod
+    def _batch_options(doc: SourceDocument) -> dict[str, Any]:
+        o = doc.options
+        out: dict[str, Any] = {k: o[k] for k in ("model_version", "enable_formula",
+                                                   "enable_table", "language")
+                               if o.get(k) is not None}
+        if o.get("extra_formats"):
+            out["extra_formats"] = list(o["extra_formats"])
+        return out
+
+    @staticmethod
+    def _file_options(doc: SourceDocument) -> dict[str, Any]:
+        o = doc.options
+        out: dict[str, Any] = {}
+        if o.get("is_ocr") is not None:
+            out["is_ocr"] = bool(o["is_ocr"])
+        if o.get("page_ranges"):
+            out["page_ranges"] = str(o["page_ranges"])
+        return out
+
+    def _error_for_code(self, code: Any, message: str, *, status: int | None = None
+                        ) -> DocinboxError:
+        """The docinbox error for one of the seeds' codes (a number or ``A0202``)."""
+        svc = self.name
+        text = f"{svc}: {message or 'error'} (code {code})"
+        if str(code) in self.token_codes:
+            return CredentialsError(text, service=svc, status=status, remote_code=str(code))
+        try:
+            number = int(code)
+        except (TypeError, ValueError):
+            return RemoteRejected(text, service=svc, status=status, remote_code=str(code))
+        if number == -60017:
+            return QuotaExceeded(text, service=svc, status=status, remote_code=str(code),
+                                 retry_after=seconds_until_quota_renews(self.clock.now()))
+        if number in DOCUMENT_CODES:
+            hint = "Split the document first." if number in (-60005, -60006) else None
+            return DOCUMENT_CODES[number](text, service=svc, hint=hint)
+        if number in TRANSIENT_CODES:
+            return ServerError(text, service=svc, status=status, remote_code=str(code))
+        if number == -60015:
+            return RemoteRejected(text, service=svc, remote_code=str(code),
+                                  hint="The service could not convert the file; export it "
+                                       "as PDF and drop that instead.")
+        if number in REQUEST_BUG_CODES:
+            return RemoteRejected(f"{text}: the service refused docinbox's request",
+                                  service=svc, status=status, remote_code=str(code))
+        return RemoteRejected(text, service=svc, status=status, remote_code=str(code))
+
+    def _failed_task(self, doc: SourceDocument, message: str, checkpoint: Checkpoint | None
+                     ) -> DocinboxError:
+        """A task that ended ``failed``: its ``err_msg`` decides; transient causes clear
+        the remote ids so the next attempt submits again (polling would see the same)."""
+        code = message_code(message)
+        if code is None:
+            return RemoteRejected(f"{self.name} could not parse {doc.name}: {message}",
+                                  service=self.name)
+        if code == -60008:
+            return self._fetch_failed(doc, message, checkpoint)
+        error = self._error_for_code(code, message)
+        if error.retryable:
+            spent(error)
+            if checkpoint is not None:
+                checkpoint(doc.job_id, self._cleared())
+        return error
+
+    def _fetch_failed(self, doc: SourceDocument, message: str,
+                      checkpoint: Checkpoint | None) -> DocinboxError:
+        return RemoteRejected(f"{self.name} could not fetch {doc.url or doc.name}: {message}",
+                              service=self.name, remote_code="-60008")
+
+    @staticmethod
+    def _cleared() -> dict[str, Any]:
+        """Remote ids to forget so the next attempt is a fresh submission."""
+        return {"batch_id": None, "task_id": None, "upload_url": None, "uploaded": False,
+                "url_issued_at": None, "submitted_at": None}
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        """The envelope of an API answer; auth failures and non-zero codes raise."""
+        status = response.status_code
+        body: Any = None
+        with contextlib.suppress(MalformedResponse):
+            body = http.json_body(response, service=self.name)
+        if status in (401, 403):
+            code = body.get("msgCode") or body.get("code") if isinstance(body, dict) else None
+            msg = body.get("msg") or body.get("message") if isinstance(body, dict) else None
+            raise CredentialsError(f"{self.name} rejected the token (HTTP {status}"
+                                   f"{f' {code}' if code else ''}: {msg or 'unauthorized'})",
+                                   service=self.name, status=status,
+                                   remote_code=str(code) if code else None)
+        if not isinstance(body, dict):
+            if status >= 400:
+                raise RemoteRejected(f"{self.name}: HTTP {status} "
+                                     f"{http.describe_body(response)}", service=self.name,
+                                     status=status)
+            raise MalformedResponse(f"{self.name}: expected a JSON object "
+                                    f"({http.describe_body(response)})", service=self.name,
+                                    status=status)
+        code = body.get("code", body.get("msgCode"))
+        if code not in (0, "0"):
+            message = str(body.get("msg") or body.get("message") or "")
+            raise self._error_for_code(code, message, status=status)
+        if status >= 400:
+            raise RemoteRejected(f"{self.name}: HTTP {status} {http.describe_body(response)}",
+                                 service=self.name, status=status)
+        return body
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = await http.send(self.client, method, path, service=self.name,
+                                   headers=self._headers(), **kwargs)
+        return self._json(response)
+
+    @staticmethod
+    def _data(body: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+        data = body.get("data")
+        if not isinstance(data, dict) or any(k not in data for k in keys):
+            raise MalformedResponse(f"expected data with {', '.join(keys)}, got {data!r:.120}")
+        return data
+
+    # ------------------------------------------------------------------ polling
+
+    @staticmethod
+    def _signature(entries: Sequence[Mapping[str, Any]]) -> str:
+        """What has to change for the batch to count as progressing."""
+        parts = sorted(
+            f"{e.get('data_id') or e.get('file_name')}:{e.get('state')}:"
+            f"{(e.get('extract_progress') or {}).get('extracted_pages', '')}"
+            for e in entries if isinstance(e, Mapping)
+        )
+        return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
+
+    @staticmethod
+    def _interval(remote: Mapping[str, Any], signature: str) -> float:
+        """Short again when the batch moved; otherwise back off ×1.6 up to 30 s."""
+        previous = remote.get("poll_interval")
+        if not isinstance(previous, int | float) or remote.get("progress") != signature:
+            return POLL_MIN
+        return min(POLL_MAX, max(POLL_MIN, float(previous) * POLL_FACTOR))
+
+    def _waiting(self, remote: Mapping[str, Any], signature: str) -> Accepted:
+        interval = self._interval(remote, signature)
+        new = dict(remote)
+        new.update(poll_interval=interval, progress=signature)
+        return Accepted(new, poll_after=interval)
+
+    def _not_found(self, doc: SourceDocument, since_key: str) -> Outcome:
+        """``-60012`` right after submitting: not yet visible; later: lost for good."""
+        since = doc.remote.get(since_key) or doc.remote.get("submitted_at")
+        if isinstance(since, int | float) and self.clock.now() - since < NOT_FOUND_GRACE:
+            interval = min(POLL_MAX, max(POLL_MIN, float(doc.remote.get("poll_interval")
+                                                         or POLL_MIN)))
+            return Accepted(dict(doc.remote), poll_after=interval)
+        raise RemoteRejected(f"{self.name} no longer knows the task of {doc.name} "
+                             "(-60012 task not found)", service=self.name, remote_code="-60012")
+
+    async def _collect(self, doc: SourceDocument, workdir: Path, zip_url: str | None,
+                       remote: Mapping[str, Any], markdown_url: str | None = None) -> Received:
+        """Download the result zip streamed and unpack it safely into ``workdir/raw``."""
+        raw = workdir / "raw"
+        workdir.mkdir(parents=True, exist_ok=True)
+        if zip_url:
+            target = workdir / RESULT_ZIP
+            try:
+                await zipsafe.download(self.client, zip_url, target, max_bytes=MAX_RESULT_BYTES,
+                                       service=self.name)
+                await asyncio.to_thread(zipsafe.extract, target, raw)
+            finally:
+                target.unlink(missing_ok=True)
+        if markdown_url and mineru_result.find_markdown(raw) is None:
+            target = workdir / mineru_result.MARKDOWN_NAME
+            await zipsafe.download(self.client, markdown_url, target,
+                                   max_bytes=MAX_RESULT_BYTES, service=self.name)
+            raw.mkdir(parents=True, exist_ok=True)
+            target.replace(raw / mineru_result.MARKDOWN_NAME)
+        if not raw.is_dir():
+            raise MalformedResponse(f"{self.name}: task done but no result link",
+                                    service=self.name)
+        return Received(self._ids(remote))
+
+    @staticmethod
+    def _ids(remote: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: remote[k] for k in ("batch_id", "task_id", "data_id")
+                if remote.get(k) is not None}
+
+    def poll_key(self, remote: Mapping[str, Any]) -> str | None:
+        batch = remote.get("batch_id")
+        return str(batch) if batch else None
+
+    async def _poll_entries(self, docs: Sequence[SourceDocument], workdirs: Mapping[int, Path],
+                            checkpoint: Checkpoint, entries: Sequence[Mapping[str, Any]]
+                            ) -> BatchOutcome:
+        """Per document: match its entry by data_id and act on the state."""
+        signature = self._signature(entries)
+        by_id = {str(e.get("data_id")): e for e in entries
+                 if isinstance(e, Mapping) and e.get("data_id")}
+        outcomes: dict[int, Outcome | DocinboxError] = {}
+        done: list[tuple[SourceDocument, Mapping[str, Any]]] = []
+        for doc in docs:
+            entry = by_id.get(str(doc.remote.get("data_id") or data_id_for(doc)))
+            if entry is None:
+                outcomes[doc.job_id] = self._missing_entry(doc, signature)
+                continue
+            state = entry.get("state")
+            if state in IN_PROGRESS:
+                outcomes[doc.job_id] = self._waiting(doc.remote, signature)
+            elif state == "done":
+                done.append((doc, entry))
+            elif state == "failed":
+                outcomes[doc.job_id] = self._failed_task(doc, str(entry.get("err_msg") or ""),
+                                                         checkpoint)
+            else:
+                outcomes[doc.job_id] = MalformedResponse(
+                    f"{self.name}: unknown task state {state!r}", service=self.name)
+        limit = asyncio.Semaphore(DOWNLOAD_CONCURRENCY)
+
+        async def fetch(doc: SourceDocument, entry: Mapping[str, Any]) -> None:
+            async with limit:
+                try:
+                    outcomes[doc.job_id] = await self._collect(
+                        doc, workdirs[doc.job_id], entry.get("full_zip_url"), doc.remote,
+                        entry.get("markdown_url"))
+                except DocinboxError as exc:
+                    outcomes[doc.job_id] = exc
+
+        await asyncio.gather(*(fetch(d, e) for d, e in done))
+        return outcomes
+
+    def _missing_entry(self, doc: SourceDocument, signature: str) -> Outcome | DocinboxError:
+        """The batch answered but not for this document: it is not there yet, or lost."""
+        try:
+            return self._not_found(doc, "url_issued_at")
+        except RemoteRejected as exc:
+            return exc
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def normalize(self, raw_dir: Path, doc: SourceDocument) -> Normalized:
+        return mineru_result.normalize(raw_dir, self._ids(doc.remote))
+
+
+class Mineru(MineruFamily):
+    """MinerU v4: uploads by presigned PUT for files, URL tasks for links."""
+
+    name = "mineru"
+    token_codes = frozenset({"A0202", "A0211"})
+
+    # ------------------------------------------------------------------ submitting
+
+    def resubmit_after_crash(self, doc: SourceDocument) -> bool:
+        # The checkpointed remote says what is left to do; submit_batch resumes from it.
+        return True
+
+    def _url_still_valid(self, remote: Mapping[str, Any]) -> bool:
+        issued = remote.get("url_issued_at")
+        url = remote.get("upload_url")
+        if not url or not isinstance(issued, int | float):
+            return False
+        deadline = issued + UPLOAD_URL_VALIDITY
+        with contextlib.suppress(ValueError, IndexError, TypeError):
+            expires = parse_qs(urlsplit(str(url)).query).get("Expires")
+            if expires:
+                deadline = min(deadline, float(expires[0]))
+        return self.clock.now() < deadline - UPLOAD_URL_MARGIN
+
+    async def submit(self, doc: SourceDocument, workdir: Path) -> Outcome:
+        if doc.url is None:
+            # Without a checkpoint a crash mid-upload costs a new URL; the engine should
+            # use submit_batch for files.
+            outcome = (await self.submit_batch([doc], {doc.job_id: workdir},
+                                               lambda _j, _r: None))[doc.job_id]
+            if isinstance(outcome, DocinboxError):
+                raise outcome
+            return outcome
+        if doc.remote.get("task_id"):
+            return Accepted(dict(doc.remote), poll_after=POLL_MIN)
+        body = {"url": doc.url, "data_id": data_id_for(doc), **self._batch_options(doc),
+                **self._file_options(doc), **self._callback_fields()}
+        data = self._data(await self._call("POST", "/api/v4/extract/task", json=body),
+                          "task_id")
+        return Accepted({"task_id": data["task_id"], "data_id": body["data_id"],
+                         "submitted_at": self.clock.now(), "poll_interval": POLL_FIRST},
+                        poll_after=POLL_FIRST)
+
+    async def submit_batch(self, docs: Sequence[SourceDocument], workdirs: Mapping[int, Path],
+                           checkpoint: Checkpoint) -> BatchOutcome:
+        outcomes: dict[int, Outcome | DocinboxError] = {}
+        links = [d for d in docs if d.url is not None]
+        uploads: list[tuple[SourceDocument, dict[str, Any]]] = []
+        fresh: list[SourceDocument] = []
+        for doc in docs:
+            if doc.url is not None:
+                continue
+            r = dict(doc.remote)
+            if r.get("batch_id") and r.get("uploaded"):
+                outcomes[doc.job_id] = self._accepted(r)
+            elif r.get("batch_id") and self._url_still_valid(r):
+                uploads.append((doc, r))
+            else:
+                fresh.append(doc)
+        if fresh:
+            try:
+                uploads += await self._request_urls(fresh, checkpoint)
+            except DocinboxError as exc:
+                outcomes.update({d.job_id: exc for d in fresh})
+        limit = asyncio.Semaphore(UPLOAD_CONCURRENCY)
+
+        async def put(doc: SourceDocument, remote: dict[str, Any]) -> None:
+            async with limit:
+                try:
+                    outcomes[doc.job_id] = await self._upload(doc, remote, checkpoint)
+                except DocinboxError as exc:
+                    outcomes[doc.job_id] = exc
+
+        async def link(doc: SourceDocument) -> None:
+            try:
+                outcomes[doc.job_id] = await self.submit(doc, workdirs[doc.job_id])
+            except DocinboxError as exc:
+                outcomes[doc.job_id] = exc
+
+        await asyncio.gather(*(put(d, r) for d, r in uploads), *(link(d) for d in links))
+        return outcomes
+
+    async def _request_urls(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
+                            ) -> list[tuple[SourceDocument, dict[str, Any]]]:
+        """One ``file-urls/batch`` for *docs*; every doc's ids checkpointed before a PUT."""
+        files = [{"name": remote_name(d), "data_id": data_id_for(d), **self._file_options(d)}
+                 for d in docs]
+        body = {**self._batch_options(docs[0]), **self._callback_fields(), "files": files}
+        data = self._data(await self._call("POST", "/api/v4/file-urls/batch", json=body),
+                          "batch_id", "file_urls")
+        urls = data["file_urls"]
+        if not isinstance(urls, list) or len(urls) != len(docs):
+            raise MalformedResponse(f"{self.name}: asked for {len(docs)} upload URLs, got "
+                                    f"{urls!r:.80}", service=self.name)
+        issued = self.clock.now()
+        out = []
+        for doc, f, url in zip(docs, files, urls, strict=True):
+            remote = {"batch_id": str(data["batch_id"]), "upload_url": str(url),
+                      "data_id": f["data_id"], "uploaded": False, "url_issued_at": issued}
+            checkpoint(doc.job_id, remote)
+            out.append((doc, remote))
+        return out
+
+    def _accepted(self, remote: Mapping[str, Any]) -> Accepted:
+        r = dict(remote)
+        r.setdefault("poll_interval", POLL_FIRST)
+        return Accepted(r, poll_after=float(r["poll_interval"]))
+
+    async def _upload(self, doc: SourceDocument, remote: dict[str, Any],
+                      checkpoint: Checkpoint) -> Accepted:
+        """PUT the file streamed, with no Content-Type (the URL is signed without one)."""
+        try:
+            size = doc.path.stat().st_size
+        except OSError as exc:
+            raise DocumentVanished(f"{doc.name} is gone: {exc}", service=self.name) from exc
+        if size != doc.size:
+            raise DocumentVanished(f"{doc.name} changed size while queued ({doc.size} → "
+                                   f"{size} bytes)", service=self.name)
+        response = await http.send(self.client, "PUT", str(remote["upload_url"]),
+                                   service=self.name, content=_file_chunks(doc.path),
+                                   headers={"Content-Length": str(size)})
+        if response.status_code != 200:
+            raise self._upload_error(doc, response, checkpoint)
+        checkpoint(doc.job_id, {"uploaded": True, "upload_url": None})
+        remote.update(uploaded=True, upload_url=None, poll_interval=POLL_FIRST)
+        return Accepted(remote, poll_after=POLL_FIRST)
+
+    def _upload_error(self, doc: SourceDocument, response: httpx.Response,
+                      checkpoint: Checkpoint) -> DocinboxError:
+        text = response.text[:2048]
+        code = zipsafe._xml_tag(text, "Code")
+        message = zipsafe._xml_tag(text, "Message") or http.describe_body(response)
+        # Whatever went wrong, that URL is spent: the next attempt asks for a new one.
+        checkpoint(doc.job_id, self._cleared())
+        if response.status_code == 403 and code == "AccessDenied" and "expired" in message:
+            return spent(TransientError(
+                f"{self.name}: the upload URL for {doc.name} expired; a new one is requested "
+                "next time", service=self.name, status=403, remote_code="AccessDenied"))
+        if response.status_code in (403, 404, 408, 409):
+            return spent(ServerError(f"{self.name}: upload of {doc.name} refused: HTTP "
+                               f"{response.status_code} {code} {message}", service=self.name,
+                               status=response.status_code, remote_code=code or None))
+        return RemoteRejected(f"{self.name}: upload of {doc.name} refused: HTTP "
+                              f"{response.status_code} {code} {message}", service=self.name,
+                              status=response.status_code, remote_code=code or None)
+
+    # ------------------------------------------------------------------ polling
+
+    async def poll_batch(self, docs: Sequence[SourceDocument], workdirs: Mapping[int, Path],
+                         checkpoint: Checkpoint) -> BatchOutcome:
+        batch_ids = {d.remote.get("batch_id") for d in docs}
+        if len(batch_ids) != 1 or None in batch_ids:
+            return await super().poll_batch(docs, workdirs, checkpoint)
+        batch_id = batch_ids.pop()
+        try:
+            body = await self._call("GET", f"/api/v4/extract-results/batch/{batch_id}")
+        except RemoteRejected as exc:
+            if exc.remote_code != "-60012":
+                return {d.job_id: exc for d in docs}
+            out: dict[int, Outcome | DocinboxError] = {}
+            for d in docs:
+                try:
+                    out[d.job_id] = self._not_found(d, "url_issued_at")
+                except RemoteRejected as lost:
+                    out[d.job_id] = lost
+            return out
+        except DocinboxError as exc:
+            return {d.job_id: exc for d in docs}
+        entries = self._data(body, "extract_result")["extract_result"]
+        if not isinstance(entries, list):
+            err = MalformedResponse(f"{self.name}: extract_result is not a list",
+                                    service=self.name)
+            return {d.job_id: err for d in docs}
+        return await self._poll_entries(docs, workdirs, checkpoint, entries)
+
+    async def poll(self, doc: SourceDocument, workdir: Path) -> Outcome:
+        if doc.remote.get("batch_id"):
+            outcome = (await self.poll_batch([doc], {doc.job_id: workdir},
+                                             lambda _j, _r: None))[doc.job_id]
+            if isinstance(outcome, DocinboxError):
+                raise outcome
+            return outcome
+        task_id = doc.remote.get("task_id")
+        if not task_id:
+            raise RemoteRejected(f"{self.name}: nothing to poll for {doc.name} (no task id)",
+                                 service=self.name)
+        try:
+            body = await self._call("GET", f"/api/v4/extract/task/{task_id}")
+        except RemoteRejected as exc:
+            if exc.remote_code == "-60012":
+                return self._not_found(doc, "submitted_at")
+            raise
+        data = self._data(body, "state")
+        state = data["state"]
+        if state in IN_PROGRESS:
+            return self._waiting(doc.remote, self._signature([data]))
+        if state == "done":
+            return await self._collect(doc, workdir, data.get("full_zip_url"), doc.remote)
+        if state == "failed":
+            raise self._failed_task(doc, str(data.get("err_msg") or ""), None)
+        raise MalformedResponse(f"{self.name}: unknown task state {state!r}", service=self.name)
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    """The file in 1 MiB pieces, read off the event loop: a 200 MB upload costs 1 MiB."""
+    try:
+        fh = await asyncio.to_thread(path.open, "rb")
+    except OSError as exc:
+        raise DocumentVanished(f"{path.name} is gone: {exc}") from exc
+    try:
+        while chunk := await asyncio.to_thread(fh.read, UPLOAD_CHUNK):
+            yield chunk
+    finally:
+        fh.close()
+
+
+__all__ = ["Mineru", "MineruFamily", "data_id_for", "remote_name", "verify_callback"]
