@@ -149,6 +149,18 @@ class Mock:
         self.close()
 
 
+#: the shipped routing: short documents to Nanonets, the rest (and anything over 20 MB) to MinerU
+ROUTES = """
+[[routes]]
+service = "nanonets"
+max_pages = 3
+max_bytes = 20000000
+types = ["pdf", "png", "jpg", "tiff"]
+
+[[routes]]
+service = "mineru"
+"""
+
 LABELFILE = f"/api/v2/OCR/Model/{defaults.NANONETS_MODEL_ID}/LabelFile/"
 
 
@@ -156,7 +168,7 @@ LABELFILE = f"/api/v2/OCR/Model/{defaults.NANONETS_MODEL_ID}/LabelFile/"
 
 def write_config(folder: Path, base_url: str | None, *, concurrency: int = 8,
                  level: str = "info", quiet: float = 0.2, settle: float = 2.0,
-                 routes: str | None = None) -> Path:
+                 routes: str | None = None, archive: str = "archive") -> Path:
     """The shipped defaults (watcher, log level), against *base_url* or the embedded mock."""
     embedded = base_url is None
     url = base_url or "http://127.0.0.1:9"
@@ -164,7 +176,7 @@ def write_config(folder: Path, base_url: str | None, *, concurrency: int = 8,
 [folders]
 inbox = "inbox"
 outbox = "outbox"
-archive = "archive"
+archive = "{archive}"
 failed = "failed"
 state = "state/docinbox.db"
 
@@ -182,11 +194,15 @@ api_key = "{defaults.NANONETS_API_KEY}"
 model_id = "{defaults.NANONETS_MODEL_ID}"
 concurrency = {concurrency}
 
+[services.mineru]
+base_url = "{url}"
+token = "{defaults.MINERU_TOKEN}"
+
 [log]
 file = "state/docinbox.log"
 level = "{level}"
 """
-    text += routes if routes is not None else '\n[[routes]]\nservice = "nanonets"\n'
+    text += routes if routes is not None else ROUTES
     folder.mkdir(parents=True, exist_ok=True)
     for sub in ("inbox", "staging"):
         (folder / sub).mkdir(exist_ok=True)

@@ -85,6 +85,7 @@ class ServiceSettings:
     base_url: str
     credential: Secret
     concurrency: int = 4
+    rate_per_second: float = 0.0  # requests per second to this service; 0: no limit
     timeout: float = 120.0
     model_id: str = ""            # nanonets
     files_listen: str = ""        # docparse
@@ -112,6 +113,13 @@ class RetrySettings:
 
 
 @dataclass(frozen=True)
+class DaemonSettings:
+    #: The same content dropped again under another name: "reuse" gives it a copy of the
+    #: earlier result without asking the service again; "process" sends it again.
+    duplicates: str = "reuse"
+
+
+@dataclass(frozen=True)
 class LogSettings:
     file: Path | None
     level: str = "info"
@@ -127,6 +135,7 @@ class Settings:
     routes: tuple[Route, ...]
     retry: RetrySettings
     log: LogSettings
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
 
     def secrets(self) -> list[str]:
         """Every credential value, so logs and files can be scrubbed of them."""
@@ -177,7 +186,8 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, str]) -> Settings:
     base = config_path.parent
-    _only(data, "", {"folders", "watcher", "mock", "services", "routes", "retry", "log"})
+    _only(data, "", {"folders", "watcher", "mock", "services", "routes", "retry", "log",
+                     "daemon"})
 
     f = _table(data, "folders")
     _only(f, "folders", {"inbox", "outbox", "archive", "failed", "state"})
@@ -231,6 +241,11 @@ def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, s
         cap_seconds=_number(r, "retry", "cap_seconds", 300.0, minimum=0.0),
     )
 
+    d = _table(data, "daemon")
+    _only(d, "daemon", {"duplicates"})
+    daemon = DaemonSettings(duplicates=_choice(d, "daemon", "duplicates", ("reuse", "process"),
+                                               "reuse"))
+
     lg = _table(data, "log")
     _only(lg, "log", {"file", "level"})
     log_file = _get(lg, "log", "file", str, "state/docinbox.log")
@@ -239,7 +254,7 @@ def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, s
         level=_choice(lg, "log", "level", ("debug", "info", "warning", "error"), "info"),
     )
     return Settings(config_path=config_path, folders=folders, watcher=watcher, mock=mock,
-                    services=services, routes=routes, retry=retry, log=log)
+                    services=services, routes=routes, retry=retry, log=log, daemon=daemon)
 
 
 def _check_folders(folders: Folders) -> None:
@@ -298,9 +313,11 @@ def _routes(data: Mapping[str, Any]) -> tuple[Route, ...]:
 
 
 _SERVICE_KEYS = {
-    "nanonets": {"base_url", "api_key", "model_id", "concurrency", "timeout", "sync_max_pages"},
-    "mineru": {"base_url", "token", "concurrency", "timeout"},
-    "docparse": {"base_url", "token", "files_listen", "files_url", "concurrency", "timeout"},
+    "nanonets": {"base_url", "api_key", "model_id", "concurrency", "rate_per_second", "timeout",
+                 "sync_max_pages"},
+    "mineru": {"base_url", "token", "concurrency", "rate_per_second", "timeout"},
+    "docparse": {"base_url", "token", "files_listen", "files_url", "concurrency",
+                 "rate_per_second", "timeout"},
 }
 _CREDENTIAL_KEY = {"nanonets": "api_key", "mineru": "token", "docparse": "token"}
 _DEFAULT_BASE = {"nanonets": "https://app.nanonets.com", "mineru": "https://mineru.net",
@@ -335,6 +352,7 @@ def _services(table: Mapping[str, Any], needed: set[str], mock: MockSettings,
             base_url=base_url,
             credential=credential,
             concurrency=_int(s, where, "concurrency", 8 if name == "nanonets" else 4, minimum=1),
+            rate_per_second=_number(s, where, "rate_per_second", 0.0, minimum=0.0),
             timeout=_number(s, where, "timeout", 120.0, minimum=0.1),
             model_id=_get(s, where, "model_id", str, "") if name == "nanonets" else "",
             sync_max_pages=_int(s, where, "sync_max_pages", 3, minimum=1)

@@ -39,5 +39,9 @@ def rebase(settings: Settings, url: str, defaults: Any) -> Settings:
                                    "credential": Secret(credentials[name], "mock")}
         if name == "nanonets":
             changes["model_id"] = defaults.NANONETS_MODEL_ID
+        if name == "docparse":
+            # the mock fetches documents from this machine: serve them on loopback only
+            changes["files_listen"] = f"{settings.mock.host}:0"
+            changes["files_url"] = ""  # filled in once the file server knows its port
         services[name] = dataclasses.replace(s, **changes)
     return dataclasses.replace(settings, services=services)

@@ -25,6 +25,7 @@ import hashlib
 import logging
 import os
 import random
+import secrets
 import shutil
 import threading
 from collections.abc import Callable, Mapping
@@ -45,9 +46,11 @@ from .errors import (
     DocumentError,
     DocumentVanished,
     HostError,
+    QuotaExceeded,
     StaleTransition,
     UnsupportedDocument,
 )
+from .fileserver import FileServer
 from .outbox import OutboxWriter, archive_original, fail_original
 from .outbox.writer import TMP_PREFIX
 from .retry import RetryPolicy
@@ -59,7 +62,9 @@ log = logging.getLogger("docinbox")
 
 HASH_CHUNK = 1 << 20
 IDLE_WAKE = 1.0  # seconds: the scheduler looks at the store at least this often
+QUOTA_PROBE = 3600.0  # seconds before a service paused for quota is tried again
 PAUSE_KEY = "paused_until"
+FILES_SECRET_KEY = "fileserver_secret"
 HEALTH_PREFIX = "service:"
 
 
@@ -99,6 +104,7 @@ class Engine:
         self.store: Store | None = None
         self.watcher: InboxWatcher | None = None
         self.mock: Any = None
+        self.files: FileServer | None = None
         self.stats = RunStats()
         self.control = EngineControl(self)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -109,8 +115,8 @@ class Engine:
         self._busy: dict[str, int] = {}
         self._offered = 0
         self._offered_lock = threading.Lock()
-        self._reserved: set[str] = set()
         self._due_since: dict[int, float] = {}
+        self._host_failures: dict[int, int] = {}
         self._lock_fd: int | None = None
         self._once = False
         self._activity: str | None = None
@@ -161,10 +167,13 @@ class Engine:
         if self._start_mock:
             self.mock, self.settings = await asyncio.to_thread(embedded.start_mock, self.settings)
             log.info("embedded mock listening at %s", self.mock.url)
+        if "docparse" in service_registry.needed(self.settings):
+            self.files = await asyncio.to_thread(self._start_file_server)
         if self._services_given is not None:
             self.services = dict(self._services_given)
         else:
-            self.services = service_registry.build(self.settings, transport=self._transport)
+            self.services = service_registry.build(self.settings, transport=self._transport,
+                                                   files=self.files)
         self._recover()
         w = self.settings.watcher
         self.watcher = InboxWatcher(
@@ -175,6 +184,29 @@ class Engine:
         await asyncio.to_thread(self.watcher.start)
         log.info("watching %s (%s mode); results go to %s", f.inbox, self.watcher.active_mode,
                  f.outbox)
+
+    def _start_file_server(self) -> FileServer:
+        """Serve documents in flight to the self-hosted parser at signed, expiring URLs."""
+        conf = self.settings.services["docparse"]
+        secret = self._store.meta(FILES_SECRET_KEY)
+        if secret is None:  # persisted: URLs handed out before a restart stay valid
+            secret = secrets.token_hex(32)
+            self._store.set_meta(FILES_SECRET_KEY, secret)
+        files = FileServer(conf.files_listen, conf.files_url, bytes.fromhex(secret),
+                           self._in_flight_path, clock=self.clock)
+        files.start()
+        log.info("serving documents in flight to docparse at %s", files.url)
+        return files
+
+    def _in_flight_path(self, job_id: int) -> Path | None:
+        """The file server's only way to a file: jobs sent and not yet finished (any thread)."""
+        try:
+            job = self._store.get(job_id)
+        except KeyError:
+            return None
+        if job.state not in (State.SUBMITTING, State.SUBMITTED) or not job.location:
+            return None
+        return Path(job.location)
 
     def _take_lock(self) -> None:
         lock_path = self.folders.state.with_name(self.folders.state.name + ".lock")
@@ -214,6 +246,9 @@ class Engine:
         for service in self.services.values():
             with contextlib.suppress(Exception):
                 await service.aclose()
+        if self.files is not None:
+            await asyncio.to_thread(self.files.stop)
+            self.files = None
         if self.mock is not None:
             await asyncio.to_thread(self.mock.stop)
             self.mock = None
@@ -469,7 +504,11 @@ class Engine:
             service = self.services.get(name)
             return service is not None and service.accepts(kind)
 
-        return router.route(self.settings.routes, job.rel_path, job.size, info, accepts)
+        def limits(name: str) -> tuple[int | None, int | None]:
+            service = self.services[name]
+            return service.max_bytes, service.max_pages
+
+        return router.route(self.settings.routes, job.rel_path, job.size, info, accepts, limits)
 
     def _spawn(self, job_ids: list[int], coro: Any, service: str | None) -> None:
         if service is not None:
@@ -520,10 +559,38 @@ class Engine:
         if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns):
             raise DocumentVanished(f"{job.rel_path} changed after it was queued")
 
+    def _twin(self, job: Job, service: str) -> Job | None:
+        """With ``duplicates = "reuse"``: an earlier job with the same content, for the same
+        service, whose result folder still exists."""
+        if self.settings.daemon.duplicates != "reuse":
+            return None
+        for other in self._store.by_content(job.sha256, State.DONE):
+            if other.service == service and other.result_dir and \
+                    (self.folders.outbox / other.result_dir / "raw").is_dir():
+                return other
+        return None
+
+    async def _reuse(self, job: Job, twin: Job, decision: router.Decision) -> None:
+        """Give *job* the result of *twin* (same bytes) without asking the service again."""
+        raw = self._workdir(job.id) / "raw"
+        await asyncio.to_thread(shutil.rmtree, raw, True)
+        await asyncio.to_thread(shutil.copytree, self.folders.outbox / twin.result_dir / "raw",
+                                raw)
+        job = self._begin(job, decision.service, decision.options)
+        job = self._store.transition(job.id, State.SUBMITTING, State.RECEIVED,
+                                     remote={**twin.remote, "same_as_job": twin.id},
+                                     note=f"same content as job {twin.id}: result reused")
+        log.info("%s: same content as %s; its result is reused", job.rel_path, twin.rel_path)
+        await self._finalize(job)
+
     async def _process(self, job: Job, decision: router.Decision) -> None:
         service = self.services[decision.service]
         try:
             await asyncio.to_thread(self._check_unchanged, job)
+            twin = self._twin(job, decision.service)
+            if twin is not None:
+                await self._reuse(job, twin, decision)
+                return
             job = self._begin(job, decision.service, decision.options)
             self._activity = f"sending {job.name}"
             self._notify()
@@ -549,6 +616,11 @@ class Engine:
         for job in jobs:
             try:
                 await asyncio.to_thread(self._check_unchanged, job)
+                twin = self._twin(job, service.name)
+                if twin is not None:
+                    await self._reuse(job, twin, router.Decision(service.name,
+                                                                 dict(job.options), -1))
+                    continue
                 started.append(self._begin(job, service.name, job.options))
             except DocinboxError as exc:
                 await self._on_error(job.id, exc)
@@ -629,7 +701,7 @@ class Engine:
             self._store.transition(job.id, State.RECEIVED, State.DONE, result_dir=name,
                                    location=str(archived) if archived else "",
                                    error=None, message=None)
-            self._reserved.discard(name)
+            self._host_failures.pop(job.id, None)
             await asyncio.to_thread(shutil.rmtree, self._workdir(job.id), True)
             log.info("%s: done → %s", job.rel_path, self.folders.outbox / name)
         except asyncio.CancelledError:
@@ -648,17 +720,19 @@ class Engine:
         if job.result_dir and await asyncio.to_thread(self.writer.written, job.result_dir,
                                                       job.sha256):
             return job.result_dir  # written before a crash; only the archiving was left
-        stem = Path(job.name).stem
+        name = job.result_dir  # reserved by an earlier attempt that could not write
         while True:
-            taken = self._reserved | self._reserved_in_store(job.id)
-            name = self.writer.free_name(stem, taken)
-            self._reserved.add(name)
-            self._store.update(job.id, State.RECEIVED, result_dir=name)  # intent first
+            if not name or (self.folders.outbox / name).exists():
+                # Reservations live in the store (result_dir of jobs being written), and this
+                # runs within one loop tick, so two jobs can never pick the same name.
+                name = self.writer.free_name(Path(job.name).stem,
+                                             self._reserved_in_store(job.id))
+                self._store.update(job.id, State.RECEIVED, result_dir=name)  # intent first
             try:
                 await asyncio.to_thread(self.writer.write, name, job.id, result, markdown, raw)
                 return name
             except FileExistsError:
-                continue  # somebody took the name meanwhile; take the next
+                name = None  # somebody took the name meanwhile; take the next
 
     def _reserved_in_store(self, job_id: int) -> set[str]:
         return {j.result_dir for j in self._store.in_state(State.RECEIVED)
@@ -666,8 +740,16 @@ class Engine:
 
     def _archive(self, job: Job) -> Path | None:
         location = Path(job.location)
-        if not location.exists() and not location.is_symlink():
+        try:
+            st = location.lstat()
+        except FileNotFoundError:
             log.warning("%s: the original disappeared before it could be archived", job.rel_path)
+            return None
+        if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns) and not location.is_symlink():
+            # Replaced while in flight: the file there now is another document (the watcher
+            # queues it on its own); this job's result stands for the content it was sent.
+            log.warning("%s: replaced while it was processed; the new file is left in place",
+                        job.rel_path)
             return None
         return archive_original(location, job.rel_path, self.folders.archive)
 
@@ -686,9 +768,21 @@ class Engine:
                              attempts=max(0, job.attempts - 1), note=f"service paused: {err.code}")
             return
         retry_after = getattr(err, "retry_after", None)
+        if isinstance(err, HostError):
+            # A full or read-only disk is ours to fix, not the document's fault: keep the
+            # result and the original where they are and try again, however long it takes.
+            self._host_failures[job.id] = n = self._host_failures.get(job.id, 0) + 1
+            wait = self.retry.delay(n)
+            log.error("%s: %s; trying again in %.0f s. %s", job.rel_path, err.message, wait,
+                      err.hint)
+            store.transition(job.id, job.state, job.state, not_before=now + wait,
+                             error=err.code, message=err.message, note="host error")
+            return
         if err.retryable and not self.retry.gives_up(job.attempts, job.first_error_at, now):
             wait = self.retry.delay(max(1, job.attempts), retry_after)
             back = State.QUEUED if job.state is State.SUBMITTING else job.state
+            if getattr(err, "resubmit", False) and job.state is State.SUBMITTED:
+                back = State.QUEUED  # the remote task is used up: submit again
             log.warning("%s: %s; retrying in %.1f s", job.rel_path, err.message, wait)
             store.transition(job.id, job.state, back, not_before=now + wait, error=err.code,
                              message=err.message, first_error_at=job.first_error_at or now,
@@ -698,6 +792,8 @@ class Engine:
 
     def _block_service(self, name: str, err: DocinboxError) -> None:
         retry_after = getattr(err, "retry_after", None)
+        if retry_after is None and isinstance(err, QuotaExceeded):
+            retry_after = QUOTA_PROBE  # the renewal time is unknown: look again later
         until = self.clock.now() + retry_after if retry_after else None
         self._store.set_meta(HEALTH_PREFIX + name, {
             "condition": "paused", "error": err.code, "reason": err.message,

@@ -21,7 +21,8 @@
     │   │   ├── CredentialsError       bad or expired key / token
     │   │   ├── ModelNotFound          the configured model does not exist
     │   │   └── QuotaExceeded          free calls or page balance used up
-    │   └── RemoteRejected             the service refused this document (fatal)
+    │   ├── RemoteRejected             the service refused this document (fatal)
+    │   └── UnsafeArchive              a result zip that escapes its folder, links, bombs
     └── HostError                      the local disk said no (full, read-only): retryable
 
 Library errors are converted where they enter (``raise ... from exc``) so the
@@ -127,6 +128,9 @@ class DocumentVanished(DocumentError):
 
 class ServiceError(DocinboxError):
     code = "service_error"
+    #: The remote task is used up (expired upload URL, task failed remotely): a retry must
+    #: submit the document again rather than poll the same task.
+    resubmit: bool = False
 
     def __init__(
         self,

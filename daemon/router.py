@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from .config import Route
-from .errors import UnsupportedDocument
+from .errors import DocumentError, DocumentTooLarge, TooManyPages, UnsupportedDocument
 from .sniff import DocumentInfo
 
 
@@ -51,9 +51,19 @@ def folder_matches(pattern: str, rel_path: str) -> bool:
     return _glob(pattern).match(rel_path) is not None
 
 
+Limits = Callable[[str], tuple["int | None", "int | None"]]
+
+
+def _no_limits(service: str) -> tuple[int | None, int | None]:
+    return None, None
+
+
 def route(routes: Iterable[Route], rel_path: str, size: int, info: DocumentInfo,
-          accepts: Callable[[str, str], bool]) -> Decision:
-    """The decision for a document; *accepts(service, kind)* says what a service can take."""
+          accepts: Callable[[str, str], bool], limits: Limits = _no_limits) -> Decision:
+    """The decision for a document; *accepts(service, kind)* says what a service can take
+    and *limits(service)* its (max bytes, max pages).  A document over a service's limits
+    goes to the next route that matches; if none does, the limit is the error."""
+    over: DocumentError | None = None
     for index, r in enumerate(routes):
         if r.folder is not None and not folder_matches(r.folder, rel_path):
             continue
@@ -65,7 +75,19 @@ def route(routes: Iterable[Route], rel_path: str, size: int, info: DocumentInfo,
             continue
         if not accepts(r.service, info.kind):
             continue
+        max_bytes, max_pages = limits(r.service)
+        if max_bytes is not None and size > max_bytes:
+            over = over or DocumentTooLarge(
+                f"{rel_path} is {size / 1e6:.0f} MB; {r.service} takes at most "
+                f"{max_bytes / 1e6:.0f} MB")
+            continue
+        if max_pages is not None and info.pages is not None and info.pages > max_pages:
+            over = over or TooManyPages(
+                f"{rel_path} has {info.pages} pages; {r.service} takes at most {max_pages}")
+            continue
         return Decision(r.service, dict(r.options), index)
+    if over is not None:
+        raise over
     pages = f"{info.pages}-page " if info.pages else ""
     raise UnsupportedDocument(
         f"no route takes this {pages}{info.kind} document ({rel_path})",

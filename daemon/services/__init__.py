@@ -2,33 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import httpx
 
 from ..config import Settings
+from ..fileserver import FileServer
 from .base import Accepted, Normalized, Received, Service, SourceDocument
+from .docparse import Docparse
+from .mineru import Mineru
 from .nanonets import Nanonets
 
 #: Service name → class.  A service that no route names is never built.
-REGISTRY: dict[str, type[Service]] = {"nanonets": Nanonets}
+REGISTRY: dict[str, type[Service]] = {"nanonets": Nanonets, "mineru": Mineru,
+                                      "docparse": Docparse}
 
 
-def build(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
-          ) -> dict[str, Service]:
-    needed = {r.service for r in settings.routes}
+def needed(settings: Settings) -> set[str]:
+    return {r.service for r in settings.routes}
+
+
+def build(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None,
+          files: FileServer | None = None) -> dict[str, Service]:
     services: dict[str, Service] = {}
-    for name in sorted(needed):
-        cls = REGISTRY.get(name)
-        if cls is None:
-            continue  # routes to it fail with a clear error (see Engine._decide)
-        services[name] = cls(settings.services[name], transport=transport)  # type: ignore[call-arg]
+    for name in sorted(needed(settings)):
+        if name == "docparse":
+            if files is None:
+                raise ValueError("docparse needs the daemon's file server")
+            services[name] = Docparse(settings.services[name], transport=transport, files=files)
+        else:
+            services[name] = REGISTRY[name](settings.services[name],  # type: ignore[call-arg]
+                                            transport=transport)
     return services
 
 
-def available(services: Mapping[str, Service]) -> list[str]:
-    return sorted(services)
-
-
 __all__ = ["REGISTRY", "Accepted", "Normalized", "Received", "Service", "SourceDocument",
-           "available", "build"]
+           "build", "needed"]

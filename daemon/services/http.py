@@ -3,9 +3,11 @@ once, for every service."""
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -15,9 +17,45 @@ from ..errors import MalformedResponse, NetworkError, RateLimited, ServerError
 USER_AGENT = "docinbox/0.1 (+hot-folder document parser)"
 
 
+class RateLimiter:
+    """A token bucket: at most *rate* requests a second to one service, bursts of *burst*.
+
+    Attached to a client as a request hook, so every request a service makes waits its
+    turn; the clock and sleep are injectable for tests."""
+
+    def __init__(self, rate: float, burst: float | None = None, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, rate)
+        self.clock = clock
+        self.sleep = sleep
+        self._tokens = self.burst
+        self._last = clock()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            now = self.clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens < 1.0:
+                wait = (1.0 - self._tokens) / self.rate
+                await self.sleep(wait)
+                self._tokens = 0.0
+                self._last = self.clock()
+            else:
+                self._tokens -= 1.0
+
+    async def hook(self, request: httpx.Request) -> None:
+        await self.acquire()
+
+
 def make_client(base_url: str, *, timeout: float, transport: httpx.AsyncBaseTransport | None,
-                max_connections: int) -> httpx.AsyncClient:
+                max_connections: int, rate_per_second: float = 0.0) -> httpx.AsyncClient:
+    hooks = {"request": [RateLimiter(rate_per_second).hook]} if rate_per_second > 0 else {}
     return httpx.AsyncClient(
+        event_hooks=hooks,
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
         transport=transport,

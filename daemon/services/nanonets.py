@@ -46,7 +46,8 @@ class Nanonets(Service):
         super().__init__(settings)
         self.client = http.make_client(settings.base_url, timeout=settings.timeout,
                                        transport=transport,
-                                       max_connections=settings.concurrency)
+                                       max_connections=settings.concurrency,
+                                       rate_per_second=settings.rate_per_second)
         self.auth = httpx.BasicAuth(settings.credential.value or "", "")
 
     def _model(self, doc: SourceDocument) -> str:

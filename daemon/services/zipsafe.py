@@ -171,14 +171,17 @@ async def download(client: httpx.AsyncClient, url: str, dest: Path, *, max_bytes
                 raise _link_error(status, body, service)
             expected = response.headers.get("content-length")
             with part.open("wb") as out:
-                async for chunk in response.aiter_raw(CHUNK):
+                async for chunk in response.aiter_bytes(CHUNK):
                     received += len(chunk)
                     if received > max_bytes:
                         raise UnsafeArchive(f"{service}: the result is larger than "
                                             f"{max_bytes} bytes", service=service)
                     out.write(chunk)
-        if expected is not None and expected.isdigit() and int(expected) != received:
-            raise MalformedResponse(f"{service}: result download truncated ({received} of "
+            encoded = response.headers.get("content-encoding", "identity") != "identity"
+            # Content-Length counts the bytes on the wire, before any decoding.
+            wire = response.num_bytes_downloaded if encoded else received
+        if expected is not None and expected.isdigit() and int(expected) != wire:
+            raise MalformedResponse(f"{service}: result download truncated ({wire} of "
                                     f"{expected} bytes)", service=service)
         os.replace(part, dest)
     except httpx.TimeoutException as exc:

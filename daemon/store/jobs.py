@@ -199,6 +199,12 @@ class Store:
         rows = self._query("SELECT key, value FROM meta WHERE key LIKE ?", (prefix + "%",))
         return {r["key"][len(prefix):]: json.loads(r["value"]) for r in rows}
 
+    def by_content(self, sha256: str, *states: State) -> list[Job]:
+        rows = self._query(
+            f"SELECT * FROM jobs WHERE sha256 = ? AND state IN ({_placeholders(states)}) "
+            "ORDER BY id", (sha256, *map(str, states)))
+        return [Job.from_row(r) for r in rows]
+
     def active_by_path(self, rel_path: str) -> list[Job]:
         rows = self._query(
             f"SELECT * FROM jobs WHERE rel_path = ? AND state IN ({_placeholders(ACTIVE)})",

@@ -41,12 +41,13 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     # back to queued: the request provably did not land, or recovery after a crash
     # for a service that cannot have kept it
     State.SUBMITTING: frozenset({State.SUBMITTED, State.RECEIVED, State.QUEUED, State.FAILED}),
-    State.SUBMITTED: frozenset({State.RECEIVED, State.QUEUED, State.FAILED, State.SUBMITTED}),
-    State.RECEIVED: frozenset({State.DONE, State.FAILED, State.RECEIVED}),
+    State.SUBMITTED: frozenset({State.RECEIVED, State.QUEUED, State.FAILED}),
+    State.RECEIVED: frozenset({State.DONE, State.FAILED}),
     State.DONE: frozenset(),
     State.FAILED: frozenset({State.QUEUED}),
 }
 
 
 def allowed(src: State, dst: State) -> bool:
-    return dst in TRANSITIONS[src]
+    """Staying in a non-terminal state (recording ids or a retry time) is always allowed."""
+    return dst in TRANSITIONS[src] or (src == dst and src not in TERMINAL)

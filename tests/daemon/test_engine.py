@@ -217,3 +217,69 @@ def test_long_document_goes_async_and_is_polled(workdir: Path, monkeypatch: pyte
                                                                  "total": "12.00"}
     raw = read_json(workdir / "outbox" / "long" / "raw" / "response.json")
     assert raw["unmoderated_images_count"] == 5  # the final getFile, untouched
+
+
+def test_same_content_again_reuses_the_result(workdir: Path, mock: MockContext) -> None:
+    (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
+    assert run_once(workdir, mock)[0] == 0
+    (workdir / "inbox" / "copia.pdf").write_bytes(receipt_pdf())  # same bytes, other name
+    assert run_once(workdir, mock)[0] == 0
+    assert len(nanonets_uploads(mock)) == 1  # the service was asked once
+    copy = read_json(workdir / "outbox" / "copia" / "result.json")
+    original = read_json(workdir / "outbox" / "recibo" / "result.json")
+    assert copy["source"]["name"] == "copia.pdf"
+    assert copy["fields"] == original["fields"]
+    assert copy["remote"]["request_file_id"] == original["remote"]["request_file_id"]
+
+
+def test_duplicates_process_sends_again(workdir: Path, mock: MockContext) -> None:
+    (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
+    assert run_once(workdir, mock, extra='[daemon]\nduplicates = "process"\n')[0] == 0
+    (workdir / "inbox" / "copia.pdf").write_bytes(receipt_pdf())
+    assert run_once(workdir, mock, extra='[daemon]\nduplicates = "process"\n')[0] == 0
+    assert len(nanonets_uploads(mock)) == 2
+
+
+def test_read_only_outbox_waits_and_loses_nothing(workdir: Path, mock: MockContext,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The result cannot be written (EROFS): the document waits in `received`, the original
+    stays in the inbox, and once the outbox is writable again it completes."""
+    import errno
+    import threading
+
+    from daemon.outbox.writer import OutboxWriter
+    from tests.helpers import wait_for
+
+    read_only = threading.Event()
+    read_only.set()
+    real_write = OutboxWriter.write
+
+    def write(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if read_only.is_set():
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(OutboxWriter, "write", write)
+    (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
+    settings = config.load(write_config(workdir, "http://mock", retry="max_attempts = 1"))
+    engine = Engine(settings, transport=httpx.ASGITransport(app=create_app(mock)),
+                    start_mock=False, fsync=False)
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(engine.run(once=True)))
+    thread.start()
+    try:
+        # more failed writes than max_attempts allows: a host error never fails a document
+        wait_for(lambda: engine.store is not None and len(
+            [h for h in engine.store.history(1) if h["note"] == "host error"]) >= 3,
+            message="repeated host errors")
+        job = engine.store.get(1)  # type: ignore[union-attr]
+        assert job.state is State.RECEIVED and job.error == "host"
+        assert (workdir / "inbox" / "recibo.pdf").exists()
+        assert not (workdir / "failed").exists() or not list((workdir / "failed").iterdir())
+    finally:
+        read_only.clear()
+        thread.join(timeout=60)
+        engine.close()
+    assert result == [0]
+    assert (workdir / "outbox" / "recibo" / "result.json").exists()
+    assert len(nanonets_uploads(mock)) == 1
