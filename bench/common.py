@@ -226,6 +226,18 @@ def log_says(config: Path, text: str) -> bool:
         return False
 
 
+def failed_codes(config: Path) -> dict[str, int]:
+    """error codes of failed/<name>.error.json, counted."""
+    out: dict[str, int] = {}
+    for p in (config.parent / "failed").glob("*.error.json"):
+        try:
+            code = json.loads(p.read_text()).get("error", "?")
+        except (OSError, ValueError):
+            code = "?"
+        out[code] = out.get(code, 0) + 1
+    return out
+
+
 # --- the state database (read-only, like `docinbox status`) ----------------------------------
 
 class StateDB:

@@ -34,9 +34,13 @@ class MockProcess:
 
 
 @pytest.fixture
-def mock_process() -> Iterator[MockProcess]:
-    """``docinbox-mock --port 0`` in its own process; the URL read from its ready line."""
-    proc = subprocess.Popen([str(BIN / "docinbox-mock"), "--port", "0"],
+def mock_process(request: pytest.FixtureRequest) -> Iterator[MockProcess]:
+    """``docinbox-mock --port 0`` in its own process; the URL read from its ready line.
+
+    ``@pytest.mark.mock_speed(50)`` runs its clock faster (MinerU processing, queues)."""
+    marker = request.node.get_closest_marker("mock_speed")
+    speed = str(marker.args[0]) if marker else "1"
+    proc = subprocess.Popen([str(BIN / "docinbox-mock"), "--port", "0", "--speed", speed],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()  # blocks until the mock says it listens (or exits)

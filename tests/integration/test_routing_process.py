@@ -1,0 +1,182 @@
+"""Large documents, the self-hosted parser and links, through real processes."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import json
+import signal
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mockserver.samples import multipage_pdf, receipt_pdf
+from tests.helpers import drop, read_json, wait_for, write_config
+
+from .conftest import MockProcess, docinbox, start_daemon
+
+pytestmark = pytest.mark.integration
+
+ROUTES = """
+[services.mineru]
+base_url = "{url}"
+token = "mock-mineru-token"
+
+[services.docparse]
+base_url = "{url}"
+token = "mock-docparse-token"
+files_listen = "127.0.0.1:0"
+
+[[routes]]
+folder = "private/**"
+service = "docparse"
+
+[[routes]]
+service = "nanonets"
+max_pages = 3
+types = ["pdf", "png", "jpg"]
+
+[[routes]]
+service = "mineru"
+"""
+
+
+def config_for(workdir: Path, url: str, routes: str = ROUTES) -> Path:
+    return write_config(workdir, url, routes=routes.format(url=url))
+
+
+def status(config: Path) -> dict:
+    return json.loads(docinbox("status", "--json", "-c", str(config), check=True).stdout)
+
+
+def docx() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("word/document.xml", "<w:document><w:t>Carta</w:t></w:document>")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def web_server(tmp_path: Path) -> Iterator[str]:
+    """A plain web server on loopback holding a PDF, for dropped links."""
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "paper.pdf").write_bytes(multipage_pdf(2, words="Paper"))
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
+        *a, directory=str(root), **k)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.mock_speed(50)
+def test_mixed_drops_each_go_to_the_right_service(workdir: Path, mock_process: MockProcess,
+                                                  web_server: str) -> None:
+    config = config_for(workdir, mock_process.url)
+    inbox = workdir / "inbox"
+    drop(inbox, "recibo.pdf", receipt_pdf())
+    drop(inbox, "book.pdf", multipage_pdf(40))
+    drop(inbox, "letter.docx", docx())
+    drop(inbox, "private/payslip.pdf", receipt_pdf(total="1999.00"))
+    drop(inbox, "paper.url", f"[InternetShortcut]\nURL={web_server}/paper.pdf\n".encode())
+    result = docinbox("run", "--once", "-c", str(config), timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    services = {d["path"]: d["service"] for d in status(config)["documents"]}
+    assert services == {"recibo.pdf": "nanonets", "book.pdf": "mineru",
+                        "letter.docx": "mineru", "private/payslip.pdf": "docparse",
+                        "paper.url": "mineru"}
+    out = workdir / "outbox"
+    book = read_json(out / "book" / "result.json")
+    assert book["service"] == "mineru" and book["source"]["pages"] == 40
+    assert book["remote"]["batch_id"]
+    assert "Page 40" in (out / "book" / "document.md").read_text()
+    assert list((out / "book" / "raw").glob("*_content_list.json"))
+    payslip = read_json(out / "payslip" / "result.json")
+    assert payslip["service"] == "docparse"
+    assert "1999.00" in (out / "payslip" / "document.md").read_text()
+    assert "Paper 2" in (out / "paper" / "document.md").read_text()
+    requests = mock_process.requests()
+    # the two MinerU files shared one batch; the link was its own URL task
+    assert len([r for r in requests if r["path"] == "/api/v4/file-urls/batch"]) == 1
+    assert len([r for r in requests if r["path"] == "/api/v4/extract/task"]) == 1
+    # the parser fetched the payslip from the daemon's file server (a real fetch)
+    assert [t for t in mock_process.tasks() if t["service"] == "docparse"]
+
+
+@pytest.mark.mock_speed(200)
+def test_250_documents_go_in_two_batches(workdir: Path, mock_process: MockProcess) -> None:
+    config = config_for(workdir, mock_process.url, routes=ROUTES.replace(
+        'max_pages = 3\ntypes = ["pdf", "png", "jpg"]', 'folder = "nowhere/**"'))
+    for n in range(250):
+        (workdir / "inbox" / f"d{n:03}.pdf").write_bytes(receipt_pdf(total=f"{n}.00"))
+    result = docinbox("run", "--once", "-c", str(config), timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert status(config)["counts"] == {"done": 250}
+    requests = mock_process.requests()
+    batches = [r for r in requests if r["path"] == "/api/v4/file-urls/batch"]
+    assert len(batches) == 2
+    polls = [r for r in requests if r["path"].startswith("/api/v4/extract-results/batch/")]
+    assert len(polls) < 250 * 0.2  # one poll per batch, never one per document
+    ids = {read_json(p)["remote"]["batch_id"] for p in (workdir / "outbox").glob("*/result.json")}
+    assert len(ids) == 2
+
+
+@pytest.mark.mock_speed(20)
+def test_killed_mid_upload_puts_again_to_the_same_url(workdir: Path,
+                                                      mock_process: MockProcess) -> None:
+    config = config_for(workdir, mock_process.url)
+    mock_process.admin("POST", "faults", json={"method": "PUT", "path": "/__oss/.*",
+                                               "fault": "hang", "seconds": 60})
+    drop(workdir / "inbox", "book.pdf", multipage_pdf(10))
+    daemon = start_daemon(config)
+    try:
+        wait_for(lambda: any(r["method"] == "PUT" for r in mock_process.requests())
+                 or status(config)["documents"] and status(config)["documents"][0]["remote"]
+                 .get("upload_url"), timeout=60, message="upload under way")
+        wait_for(lambda: status(config)["documents"][0]["remote"].get("upload_url"),
+                 message="upload URL checkpointed")
+    finally:
+        daemon.send_signal(signal.SIGKILL)
+        daemon.communicate(timeout=30)
+    url = status(config)["documents"][0]["remote"]["upload_url"]
+    mock_process.admin("DELETE", "faults")
+    result = docinbox("run", "--once", "-c", str(config), timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    requests = mock_process.requests()
+    assert len([r for r in requests if r["path"] == "/api/v4/file-urls/batch"]) == 1
+    puts = [r for r in requests if r["method"] == "PUT"]
+    assert puts[-1]["status"] == 200
+    assert url.split("?")[0].endswith(puts[-1]["path"])  # the same presigned URL again
+    assert (workdir / "outbox" / "book" / "result.json").exists()
+
+
+@pytest.mark.mock_speed(20)
+def test_expired_upload_url_is_renewed(workdir: Path, mock_process: MockProcess) -> None:
+    config = config_for(workdir, mock_process.url)
+    mock_process.admin("POST", "faults", json={"method": "PUT", "path": "/__oss/.*",
+                                               "fault": "hang", "seconds": 60})
+    drop(workdir / "inbox", "book.pdf", multipage_pdf(10))
+    daemon = start_daemon(config)
+    try:
+        wait_for(lambda: status(config)["documents"]
+                 and status(config)["documents"][0]["remote"].get("upload_url"),
+                 timeout=60, message="upload URL checkpointed")
+    finally:
+        daemon.send_signal(signal.SIGKILL)
+        daemon.communicate(timeout=30)
+    mock_process.admin("DELETE", "faults")
+    mock_process.admin("POST", "clock/advance", json={"seconds": 25 * 3600})  # past 24 h
+    result = docinbox("run", "--once", "-c", str(config), timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    requests = mock_process.requests()
+    assert len([r for r in requests if r["path"] == "/api/v4/file-urls/batch"]) == 2
+    assert (workdir / "outbox" / "book" / "result.json").exists()
