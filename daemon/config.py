@@ -90,6 +90,7 @@ class ServiceSettings:
     model_id: str = ""            # nanonets
     files_listen: str = ""        # docparse
     files_url: str = ""           # docparse
+    uid: str = ""                 # the account's user id: callbacks are signed with it
     sync_max_pages: int = 3       # nanonets: above this, the async endpoint
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -110,6 +111,14 @@ class RetrySettings:
     max_seconds: float = 6 * 3600.0
     base_seconds: float = 1.0
     cap_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class CallbackSettings:
+    """Results pushed by the services instead of (as well as) polled."""
+
+    public_url: str = ""           # where the services reach the daemon; "" = poll only
+    listen: str = "0.0.0.0:8767"   # unless docparse is routed: then its files_listen
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,7 @@ class Settings:
     retry: RetrySettings
     log: LogSettings
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    callbacks: CallbackSettings = field(default_factory=CallbackSettings)
 
     def secrets(self) -> list[str]:
         """Every credential value, so logs and files can be scrubbed of them."""
@@ -187,7 +197,7 @@ def read_dotenv(path: Path) -> dict[str, str]:
 def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, str]) -> Settings:
     base = config_path.parent
     _only(data, "", {"folders", "watcher", "mock", "services", "routes", "retry", "log",
-                     "daemon"})
+                     "daemon", "callbacks"})
 
     f = _table(data, "folders")
     _only(f, "folders", {"inbox", "outbox", "archive", "failed", "state"})
@@ -246,6 +256,16 @@ def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, s
     daemon = DaemonSettings(duplicates=_choice(d, "daemon", "duplicates", ("reuse", "process"),
                                                "reuse"))
 
+    cb = _table(data, "callbacks")
+    _only(cb, "callbacks", {"public_url", "listen"})
+    callbacks = CallbackSettings(
+        public_url=_get(cb, "callbacks", "public_url", str, "").rstrip("/"),
+        listen=_get(cb, "callbacks", "listen", str, "0.0.0.0:8767"),
+    )
+    if callbacks.public_url and not callbacks.public_url.startswith(("http://", "https://")):
+        raise ConfigError(f"callbacks.public_url: expected an http(s) URL, "
+                          f"got {callbacks.public_url!r}")
+
     lg = _table(data, "log")
     _only(lg, "log", {"file", "level"})
     log_file = _get(lg, "log", "file", str, "state/docinbox.log")
@@ -254,7 +274,8 @@ def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, s
         level=_choice(lg, "log", "level", ("debug", "info", "warning", "error"), "info"),
     )
     return Settings(config_path=config_path, folders=folders, watcher=watcher, mock=mock,
-                    services=services, routes=routes, retry=retry, log=log, daemon=daemon)
+                    services=services, routes=routes, retry=retry, log=log, daemon=daemon,
+                    callbacks=callbacks)
 
 
 def _check_folders(folders: Folders) -> None:
@@ -315,9 +336,9 @@ def _routes(data: Mapping[str, Any]) -> tuple[Route, ...]:
 _SERVICE_KEYS = {
     "nanonets": {"base_url", "api_key", "model_id", "concurrency", "rate_per_second", "timeout",
                  "sync_max_pages"},
-    "mineru": {"base_url", "token", "concurrency", "rate_per_second", "timeout"},
+    "mineru": {"base_url", "token", "concurrency", "rate_per_second", "timeout", "uid"},
     "docparse": {"base_url", "token", "files_listen", "files_url", "concurrency",
-                 "rate_per_second", "timeout"},
+                 "rate_per_second", "timeout", "uid"},
 }
 _CREDENTIAL_KEY = {"nanonets": "api_key", "mineru": "token", "docparse": "token"}
 _DEFAULT_BASE = {"nanonets": "https://app.nanonets.com", "mineru": "https://mineru.net",
@@ -360,6 +381,7 @@ def _services(table: Mapping[str, Any], needed: set[str], mock: MockSettings,
             files_listen=_get(s, where, "files_listen", str, "127.0.0.1:8766")
             if name == "docparse" else "",
             files_url=_get(s, where, "files_url", str, "") if name == "docparse" else "",
+            uid=_get(s, where, "uid", str, "") if name != "nanonets" else "",
         )
         if name == "nanonets" and name in needed and not mock.embedded and not out[name].model_id:
             raise ConfigError(f"{where}.model_id: required (the model's UUID from the dashboard)")

@@ -39,6 +39,8 @@ def rebase(settings: Settings, url: str, defaults: Any) -> Settings:
                                    "credential": Secret(credentials[name], "mock")}
         if name == "nanonets":
             changes["model_id"] = defaults.NANONETS_MODEL_ID
+        if name in ("mineru", "docparse"):
+            changes["uid"] = defaults.MOCK_UID
         if name == "docparse":
             # the mock fetches documents from this machine: serve them on loopback only
             changes["files_listen"] = f"{settings.mock.host}:0"

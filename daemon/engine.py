@@ -65,6 +65,7 @@ IDLE_WAKE = 1.0  # seconds: the scheduler looks at the store at least this often
 QUOTA_PROBE = 3600.0  # seconds before a service paused for quota is tried again
 PAUSE_KEY = "paused_until"
 FILES_SECRET_KEY = "fileserver_secret"
+CALLBACK_SEED_KEY = "callback_seed"
 HEALTH_PREFIX = "service:"
 
 
@@ -167,13 +168,15 @@ class Engine:
         if self._start_mock:
             self.mock, self.settings = await asyncio.to_thread(embedded.start_mock, self.settings)
             log.info("embedded mock listening at %s", self.mock.url)
-        if "docparse" in service_registry.needed(self.settings):
+        if "docparse" in service_registry.needed(self.settings) or \
+                self.settings.callbacks.public_url:
             self.files = await asyncio.to_thread(self._start_file_server)
         if self._services_given is not None:
             self.services = dict(self._services_given)
         else:
             self.services = service_registry.build(self.settings, transport=self._transport,
                                                    files=self.files)
+        self._enable_callbacks()
         self._recover()
         w = self.settings.watcher
         self.watcher = InboxWatcher(
@@ -185,18 +188,67 @@ class Engine:
         log.info("watching %s (%s mode); results go to %s", f.inbox, self.watcher.active_mode,
                  f.outbox)
 
+    def _persisted_secret(self, key: str, make: Callable[[], str]) -> str:
+        value = self._store.meta(key)
+        if value is None:  # persisted: URLs and seeds handed out before a restart stay valid
+            value = make()
+            self._store.set_meta(key, value)
+        return str(value)
+
     def _start_file_server(self) -> FileServer:
-        """Serve documents in flight to the self-hosted parser at signed, expiring URLs."""
-        conf = self.settings.services["docparse"]
-        secret = self._store.meta(FILES_SECRET_KEY)
-        if secret is None:  # persisted: URLs handed out before a restart stay valid
-            secret = secrets.token_hex(32)
-            self._store.set_meta(FILES_SECRET_KEY, secret)
-        files = FileServer(conf.files_listen, conf.files_url, bytes.fromhex(secret),
-                           self._in_flight_path, clock=self.clock)
+        """The daemon's HTTP server: documents in flight for the self-hosted parser at
+        signed, expiring URLs, and the services' result callbacks."""
+        docparse = self.settings.services.get("docparse")
+        if docparse is not None and "docparse" in service_registry.needed(self.settings):
+            listen, public = docparse.files_listen, docparse.files_url
+        else:
+            listen, public = self.settings.callbacks.listen, self.settings.callbacks.public_url
+        secret = self._persisted_secret(FILES_SECRET_KEY, lambda: secrets.token_hex(32))
+        files = FileServer(listen, public, bytes.fromhex(secret), self._in_flight_path,
+                           clock=self.clock, on_callback=self._callback_threadsafe)
         files.start()
-        log.info("serving documents in flight to docparse at %s", files.url)
+        log.info("docinbox's HTTP server (documents for the parser, callbacks) at %s",
+                 files.url)
         return files
+
+    def _enable_callbacks(self) -> None:
+        """Ask the services to push results where a public address is configured."""
+        public = self.settings.callbacks.public_url
+        if not public or self.files is None:
+            return
+        seed = self._persisted_secret(CALLBACK_SEED_KEY, lambda: secrets.token_hex(16))
+        for name, service in self.services.items():
+            uid = service.settings.uid
+            if not hasattr(service, "callback_url"):
+                continue
+            if not uid:
+                log.warning("%s: callbacks need the account's uid ([services.%s] uid); "
+                            "polling only", name, name)
+                continue
+            service.callback_url = f"{public}/callbacks/{name}"  # type: ignore[attr-defined]
+            service.seed = seed  # type: ignore[attr-defined]
+            self.files.callback_keys[name] = (uid, seed)
+
+    def _callback_threadsafe(self, service: str, data: dict[str, Any]) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._on_callback, service, data)
+
+    def _on_callback(self, service: str, data: Mapping[str, Any]) -> None:
+        """A verified callback: poll that job now instead of at its next interval."""
+        ids = {str(data.get(k)) for k in ("data_id", "dataId", "task_id", "taskId", "batch_id")
+               if data.get(k)}
+        now = self.clock.now()
+        woke = 0
+        for job in self._store.in_state(State.SUBMITTED):
+            if job.service != service or job.not_before <= now:
+                continue
+            if ids & {str(v) for v in job.remote.values() if isinstance(v, (str, int))}:
+                self._store.update(job.id, State.SUBMITTED, not_before=now)
+                woke += 1
+        log.debug("callback from %s for %s: %d job(s) to poll now", service, sorted(ids), woke)
+        self._kick()
 
     def _in_flight_path(self, job_id: int) -> Path | None:
         """The file server's only way to a file: jobs sent and not yet finished (any thread)."""

@@ -69,6 +69,7 @@ class TrayApp:
             latin1_title if self.backend_name == "xorg" else (lambda text: text))
         self.ready = threading.Event()         # the icon is shown
         self.daemon_done = threading.Event()   # run_daemon returned
+        self.icon_ended = threading.Event()    # the icon's loop returned (or failed)
         self._wake = threading.Event()
         self._ui_lock = threading.Lock()
         self._closed = False                   # no more updates to the icon
@@ -178,8 +179,9 @@ class TrayApp:
     def _setup(self, icon: Any) -> None:
         """Runs in pystray's setup thread once the icon loop is up."""
         with self._ui_lock:
-            if not self._closed:
-                icon.visible = True
+            if self._closed:
+                return  # the loop failed before it was up (see _release_setup_thread)
+            icon.visible = True
         if self.backend_name in _GLIB_BACKENDS:
             from gi.repository import GLib  # present: the backend loaded
             GLib.idle_add(self._reassert_signals)
@@ -189,6 +191,14 @@ class TrayApp:
         self.ready.set()
         if self.daemon_done.is_set():
             self._stop_icon()
+
+    def _release_setup_thread(self) -> None:
+        """A loop that failed before it was ready leaves pystray's (non-daemon) setup thread
+        waiting forever, which would keep the process alive at exit: let it go."""
+        if not getattr(self.icon, "_running", True):
+            queue = getattr(self.icon, "_Icon__queue", None)
+            if queue is not None:
+                queue.put(True)
 
     def _stop_icon(self) -> None:
         with self._ui_lock:
@@ -233,6 +243,8 @@ class TrayApp:
             with self._ui_lock:
                 self._closed = True
                 self._wake.set()
+            self.icon_ended.set()
+            self._release_setup_thread()
             worker.join()  # interruptible: signal handlers still run on this thread
         finally:
             restore_signals()

@@ -18,6 +18,7 @@ watcher's own thread.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -53,6 +54,7 @@ class _Pending:
     last_event: float      # monotonic
     complete_signal: bool  # a close-after-write or a rename-in was seen
     quiet: float           # how long after the last event before taking it
+    writing: bool = False  # native mode: written to and not closed since; wait for the close
 
 
 class InboxWatcher:
@@ -184,7 +186,8 @@ class InboxWatcher:
 
     # --- events ---------------------------------------------------------------------------
 
-    def _event(self, path: Path, *, complete: bool, quiet: float) -> None:
+    def _event(self, path: Path, *, complete: bool, quiet: float,
+               writing: bool = False) -> None:
         try:
             rel = path.relative_to(self.inbox).as_posix()
         except ValueError:
@@ -199,17 +202,23 @@ class InboxWatcher:
         if not (path.is_file() or path.is_symlink()):
             return
         with self._cond:
-            self._track(path, st, complete=complete, quiet=quiet)
+            self._track(path, st, complete=complete, quiet=quiet,
+                        writing=writing and self.active_mode == "native")
             self._cond.notify_all()
 
-    def _track(self, path: Path, st: os.stat_result, *, complete: bool, quiet: float) -> None:
+    def _track(self, path: Path, st: os.stat_result, *, complete: bool, quiet: float,
+               writing: bool = False) -> None:
         now = self.clock.monotonic()
         known = self._pending.get(path)
         if known is None:
-            self._pending[path] = _Pending(st.st_size, st.st_mtime_ns, now, complete, quiet)
+            self._pending[path] = _Pending(st.st_size, st.st_mtime_ns, now, complete, quiet,
+                                           writing)
             return
+        if writing:
+            known.writing = True
         if complete:
             known.complete_signal = True
+            known.writing = False
             known.quiet = quiet
         elif (st.st_size, st.st_mtime_ns) != (known.size, known.mtime_ns):
             known.complete_signal = False  # written again after the close: wait once more
@@ -265,12 +274,17 @@ class InboxWatcher:
                     log.exception("inbox rescan failed")
 
     def _next_deadline(self) -> float:
-        deadlines = [p.last_event + self._wait_for(p) for p in self._pending.values()]
+        deadlines = [p.last_event + self._wait_for(p) for p in self._pending.values()
+                     if not p.writing]
         if self.rescan_every > 0:
             deadlines.append(self._next_rescan)
         return min(deadlines, default=self.clock.monotonic() + 1.0)
 
     def _wait_for(self, p: _Pending) -> float:
+        if p.writing:
+            # Someone has it open for writing (a scanner adding pages): only its close says
+            # it is finished, however long the pauses between writes.
+            return math.inf
         return p.quiet if p.complete_signal else max(p.quiet, self.settle)
 
     def _emit_ready(self) -> None:
@@ -327,7 +341,8 @@ class _Handler(FileSystemEventHandler):
                     w._event(Path(os.fsdecode(event.dest_path)), complete=True, quiet=0.0)
             elif isinstance(event, (FileCreatedEvent, FileModifiedEvent)):
                 w._event(Path(os.fsdecode(event.src_path)), complete=False,
-                         quiet=w.settle if w.active_mode == "polling" else w.quiet)
+                         quiet=w.settle if w.active_mode == "polling" else w.quiet,
+                         writing=isinstance(event, FileModifiedEvent))
             elif isinstance(event, FileDeletedEvent):
                 w._forget(Path(os.fsdecode(event.src_path)))
             elif isinstance(event, DirMovedEvent):

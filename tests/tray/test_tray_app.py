@@ -33,8 +33,8 @@ def run_headless(control: FakeControl, **kw: object) -> tuple[int, threading.Thr
 
 @pytest.mark.parametrize(("env", "backend_name", "reason"), [
     ({"DISPLAY": None, "WAYLAND_DISPLAY": None}, None, "no display"),
-    ({"DISPLAY": ":64999"}, "xorg", "xorg: "),       # a display nobody serves
-    ({"DISPLAY": ":64999"}, None, "xorg: "),         # the default chain, all failing
+    ({"DISPLAY": ":4999"}, "xorg", "xorg: "),       # a display nobody serves
+    ({"DISPLAY": ":4999"}, None, "xorg: "),         # the default chain, all failing
     ({"DISPLAY": ":0"}, "no-such-backend", "unknown backend"),
 ])
 def test_no_tray_gives_one_warning_and_runs_the_daemon_on_this_thread(
@@ -68,7 +68,7 @@ def test_no_tray_forced(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Non
 
 def test_xlib_errors_are_not_import_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     """The reason for catching everything: pystray's xorg backend raises Xlib errors."""
-    monkeypatch.setenv("DISPLAY", ":64999")
+    monkeypatch.setenv("DISPLAY", ":4999")
     with pytest.raises(backend.TrayUnavailable, match=r"xorg: (DisplayConnectionError|Connection)"):
         backend.load("xorg")
 
@@ -88,13 +88,14 @@ def test_a_tray_that_dies_while_running_leaves_the_daemon_running(
     """pystray's dummy backend loads but cannot run: the daemon goes on, Control stops it."""
     control = FakeControl(tmp_path, exit_code=0)
     app = TrayApp(control, backend="dummy")
-    threading.Thread(target=lambda: (control.started.wait(10), control.stop()),
+    threading.Thread(target=lambda: (app.icon_ended.wait(10), control.stop()),
                      daemon=True).start()
     caplog.set_level(logging.INFO)
     assert app.run(control.run_daemon) == 0
     assert control.calls == [("stop",)]
     assert any("the icon stopped" in w for w in warnings_of(caplog))
     assert control.subscribers == 0  # unsubscribed on the way out
+    assert not any(t.name.startswith("docinbox") for t in threading.enumerate())
 
 
 class RecordingIcon:
