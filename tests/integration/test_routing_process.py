@@ -180,3 +180,83 @@ def test_expired_upload_url_is_renewed(workdir: Path, mock_process: MockProcess)
     requests = mock_process.requests()
     assert len([r for r in requests if r["path"] == "/api/v4/file-urls/batch"]) == 2
     assert (workdir / "outbox" / "book" / "result.json").exists()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+MINERU_ONLY = """
+[services.mineru]
+base_url = "{url}"
+token = "mock-mineru-token"
+uid = "mock-user-0001"
+
+[callbacks]
+public_url = "{public}"
+listen = "127.0.0.1:{port}"
+
+[[routes]]
+service = "mineru"
+"""
+
+
+@pytest.mark.mock_speed(20)
+def test_callbacks_wake_the_poll(workdir: Path, mock_process: MockProcess) -> None:
+    port = free_port()
+    config = write_config(workdir, mock_process.url, routes=MINERU_ONLY.format(
+        url=mock_process.url, public=f"http://127.0.0.1:{port}", port=port))
+    drop(workdir / "inbox", "book.pdf", multipage_pdf(6))
+    result = docinbox("run", "--once", "-c", str(config), timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = (workdir / "state" / "docinbox.log").read_text()
+    assert "callback from mineru" in log and "1 job(s) to poll now" in log
+    assert (workdir / "outbox" / "book" / "result.json").exists()
+
+
+@pytest.mark.mock_speed(20)
+def test_without_callbacks_arriving_polling_still_finishes(workdir: Path,
+                                                           mock_process: MockProcess) -> None:
+    port = free_port()
+    dead = free_port()  # nothing listens there: every push fails
+    config = write_config(workdir, mock_process.url, routes=MINERU_ONLY.format(
+        url=mock_process.url, public=f"http://127.0.0.1:{dead}", port=port))
+    drop(workdir / "inbox", "book.pdf", multipage_pdf(6))
+    result = docinbox("run", "--once", "-c", str(config), timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "callback from mineru" not in (workdir / "state" / "docinbox.log").read_text()
+    assert (workdir / "outbox" / "book" / "result.json").exists()
+
+
+def test_forged_callback_is_refused(workdir: Path) -> None:
+    """A callback with a wrong checksum is answered 403 and changes nothing."""
+    import httpx
+
+    from daemon import config as config_module
+    from daemon.engine import Engine
+
+    port = free_port()
+    cfg = write_config(workdir, "http://127.0.0.1:9", routes=MINERU_ONLY.format(
+        url="http://127.0.0.1:9", public=f"http://127.0.0.1:{port}", port=port))
+    engine = Engine(config_module.load(cfg), start_mock=False)
+    import asyncio
+
+    async def go() -> int:
+        engine._loop = asyncio.get_running_loop()
+        engine._wake, engine._stop = asyncio.Event(), asyncio.Event()
+        await engine._start()
+        try:
+            async with httpx.AsyncClient() as client:
+                response = await client.post(
+                    f"http://127.0.0.1:{port}/callbacks/mineru",
+                    json={"checksum": "0" * 64, "content": '{"data_id": "docinbox-1-x"}'})
+            return response.status_code
+        finally:
+            await engine._shutdown()
+            engine.close()
+
+    assert asyncio.run(go()) == 403
