@@ -14,6 +14,9 @@ from .errors import DocumentError, DocumentTooLarge, TooManyPages, UnsupportedDo
 from .sniff import DocumentInfo
 
 
+MB = 1024 * 1024  # the services' "200MB" are binary megabytes
+
+
 @dataclass(frozen=True)
 class Decision:
     service: str
@@ -78,8 +81,8 @@ def route(routes: Iterable[Route], rel_path: str, size: int, info: DocumentInfo,
         max_bytes, max_pages = limits(r.service)
         if max_bytes is not None and size > max_bytes:
             over = over or DocumentTooLarge(
-                f"{rel_path} is {size / 1e6:.0f} MB; {r.service} takes at most "
-                f"{max_bytes / 1e6:.0f} MB")
+                f"{rel_path} is {size / MB:.0f} MB; {r.service} takes at most "
+                f"{max_bytes / MB:.0f} MB")
             continue
         if max_pages is not None and info.pages is not None and info.pages > max_pages:
             over = over or TooManyPages(

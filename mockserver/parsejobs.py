@@ -91,11 +91,8 @@ class ApiError(Exception):
     """A business error answered with the service's envelope and this code."""
 
     def __init__(self, code: int | str, message: str | None = None) -> None:
-        text = (
-            message or docmodel.MESSAGES.get(code, "error")
-            if isinstance(code, int)
-            else (message or "error")
-        )
+        default = docmodel.MESSAGES.get(code, "error") if isinstance(code, int) else "error"
+        text = message or default
         super().__init__(text)
         self.code = code
         self.message = text
@@ -380,7 +377,9 @@ class Engine:
         timeout = float(self.settings.get("fetch_timeout") or 30.0)
         try:
             async with (
-                httpx.AsyncClient(follow_redirects=True, timeout=timeout) as client,
+                httpx.AsyncClient(
+                    follow_redirects=True, timeout=timeout, trust_env=False
+                ) as client,
                 client.stream("GET", url) as response,
             ):
                 if response.status_code != 200:
@@ -636,7 +635,8 @@ class Engine:
         try:
             payload = self.callback_payload(task)
             timeout = float(self.settings.get("callback_timeout") or 10)
-            response = httpx.post(str(task.options.callback), json=payload, timeout=timeout)
+            with httpx.Client(timeout=timeout, trust_env=False) as client:  # no proxies
+                response = client.post(str(task.options.callback), json=payload)
             ok = response.status_code == 200
         except Exception:  # any failure counts as a failed push, like a non-200
             log.debug("callback to %s failed", task.options.callback, exc_info=True)

@@ -18,8 +18,12 @@ def _latin1(text: str) -> bytes:
     return text.encode("latin-1", errors="replace")
 
 
-def pdf_bytes(pages: Sequence[Sequence[str]], *, title: str | None = None) -> bytes:
-    """A PDF with one page per item of *pages*, each a list of text lines."""
+def pdf_bytes(pages: Sequence[Sequence[str]], *, title: str | None = None,
+              padding: int = 0) -> bytes:
+    """A PDF with one page per item of *pages*, each a list of text lines.
+
+    *padding* adds that many bytes of comment after the header: a valid PDF of any size,
+    for limit tests."""
     if not pages:
         raise ValueError("a PDF needs at least one page")
     objects: list[bytes] = []  # object n is objects[n - 1]
@@ -54,6 +58,8 @@ def pdf_bytes(pages: Sequence[Sequence[str]], *, title: str | None = None) -> by
     info = add(b"<< /Title (" + _latin1(_escape(title)) + b") >>") if title else None
 
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    if padding > 0:
+        out += b"%" + b" " * max(0, padding - 2) + b"\n"
     offsets = []
     for number, body in enumerate(objects, start=1):
         offsets.append(len(out))

@@ -64,6 +64,8 @@ class Job:
 
 
 _JSON_COLUMNS = ("options", "remote")
+#: How long a write waits for another connection's lock before giving up.
+BUSY_SECONDS = 5.0
 
 
 class Store:
@@ -271,9 +273,9 @@ def open_store(path: Path, *, clock: Clock | None = None, create: bool = True,
             conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True,
                                    check_same_thread=False, timeout=10)
         else:
-            conn = sqlite3.connect(path, check_same_thread=False, timeout=10)
+            conn = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_SECONDS)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
         if not readonly:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
@@ -281,8 +283,20 @@ def open_store(path: Path, *, clock: Clock | None = None, create: bool = True,
             # FULL: a committed intent survives power loss, not only a process crash.
             conn.execute("PRAGMA synchronous = FULL")
             migrate(conn)
+            # Find out now, not at the first job, if another program holds the write lock.
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
         else:
             conn.execute("SELECT COUNT(*) FROM jobs").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise StoreError(f"{path} cannot be used as docinbox's state database: {exc}",
+                             hint="Check the file's permissions and the disk.") from exc
+        raise StoreError(
+            f"{path} is locked by another program ({exc})",
+            hint="Close whatever holds the database (a viewer, another docinbox) and start "
+                 "again; docinbox never replaces it.",
+        ) from exc
     except sqlite3.DatabaseError as exc:
         raise StoreError(
             f"{path} cannot be used as docinbox's state database: {exc}",

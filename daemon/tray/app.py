@@ -201,6 +201,7 @@ class TrayApp:
                 queue.put(True)
 
     def _stop_icon(self) -> None:
+        import sys; print("STOP_ICON", self._icon_stop_requested, getattr(self.icon, "_running", None), file=sys.stderr, flush=True)
         with self._ui_lock:
             self._closed = True
             self._wake.set()
@@ -209,7 +210,9 @@ class TrayApp:
             self._icon_stop_requested = True
         try:
             self.icon.stop()
+            print("STOPPED", file=sys.stderr, flush=True)
         except Exception as exc:
+            print("STOP EXC", repr(exc), file=sys.stderr, flush=True)
             log.debug("tray: stopping the icon: %s", _one_line(exc))
 
     def run(self, run_daemon: Callable[[], int]) -> int:

@@ -101,3 +101,11 @@ def test_zip_entries(tmp_path: Path) -> None:
     assert layout["pdf_info"][0]["para_blocks"][0]["type"] == "title"
     assert "\\section*{Page 3}" in zf.read("full.tex").decode()
     assert not (tmp_path / "r.zip.part").exists()
+
+
+def test_over_the_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(docmodel, "MAX_BYTES", 100)
+    path = write(tmp_path, "a.pdf", samples.receipt_pdf())
+    with pytest.raises(DocError) as info:
+        docmodel.analyze(path, "pdf")
+    assert info.value.code == -60005

@@ -91,7 +91,7 @@ def start_tray_host(display_name: str, log: Path) -> subprocess.Popen[bytes]:
     """trayer: a small XEMBED system tray (a panel at the top-left of the screen)."""
     trayer = require("trayer")
     env = {**os.environ, "DISPLAY": display_name}
-    x, y, w, h = PANEL
+    w, h = PANEL[2], PANEL[3]
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [trayer, "--edge", "top", "--align", "left", "--widthtype", "pixel",

@@ -1,0 +1,207 @@
+"""Bad input and a hostile host: each ends clearly, the daemon runs on, nothing is lost."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from daemon import config
+from daemon.engine import Engine, build_snapshot
+from daemon.errors import StoreError
+from daemon.store import State, open_store
+from mockserver.app import create_app
+from mockserver.core import MockContext
+from mockserver.samples import receipt_pdf
+from tests.helpers import read_json, wait_for, write_config
+
+MINERU = """
+[services.mineru]
+base_url = "http://mock"
+token = "mock-mineru-token"
+
+[[routes]]
+service = "nanonets"
+max_pages = 3
+types = ["pdf"]
+
+[[routes]]
+service = "mineru"
+"""
+
+
+def engine_for(workdir: Path, mock: MockContext, **kwargs) -> Engine:  # type: ignore[no-untyped-def]
+    settings = config.load(write_config(workdir, "http://mock", **kwargs))
+    return Engine(settings, transport=httpx.ASGITransport(app=create_app(mock)),
+                  start_mock=False, fsync=False)
+
+
+def run_once(workdir: Path, mock: MockContext, **kwargs) -> int:  # type: ignore[no-untyped-def]
+    engine = engine_for(workdir, mock, **kwargs)
+    try:
+        return engine.run(once=True)
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("name", ["factura marzo 2026.pdf", "recibo_ñandú_€.pdf",
+                                  "-rf.pdf", "領収書.pdf", "x" * 251 + ".pdf"])
+def test_awkward_names_are_processed(workdir: Path, name: str) -> None:
+    mock = MockContext()
+    (workdir / "inbox" / name).write_bytes(receipt_pdf())
+    assert run_once(workdir, mock) == 0
+    stem = name[:-4]
+    assert read_json(workdir / "outbox" / stem / "result.json")["source"]["name"] == name
+    assert (workdir / "archive" / name).exists()
+
+
+def test_over_the_services_limits(workdir: Path) -> None:
+    mock = MockContext()
+    from mockserver.samples import pdf_bytes
+
+    (workdir / "inbox" / "huge-book.pdf").write_bytes(pdf_bytes([["p"]] * 601))
+    (workdir / "inbox" / "giant.pdf").write_bytes(  # a valid one-page PDF of 201 MB
+        pdf_bytes([["Total: 1.00"]], padding=201 * 1024 * 1024))
+    only_mineru = MINERU.split("[[routes]]")[0] + '[[routes]]\nservice = "mineru"\n'
+    assert run_once(workdir, mock, routes=only_mineru) == 1
+    pages = read_json(workdir / "failed" / "huge-book.pdf.error.json")
+    assert pages["error"] == "too_many_pages" and "601 pages" in pages["message"]
+    size = read_json(workdir / "failed" / "giant.pdf.error.json")
+    assert size["error"] == "too_large" and "200 MB" in size["message"]
+    assert (workdir / "failed" / "giant.pdf").stat().st_size > 201 * 1024 * 1024
+    assert mock.journal.entries() == []  # nothing was sent
+
+
+def test_a_dropped_folder_is_walked(workdir: Path) -> None:
+    mock = MockContext()
+    folder = workdir / "inbox" / "scans 2026" / "march"
+    folder.mkdir(parents=True)
+    (folder / "a.pdf").write_bytes(receipt_pdf(total="1.00"))
+    (folder / "b.pdf").write_bytes(receipt_pdf(total="2.00"))
+    assert run_once(workdir, mock) == 0
+    assert sorted(p.name for p in (workdir / "outbox").iterdir()) == ["a", "b"]
+    assert (workdir / "archive" / "scans 2026" / "march" / "a.pdf").exists()
+
+
+def test_unreadable_file(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(As root permissions cannot stop a read, so the refusal is injected.)"""
+    import daemon.engine as engine_module
+
+    real = engine_module._sha256
+
+    def sha(path: Path) -> str:
+        if path.name == "locked.pdf":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(engine_module, "_sha256", sha)
+    mock = MockContext()
+    (workdir / "inbox" / "locked.pdf").write_bytes(receipt_pdf())
+    (workdir / "inbox" / "fine.pdf").write_bytes(receipt_pdf(total="3.00"))
+    assert run_once(workdir, mock) == 1
+    err = read_json(workdir / "failed" / "locked.pdf.error.json")
+    assert "cannot be read" in err["message"] and "permission" in err["hint"]
+    assert (workdir / "outbox" / "fine" / "result.json").exists()
+
+
+def test_file_deleted_before_it_is_sent(workdir: Path) -> None:
+    mock = MockContext()
+    mock.faults.add({"method": "POST", "path": ".*/LabelFile/", "status": 429,
+                     "retry_after": 3, "times": 1})
+    path = workdir / "inbox" / "gone.pdf"
+    path.write_bytes(receipt_pdf())
+    engine = engine_for(workdir, mock)
+    code: list[int] = []
+    thread = threading.Thread(target=lambda: code.append(engine.run(once=True)))
+    thread.start()
+    try:
+        wait_for(lambda: engine.store is not None and engine.store.jobs()
+                 and engine.store.jobs()[0].error == "rate_limited", message="first try failed")
+        path.unlink()  # the user deletes it while docinbox waits to retry
+    finally:
+        thread.join(timeout=60)
+        engine.close()
+    assert code == [1]
+    err = read_json(workdir / "failed" / "gone.pdf.error.json")
+    assert err["error"] == "file_vanished"
+
+
+def test_locked_database_is_a_clear_error(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import daemon.store.jobs as jobs
+
+    monkeypatch.setattr(jobs, "BUSY_SECONDS", 0.2)
+    db = workdir / "state" / "docinbox.db"
+    open_store(db).close()
+    holder = sqlite3.connect(db)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked by another program"):
+            open_store(db)
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def test_quota_pauses_one_service_and_the_others_go_on(workdir: Path) -> None:
+    mock = MockContext()
+    (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
+    from mockserver.samples import multipage_pdf
+
+    (workdir / "inbox" / "book.pdf").write_bytes(multipage_pdf(5))
+    engine = engine_for(workdir, mock, routes=MINERU)  # builds the mock app
+    mock.configure({"nanonets": {"free_quota": 0}})
+    mock.clock.set_speed(100)
+    thread = threading.Thread(target=engine.run)  # a running daemon, not --once
+    thread.start()
+    try:
+        wait_for(lambda: engine.store is not None
+                 and engine.store.counts().get("done") == 1, message="book done", timeout=60)
+        snap = engine.control.snapshot()
+        [health] = [s for s in snap.services if s.name == "nanonets"]
+        assert health.condition == "paused" and health.error == "quota"
+        assert health.until is not None  # probed again later on its own
+        recibo = next(j for j in engine.store.jobs()  # type: ignore[union-attr]
+                      if j.rel_path == "recibo.pdf")
+        assert recibo.state is State.QUEUED and recibo.error == "quota"
+        assert (workdir / "inbox" / "recibo.pdf").exists()
+        # the user upgrades the plan and says retry: the service resumes
+        mock.configure({"nanonets": {"free_quota": None}})
+        engine.control.retry_failed()
+        wait_for(lambda: engine.store.counts().get("done") == 2,  # type: ignore[union-attr]
+                 message="recibo done after retry", timeout=30)
+        assert build_snapshot(engine.store, 0).services == ()  # type: ignore[arg-type]
+    finally:
+        engine.stop()
+        thread.join(timeout=30)
+        engine.close()
+
+
+def test_read_only_inbox_file_cannot_be_moved_yet_nothing_is_lost(workdir: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch
+                                                                    ) -> None:
+    """Archiving fails (EACCES on the rename): the result stays, the job waits, nothing is
+    moved to failed/."""
+    import errno
+
+    import daemon.outbox.originals as originals
+
+    real = os.rename
+    calls = {"n": 0}
+
+    def rename(src, dst):  # type: ignore[no-untyped-def]
+        if "archive" in str(dst) and calls["n"] < 2:
+            calls["n"] += 1
+            raise OSError(errno.EACCES, "Permission denied")
+        return real(src, dst)
+
+    monkeypatch.setattr(originals.os, "rename", rename)
+    mock = MockContext()
+    (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
+    assert run_once(workdir, mock) == 0
+    assert calls["n"] == 2
+    assert [p.name for p in (workdir / "outbox").iterdir()] == ["recibo"]
+    assert (workdir / "archive" / "recibo.pdf").exists()
