@@ -13,7 +13,6 @@ from .config import Route
 from .errors import DocumentError, DocumentTooLarge, TooManyPages, UnsupportedDocument
 from .sniff import DocumentInfo
 
-
 MB = 1024 * 1024  # the services' "200MB" are binary megabytes
 
 
