@@ -803,7 +803,10 @@ class Engine:
             log.warning("%s: replaced while it was processed; the new file is left in place",
                         job.rel_path)
             return None
-        return archive_original(location, job.rel_path, self.folders.archive)
+        archived = archive_original(location, job.rel_path, self.folders.archive)
+        if location.is_relative_to(self.folders.failed):  # a retried failure succeeded
+            location.with_name(location.name + ".error.json").unlink(missing_ok=True)
+        return archived
 
     # --- errors -------------------------------------------------------------------------
 

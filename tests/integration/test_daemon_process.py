@@ -125,3 +125,25 @@ def test_bad_config_names_the_key(workdir: Path) -> None:
     result = docinbox("run", "--once", "-c", str(config))
     assert result.returncode == 2
     assert "'watcher.settle'" in result.stderr
+
+
+def test_retry_puts_failed_documents_back(workdir: Path, mock_process: MockProcess) -> None:
+    config = write_config(workdir, mock_process.url)
+    drop(workdir / "inbox", "recibo.pdf", receipt_pdf())
+    mock_process.admin("POST", "faults", json={"path": ".*/LabelFile/", "status": 401,
+                                               "times": 1})
+    assert docinbox("run", "--once", "-c", str(config)).returncode == 1
+    failed = status(config)["documents"][0]
+    assert failed["state"] == "failed" and failed["error"] == "credentials"
+    assert (workdir / "failed" / "recibo.pdf").exists()
+    out = docinbox("retry", "--failed", "-c", str(config), check=True).stdout
+    assert "1 document back in line" in out
+    assert status(config)["counts"] == {"queued": 1}
+    assert docinbox("run", "--once", "-c", str(config)).returncode == 0
+    assert status(config)["counts"] == {"done": 1}
+    assert (workdir / "outbox" / "recibo" / "result.json").exists()
+    assert (workdir / "archive" / "recibo.pdf").exists()
+    assert not (workdir / "failed" / "recibo.pdf").exists()
+    assert not (workdir / "failed" / "recibo.pdf.error.json").exists()
+    assert docinbox("retry", "--failed", "-c", str(config)).returncode == 0  # nothing to do
+    assert docinbox("retry", "42", "-c", str(config)).returncode == 1  # no such failed doc
