@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -465,5 +465,3 @@ def _str_list(table: Mapping[str, Any], where: str, key: str, default: list[str]
         raise ConfigError(f"{where}.{key}: expected a list of strings, got {value!r}")
     return value
 
-
-Validator = Callable[[Any], Any]

@@ -29,7 +29,6 @@ import secrets
 import shutil
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,16 +68,6 @@ CALLBACK_SEED_KEY = "callback_seed"
 HEALTH_PREFIX = "service:"
 
 
-@dataclass
-class RunStats:
-    """What one run of the daemon did (``--once`` turns it into the exit code)."""
-
-    jobs: set[int]
-
-    def __init__(self) -> None:
-        self.jobs = set()
-
-
 class Engine:
     def __init__(
         self,
@@ -96,7 +85,6 @@ class Engine:
         self.retry = RetryPolicy(settings.retry, rng or random.Random())
         self._transport = transport
         self._services_given = services
-        self._fsync = fsync
         self._start_mock = settings.mock.embedded if start_mock is None else start_mock
         self.folders = settings.folders
         self.writer = OutboxWriter(self.folders.outbox, fsync=fsync)
@@ -106,7 +94,8 @@ class Engine:
         self.watcher: InboxWatcher | None = None
         self.mock: Any = None
         self.files: FileServer | None = None
-        self.stats = RunStats()
+        #: Jobs this run queued or worked on: ``--once`` exits 1 if any of them failed.
+        self.touched: set[int] = set()
         self.control = EngineControl(self)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -155,8 +144,8 @@ class Engine:
     def exit_code(self) -> int:
         if self.store is None:
             return 1
-        failed = [j for j in self.stats.jobs if self.store.get(j).state is State.FAILED]
-        return 1 if failed else 0
+        failed = {j.id for j in self.store.jobs(states=(State.FAILED,))}
+        return 1 if failed & self.touched else 0
 
     async def _start(self) -> None:
         f = self.folders
@@ -410,7 +399,7 @@ class Engine:
                             pages=info.pages if info else None)
             if job is None:
                 continue
-            self.stats.jobs.add(job.id)
+            self.touched.add(job.id)
             if error is not None:
                 self._fail(job, error)
             else:
@@ -563,6 +552,7 @@ class Engine:
         return router.route(self.settings.routes, job.rel_path, job.size, info, accepts, limits)
 
     def _spawn(self, job_ids: list[int], coro: Any, service: str | None) -> None:
+        self.touched.update(job_ids)
         if service is not None:
             self._busy[service] = self._busy.get(service, 0) + 1
 

@@ -283,3 +283,19 @@ def test_read_only_outbox_waits_and_loses_nothing(workdir: Path, mock: MockConte
     assert result == [0]
     assert (workdir / "outbox" / "recibo" / "result.json").exists()
     assert len(nanonets_uploads(mock)) == 1
+
+
+def test_once_after_a_restart_reports_resumed_failures(workdir: Path, mock: MockContext) -> None:
+    """A document queued by an earlier run that fails in this one makes --once exit 1."""
+    (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
+    settings = config.load(write_config(workdir, "http://mock"))
+    store = open_store(settings.folders.state)
+    path = workdir / "inbox" / "recibo.pdf"
+    st = path.stat()
+    store.add(rel_path="recibo.pdf", location=str(path), sha256="0" * 64, size=st.st_size,
+              mtime_ns=st.st_mtime_ns, kind="pdf", pages=1)
+    store.close()
+    mock.faults.add({"path": ".*/LabelFile/", "status": 400})  # the service refuses it
+    code, engine = run_once(workdir, mock)
+    assert code == 1
+    assert read_json(workdir / "failed" / "recibo.pdf.error.json")["error"] == "rejected"
