@@ -93,9 +93,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             engine.close()
 
+    # Ctrl-C and SIGTERM stop cleanly whoever ends up running the daemon on this thread
+    # (the tray installs its own handlers when it takes the main thread).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: engine.stop())
     if args.no_tray or args.once:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: engine.stop())
         return run_daemon()
     from .tray import run_with_tray
 

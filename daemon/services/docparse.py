@@ -21,10 +21,10 @@ import httpx
 
 from ..clock import Clock
 from ..config import ServiceSettings
-from ..errors import DocinboxError, MalformedResponse, RemoteRejected, TransientError
+from ..errors import DocinboxError, TransientError
 from ..fileserver import FileServer
 from .base import Accepted, BatchOutcome, Checkpoint, Outcome, SourceDocument
-from .mineru import IN_PROGRESS, POLL_FIRST, MineruFamily, data_id_for, remote_name, spent
+from .mineru import POLL_FIRST, MineruFamily, data_id_for, remote_name, settled, spent
 
 #: How long a signed document URL works: the parser may queue a task before fetching.
 FILE_URL_TTL = 24 * 3600.0
@@ -39,6 +39,12 @@ class Docparse(MineruFamily):
 
     name = "docparse"
     token_codes = frozenset({"-20002", "-20011"})
+    task_path = "/api/v1/extract/task"
+    batch_results_path = "/api/v1/extract-results/batch"
+    task_zip_field = "fullZipUrl"
+    task_markdown_field = "markdownUrl"
+    task_error_field = "errMsg"
+    batch_since_key = "submitted_at"
 
     def __init__(self, settings: ServiceSettings, *,
                  transport: httpx.AsyncBaseTransport | None = None,
@@ -69,7 +75,7 @@ class Docparse(MineruFamily):
         body: dict[str, Any] = {CAMEL[k]: v for k, v in snake.items()}
         body.update(url=self._source_url(doc), dataId=data_id_for(doc),
                     **self._callback_fields())
-        data = self._data(await self._call("POST", "/api/v1/extract/task", json=body), "taskId")
+        data = self._data(await self._call("POST", self.task_path, json=body), "taskId")
         return Accepted({"task_id": str(data["taskId"]), "data_id": body["dataId"],
                          "submitted_at": self.clock.now(), "poll_interval": POLL_FIRST},
                         poll_after=POLL_FIRST)
@@ -88,10 +94,7 @@ class Docparse(MineruFamily):
             # One document (or links): the single-task API says more (markdownUrl, errors
             # at submission) and a batch would buy nothing.
             for doc in todo:
-                try:
-                    outcomes[doc.job_id] = await self.submit(doc, workdirs[doc.job_id])
-                except DocinboxError as exc:
-                    outcomes[doc.job_id] = exc
+                outcomes[doc.job_id] = await settled(self.submit(doc, workdirs[doc.job_id]))
             return outcomes
         if not todo:
             return outcomes
@@ -125,59 +128,3 @@ class Docparse(MineruFamily):
                               f"server ({message})", service=self.name, remote_code="-60008",
                               hint="Check that services.docparse.files_url is reachable "
                                    "from the parser."))
-
-    # ------------------------------------------------------------------ polling
-
-    async def poll_batch(self, docs: Sequence[SourceDocument], workdirs: Mapping[int, Path],
-                         checkpoint: Checkpoint) -> BatchOutcome:
-        batch_ids = {d.remote.get("batch_id") for d in docs}
-        if len(batch_ids) != 1 or None in batch_ids:
-            return await super().poll_batch(docs, workdirs, checkpoint)
-        batch_id = batch_ids.pop()
-        try:
-            body = await self._call("GET", f"/api/v1/extract-results/batch/{batch_id}")
-        except RemoteRejected as exc:
-            if exc.remote_code != "-60012":
-                return {d.job_id: exc for d in docs}
-            out: dict[int, Outcome | DocinboxError] = {}
-            for d in docs:
-                try:
-                    out[d.job_id] = self._not_found(d, "submitted_at")
-                except RemoteRejected as lost:
-                    out[d.job_id] = lost
-            return out
-        except DocinboxError as exc:
-            return {d.job_id: exc for d in docs}
-        entries = self._data(body, "extract_result")["extract_result"]
-        if not isinstance(entries, list):
-            err = MalformedResponse("docparse: extract_result is not a list", service=self.name)
-            return {d.job_id: err for d in docs}
-        return await self._poll_entries(docs, workdirs, checkpoint, entries)
-
-    async def poll(self, doc: SourceDocument, workdir: Path) -> Outcome:
-        if doc.remote.get("batch_id"):
-            outcome = (await self.poll_batch([doc], {doc.job_id: workdir},
-                                             lambda _j, _r: None))[doc.job_id]
-            if isinstance(outcome, DocinboxError):
-                raise outcome
-            return outcome
-        task_id = doc.remote.get("task_id")
-        if not task_id:
-            raise RemoteRejected(f"docparse: nothing to poll for {doc.name} (no task id)",
-                                 service=self.name)
-        try:
-            body = await self._call("GET", f"/api/v1/extract/task/{task_id}")
-        except RemoteRejected as exc:
-            if exc.remote_code == "-60012":
-                return self._not_found(doc, "submitted_at")
-            raise
-        data = self._data(body, "state")
-        state = data["state"]
-        if state in IN_PROGRESS:
-            return self._waiting(doc.remote, self._signature([data]))
-        if state == "done":
-            return await self._collect(doc, workdir, data.get("fullZipUrl"), doc.remote,
-                                       data.get("markdownUrl"))
-        if state == "failed":
-            raise self._failed_task(doc, str(data.get("errMsg") or ""), None)
-        raise MalformedResponse(f"docparse: unknown task state {state!r}", service=self.name)

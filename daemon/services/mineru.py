@@ -28,7 +28,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -149,10 +149,38 @@ def message_code(message: str) -> int | None:
     return None
 
 
+async def settled(outcome: Awaitable[Outcome]) -> Outcome | DocinboxError:
+    """*outcome* awaited, a docinbox error returned rather than raised (batch results)."""
+    try:
+        return await outcome
+    except DocinboxError as exc:
+        return exc
+
+
+async def alone(batch: Callable[[Sequence[SourceDocument], Mapping[int, Path], Checkpoint],
+                                Awaitable[BatchOutcome]],
+                doc: SourceDocument, workdir: Path) -> Outcome:
+    """*doc* on its own through a batch method (nothing checkpointed); its error raised."""
+    outcome = (await batch([doc], {doc.job_id: workdir}, lambda _j, _r: None))[doc.job_id]
+    if isinstance(outcome, DocinboxError):
+        raise outcome
+    return outcome
+
+
 class MineruFamily(Service):
     """What MinerU v4 and docparse v1 share: auth, options, codes, polling, results."""
 
     token_codes: frozenset[str] = frozenset()
+    #: Per API: the single task (``POST`` it, ``GET {task_path}/{id}``) and one batch's
+    #: results (``GET {batch_results_path}/{batch_id}``).
+    task_path: str = ""
+    batch_results_path: str = ""
+    #: A polled single task's fields (batch entries always use MinerU's snake_case).
+    task_zip_field = "full_zip_url"
+    task_markdown_field: str | None = None
+    task_error_field = "err_msg"
+    #: What a batch's ``-60012`` is timed from (else ``submitted_at``).
+    batch_since_key = "url_issued_at"
     kinds = frozenset({"pdf", "doc", "docx", "ppt", "pptx", "png", "jpg", "link"})
     max_bytes = 200 * 1024 * 1024
     max_pages = 600
@@ -411,22 +439,70 @@ class MineruFamily(Service):
 
         async def fetch(doc: SourceDocument, entry: Mapping[str, Any]) -> None:
             async with limit:
-                try:
-                    outcomes[doc.job_id] = await self._collect(
-                        doc, workdirs[doc.job_id], entry.get("full_zip_url"), doc.remote,
-                        entry.get("markdown_url"))
-                except DocinboxError as exc:
-                    outcomes[doc.job_id] = exc
+                outcomes[doc.job_id] = await settled(self._collect(
+                    doc, workdirs[doc.job_id], entry.get("full_zip_url"), doc.remote,
+                    entry.get("markdown_url")))
 
         await asyncio.gather(*(fetch(d, e) for d, e in done))
         return outcomes
 
     def _missing_entry(self, doc: SourceDocument, signature: str) -> Outcome | DocinboxError:
         """The batch answered but not for this document: it is not there yet, or lost."""
+        return self._not_found_outcome(doc, "url_issued_at")
+
+    def _not_found_outcome(self, doc: SourceDocument, since_key: str
+                           ) -> Outcome | DocinboxError:
+        """:meth:`_not_found` with its error returned rather than raised."""
         try:
-            return self._not_found(doc, "url_issued_at")
+            return self._not_found(doc, since_key)
         except RemoteRejected as exc:
             return exc
+
+    async def poll_batch(self, docs: Sequence[SourceDocument], workdirs: Mapping[int, Path],
+                         checkpoint: Checkpoint) -> BatchOutcome:
+        batch_ids = {d.remote.get("batch_id") for d in docs}
+        if len(batch_ids) != 1 or None in batch_ids:
+            return await super().poll_batch(docs, workdirs, checkpoint)
+        batch_id = batch_ids.pop()
+        try:
+            body = await self._call("GET", f"{self.batch_results_path}/{batch_id}")
+        except RemoteRejected as exc:
+            if exc.remote_code != "-60012":
+                return {d.job_id: exc for d in docs}
+            return {d.job_id: self._not_found_outcome(d, self.batch_since_key) for d in docs}
+        except DocinboxError as exc:
+            return {d.job_id: exc for d in docs}
+        entries = self._data(body, "extract_result")["extract_result"]
+        if not isinstance(entries, list):
+            err = MalformedResponse(f"{self.name}: extract_result is not a list",
+                                    service=self.name)
+            return {d.job_id: err for d in docs}
+        return await self._poll_entries(docs, workdirs, checkpoint, entries)
+
+    async def poll(self, doc: SourceDocument, workdir: Path) -> Outcome:
+        if doc.remote.get("batch_id"):
+            return await alone(self.poll_batch, doc, workdir)
+        task_id = doc.remote.get("task_id")
+        if not task_id:
+            raise RemoteRejected(f"{self.name}: nothing to poll for {doc.name} (no task id)",
+                                 service=self.name)
+        try:
+            body = await self._call("GET", f"{self.task_path}/{task_id}")
+        except RemoteRejected as exc:
+            if exc.remote_code == "-60012":
+                return self._not_found(doc, "submitted_at")
+            raise
+        data = self._data(body, "state")
+        state = data["state"]
+        if state in IN_PROGRESS:
+            return self._waiting(doc.remote, self._signature([data]))
+        if state == "done":
+            markdown = data.get(self.task_markdown_field) if self.task_markdown_field else None
+            return await self._collect(doc, workdir, data.get(self.task_zip_field), doc.remote,
+                                       markdown)
+        if state == "failed":
+            raise self._failed_task(doc, str(data.get(self.task_error_field) or ""), None)
+        raise MalformedResponse(f"{self.name}: unknown task state {state!r}", service=self.name)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -440,6 +516,8 @@ class Mineru(MineruFamily):
 
     name = "mineru"
     token_codes = frozenset({"A0202", "A0211"})
+    task_path = "/api/v4/extract/task"
+    batch_results_path = "/api/v4/extract-results/batch"
 
     # ------------------------------------------------------------------ submitting
 
@@ -463,17 +541,12 @@ class Mineru(MineruFamily):
         if doc.url is None:
             # Without a checkpoint a crash mid-upload costs a new URL; the engine should
             # use submit_batch for files.
-            outcome = (await self.submit_batch([doc], {doc.job_id: workdir},
-                                               lambda _j, _r: None))[doc.job_id]
-            if isinstance(outcome, DocinboxError):
-                raise outcome
-            return outcome
+            return await alone(self.submit_batch, doc, workdir)
         if doc.remote.get("task_id"):
             return Accepted(dict(doc.remote), poll_after=POLL_MIN)
         body = {"url": doc.url, "data_id": data_id_for(doc), **self._batch_options(doc),
                 **self._file_options(doc), **self._callback_fields()}
-        data = self._data(await self._call("POST", "/api/v4/extract/task", json=body),
-                          "task_id")
+        data = self._data(await self._call("POST", self.task_path, json=body), "task_id")
         return Accepted({"task_id": data["task_id"], "data_id": body["data_id"],
                          "submitted_at": self.clock.now(), "poll_interval": POLL_FIRST},
                         poll_after=POLL_FIRST)
@@ -503,16 +576,10 @@ class Mineru(MineruFamily):
 
         async def put(doc: SourceDocument, remote: dict[str, Any]) -> None:
             async with limit:
-                try:
-                    outcomes[doc.job_id] = await self._upload(doc, remote, checkpoint)
-                except DocinboxError as exc:
-                    outcomes[doc.job_id] = exc
+                outcomes[doc.job_id] = await settled(self._upload(doc, remote, checkpoint))
 
         async def link(doc: SourceDocument) -> None:
-            try:
-                outcomes[doc.job_id] = await self.submit(doc, workdirs[doc.job_id])
-            except DocinboxError as exc:
-                outcomes[doc.job_id] = exc
+            outcomes[doc.job_id] = await settled(self.submit(doc, workdirs[doc.job_id]))
 
         await asyncio.gather(*(put(d, r) for d, r in uploads), *(link(d) for d in links))
         return outcomes
@@ -580,62 +647,6 @@ class Mineru(MineruFamily):
         return RemoteRejected(f"{self.name}: upload of {doc.name} refused: HTTP "
                               f"{response.status_code} {code} {message}", service=self.name,
                               status=response.status_code, remote_code=code or None)
-
-    # ------------------------------------------------------------------ polling
-
-    async def poll_batch(self, docs: Sequence[SourceDocument], workdirs: Mapping[int, Path],
-                         checkpoint: Checkpoint) -> BatchOutcome:
-        batch_ids = {d.remote.get("batch_id") for d in docs}
-        if len(batch_ids) != 1 or None in batch_ids:
-            return await super().poll_batch(docs, workdirs, checkpoint)
-        batch_id = batch_ids.pop()
-        try:
-            body = await self._call("GET", f"/api/v4/extract-results/batch/{batch_id}")
-        except RemoteRejected as exc:
-            if exc.remote_code != "-60012":
-                return {d.job_id: exc for d in docs}
-            out: dict[int, Outcome | DocinboxError] = {}
-            for d in docs:
-                try:
-                    out[d.job_id] = self._not_found(d, "url_issued_at")
-                except RemoteRejected as lost:
-                    out[d.job_id] = lost
-            return out
-        except DocinboxError as exc:
-            return {d.job_id: exc for d in docs}
-        entries = self._data(body, "extract_result")["extract_result"]
-        if not isinstance(entries, list):
-            err = MalformedResponse(f"{self.name}: extract_result is not a list",
-                                    service=self.name)
-            return {d.job_id: err for d in docs}
-        return await self._poll_entries(docs, workdirs, checkpoint, entries)
-
-    async def poll(self, doc: SourceDocument, workdir: Path) -> Outcome:
-        if doc.remote.get("batch_id"):
-            outcome = (await self.poll_batch([doc], {doc.job_id: workdir},
-                                             lambda _j, _r: None))[doc.job_id]
-            if isinstance(outcome, DocinboxError):
-                raise outcome
-            return outcome
-        task_id = doc.remote.get("task_id")
-        if not task_id:
-            raise RemoteRejected(f"{self.name}: nothing to poll for {doc.name} (no task id)",
-                                 service=self.name)
-        try:
-            body = await self._call("GET", f"/api/v4/extract/task/{task_id}")
-        except RemoteRejected as exc:
-            if exc.remote_code == "-60012":
-                return self._not_found(doc, "submitted_at")
-            raise
-        data = self._data(body, "state")
-        state = data["state"]
-        if state in IN_PROGRESS:
-            return self._waiting(doc.remote, self._signature([data]))
-        if state == "done":
-            return await self._collect(doc, workdir, data.get("full_zip_url"), doc.remote)
-        if state == "failed":
-            raise self._failed_task(doc, str(data.get("err_msg") or ""), None)
-        raise MalformedResponse(f"{self.name}: unknown task state {state!r}", service=self.name)
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
