@@ -27,7 +27,6 @@ filename; a URL with neither is refused with ``-60002``.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -36,9 +35,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mockserver import defaults
-from mockserver.mineru import NAMES as SNAKE_NAMES
-from mockserver.mineru import batch_entry, serve_result, submit_url_batch, trace_id
-from mockserver.parsejobs import ApiError, Engine, Task, bearer, check_url, parse_options
+from mockserver.mineru import (
+    batch_results,
+    json_body,
+    prepare_url_batch,
+    serve_result,
+    submit_task,
+    submit_url_batch,
+    task_routes,
+    trace_id,
+)
+from mockserver.parsejobs import ApiError, Engine, Task, bearer
 
 SERVICE = "docparse"
 SECOND_TOKEN = "mock-docparse-token-2"
@@ -99,29 +106,12 @@ class DocParse:
             return -20002
         return token
 
-    async def body(self, request: Request) -> dict[str, Any]:
-        if "json" not in request.headers.get("content-type", "").lower():
-            raise ApiError(-500)
-        try:
-            data = json.loads(await request.body() or b"null")
-        except ValueError as exc:
-            raise ApiError(-500) from exc
-        if not isinstance(data, dict):
-            raise ApiError(-500)
-        return data
-
     async def create_task(self, request: Request) -> Response:
         owner = self.owner(request)
         if isinstance(owner, int):
             return single(owner, TOKEN_MESSAGES[owner], None, 401)
         try:
-            data = await self.body(request)
-            url = check_url(data.get("url"))
-            options = parse_options(data, names=CAMEL_NAMES)
-            self.engine.check_queue()
-            task = await self.engine.submit_url(
-                owner, url, options, str(request.base_url), strict=True
-            )
+            task = await submit_task(self.engine, request, owner, CAMEL_NAMES)
         except ApiError as exc:
             return single(int(exc.code), exc.message, None)
         return single(0, "ok", {"taskId": task.id})
@@ -141,7 +131,7 @@ class DocParse:
         if isinstance(owner, int):
             return batch(owner, TOKEN_MESSAGES[owner], None, 401)
         try:
-            data = await self.body(request)
+            data = await json_body(request)
             files = data.get("files")
             if not isinstance(files, list) or not files:
                 raise ApiError(-10002, "files 不能为空")
@@ -150,11 +140,7 @@ class DocParse:
             limit = int(self.engine.settings.get("max_files") or 200)
             if len(files) > limit:
                 raise ApiError(-10002, f"单次请求最多 {limit} 个文件")
-            prepared = [
-                (check_url(f.get("url")), parse_options(f, names=SNAKE_NAMES, top=data))
-                for f in files
-            ]
-            self.engine.check_queue(len(prepared))
+            prepared = prepare_url_batch(self.engine, data, files)
         except ApiError as exc:
             return batch(int(exc.code), exc.message, None)
         batch_id = await submit_url_batch(self.engine, owner, prepared, str(request.base_url))
@@ -164,15 +150,10 @@ class DocParse:
         owner = self.owner(request)
         if isinstance(owner, int):
             return batch(owner, TOKEN_MESSAGES[owner], None, 401)
-        batch_id = request.path_params["batch_id"]
         try:
-            tasks = self.engine.get_batch(batch_id, owner)
+            return batch(0, "ok", batch_results(self.engine, request, owner))
         except ApiError as exc:
             return batch(int(exc.code), exc.message, None)
-        base = str(request.base_url)
-        now = self.engine.now()
-        results = [batch_entry(self.engine.view(t, base, now)) for t in tasks]
-        return batch(0, "ok", {"batch_id": batch_id, "extract_result": results})
 
     async def download_zip(self, request: Request) -> Response:
         return await serve_result(self.engine, request, "zip")
@@ -186,10 +167,7 @@ def routes(ctx: Any) -> list[BaseRoute]:
     service = DocParse(ctx)
     ctx.state[SERVICE] = service  # for tests and tools: the engine behind the routes
     return [
-        Route("/api/v1/extract/task", service.create_task, methods=["POST"]),
-        Route("/api/v1/extract/task/batch", service.url_batch, methods=["POST"]),
-        Route("/api/v1/extract/task/{task_id}", service.get_task, methods=["GET"]),
-        Route("/api/v1/extract-results/batch/{batch_id}", service.batch_results, methods=["GET"]),
+        *task_routes("/api/v1", service),
         Route("/__cdn/docparse/pdf/{result_id}.zip", service.download_zip, methods=["GET"]),
         Route("/__cdn/docparse/pdf/{result_id}.md", service.download_md, methods=["GET"]),
     ]

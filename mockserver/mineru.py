@@ -49,6 +49,7 @@ from mockserver.parsejobs import (
     ApiError,
     Engine,
     Options,
+    Task,
     bearer,
     check_url,
     parse_options,
@@ -119,18 +120,6 @@ class MinerU:
             return unauthorized("A0202", "user authenticate failed")
         return token
 
-    async def body(self, request: Request) -> dict[str, Any]:
-        content_type = request.headers.get("content-type", "")
-        if "json" not in content_type.lower():
-            raise ApiError(-500)
-        try:
-            data = json.loads(await request.body() or b"null")
-        except ValueError as exc:
-            raise ApiError(-500) from exc
-        if not isinstance(data, dict):
-            raise ApiError(-500)
-        return data
-
     def files(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         files = data.get("files")
         if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
@@ -149,13 +138,7 @@ class MinerU:
         if isinstance(owner, JSONResponse):
             return owner
         try:
-            data = await self.body(request)
-            url = check_url(data.get("url"))
-            options = parse_options(data, names=NAMES)
-            self.engine.check_queue()
-            task = await self.engine.submit_url(
-                owner, url, options, str(request.base_url), strict=True
-            )
+            task = await submit_task(self.engine, request, owner, NAMES)
         except ApiError as exc:
             return fail(exc)
         return ok({"task_id": task.id})
@@ -177,7 +160,7 @@ class MinerU:
         if isinstance(owner, JSONResponse):
             return owner
         try:
-            data = await self.body(request)
+            data = await json_body(request)
             files = self.files(data)
             prepared: list[tuple[str, str, Options]] = []
             for entry in files:
@@ -210,13 +193,8 @@ class MinerU:
         if isinstance(owner, JSONResponse):
             return owner
         try:
-            data = await self.body(request)
-            files = self.files(data)
-            prepared = []
-            for entry in files:
-                url = check_url(entry.get("url"))
-                prepared.append((url, parse_options(entry, names=NAMES, top=data)))
-            self.engine.check_queue(len(prepared))
+            data = await json_body(request)
+            prepared = prepare_url_batch(self.engine, data, self.files(data))
         except ApiError as exc:
             return fail(exc)
         return ok(
@@ -231,18 +209,54 @@ class MinerU:
         owner = self.owner(request)
         if isinstance(owner, JSONResponse):
             return owner
-        batch_id = request.path_params["batch_id"]
         try:
-            tasks = self.engine.get_batch(batch_id, owner)
+            return ok(batch_results(self.engine, request, owner))
         except ApiError as exc:
             return fail(exc)
-        base = str(request.base_url)
-        now = self.engine.now()
-        results = [batch_entry(self.engine.view(t, base, now)) for t in tasks]
-        return ok({"batch_id": batch_id, "extract_result": results})
 
     async def download(self, request: Request) -> Response:
         return await serve_result(self.engine, request, "zip")
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """A request's JSON object; anything else is ``-500`` (both APIs)."""
+    if "json" not in request.headers.get("content-type", "").lower():
+        raise ApiError(-500)
+    try:
+        data = json.loads(await request.body() or b"null")
+    except ValueError as exc:
+        raise ApiError(-500) from exc
+    if not isinstance(data, dict):
+        raise ApiError(-500)
+    return data
+
+
+async def submit_task(engine: Engine, request: Request, owner: str, names: dict[str, str]) -> Task:
+    """One URL task from the request's body, its options under the API's wire *names*."""
+    data = await json_body(request)
+    url = check_url(data.get("url"))
+    options = parse_options(data, names=names)
+    engine.check_queue()
+    return await engine.submit_url(owner, url, options, str(request.base_url), strict=True)
+
+
+def prepare_url_batch(
+    engine: Engine, data: dict[str, Any], files: list[dict[str, Any]]
+) -> list[tuple[str, Options]]:
+    """A URL batch's checked URLs and (snake_case) options; the queue must hold them."""
+    prepared = [(check_url(f.get("url")), parse_options(f, names=NAMES, top=data)) for f in files]
+    engine.check_queue(len(prepared))
+    return prepared
+
+
+def batch_results(engine: Engine, request: Request, owner: str) -> dict[str, Any]:
+    """The ``data`` of ``GET .../extract-results/batch/{batch_id}`` (both APIs)."""
+    batch_id = request.path_params["batch_id"]
+    tasks = engine.get_batch(batch_id, owner)
+    base = str(request.base_url)
+    now = engine.now()
+    results = [batch_entry(engine.view(t, base, now)) for t in tasks]
+    return {"batch_id": batch_id, "extract_result": results}
 
 
 def batch_entry(view: dict[str, Any]) -> dict[str, Any]:
@@ -299,15 +313,22 @@ async def _in_thread(fn: Any, *args: Any) -> Any:
     return await anyio.to_thread.run_sync(fn, *args)
 
 
+def task_routes(api: str, service: Any) -> list[BaseRoute]:
+    """The task and batch routes MinerU v4 and docparse v1 share under *api*."""
+    return [
+        Route(f"{api}/extract/task", service.create_task, methods=["POST"]),
+        Route(f"{api}/extract/task/batch", service.url_batch, methods=["POST"]),
+        Route(f"{api}/extract/task/{{task_id}}", service.get_task, methods=["GET"]),
+        Route(f"{api}/extract-results/batch/{{batch_id}}", service.batch_results, methods=["GET"]),
+    ]
+
+
 def routes(ctx: Any) -> list[BaseRoute]:
     """Mounted by ``mockserver.app.create_app``."""
     service = MinerU(ctx)
     ctx.state[SERVICE] = service  # for tests and tools: the engine behind the routes
     return [
-        Route("/api/v4/extract/task", service.create_task, methods=["POST"]),
-        Route("/api/v4/extract/task/batch", service.url_batch, methods=["POST"]),
-        Route("/api/v4/extract/task/{task_id}", service.get_task, methods=["GET"]),
+        *task_routes("/api/v4", service),
         Route("/api/v4/file-urls/batch", service.file_urls, methods=["POST"]),
-        Route("/api/v4/extract-results/batch/{batch_id}", service.batch_results, methods=["GET"]),
         Route("/__cdn/mineru/pdf/{result_id}.zip", service.download, methods=["GET"]),
     ]

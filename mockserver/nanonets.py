@@ -452,6 +452,16 @@ class Nanonets:
             return None
         return rec
 
+    def guarded_record(self, request: Request) -> FileRecord | Response:
+        """:meth:`guard`, then the path's ``file_id`` of its ``model_id`` (else a 404)."""
+        _key, denied = self.guard(request)
+        if denied:
+            return denied
+        rec = self.record(request, request.path_params["file_id"], request.path_params["model_id"])
+        if rec is None:
+            return self.error(404, MSG_NO_FILE)
+        return rec
+
     # ------------------------------------------------------------------ ingestion
 
     def ingest(
@@ -754,12 +764,9 @@ class Nanonets:
 
     async def get_file(self, request: Request) -> Response:
         """A file's prediction; both counts 0 while it is still processing."""
-        _key, denied = self.guard(request)
-        if denied:
-            return denied
-        rec = self.record(request, request.path_params["file_id"], request.path_params["model_id"])
-        if rec is None:
-            return self.error(404, MSG_NO_FILE)
+        rec = self.guarded_record(request)
+        if isinstance(rec, Response):
+            return rec
         items = [(rec, p) for p in rec.pages] if self.is_ready(rec) else []
         return JSONResponse(self.inference_view(request, items, self.signed_urls(request, rec)))
 
@@ -815,12 +822,9 @@ class Nanonets:
         return self._file_action(request, "deleted")
 
     def _file_action(self, request: Request, action: str) -> Response:
-        _key, denied = self.guard(request)
-        if denied:
-            return denied
-        rec = self.record(request, request.path_params["file_id"], request.path_params["model_id"])
-        if rec is None:
-            return self.error(404, MSG_NO_FILE)
+        rec = self.guarded_record(request)
+        if isinstance(rec, Response):
+            return rec
         setattr(rec, action, True)
         if action == "deleted":
             self.ctx.ledger.set_state(SERVICE, rec.id, "deleted")
@@ -831,12 +835,9 @@ class Nanonets:
 
     async def update(self, request: Request) -> Response:
         """Edit field values of a file; later reads show the edit in ``moderated_boxes``."""
-        _key, denied = self.guard(request)
-        if denied:
-            return denied
-        rec = self.record(request, request.path_params["file_id"], request.path_params["model_id"])
-        if rec is None:
-            return self.error(404, MSG_NO_FILE)
+        rec = self.guarded_record(request)
+        if isinstance(rec, Response):
+            return rec
         try:
             body = await request.json()
         except ValueError:

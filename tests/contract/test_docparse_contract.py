@@ -11,18 +11,17 @@ The two envelopes are the point: single-task endpoints answer
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
-from mockserver.core import MockContext
 from mockserver.defaults import DOCPARSE_TOKEN
 from mockserver.loopback import FileServer
 from mockserver.samples import multipage_pdf
+
+from .conftest import TaskTarget, real_or_mock
 
 SAMPLE_URL = os.environ.get(
     "DOCPARSE_SAMPLE_URL", "https://cdn-mineru.openxlab.org.cn/demo/example.pdf"
@@ -32,52 +31,14 @@ SINGLE = {"code", "message", "data", "timestamp"}
 BATCH = {"code", "msg", "trace_id", "data"}
 
 
-@dataclass
-class Target:
-    name: str
-    base_url: str
-    token: str
-    ctx: MockContext | None
-    files: FileServer | None = None
-
-    def client(self, token: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token or self.token}", "Accept": "*/*"}
-        return httpx.Client(base_url=self.base_url, headers=headers, timeout=120)
-
+class Target(TaskTarget):
     def document_url(self) -> str:
         if self.files is None:
             return SAMPLE_URL
         return self.files.add("/files/document.pdf?expires=1&sig=abc", multipage_pdf(2))
 
-    def wait(self, client: httpx.Client, path: str, done: Any, timeout: float = 600) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            body = client.get(path).json()
-            assert body["code"] == 0, body
-            if done(body["data"]):
-                return body["data"]
-            assert time.monotonic() < deadline, body
-            if self.ctx is not None:
-                self.ctx.clock.advance(1.0)
-            else:
-                time.sleep(5)
 
-
-def _targets() -> list[object]:
-    real = pytest.param(
-        "real",
-        marks=[
-            pytest.mark.real,
-            pytest.mark.skipif(
-                not (os.environ.get("DOCPARSE_API_KEY") and os.environ.get("DOCPARSE_BASE_URL")),
-                reason="DOCPARSE_API_KEY and DOCPARSE_BASE_URL are not set",
-            ),
-        ],
-    )
-    return ["mock", real]
-
-
-@pytest.fixture(params=_targets())
+@pytest.fixture(params=real_or_mock("DOCPARSE_API_KEY", "DOCPARSE_BASE_URL"))
 def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     if request.param == "mock":
         server = request.getfixturevalue("mock_server")

@@ -17,10 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from mockserver.core import MockContext
 from mockserver.defaults import MINERU_TOKEN
 from mockserver.loopback import FileServer
 from mockserver.samples import multipage_pdf
+
+from .conftest import TaskTarget, real_or_mock
 
 REAL_URL = os.environ.get("MINERU_BASE_URL", "https://mineru.net")
 DEMO_URL = "https://cdn-mineru.openxlab.org.cn/demo/example.pdf"
@@ -29,52 +30,16 @@ ENVELOPE = {"code", "data", "msg", "trace_id"}
 
 
 @dataclass
-class Target:
-    name: str
-    base_url: str
-    token: str
-    ctx: MockContext | None  # None: the real service
-    files: FileServer | None = None
+class Target(TaskTarget):
     pdf: bytes = field(default_factory=lambda: multipage_pdf(2))
-
-    def client(self, token: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token or self.token}", "Accept": "*/*"}
-        return httpx.Client(base_url=self.base_url, headers=headers, timeout=120)
 
     def document_url(self) -> str:
         if self.files is None:
             return DEMO_URL
         return self.files.add("/demo/example.pdf", self.pdf)
 
-    def wait(self, client: httpx.Client, path: str, done: Any, timeout: float = 600) -> Any:
-        """Poll *path* until *done(data)*; on the mock, move its clock instead of waiting."""
-        deadline = time.monotonic() + timeout
-        while True:
-            body = client.get(path).json()
-            assert body["code"] == 0, body
-            if done(body["data"]):
-                return body["data"]
-            assert time.monotonic() < deadline, body
-            if self.ctx is not None:
-                self.ctx.clock.advance(1.0)
-            else:
-                time.sleep(5)  # the real service: nothing to wait on but time
 
-
-def _targets() -> list[object]:
-    real = pytest.param(
-        "real",
-        marks=[
-            pytest.mark.real,
-            pytest.mark.skipif(
-                not os.environ.get("MINERU_API_KEY"), reason="MINERU_API_KEY is not set"
-            ),
-        ],
-    )
-    return ["mock", real]
-
-
-@pytest.fixture(params=_targets())
+@pytest.fixture(params=real_or_mock("MINERU_API_KEY"))
 def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     if request.param == "mock":
         server = request.getfixturevalue("mock_server")

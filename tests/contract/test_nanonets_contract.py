@@ -21,6 +21,8 @@ from mockserver.core import MockContext
 from mockserver.defaults import NANONETS_API_KEY, NANONETS_MODEL_ID
 from mockserver.samples import multipage_pdf, receipt_pdf
 
+from .conftest import real_or_mock
+
 REAL_URL = os.environ.get("NANONETS_BASE_URL", "https://app.nanonets.com")
 FIELD_KEYS = {"id", "label", "xmin", "ymin", "xmax", "ymax", "score", "ocr_text", "type",
               "status", "page_no", "label_id"}  # fmt: skip
@@ -45,21 +47,7 @@ class Target:
         return httpx.Client(auth=(self.key, ""), timeout=300)
 
 
-def _targets() -> list[object]:
-    real = pytest.param(
-        "real",
-        marks=[
-            pytest.mark.real,
-            pytest.mark.skipif(
-                not (os.environ.get("NANONETS_API_KEY") and os.environ.get("NANONETS_MODEL_ID")),
-                reason="NANONETS_API_KEY and NANONETS_MODEL_ID are not set",
-            ),
-        ],
-    )
-    return ["mock", real]
-
-
-@pytest.fixture(params=_targets())
+@pytest.fixture(params=real_or_mock("NANONETS_API_KEY", "NANONETS_MODEL_ID"))
 def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     if request.param == "mock":
         server = request.getfixturevalue("mock_server")

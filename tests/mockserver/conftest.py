@@ -7,6 +7,7 @@ the app through ``httpx.ASGITransport``: fast, no socket.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -42,3 +43,14 @@ async def client(ctx: MockContext) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(create_app(ctx))
     async with httpx.AsyncClient(transport=transport, base_url="http://mock.test") as c:
         yield c
+
+
+@pytest.fixture
+async def mock() -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    """A client bound in-process to a fresh app (own context), and that app's context."""
+    app = create_app()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
+        yield client, app.mock
+    app.mock.reset()
+    app.mock.close()

@@ -6,14 +6,13 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from mockserver import defaults, samples
-from mockserver.app import create_app
 from mockserver.loopback import CallbackReceiver, FileServer
 from mockserver.server import MockServer
 
@@ -21,21 +20,6 @@ H = {"Authorization": f"Bearer {defaults.DOCPARSE_TOKEN}"}
 H2 = {"Authorization": "Bearer mock-docparse-token-2"}
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def mock() -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
-    app = create_app()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
-        yield client, app.mock
-    app.mock.reset()
-    app.mock.close()
 
 
 @pytest.fixture

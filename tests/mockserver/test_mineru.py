@@ -6,35 +6,18 @@ import asyncio
 import io
 import json
 import zipfile
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
 from mockserver import defaults, samples
-from mockserver.app import create_app
 from mockserver.loopback import FileServer
 
 H = {"Authorization": f"Bearer {defaults.MINERU_TOKEN}"}
 H2 = {"Authorization": "Bearer mock-mineru-token-2"}
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def mock() -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
-    app = create_app()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
-        yield client, app.mock
-    app.mock.reset()
-    app.mock.close()
 
 
 async def upload_batch(

@@ -5,34 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 
 from mockserver import defaults, samples
-from mockserver.app import create_app
 from mockserver.loopback import CallbackReceiver, FileServer
 
 H = {"Authorization": f"Bearer {defaults.MINERU_TOKEN}"}
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def mock() -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
-    app = create_app()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
-        yield client, app.mock
-    app.mock.reset()
-    app.mock.close()
 
 
 async def test_callback_retried_until_200_with_checksum(mock: Any) -> None:

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,27 +18,11 @@ import httpx
 import pytest
 
 from mockserver import defaults, oss, samples
-from mockserver.app import create_app
 
 H = {"Authorization": f"Bearer {defaults.MINERU_TOKEN}"}
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def mock() -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
-    app = create_app()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
-        yield client, app.mock
-    app.mock.reset()
-    app.mock.close()
 
 
 async def presigned(client: httpx.AsyncClient, name: str = "a.pdf") -> tuple[str, str]:
