@@ -107,6 +107,7 @@ class Engine:
         self._offered_lock = threading.Lock()
         self._due_since: dict[int, float] = {}
         self._host_failures: dict[int, int] = {}
+        self._spawned = 0  # tasks started so far (the scheduler compares before/after)
         self._lock_fd: int | None = None
         self._once = False
         self._activity: str | None = None
@@ -412,10 +413,10 @@ class Engine:
         assert self._wake is not None and self._stop is not None
         while not self._stop.is_set():
             self._wake.clear()
-            self._start_due()
+            started = self._start_due()
             if self._once and self._idle():
                 break
-            timeout = self._next_wake()
+            timeout = self._next_wake(started)
             waiters = [asyncio.ensure_future(self._wake.wait()),
                        asyncio.ensure_future(self._stop.wait())]
             await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -432,11 +433,15 @@ class Engine:
         counts = self._store.counts()
         return not any(counts.get(str(s), 0) for s in ACTIVE)
 
-    def _next_wake(self) -> float:
+    def _next_wake(self, started: int) -> float:
+        """Until the next job is due.  Due work that could not start (no free slot, a paused
+        service) waits for a kick — a task ending, a drop, a user action — never a spin."""
+        if started:
+            return 0.0
         due = self._store.next_due(State.QUEUED, State.SUBMITTED, State.RECEIVED)
-        if due is None:
+        if due is None or due <= self.clock.now():
             return IDLE_WAKE
-        return max(0.0, min(IDLE_WAKE, due - self.clock.now()))
+        return min(IDLE_WAKE, due - self.clock.now())
 
     def paused_until(self) -> float | None:
         until = self._store.meta(PAUSE_KEY)
@@ -453,19 +458,21 @@ class Engine:
         return {n: h for n, h in health.items()
                 if h.get("until") is None or float(h["until"]) > now}
 
-    def _start_due(self) -> None:
+    def _start_due(self) -> int:
+        """Start every due step there is room for; returns how many tasks were started."""
         store = self._store
         now = self.clock.now()
+        before = self._spawned
         for job in store.in_state(State.RECEIVED, due_before=now, limit=64):
             if job.id not in self._inflight:
                 self._spawn([job.id], self._finalize(job), None)
-        if self.paused_until() is not None and not self._once:
-            return
-        blocked = self._blocked()
-        free = {name: s.settings.concurrency - self._busy.get(name, 0)
-                for name, s in self.services.items()}
-        self._start_polls(now, blocked, free)
-        self._start_submissions(now, blocked, free)
+        if self.paused_until() is None or self._once:
+            blocked = self._blocked()
+            free = {name: s.settings.concurrency - self._busy.get(name, 0)
+                    for name, s in self.services.items()}
+            self._start_polls(now, blocked, free)
+            self._start_submissions(now, blocked, free)
+        return self._spawned - before
 
     def _start_polls(self, now: float, blocked: Mapping[str, Any], free: dict[str, int]) -> None:
         """One poll task per remote batch (or per document where the API has no batches)."""
@@ -553,6 +560,7 @@ class Engine:
 
     def _spawn(self, job_ids: list[int], coro: Any, service: str | None) -> None:
         self.touched.update(job_ids)
+        self._spawned += 1
         if service is not None:
             self._busy[service] = self._busy.get(service, 0) + 1
 

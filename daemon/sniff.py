@@ -102,15 +102,17 @@ def pdf_pages(path: Path) -> int:
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
     try:
-        reader = pypdf.PdfReader(str(path), strict=False)
-        if reader.is_encrypted:
-            try:
-                # An owner password alone (no user password) still opens.
-                if not reader.decrypt(""):
-                    raise EncryptedDocument(f"{path.name} is password-protected")
-            except (NotImplementedError, FileNotDecryptedError) as exc:
-                raise EncryptedDocument(f"{path.name} is password-protected") from exc
-        pages = len(reader.pages)
+        # An open file, not a path: given a path pypdf reads the whole file into memory.
+        with path.open("rb") as fh:
+            reader = pypdf.PdfReader(fh, strict=False)
+            if reader.is_encrypted:
+                try:
+                    # An owner password alone (no user password) still opens.
+                    if not reader.decrypt(""):
+                        raise EncryptedDocument(f"{path.name} is password-protected")
+                except (NotImplementedError, FileNotDecryptedError) as exc:
+                    raise EncryptedDocument(f"{path.name} is password-protected") from exc
+            pages = len(reader.pages)
     except EncryptedDocument:
         raise
     except FileNotDecryptedError as exc:

@@ -8,6 +8,7 @@ ever overwritten.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -18,8 +19,19 @@ from typing import Any
 from .writer import fsync_dir
 
 
-def _free(path: Path, *, sidecar: str | None = None) -> Path:
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _free(path: Path, *, sidecar: str | None = None, source: Path | None = None) -> Path:
+    """*path*, or the first free ``name (n).ext``; a name already linked to *source* (a move
+    a crash interrupted) counts as free."""
     def taken(p: Path) -> bool:
+        if source is not None and _same(p, source):
+            return False
         return p.exists() or (sidecar is not None and p.with_name(p.name + sidecar).exists())
 
     if not taken(path):
@@ -33,17 +45,23 @@ def _free(path: Path, *, sidecar: str | None = None) -> Path:
 
 
 def _move(src: Path, dst: Path) -> None:
+    """Move by hard link + unlink, not rename: a rename out of the watched inbox is a
+    moved-from event that the inotify observer holds back 0.5 s to pair — and every
+    event behind it waits too, so each archived file would delay the next pickup."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.rename(src, dst)
+        if not _same(src, dst):
+            os.link(src, dst, follow_symlinks=False)
     except OSError as exc:
-        if exc.errno != 18:  # EXDEV: another file system
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
             raise
-        shutil.copy2(src, dst)
-        with dst.open("rb") as fh:
-            os.fsync(fh.fileno())
-        os.unlink(src)
+        # another file system, or one without hard links: copy, then remove
+        shutil.copy2(src, dst, follow_symlinks=False)
+        if not dst.is_symlink():
+            with dst.open("rb") as fh:
+                os.fsync(fh.fileno())
     fsync_dir(dst.parent)
+    os.unlink(src)
 
 
 def archive_original(location: Path, rel_path: str, archive: Path | None) -> Path | None:
@@ -51,7 +69,7 @@ def archive_original(location: Path, rel_path: str, archive: Path | None) -> Pat
     if archive is None:
         location.unlink(missing_ok=True)
         return None
-    target = _free(archive / PurePosixPath(rel_path))
+    target = _free(archive / PurePosixPath(rel_path), source=location)
     _move(location, target)
     return target
 
@@ -62,7 +80,7 @@ def fail_original(location: Path | None, rel_path: str, failed: Path,
 
     With *location* None (the file is gone or no longer ours) only the error file is written.
     """
-    target = _free(failed / PurePosixPath(rel_path), sidecar=".error.json")
+    target = _free(failed / PurePosixPath(rel_path), sidecar=".error.json", source=location)
     target.parent.mkdir(parents=True, exist_ok=True)
     if location is not None and location.exists():
         _move(location, target)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,8 @@ log = logging.getLogger("docinbox.tray")
 
 #: Seconds between refreshes when no subscribe() callback arrives (pause countdowns...).
 REFRESH_SECONDS = 2.0
+#: How long the xorg loop gets to end by itself after stop() (see _unblock_xorg_loop).
+XORG_STOP_GRACE = 3.0
 _GLIB_BACKENDS = ("appindicator", "gtk")
 
 
@@ -88,6 +91,21 @@ class TrayApp:
             title=self._title(self.state.tooltip),
             menu=build_menu(self.state.menu, self.actions.perform))
         self._updater: threading.Thread | None = None
+        self._post_lock = threading.Lock()
+        self._post_conn: Any = None
+        if self.backend_name == "xorg":
+            self._enable_xorg_clicks()
+
+    def _enable_xorg_clicks(self) -> None:
+        """pystray's xorg icon handles ButtonPress but never selects it, so a click did
+        nothing; select it, so a click runs the default action (Open inbox)."""
+        try:
+            from Xlib import X
+            self.icon._window.change_attributes(
+                event_mask=X.ExposureMask | X.StructureNotifyMask | X.ButtonPressMask)
+            self.icon._display.flush()
+        except Exception as exc:
+            log.debug("tray: cannot enable clicks on the xorg icon: %s", _one_line(exc))
 
     # --- state -----------------------------------------------------------------------------
 
@@ -117,9 +135,19 @@ class TrayApp:
                 return new
             old, self.state = self.state, new
             if (old.kind, old.badge) != (new.kind, new.badge):
-                self.icon.icon = render(new.kind, new.badge)
+                if self.backend_name == "xorg":
+                    # a synthetic Expose redraws without pystray re-docking the icon
+                    self.icon._icon = render(new.kind, new.badge)
+                    self.icon._icon_data = None
+                    self._xorg_post("expose")
+                else:
+                    self.icon.icon = render(new.kind, new.badge)
             if old.tooltip != new.tooltip:
-                self.icon.title = self._title(new.tooltip)
+                if self.backend_name == "xorg":
+                    self.icon._title = self._title(new.tooltip)
+                    self._xorg_post("_update_title")
+                else:
+                    self.icon.title = self._title(new.tooltip)
             if old.menu != new.menu:
                 self.icon.menu = build_menu(new.menu, self.actions.perform)
         return new
@@ -148,8 +176,10 @@ class TrayApp:
     # --- lifecycle -------------------------------------------------------------------------
 
     def _mark_stopping(self) -> None:
+        # No immediate refresh: the icon is about to go; the periodic refresh shows
+        # "stopping…" if the daemon takes a while (and an update racing the stop is
+        # what made pystray's xorg loop miss its end).
         self._stopping = True
-        self.wake()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._signals_seen += 1
@@ -181,7 +211,13 @@ class TrayApp:
         with self._ui_lock:
             if self._closed:
                 return  # the loop failed before it was up (see _release_setup_thread)
-            icon.visible = True
+            if self.backend_name == "xorg":
+                # `icon.visible = True`, posted: _show docks; the Expose that follows
+                # docking draws the image (pystray's _update_icon would dock again)
+                self._xorg_post("_show")
+                icon._icon_valid = icon._visible = True
+            else:
+                icon.visible = True
         if self.backend_name in _GLIB_BACKENDS:
             from gi.repository import GLib  # present: the backend loaded
             GLib.idle_add(self._reassert_signals)
@@ -201,19 +237,78 @@ class TrayApp:
                 queue.put(True)
 
     def _stop_icon(self) -> None:
-        import sys; print("STOP_ICON", self._icon_stop_requested, getattr(self.icon, "_running", None), file=sys.stderr, flush=True)
         with self._ui_lock:
             self._closed = True
             self._wake.set()
-            if self._icon_stop_requested or not getattr(self.icon, "_running", False):
+            if (self._icon_stop_requested or self.icon_ended.is_set()
+                    or not getattr(self.icon, "_running", False)):
                 return  # not started yet: _setup stops it when it sees daemon_done
             self._icon_stop_requested = True
         try:
-            self.icon.stop()
-            print("STOPPED", file=sys.stderr, flush=True)
+            if self.backend_name == "xorg":
+                self._request_xorg_stop()
+            else:
+                self.icon.stop()
         except Exception as exc:
-            print("STOP EXC", repr(exc), file=sys.stderr, flush=True)
             log.debug("tray: stopping the icon: %s", _one_line(exc))
+        if self.backend_name == "xorg" and not self.icon_ended.wait(XORG_STOP_GRACE):
+            self._unblock_xorg_loop()
+
+    def _request_xorg_stop(self) -> None:
+        self._xorg_post("_stop")
+
+    def _xorg_post(self, method: str) -> None:
+        """Have pystray's xorg loop run its *method* (``_show``, ``_update_title``, ``_stop``,
+        or ``expose``: redraw) on its own thread, without waiting for it.
+
+        pystray's own cross-thread calls write to and flush the loop's X connection from
+        the calling thread and then wait; under python-xlib that sometimes left the loop
+        blind to the next event (an update that never returned, a stop that never ended
+        the loop).  Posting pystray's own message (``_PYSTRAY_<METHOD>``) from a separate
+        connection leaves all I/O on the loop's connection to the loop's thread.
+        """
+        from Xlib import X
+        from Xlib import display as xdisplay
+        from Xlib.protocol import event
+
+        with self._post_lock:
+            self._drain_xorg_results()
+            if self._post_conn is None:
+                self._post_conn = xdisplay.Display(self.icon._display.get_display_name())
+            conn = self._post_conn
+            window = conn.create_resource_object("window", self.icon._window.id)
+            if method == "expose":
+                g = window.get_geometry()
+                window.send_event(event.Expose(window=window, x=0, y=0, width=g.width,
+                                               height=g.height, count=0),
+                                  event_mask=X.NoEventMask)
+                conn.flush()
+                return
+            window.send_event(event.ClientMessage(
+                window=window, client_type=conn.intern_atom(f"_PYSTRAY_{method.upper()}"),
+                data=(32, (X.CurrentTime, 0, 0, 0, 0))), event_mask=X.NoEventMask)
+            conn.flush()
+
+    def _drain_xorg_results(self) -> None:
+        """The loop leaves each posted call's outcome in a queue nobody waits on: log it."""
+        results = getattr(self.icon, "_queue", None)
+        while results is not None and not results.empty():
+            outcome = results.get_nowait()
+            if outcome is not True:
+                log.debug("tray: xorg call failed: %s", outcome[1])
+
+    def _unblock_xorg_loop(self) -> None:
+        """pystray's xorg loop can miss its own DestroyNotify when another thread flushed
+        the shared connection (seen under load); shutting the socket down wakes it."""
+        log.debug("tray: the xorg loop did not end; closing its connection")
+        try:
+            # pystray would log the closed connection as an error with a traceback, and
+            # Icon.__del__ would close it again: both are expected here.
+            logging.getLogger("pystray._base").setLevel(logging.CRITICAL)
+            self.icon._display.close = lambda: None
+            self.icon._display.display.socket.shutdown(socket.SHUT_RDWR)
+        except Exception as exc:
+            log.debug("tray: %s", _one_line(exc))
 
     def run(self, run_daemon: Callable[[], int]) -> int:
         """Run *run_daemon* in a thread and the icon here; return the daemon's exit code."""
@@ -247,6 +342,12 @@ class TrayApp:
                 self._closed = True
                 self._wake.set()
             self.icon_ended.set()
+            if self.backend_name == "xorg":
+                self.icon._running = False  # else Icon.__del__ destroys the window again
+                with self._post_lock:
+                    if self._post_conn is not None:
+                        self._post_conn.close()
+                        self._post_conn = None
             self._release_setup_thread()
             worker.join()  # interruptible: signal handlers still run on this thread
         finally:

@@ -183,22 +183,22 @@ def test_quota_pauses_one_service_and_the_others_go_on(workdir: Path) -> None:
 def test_read_only_inbox_file_cannot_be_moved_yet_nothing_is_lost(workdir: Path,
                                                                     monkeypatch: pytest.MonkeyPatch
                                                                     ) -> None:
-    """Archiving fails (EACCES on the rename): the result stays, the job waits, nothing is
-    moved to failed/."""
+    """Archiving fails (EACCES linking into the archive): the result stays, the job waits,
+    nothing is moved to failed/."""
     import errno
 
     import daemon.outbox.originals as originals
 
-    real = os.rename
+    real = os.link
     calls = {"n": 0}
 
-    def rename(src, dst):  # type: ignore[no-untyped-def]
+    def link(src, dst, **kwargs):  # type: ignore[no-untyped-def]
         if "archive" in str(dst) and calls["n"] < 2:
             calls["n"] += 1
             raise OSError(errno.EACCES, "Permission denied")
-        return real(src, dst)
+        return real(src, dst, **kwargs)
 
-    monkeypatch.setattr(originals.os, "rename", rename)
+    monkeypatch.setattr(originals.os, "link", link)
     mock = MockContext()
     (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
     assert run_once(workdir, mock) == 0

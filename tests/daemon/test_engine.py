@@ -296,6 +296,6 @@ def test_once_after_a_restart_reports_resumed_failures(workdir: Path, mock: Mock
               mtime_ns=st.st_mtime_ns, kind="pdf", pages=1)
     store.close()
     mock.faults.add({"path": ".*/LabelFile/", "status": 400})  # the service refuses it
-    code, engine = run_once(workdir, mock)
+    code, _engine = run_once(workdir, mock)
     assert code == 1
     assert read_json(workdir / "failed" / "recibo.pdf.error.json")["error"] == "rejected"

@@ -60,3 +60,19 @@ def test_markdown_escapes_table_cells() -> None:
     md = render_extraction("a|b.pdf", [{"label": "total", "text": "4|5", "score": 0.5,
                                         "page": 0}], [])
     assert "4\\|5" in md and "| total |" in md
+
+
+def test_move_interrupted_after_the_link_is_finished_without_a_copy(tmp_path: Path) -> None:
+    """A crash between linking into the archive and unlinking the original: archiving
+    again reuses the link instead of making "a (2).pdf"."""
+    import os
+
+    src = tmp_path / "inbox" / "a.pdf"
+    src.parent.mkdir()
+    src.write_bytes(b"doc")
+    (tmp_path / "archive").mkdir()
+    os.link(src, tmp_path / "archive" / "a.pdf")  # the crash came after this
+    target = archive_original(src, "a.pdf", tmp_path / "archive")
+    assert target == tmp_path / "archive" / "a.pdf"
+    assert [p.name for p in (tmp_path / "archive").iterdir()] == ["a.pdf"]
+    assert not src.exists()
