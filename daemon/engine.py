@@ -27,6 +27,7 @@ import os
 import random
 import secrets
 import shutil
+import stat
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -108,6 +109,7 @@ class Engine:
         self._due_since: dict[int, float] = {}
         self._host_failures: dict[int, int] = {}
         self._spawned = 0  # tasks started so far (the scheduler compares before/after)
+        self._inspecting = False  # one inspection batch at a time
         self._lock_fd: int | None = None
         self._once = False
         self._activity: str | None = None
@@ -352,60 +354,85 @@ class Engine:
             self._kick()
 
     def _admit(self, paths: list[Path]) -> None:
-        """Hash, sniff and queue each file (a worker thread)."""
+        """Hash each ready file and queue it, in one transaction (a worker thread).
+
+        Type and pages are learnt later (_inspect): queueing stays cheap, so thousands of
+        files found at start-up are safe in the store within seconds."""
         store = self._store
         inbox = self.folders.inbox
+        candidates: list[tuple[Path, str, os.stat_result]] = []
         for path in paths:
             try:
                 rel = path.relative_to(inbox).as_posix()
-            except ValueError:
+                if self.ignore.ignored(rel):
+                    continue
+                candidates.append((path, rel, path.lstat()))
+            except (ValueError, FileNotFoundError):
                 continue
-            if self.ignore.ignored(rel):
-                continue
-            try:
-                st = path.lstat()
-            except FileNotFoundError:
-                continue
-            link_error = None
-            if path.is_symlink():
+        known = store.active_signatures(rel for _, rel, _ in candidates)
+        rows: list[dict[str, Any]] = []
+        errors: list[DocinboxError | None] = []
+        for path, rel, st in candidates:
+            if (rel, st.st_size, st.st_mtime_ns) in known:
+                continue  # already queued or in flight
+            error: DocinboxError | None = None
+            if stat.S_ISLNK(st.st_mode):
                 target = path.resolve()
                 if not target.is_relative_to(inbox.resolve()) or not target.is_file():
-                    link_error = UnsupportedDocument(
+                    error = UnsupportedDocument(
                         f"{rel} is a symbolic link to {target}, outside the inbox or not a file",
                         hint="Drop the document itself, not a link to it.")
-            elif not path.is_file():
+            elif not stat.S_ISREG(st.st_mode):
                 continue
-            if any(j.size == st.st_size and j.mtime_ns == st.st_mtime_ns
-                   for j in store.active_by_path(rel)):
-                continue  # already queued or in flight
-            error: DocinboxError | None = link_error
-            info = None
             digest = "0" * 64
             if error is None:
                 try:
                     digest = _sha256(path)
-                    if (path.stat().st_size, path.stat().st_mtime_ns) != (st.st_size,
-                                                                           st.st_mtime_ns):
+                    after = path.stat()
+                    if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
                         continue  # still changing: the watcher will offer it again
-                    info = sniff.inspect(path)
                 except FileNotFoundError:
                     continue
                 except PermissionError as exc:
                     error = DocumentError(f"{rel} cannot be read: {exc.strerror}",
                                           hint="Give docinbox read permission on the file.")
-                except DocumentError as exc:
-                    error = exc
-            job = store.add(rel_path=rel, location=str(path), sha256=digest, size=st.st_size,
-                            mtime_ns=st.st_mtime_ns, kind=info.kind if info else None,
-                            pages=info.pages if info else None)
-            if job is None:
+            rows.append({"rel_path": rel, "location": str(path), "sha256": digest,
+                         "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                         "kind": "" if error else None})
+            errors.append(error)
+        for job_id, error in zip(store.add_many(rows), errors, strict=True):
+            if job_id is None:
                 continue
-            self.touched.add(job.id)
+            self.touched.add(job_id)
             if error is not None:
-                self._fail(job, error)
-            else:
-                log.info("%s: queued (%s, %s pages)", rel, job.kind, job.pages or "?")
+                self._fail(store.get(job_id), error)
         self._notify_threadsafe()
+
+    async def _inspect(self, jobs: list[Job]) -> None:
+        await asyncio.to_thread(self._inspect_sync, jobs)
+
+    def _inspect_sync(self, jobs: list[Job]) -> None:
+        """Type (from the content) and page count of newly queued documents."""
+        for job in jobs:
+            try:
+                info = sniff.inspect(Path(job.location))
+            except FileNotFoundError:
+                self._fail(job, DocumentVanished(f"{job.rel_path} was removed before it was "
+                                                 "sent"))
+                continue
+            except PermissionError as exc:
+                self._fail(job, DocumentError(f"{job.rel_path} cannot be read: {exc.strerror}",
+                                              hint="Give docinbox read permission on the file."))
+                continue
+            except DocumentError as exc:
+                self._fail(job, exc)
+                continue
+            try:
+                self._store.update(job.id, State.QUEUED, kind=info.kind, pages=info.pages)
+            except StaleTransition:
+                continue
+            log.info("%s: queued (%s%s)", job.rel_path, info.kind,
+                     f", {info.pages} page{'s' if info.pages != 1 else ''}" if info.pages else "")
 
     # --- the scheduler ------------------------------------------------------------------
 
@@ -466,6 +493,11 @@ class Engine:
         for job in store.in_state(State.RECEIVED, due_before=now, limit=64):
             if job.id not in self._inflight:
                 self._spawn([job.id], self._finalize(job), None)
+        if not self._inspecting:
+            fresh = [j for j in store.uninspected(256) if j.id not in self._inflight]
+            if fresh:
+                self._inspecting = True
+                self._spawn([j.id for j in fresh], self._inspect_then_release(fresh), None)
         if self.paused_until() is None or self._once:
             blocked = self._blocked()
             free = {name: s.settings.concurrency - self._busy.get(name, 0)
@@ -497,8 +529,8 @@ class Engine:
         batches: dict[tuple[str, str], list[Job]] = {}
         mono = self.clock.monotonic()
         for job in self._store.in_state(State.QUEUED, due_before=now, limit=budget):
-            if job.id in self._inflight:
-                continue
+            if job.id in self._inflight or job.kind is None:
+                continue  # busy, or not inspected yet
             try:
                 decision = self._decide(job)
             except DocumentError as exc:
@@ -542,6 +574,12 @@ class Engine:
 
     def _stopping(self) -> bool:
         return self._stop is not None and self._stop.is_set()
+
+    async def _inspect_then_release(self, jobs: list[Job]) -> None:
+        try:
+            await self._inspect(jobs)
+        finally:
+            self._inspecting = False
 
     def _decide(self, job: Job) -> router.Decision:
         if job.service and job.attempts:

@@ -124,6 +124,40 @@ class Store:
                          (job_id, now, None, str(State.QUEUED)))
         return self.get(job_id)  # type: ignore[arg-type]
 
+    def add_many(self, items: Iterable[Mapping[str, Any]]) -> list[int | None]:
+        """Queue many documents in one transaction (one fsync for a whole start-up scan):
+        each item has add()'s keyword arguments; None where it was already active."""
+        now = self.clock.now()
+        ids: list[int | None] = []
+        active = tuple(map(str, ACTIVE))
+        with self._tx() as conn:
+            for item in items:
+                dup = conn.execute(
+                    "SELECT 1 FROM jobs WHERE rel_path = ? AND sha256 = ? AND state IN "
+                    f"({_placeholders(active)}) LIMIT 1",
+                    (item["rel_path"], item["sha256"], *active),
+                ).fetchone()
+                if dup:
+                    ids.append(None)
+                    continue
+                cur = conn.execute(
+                    "INSERT INTO jobs (rel_path, location, sha256, size, mtime_ns, kind, pages, "
+                    "state, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (item["rel_path"], item["location"], item["sha256"], item["size"],
+                     item["mtime_ns"], item.get("kind"), item.get("pages"), str(State.QUEUED),
+                     now, now),
+                )
+                ids.append(cur.lastrowid)
+                conn.execute("INSERT INTO history (job_id, at, src, dst) VALUES (?,?,?,?)",
+                             (cur.lastrowid, now, None, str(State.QUEUED)))
+        return ids
+
+    def uninspected(self, limit: int) -> list[Job]:
+        """Queued documents whose type and pages are not known yet."""
+        rows = self._query("SELECT * FROM jobs WHERE state = 'queued' AND kind IS NULL "
+                           f"ORDER BY id LIMIT {int(limit)}")
+        return [Job.from_row(r) for r in rows]
+
     def transition(self, job_id: int, expect: State | Iterable[State], to: State, *,
                    note: str | None = None, **changes: Any) -> Job:
         """Move a job from one of *expect* to *to*, setting *changes* in the same UPDATE."""
@@ -206,6 +240,22 @@ class Store:
             f"SELECT * FROM jobs WHERE sha256 = ? AND state IN ({_placeholders(states)}) "
             "ORDER BY id", (sha256, *map(str, states)))
         return [Job.from_row(r) for r in rows]
+
+    def active_signatures(self, rel_paths: Iterable[str]) -> set[tuple[str, int, int]]:
+        """(path, size, mtime) of the active jobs among *rel_paths*: one query for a batch,
+        so a start-up scan can skip known files without hashing them."""
+        paths = list(rel_paths)
+        found: set[tuple[str, int, int]] = set()
+        active = tuple(map(str, ACTIVE))
+        for start in range(0, len(paths), 500):
+            chunk = paths[start:start + 500]
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT rel_path, size, mtime_ns FROM jobs WHERE rel_path IN "
+                    f"({_placeholders(chunk)}) AND state IN ({_placeholders(active)})",
+                    (*chunk, *active)).fetchall()
+            found.update((r[0], r[1], r[2]) for r in rows)
+        return found
 
     def active_by_path(self, rel_path: str) -> list[Job]:
         rows = self._query(
