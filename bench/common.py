@@ -9,6 +9,7 @@ benchmark fails half-way.  Only loopback traffic.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import selectors
@@ -55,19 +56,13 @@ def stop(proc: subprocess.Popen[Any] | None, timeout: float = 15.0) -> float | N
         return None
     t0 = time.perf_counter()
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
     elapsed = time.perf_counter() - t0
-    try:  # whatever is left of the group (curl, inotifywait, children)
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group
     if proc.poll() is None:
         proc.wait(5)
     if proc in _procs:
@@ -77,10 +72,8 @@ def stop(proc: subprocess.Popen[Any] | None, timeout: float = 15.0) -> float | N
 
 def cleanup() -> None:
     for proc in list(_procs):
-        try:
+        with contextlib.suppress(Exception):  # best effort at exit
             stop(proc, timeout=3)
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass
 
 
 atexit.register(cleanup)
@@ -326,7 +319,7 @@ def big_pdf(path: Path, size: int) -> None:
         fh.write(b"\nendstream\nendobj\n")
         xref = fh.tell()
         fh.write(b"xref\n0 %d\n0000000000 65535 f \n" % (n + 1))
-        for off in offsets + [pad_offset]:
+        for off in [*offsets, pad_offset]:
             fh.write(b"%010d 00000 n \n" % off)
         fh.write(b"trailer\n<< /Size %d /Root %s 0 R >>\nstartxref\n%d\n%%%%EOF\n"
                  % (n + 1, root.group(1), xref))
@@ -371,5 +364,5 @@ def pct(xs: list[float], p: float) -> float:
     s = sorted(xs)
     if not s:
         return float("nan")
-    k = min(len(s) - 1, max(0, int(round(p / 100 * len(s) + 0.5)) - 1))
+    k = min(len(s) - 1, max(0, round(p / 100 * len(s) + 0.5) - 1))
     return s[k]

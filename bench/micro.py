@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         for sync in ("FULL", "NORMAL"):
             db = tmp / f"s-{sync}.db"
             store = open_store(db)
-            store._conn.execute(f"PRAGMA synchronous = {sync}")  # noqa: SLF001
+            store._conn.execute(f"PRAGMA synchronous = {sync}")
 
             def add(store=store) -> None:  # type: ignore[no-untyped-def]
                 for i, f in enumerate(files):

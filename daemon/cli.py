@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
 
     auto = with_config(sub.add_parser("autostart", help="start docinbox with your session"))
     auto.add_argument("action", choices=("install", "remove"))
+    auto.add_argument("--no-enable", action="store_true",
+                      help="only write the entry (no systemctl --user enable/disable)")
     return p
 
 
@@ -186,11 +188,14 @@ def cmd_autostart(args: argparse.Namespace) -> int:
     from . import autostart
 
     config_path = Path(args.config).expanduser().resolve()
+    runner = None if args.no_enable else autostart.default_runner
     if args.action == "install":
-        where = autostart.install(config_path)
+        if not config_path.exists():
+            raise ConfigError(f"configuration file not found: {config_path}")
+        where = autostart.install(config_path, runner=runner)
         print(f"docinbox: autostart installed at {where}")
     else:
-        where = autostart.remove()
+        where = autostart.remove(runner=runner)
         print(f"docinbox: autostart removed ({where})" if where else
               "docinbox: no autostart entry to remove")
     return EXIT_OK

@@ -29,7 +29,7 @@ import secrets
 import shutil
 import stat
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,7 @@ log = logging.getLogger("docinbox")
 
 HASH_CHUNK = 1 << 20
 IDLE_WAKE = 1.0  # seconds: the scheduler looks at the store at least this often
+HOUSEKEEPING = 0.2  # seconds between the scheduler's wider looks at the store
 QUOTA_PROBE = 3600.0  # seconds before a service paused for quota is tried again
 PAUSE_KEY = "paused_until"
 FILES_SECRET_KEY = "fileserver_secret"
@@ -110,6 +111,12 @@ class Engine:
         self._host_failures: dict[int, int] = {}
         self._spawned = 0  # tasks started so far (the scheduler compares before/after)
         self._inspecting = False  # one inspection batch at a time
+        # What housekeeping last found (see _start_due); refreshed when stale or flagged.
+        self._housekeeping_due = True
+        self._last_housekeeping = 0.0
+        self._paused: float | None = None
+        self._blocked_now: dict[str, dict[str, Any]] = {}
+        self._poll_due: float | None = None
         self._lock_fd: int | None = None
         self._once = False
         self._activity: str | None = None
@@ -240,7 +247,7 @@ class Engine:
                 self._store.update(job.id, State.SUBMITTED, not_before=now)
                 woke += 1
         log.debug("callback from %s for %s: %d job(s) to poll now", service, sorted(ids), woke)
-        self._kick()
+        self._kick(housekeeping=True)
 
     def _in_flight_path(self, job_id: int) -> Path | None:
         """The file server's only way to a file: jobs sent and not yet finished (any thread)."""
@@ -320,6 +327,8 @@ class Engine:
                 store.transition(job.id, State.SUBMITTING, State.QUEUED,
                                  note="recovered: the request may not have reached the service")
                 log.info("%s: resubmitting after an interrupted request", job.rel_path)
+        # Routes may have changed since these were queued: decide again for the unsent ones.
+        store.clear_routes()
         # A pause for credentials lasts until the user acts; a restart is such an act.
         for name, health in store.meta_prefixed(HEALTH_PREFIX).items():
             if health.get("until") is None:
@@ -347,11 +356,11 @@ class Engine:
         try:
             for start in range(0, len(paths), 256):
                 await asyncio.to_thread(self._admit, paths[start:start + 256])
-                self._kick()
+                self._kick(housekeeping=True)
         finally:
             with self._offered_lock:
                 self._offered -= len(paths)
-            self._kick()
+            self._kick(housekeeping=True)
 
     def _admit(self, paths: list[Path]) -> None:
         """Hash each ready file and queue it, in one transaction (a worker thread).
@@ -427,8 +436,15 @@ class Engine:
             except DocumentError as exc:
                 self._fail(job, exc)
                 continue
+            job = dataclasses.replace(job, kind=info.kind, pages=info.pages)
             try:
-                self._store.update(job.id, State.QUEUED, kind=info.kind, pages=info.pages)
+                decision = self._decide(job)
+            except DocumentError as exc:
+                self._fail(job, exc)
+                continue
+            try:
+                self._store.update(job.id, State.QUEUED, kind=info.kind, pages=info.pages,
+                                   service=decision.service, options=decision.options)
             except StaleTransition:
                 continue
             log.info("%s: queued (%s%s)", job.rel_path, info.kind,
@@ -450,7 +466,9 @@ class Engine:
             for w in waiters:
                 w.cancel()
 
-    def _kick(self) -> None:
+    def _kick(self, housekeeping: bool = False) -> None:
+        if housekeeping:
+            self._housekeeping_due = True
         if self._wake is not None:
             self._wake.set()
 
@@ -486,28 +504,45 @@ class Engine:
                 if h.get("until") is None or float(h["until"]) > now}
 
     def _start_due(self) -> int:
-        """Start every due step there is room for; returns how many tasks were started."""
-        store = self._store
+        """Start every due step there is room for; returns how many tasks were started.
+
+        Submissions are looked at on every pass; the rest (inspection, routing, polls,
+        results to finish, pause and service health) only when this process changed them
+        or every HOUSEKEEPING seconds — `docinbox retry` from another process included."""
         now = self.clock.now()
         before = self._spawned
+        mono = self.clock.monotonic()
+        if self._housekeeping_due or mono - self._last_housekeeping >= HOUSEKEEPING:
+            self._housekeeping_due = False
+            self._last_housekeeping = mono
+            self._housekeeping(now)
+        if self._paused is None or self._once:
+            free = {name: s.settings.concurrency - self._busy.get(name, 0)
+                    for name, s in self.services.items()}
+            self._start_polls(now, self._blocked_now, free)
+            self._start_submissions(now, self._blocked_now, free)
+        return self._spawned - before
+
+    def _housekeeping(self, now: float) -> None:
+        store = self._store
+        self._paused = self.paused_until()
+        self._blocked_now = self._blocked()
         for job in store.in_state(State.RECEIVED, due_before=now, limit=64):
             if job.id not in self._inflight:
                 self._spawn([job.id], self._finalize(job), None)
+        self._route_unrouted()
         if not self._inspecting:
             fresh = [j for j in store.uninspected(256) if j.id not in self._inflight]
             if fresh:
                 self._inspecting = True
                 self._spawn([j.id for j in fresh], self._inspect_then_release(fresh), None)
-        if self.paused_until() is None or self._once:
-            blocked = self._blocked()
-            free = {name: s.settings.concurrency - self._busy.get(name, 0)
-                    for name, s in self.services.items()}
-            self._start_polls(now, blocked, free)
-            self._start_submissions(now, blocked, free)
-        return self._spawned - before
+        self._poll_due = store.next_due(State.SUBMITTED)
 
     def _start_polls(self, now: float, blocked: Mapping[str, Any], free: dict[str, int]) -> None:
         """One poll task per remote batch (or per document where the API has no batches)."""
+        if self._poll_due is None or self._poll_due > now:
+            return
+        self._poll_due = None  # the next housekeeping pass looks again
         groups: dict[tuple[str, str], list[Job]] = {}
         for job in self._store.in_state(State.SUBMITTED, limit=5000):
             service = self.services.get(job.service or "")
@@ -525,42 +560,36 @@ class Engine:
 
     def _start_submissions(self, now: float, blocked: Mapping[str, Any],
                            free: dict[str, int]) -> None:
-        budget = max(256, 4 * sum(max(0, n) for n in free.values()))
-        batches: dict[tuple[str, str], list[Job]] = {}
+        """Start what the free slots allow, asking the store per service for just that many
+        jobs (a backlog of thousands costs one small query per pass, not a scan)."""
         mono = self.clock.monotonic()
-        for job in self._store.in_state(State.QUEUED, due_before=now, limit=budget):
-            if job.id in self._inflight or job.kind is None:
-                continue  # busy, or not inspected yet
-            try:
-                decision = self._decide(job)
-            except DocumentError as exc:
-                self._spawn([job.id], self._fail_async(job, exc), None)
+        for name, service in self.services.items():
+            if name in blocked or free.get(name, 0) <= 0:
                 continue
-            if decision.service in blocked:
+            want = free[name] * max(1, service.batch_limit)
+            jobs = self._store.due_for(name, now, want, exclude=self._inflight)
+            if service.batch_limit <= 1:
+                for job in jobs:
+                    self._spawn([job.id], self._process(job), name)
                 continue
-            service = self.services[decision.service]
-            key = service.batch_key(self._document(job, decision.options)) \
-                if service.batch_limit > 1 else None
-            if key is None:
-                if free.get(decision.service, 0) <= 0:
+            batches: dict[str, list[Job]] = {}
+            for job in jobs:
+                key = service.batch_key(self._document(job))
+                if key is None:
+                    if free[name] > 0:
+                        free[name] -= 1
+                        self._spawn([job.id], self._process(job), name)
                     continue
-                free[decision.service] -= 1
-                self._spawn([job.id], self._process(job, decision), decision.service)
-            else:
                 self._due_since.setdefault(job.id, mono)
-                batches.setdefault((decision.service, key), []).append(
-                    dataclasses.replace(job, service=decision.service,
-                                        options=decision.options))
-        for (name, _key), jobs in batches.items():
-            service = self.services[name]
-            for start in range(0, len(jobs), service.batch_limit):
-                chunk = jobs[start:start + service.batch_limit]
+                batches.setdefault(key, []).append(job)
+            for chunk in (c for jobs in batches.values()
+                          for c in _chunks(jobs, service.batch_limit)):
                 oldest = min(self._due_since[j.id] for j in chunk)
                 full = len(chunk) >= service.batch_limit
                 if not full and mono - oldest < service.batch_window and not self._stopping():
                     self._batch_timer(service.batch_window - (mono - oldest))
                     continue
-                if free.get(name, 0) <= 0:
+                if free[name] <= 0:
                     break
                 free[name] -= 1
                 for j in chunk:
@@ -575,15 +604,30 @@ class Engine:
     def _stopping(self) -> bool:
         return self._stop is not None and self._stop.is_set()
 
+    def _route_unrouted(self) -> None:
+        """Inspected jobs without a service: put back by `retry` after a routing failure, or
+        left by a start-up that re-routed them under changed routes."""
+        routes = []
+        for job in self._store.unrouted(512):
+            if job.id in self._inflight:
+                continue
+            try:
+                decision = self._decide(job)
+            except DocumentError as exc:
+                self._spawn([job.id], self._fail_async(job, exc), None)
+                continue
+            routes.append((job.id, decision.service, decision.options))
+        if routes:
+            self._store.set_routes(routes)
+
     async def _inspect_then_release(self, jobs: list[Job]) -> None:
         try:
             await self._inspect(jobs)
         finally:
             self._inspecting = False
+            self._housekeeping_due = True  # inspected jobs are routed; more may wait
 
     def _decide(self, job: Job) -> router.Decision:
-        if job.service and job.attempts:
-            return router.Decision(job.service, dict(job.options), -1)
         info = sniff.DocumentInfo(job.kind or "", job.pages)
 
         def accepts(name: str, kind: str) -> bool:
@@ -658,28 +702,28 @@ class Engine:
                 return other
         return None
 
-    async def _reuse(self, job: Job, twin: Job, decision: router.Decision) -> None:
+    async def _reuse(self, job: Job, twin: Job) -> None:
         """Give *job* the result of *twin* (same bytes) without asking the service again."""
         raw = self._workdir(job.id) / "raw"
         await asyncio.to_thread(shutil.rmtree, raw, True)
         await asyncio.to_thread(shutil.copytree, self.folders.outbox / twin.result_dir / "raw",
                                 raw)
-        job = self._begin(job, decision.service, decision.options)
+        job = self._begin(job)
         job = self._store.transition(job.id, State.SUBMITTING, State.RECEIVED,
                                      remote={**twin.remote, "same_as_job": twin.id},
                                      note=f"same content as job {twin.id}: result reused")
         log.info("%s: same content as %s; its result is reused", job.rel_path, twin.rel_path)
         await self._finalize(job)
 
-    async def _process(self, job: Job, decision: router.Decision) -> None:
-        service = self.services[decision.service]
+    async def _process(self, job: Job) -> None:
+        service = self.services[job.service or ""]
         try:
             await asyncio.to_thread(self._check_unchanged, job)
-            twin = self._twin(job, decision.service)
+            twin = self._twin(job, service.name)
             if twin is not None:
-                await self._reuse(job, twin, decision)
+                await self._reuse(job, twin)
                 return
-            job = self._begin(job, decision.service, decision.options)
+            job = self._begin(job)
             self._activity = f"sending {job.name}"
             self._notify()
             outcome = await service.submit(self._document(job), self._workdir(job.id))
@@ -692,11 +736,11 @@ class Engine:
             log.exception("%s: unexpected error", job.rel_path)
             await self._on_error(job.id, _internal(exc))
 
-    def _begin(self, job: Job, service: str, options: Mapping[str, Any]) -> Job:
+    def _begin(self, job: Job) -> Job:
         """The intent, persisted before the request: `submitting`, attempt n."""
         return self._store.transition(
-            job.id, State.QUEUED, State.SUBMITTING, service=service, options=dict(options),
-            attempts=job.attempts + 1, note=f"attempt {job.attempts + 1} to {service}")
+            job.id, State.QUEUED, State.SUBMITTING, attempts=job.attempts + 1,
+            note=f"attempt {job.attempts + 1} to {job.service}")
 
     async def _process_batch(self, service: Service, jobs: list[Job]) -> None:
         """Several documents in one submission (MinerU's file-urls/batch)."""
@@ -706,10 +750,9 @@ class Engine:
                 await asyncio.to_thread(self._check_unchanged, job)
                 twin = self._twin(job, service.name)
                 if twin is not None:
-                    await self._reuse(job, twin, router.Decision(service.name,
-                                                                 dict(job.options), -1))
+                    await self._reuse(job, twin)
                     continue
-                started.append(self._begin(job, service.name, job.options))
+                started.append(self._begin(job))
             except DocinboxError as exc:
                 await self._on_error(job.id, exc)
         if not started:
@@ -758,10 +801,14 @@ class Engine:
         job = self._store.get(job_id)
         remote = {**job.remote, **outcome.remote}
         if isinstance(outcome, Received):
+            # the outbox name is reserved in the same write (the intent before writing it)
+            name = self.writer.free_name(Path(job.name).stem, self._reserved_in_store(job_id))
             job = self._store.transition(job_id, expect, State.RECEIVED, remote=remote,
-                                         error=None, message=None, not_before=0.0)
+                                         error=None, message=None, not_before=0.0,
+                                         result_dir=name)
             await self._finalize(job)
         elif isinstance(outcome, Accepted):
+            self._housekeeping_due = True  # a poll is now pending
             self._store.transition(job_id, expect, State.SUBMITTED, remote=remote,
                                    not_before=self.clock.now() + outcome.poll_after)
         else:
@@ -823,8 +870,7 @@ class Engine:
                 name = None  # somebody took the name meanwhile; take the next
 
     def _reserved_in_store(self, job_id: int) -> set[str]:
-        return {j.result_dir for j in self._store.in_state(State.RECEIVED)
-                if j.result_dir and j.id != job_id}
+        return self._store.reserved_names(exclude=job_id)
 
     def _archive(self, job: Job) -> Path | None:
         location = Path(job.location)
@@ -889,6 +935,7 @@ class Engine:
         self._store.set_meta(HEALTH_PREFIX + name, {
             "condition": "paused", "error": err.code, "reason": err.message,
             "hint": err.hint, "until": until})
+        self._housekeeping_due = True
         log.error("%s paused: %s. %s", name, err.message, err.hint)
 
     async def _fail_async(self, job: Job, err: DocinboxError) -> None:
@@ -953,7 +1000,7 @@ class Engine:
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._notify)
-                loop.call_soon_threadsafe(self._kick)
+                loop.call_soon_threadsafe(self._kick, True)
 
 
 class EngineControl:
@@ -1034,6 +1081,11 @@ def build_snapshot(store: Store, now: float, *, activity: str | None = None,
                           services=tuple(services),
                           paused_until=None if paused is None else float(paused),
                           activity=activity)
+
+
+def _chunks(items: list[Job], size: int) -> Iterator[list[Job]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _sha256(path: Path) -> str:

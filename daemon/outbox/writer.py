@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +54,13 @@ class OutboxWriter:
         self.outbox = outbox
         self.fsync = fsync
 
-    def candidate_names(self, stem: str) -> list[str]:
-        """``stem``, ``stem (2)``, ``stem (3)``, ... (a generator would do; a list is clearer)."""
+    @staticmethod
+    def candidate_names(stem: str) -> Iterator[str]:
+        """``stem``, ``stem (2)``, ``stem (3)``, ..."""
         stem = stem.strip() or "document"
-        return [stem] + [f"{stem} ({n})" for n in range(2, 10_000)]
+        yield stem
+        for n in range(2, 100_000):
+            yield f"{stem} ({n})"
 
     def free_name(self, stem: str, reserved: set[str]) -> str:
         for name in self.candidate_names(stem):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -49,6 +50,20 @@ class RateLimiter:
 
     async def hook(self, request: httpx.Request) -> None:
         await self.acquire()
+
+
+def multipart(fields: dict[str, str], file_field: str, filename: str, data: bytes,
+              content_type: str) -> tuple[bytes, str]:
+    """A multipart/form-data body in one buffer (what httpx would stream in pieces)."""
+    boundary = secrets.token_hex(16)
+    quoted = filename.replace("\\", "\\\\").replace('"', '\\"').replace("\r", " ") \
+        .replace("\n", " ")
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+             f"{value}\r\n".encode() for name, value in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
+                 f'filename="{quoted}"\r\nContent-Type: {content_type}\r\n\r\n'.encode())
+    parts += [data, f"\r\n--{boundary}--\r\n".encode()]
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
 def make_client(base_url: str, *, timeout: float, transport: httpx.AsyncBaseTransport | None,

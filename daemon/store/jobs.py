@@ -55,7 +55,7 @@ class Job:
         return self.rel_path.rsplit("/", 1)[-1]
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Job:
+    def from_row(cls, row: Mapping[str, Any] | sqlite3.Row) -> Job:
         values = dict(row)
         values["state"] = State(values["state"])
         values["options"] = json.loads(values["options"] or "{}")
@@ -92,10 +92,11 @@ class Store:
             except sqlite3.OperationalError as exc:
                 raise StoreError(f"state database error: {exc}") from exc
 
-    def _query(self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> list[dict]:
+    def _query(self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()
+               ) -> list[sqlite3.Row]:
         with self._lock:
             try:
-                return list(self._db.query(sql, params))
+                return self._conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
             except sqlite3.OperationalError as exc:
                 raise StoreError(f"state database error: {exc}") from exc
 
@@ -152,6 +153,48 @@ class Store:
                              (cur.lastrowid, now, None, str(State.QUEUED)))
         return ids
 
+    def reserved_names(self, *, exclude: int) -> set[str]:
+        """Outbox folder names reserved by jobs whose result is being written."""
+        rows = self._query("SELECT result_dir FROM jobs WHERE state = 'received' AND "
+                           "result_dir IS NOT NULL AND id != ?", (exclude,))
+        return {r[0] for r in rows}
+
+    def clear_routes(self) -> int:
+        """Forget the service of every unsent queued job (the routes may have changed)."""
+        with self._tx() as conn:
+            return conn.execute(
+                "UPDATE jobs SET service = NULL WHERE state = 'queued' AND attempts = 0 "
+                "AND kind IS NOT NULL AND kind != '' AND service IS NOT NULL").rowcount
+
+    def set_routes(self, routes: Iterable[tuple[int, str, Mapping[str, Any]]]) -> None:
+        """Record (job id, service, options) for queued jobs, in one transaction."""
+        now = self.clock.now()
+        with self._tx() as conn:
+            conn.executemany(
+                "UPDATE jobs SET service = ?, options = ?, updated_at = ? "
+                "WHERE id = ? AND state = 'queued'",
+                [(service, json.dumps(dict(options), sort_keys=True), now, job_id)
+                 for job_id, service, options in routes])
+
+    def due_for(self, service: str, now: float, limit: int, *,
+                exclude: Iterable[int] = ()) -> list[Job]:
+        """Queued, inspected jobs routed to *service* and due: what the scheduler can start
+        (without those in *exclude*, already being started)."""
+        skip = list(exclude)
+        rows = self._query(
+            "SELECT * FROM jobs WHERE state = 'queued' AND service = ? AND not_before <= ? "
+            f"AND kind IS NOT NULL AND id NOT IN ({_placeholders(skip)}) "
+            f"ORDER BY not_before, id LIMIT {int(limit)}",
+            (service, now, *skip))
+        return [Job.from_row(r) for r in rows]
+
+    def unrouted(self, limit: int) -> list[Job]:
+        """Queued jobs that are inspected but have no service yet (a route failed before, or
+        the routes changed)."""
+        rows = self._query("SELECT * FROM jobs WHERE state = 'queued' AND service IS NULL "
+                           f"AND kind IS NOT NULL AND kind != '' ORDER BY id LIMIT {int(limit)}")
+        return [Job.from_row(r) for r in rows]
+
     def uninspected(self, limit: int) -> list[Job]:
         """Queued documents whose type and pages are not known yet."""
         rows = self._query("SELECT * FROM jobs WHERE state = 'queued' AND kind IS NULL "
@@ -177,18 +220,24 @@ class Store:
         params.update({f"_s{i}": str(s) for i, s in enumerate(expected)})
         states = ", ".join(f":_s{i}" for i in range(len(expected)))
         with self._tx() as conn:
-            row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            cur = conn.execute(
-                f"UPDATE jobs SET {assignments} WHERE id = :_id AND state IN ({states})", params
-            )
-            if cur.rowcount != 1:
+            src = str(expected[0])
+            if len(expected) > 1:
+                row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                src = row[0] if row else "missing"
+            updated = conn.execute(
+                f"UPDATE jobs SET {assignments} WHERE id = :_id AND state IN ({states}) "
+                "RETURNING *", params
+            ).fetchone()
+            if updated is None:
+                row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
                 found = row[0] if row else "missing"
                 raise StaleTransition(
                     f"job {job_id} is {found}, expected {'/'.join(map(str, expected))}"
                 )
-            conn.execute("INSERT INTO history (job_id, at, src, dst, note) VALUES (?,?,?,?,?)",
-                         (job_id, now, row[0], str(to), note))
-        return self.get(job_id)
+            if src != str(to) or note:  # staying put to record ids is not history
+                conn.execute("INSERT INTO history (job_id, at, src, dst, note) "
+                             "VALUES (?,?,?,?,?)", (job_id, now, src, str(to), note))
+        return Job.from_row(updated)
 
     def update(self, job_id: int, expect: State, **changes: Any) -> Job:
         """Change columns of a job that stays in *expect* (e.g. record a retry time)."""
@@ -210,10 +259,8 @@ class Store:
         return moved
 
     def set_meta(self, key: str, value: Any) -> None:
-        with self._tx() as conn:
-            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
-                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                         (key, json.dumps(value)))
+        with self._lock, self._conn:
+            self._db["meta"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
 
     def delete_meta(self, key: str) -> None:
         with self._tx() as conn:
@@ -327,9 +374,11 @@ def open_store(path: Path, *, clock: Clock | None = None, create: bool = True,
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
         if not readonly:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                raise StoreError(f"{path}: cannot switch the database to WAL mode ({mode})")
+            db = sqlite_utils.Database(conn)
+            db.enable_wal()  # readers (docinbox status, the tray) never block the daemon
+            if db.journal_mode != "wal":
+                raise StoreError(f"{path}: cannot switch the database to WAL mode "
+                                 f"({db.journal_mode})")
             # FULL: a committed intent survives power loss, not only a process crash.
             conn.execute("PRAGMA synchronous = FULL")
             migrate(conn)

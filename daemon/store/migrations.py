@@ -52,6 +52,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        -- the scheduler asks for due jobs of one service at a time
+        CREATE INDEX jobs_service ON jobs (state, service, not_before);
+        """,
+    ),
 ]
 
 

@@ -202,8 +202,10 @@ class TrayApp:
 
     def _reassert_signals(self) -> bool:
         """pystray's GTK backends reset SIGINT to SIG_DFL (instant death); undo that."""
-        for s in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(s, self._on_signal)
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(s, self._on_signal)
+        self.ready.set()
         return False  # GLib: do not repeat
 
     def _setup(self, icon: Any) -> None:
@@ -218,13 +220,14 @@ class TrayApp:
                 icon._icon_valid = icon._visible = True
             else:
                 icon.visible = True
-        if self.backend_name in _GLIB_BACKENDS:
-            from gi.repository import GLib  # present: the backend loaded
-            GLib.idle_add(self._reassert_signals)
         self._updater = threading.Thread(target=self._update_loop, name="docinbox-tray-refresh",
                                          daemon=True)
         self._updater.start()
-        self.ready.set()
+        if self.backend_name in _GLIB_BACKENDS:
+            from gi.repository import GLib  # present: the backend loaded
+            GLib.idle_add(self._reassert_signals)  # sets ready once our handlers are back
+        else:
+            self.ready.set()
         if self.daemon_done.is_set():
             self._stop_icon()
 

@@ -174,3 +174,29 @@ def test_wrong_key_against_the_mock_is_a_credentials_error(tmp_path: Path) -> No
 
     with pytest.raises(CredentialsError):
         asyncio.run(go())
+
+
+def test_small_and_large_uploads_carry_the_same_form(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-buffer body for small files parses like httpx's streamed one."""
+    import daemon.services.nanonets as module
+
+    bodies = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append((request.headers["content-type"], request.read()))
+        return httpx.Response(200, json=SEED_RESPONSE)
+
+    _submit(handler, tmp_path)  # small: one buffer
+    monkeypatch.setattr(module, "SMALL_UPLOAD", 0)
+    _submit(handler, tmp_path)  # "large": streamed by httpx
+    import email.parser
+
+    for ctype, body in bodies:
+        msg = email.parser.BytesParser().parsebytes(
+            b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body)
+        parts = {p.get_param("name", header="content-disposition"): p for p in msg.get_payload()}
+        assert parts["file"].get_filename() == "recibo.pdf"
+        assert parts["file"].get_payload(decode=True) == receipt_pdf()
+        assert parts["file"].get_content_type() == "application/pdf"
+        assert json.loads(parts["request_metadata"].get_payload())["docinbox_job"] == 7

@@ -12,6 +12,7 @@ Screenshots go to artifacts/tray/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import select
@@ -109,7 +110,8 @@ def test_xorg_icon_docks_follows_state_and_obeys_menu(x11: XProbe, tmp_path: Pat
 
         find_item(app.icon.menu, "Pause", "For 30 minutes")(app.icon)
         assert control.wait_for_call("pause") == ("pause", 1800)
-        wait_for(lambda: x11.title(win).startswith("docinbox: paused"), what="paused")
+        wait_for(lambda: x11.title(win).startswith("docinbox: paused"),
+                 what=f"paused (title: {x11.title(win)!r})")
         wait_for(lambda: shows(x11, win, Kind.PAUSED, None), what="the paused icon")
 
         find_item(app.icon.menu, "Resume")(app.icon)
@@ -196,8 +198,9 @@ class Child:
         self.proc.stdin.flush()
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
+        # the whole process group: dbus-run-session's bus daemon too
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
         self.stderr.close()
 
@@ -215,6 +218,23 @@ def test_signals_stop_the_daemon_cleanly(x11: XProbe, tmp_path: Path, sig: signa
         assert child.proc.wait(20) == 5
         wait_for(lambda: x11.find(ICON_CLASS) is None, what="the icon gone")
         assert "Traceback" not in child.stderr_path.read_text()
+    finally:
+        child.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signals_with_the_glib_backend(x11: XProbe, tmp_path: Path, gi_path: str,
+                                       sig: signal.Signals) -> None:
+    """pystray's GTK backends reset SIGINT to "die at once"; the tray puts its handler back."""
+    child = Child("appindicator", tmp_path, python_path=gi_path,
+                  wrapper=(require("dbus-run-session"), "--"))
+    try:
+        pid = int(child.expect("PID").split()[1])
+        child.expect("READY appindicator", timeout=30)
+        os.kill(pid, sig)
+        assert child.expect("CALL") == 'CALL ["stop"]'
+        assert child.expect("EXIT") == "EXIT 5"
+        assert child.proc.wait(20) == 5
     finally:
         child.close()
 
@@ -239,6 +259,17 @@ def gi_path(tmp_path: Path) -> str:
     return str(shim)
 
 
+def open_menu(x11: XProbe, win: object) -> object:
+    """Click the icon until its menu is up (a click during a re-dock can be lost)."""
+    def clicked() -> object:
+        menu = x11.popup()
+        if menu is None:
+            x, y = x11.origin(win)
+            x11.click(x + 8, y + 8, button=1)
+        return menu
+    return wait_for(clicked, what="the menu to open", interval=0.5)
+
+
 def test_appindicator_menu_opens_and_drives_control(x11: XProbe, tmp_path: Path,
                                                      gi_path: str) -> None:
     dbus = require("dbus-run-session")
@@ -255,9 +286,7 @@ def test_appindicator_menu_opens_and_drives_control(x11: XProbe, tmp_path: Path,
         child.send("snapshot failed")
         wait_for(lambda: x11.title(win) == "docinbox: 2 documents failed",
                  what="the indicator's title to follow the state")
-        x, y = x11.origin(win)
-        x11.click(x + 8, y + 8, button=1)
-        menu = wait_for(x11.popup, what="the menu to open")
+        menu = open_menu(x11, win)
         wait_for(lambda: x11.image(menu).getbbox() is not None, what="the menu drawn")
         # let GTK finish drawing the items: wait until the image stops changing
         last: list[bytes] = [b""]
@@ -270,15 +299,14 @@ def test_appindicator_menu_opens_and_drives_control(x11: XProbe, tmp_path: Path,
         g = menu.get_geometry()
         mx, my = x11.origin(menu)
         shot = x11.screenshot(ARTIFACTS / "menu-open.png",
-                              (0, 0, min(480, mx + g.width + 8), min(200, my + g.height + 8)))
+                              (0, 0, min(480, mx + g.width + 8), min(400, my + g.height + 8)))
         assert shot.height > 100
         # keyboard: Down skips the disabled status line → Open inbox; Down×3 → Pause ▸
         for key in ("Down", "Down", "Down", "Down", "Right", "Return"):
             x11.key(key)
         assert child.expect("CALL") == 'CALL ["pause", 1800]'
         wait_for(lambda: x11.popup() is None, what="the menu closed")
-        x11.click(x + 8, y + 8, button=1)
-        wait_for(x11.popup, what="the menu to open again")
+        open_menu(x11, win)
         x11.key("Up")  # from the bottom: Quit
         x11.key("Return")
         assert child.expect("CALL") == 'CALL ["stop"]'

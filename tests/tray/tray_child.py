@@ -2,8 +2,8 @@
 
 ``python tray_child.py BACKEND ROOT`` runs :func:`run_with_tray` with a FakeControl
 (so signals, the main thread and process exit are real) and talks on stdio:
-it prints ``READY <tooltip>`` once the icon is shown, ``CALL <name> <arg>`` for
-each Control call, ``OPEN <path>`` for each file it would open, ``EXIT <code>``
+it prints ``PID <pid>``, ``READY <backend> <tooltip>`` once the icon is shown,
+``CALL <json>`` for each Control call, ``OPEN <path>`` for each file it would open, ``EXIT <code>``
 at the end; it reads ``snapshot <name>`` lines to change the daemon's state.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -51,6 +52,7 @@ class EchoingControl(FakeControl):
 
 def main() -> int:
     backend, root = sys.argv[1], Path(sys.argv[2])
+    say("PID", os.getpid())
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     control = EchoingControl(root, SNAPSHOTS[sys.argv[3] if len(sys.argv) > 3 else "working"],
@@ -61,6 +63,8 @@ def main() -> int:
             word, _, arg = line.strip().partition(" ")
             if word == "snapshot":
                 control.set_snapshot(SNAPSHOTS[arg])
+            elif word == "stop":
+                control.stop()
 
     def on_start(app: TrayApp) -> None:
         def announce() -> None:

@@ -3,6 +3,7 @@ windows, click, take screenshots.  Every wait is on a condition with a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -21,13 +22,13 @@ from Xlib.ext import xtest
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts" / "tray"
-SCREEN = (480, 200)
+SCREEN = (480, 400)
 # The tray host's panel: top-left, 240x32; icons dock at its left end.
 PANEL = (0, 0, 240, 32)
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition",
-             interval: float = 0.02) -> T:
+             interval: float = 0.02, probe: XProbe | None = None) -> T:
     """Poll *predicate* until it returns something truthy; fail after *timeout* seconds."""
     deadline = time.monotonic() + timeout
     pause = threading.Event()
@@ -35,8 +36,13 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0, what: str = "con
     while True:
         try:
             last = predicate()
-        except XError as exc:  # a window vanished between two calls
+        except XError as exc:  # a window unmapped or vanished between two calls
             last = exc
+        except AttributeError as exc:  # python-xlib choked on an X error: reconnect
+            last = exc
+            for p in [probe, *_PROBES]:
+                if p is not None:
+                    p.reconnect()
         else:
             if last:
                 return last
@@ -119,14 +125,33 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+_PROBES: list[XProbe] = []
+
+
 class XProbe:
     """A separate X connection through which the tests look at the screen like a user."""
 
     def __init__(self, display_name: str) -> None:
+        self.name = display_name
         self.d = display.Display(display_name)
         self.root = self.d.screen().root
+        _PROBES.append(self)
+
+    def reconnect(self) -> None:
+        """python-xlib sometimes cannot even parse an X error (AttributeError) and the
+        connection is unusable after that: start a fresh one."""
+        with contextlib.suppress(Exception):
+            self.d.close()
+        self.d = display.Display(self.name)
+        self.root = self.d.screen().root
+
+    def _w(self, w: Any) -> Any:
+        """The same window, on the current connection."""
+        return self.d.create_resource_object("window", w.id)
 
     def close(self) -> None:
+        if self in _PROBES:
+            _PROBES.remove(self)
         self.d.close()
 
     def windows(self, top: Any = None) -> list[Any]:
@@ -148,20 +173,39 @@ class XProbe:
         return None
 
     def parent(self, w: Any) -> Any:
+        w = self._w(w)
         return w.query_tree().parent
 
     def docked(self, w: Any) -> bool:
+        w = self._w(w)
         """Reparented away from the root into the tray host's window."""
         return self.parent(w).id != self.root.id
 
     def title(self, w: Any) -> str:
-        return w.get_wm_name() or ""
+        """_NET_WM_NAME (UTF-8, what GTK sets) or else WM_NAME (Latin-1, what xorg sets)."""
+        w = self._w(w)
+        net = w.get_full_text_property(self.d.intern_atom("_NET_WM_NAME"),
+                                       self.d.intern_atom("UTF8_STRING"))
+        if net:
+            return net if isinstance(net, str) else net.decode("utf-8", "replace")
+        name = w.get_wm_name()
+        return name if isinstance(name, str) else ""
 
     def origin(self, w: Any) -> tuple[int, int]:
+        w = self._w(w)
         pos = w.translate_coords(self.root, 0, 0)
         return -pos.x, -pos.y
 
+    def viewable(self, w: Any) -> bool:
+        w = self._w(w)
+        return w.get_attributes().map_state == X.IsViewable
+
     def image(self, w: Any) -> Image.Image:
+        """The window's pixels (only ask for a viewable window: GetImage on an unmapped
+        one is an error that python-xlib does not always survive)."""
+        if not self.viewable(w):
+            raise XError(self.d.display, b"\0" * 32)
+        w = self._w(w)
         g = w.get_geometry()
         raw = w.get_image(0, 0, g.width, g.height, X.ZPixmap, 0xFFFFFFFF)
         return Image.frombytes("RGB", (g.width, g.height), raw.data, "raw", "BGRX")
