@@ -22,7 +22,7 @@ import sqlite_utils
 
 from ..clock import Clock, SystemClock
 from ..errors import StaleTransition, StoreError
-from .migrations import migrate
+from .migrations import current_version, migrate
 from .states import ACTIVE, State, allowed
 
 
@@ -385,8 +385,12 @@ def open_store(path: Path, *, clock: Clock | None = None, create: bool = True,
             # Find out now, not at the first job, if another program holds the write lock.
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("ROLLBACK")
-        else:
-            conn.execute("SELECT COUNT(*) FROM jobs").fetchone()
+        elif current_version(conn) == 0:
+            # The daemon has created the file but not its tables yet: nothing to show.
+            conn.close()
+            conn = sqlite3.connect(":memory:", check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            migrate(conn)
     except sqlite3.OperationalError as exc:
         if "locked" not in str(exc):
             raise StoreError(f"{path} cannot be used as docinbox's state database: {exc}",

@@ -96,3 +96,10 @@ def test_a_file_that_is_not_a_database_is_never_replaced(tmp_path: Path) -> None
 def test_readonly_open_of_missing_db_is_clear(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no state database"):
         open_store(tmp_path / "nope.db", readonly=True)
+
+
+def test_status_during_start_up_sees_an_empty_store(tmp_path: Path) -> None:
+    """The file exists but the daemon has not created its tables yet."""
+    sqlite3.connect(tmp_path / "s.db").close()
+    store = open_store(tmp_path / "s.db", readonly=True)
+    assert store.counts() == {} and store.jobs() == []
