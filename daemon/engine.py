@@ -421,10 +421,14 @@ class Engine:
         await asyncio.to_thread(self._inspect_sync, jobs)
 
     def _inspect_sync(self, jobs: list[Job]) -> None:
-        """Type (from the content) and page count of newly queued documents."""
+        """Type (from the content), page count and route of newly queued documents,
+        recorded for the whole batch in one transaction."""
+        inspected = []
         for job in jobs:
             try:
                 info = sniff.inspect(Path(job.location))
+                decision = self._decide(dataclasses.replace(job, kind=info.kind,
+                                                            pages=info.pages))
             except FileNotFoundError:
                 self._fail(job, DocumentVanished(f"{job.rel_path} was removed before it was "
                                                  "sent"))
@@ -436,19 +440,12 @@ class Engine:
             except DocumentError as exc:
                 self._fail(job, exc)
                 continue
-            job = dataclasses.replace(job, kind=info.kind, pages=info.pages)
-            try:
-                decision = self._decide(job)
-            except DocumentError as exc:
-                self._fail(job, exc)
-                continue
-            try:
-                self._store.update(job.id, State.QUEUED, kind=info.kind, pages=info.pages,
-                                   service=decision.service, options=decision.options)
-            except StaleTransition:
-                continue
-            log.info("%s: queued (%s%s)", job.rel_path, info.kind,
+            inspected.append((job.id, info.kind, info.pages, decision.service,
+                              decision.options))
+            log.info("%s: queued for %s (%s%s)", job.rel_path, decision.service, info.kind,
                      f", {info.pages} page{'s' if info.pages != 1 else ''}" if info.pages else "")
+        if inspected:
+            self._store.set_inspected(inspected)
 
     # --- the scheduler ------------------------------------------------------------------
 

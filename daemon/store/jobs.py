@@ -166,6 +166,17 @@ class Store:
                 "UPDATE jobs SET service = NULL WHERE state = 'queued' AND attempts = 0 "
                 "AND kind IS NOT NULL AND kind != '' AND service IS NOT NULL").rowcount
 
+    def set_inspected(self, rows: Iterable[tuple[int, str, int | None, str,
+                                                 Mapping[str, Any]]]) -> None:
+        """Record (job id, kind, pages, service, options) for queued jobs, one transaction."""
+        now = self.clock.now()
+        with self._tx() as conn:
+            conn.executemany(
+                "UPDATE jobs SET kind = ?, pages = ?, service = ?, options = ?, updated_at = ? "
+                "WHERE id = ? AND state = 'queued'",
+                [(kind, pages, service, json.dumps(dict(options), sort_keys=True), now, job_id)
+                 for job_id, kind, pages, service, options in rows])
+
     def set_routes(self, routes: Iterable[tuple[int, str, Mapping[str, Any]]]) -> None:
         """Record (job id, service, options) for queued jobs, in one transaction."""
         now = self.clock.now()
