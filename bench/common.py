@@ -261,6 +261,16 @@ class StateDB:
     def total(self) -> int:
         return sum(self.counts().values())
 
+    def uninspected(self) -> int:
+        """Rows whose type is not known yet (queued before inspection)."""
+        conn = self._c()
+        if conn is None:
+            return -1
+        try:
+            return conn.execute("SELECT count(*) FROM jobs WHERE kind IS NULL").fetchone()[0]
+        except sqlite3.Error:
+            return -1
+
     def created_after(self, t: float) -> int:
         conn = self._c()
         assert conn is not None
