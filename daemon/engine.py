@@ -9,11 +9,16 @@ by persisted states — ``submitting`` before the request, ``submitted`` or
 
 Flow of a job (see docs/architecture.md)::
 
-    watcher ─► _admit (hash, sniff, store.add) ─► queued
-    scheduler ─► _process: route, submitting, service.submit ─► received | submitted
-    scheduler ─► _poll (asynchronous services) ─► received
+    watcher ─► _admit (hash; store.add_many, a batch per transaction) ─► queued
+    scheduler ─► _inspect (type, pages from the bytes; route) ─► queued for a service
+    scheduler ─► _process / _process_batch: submitting, service.submit ─► received | submitted
+    scheduler ─► _poll (one request per remote batch) ─► received
     scheduler ─► _finalize: normalize, outbox, archive ─► done
     any error ─► _on_error: retry later | pause the service | _fail ─► failed
+
+The scheduler asks the store, per service, for as many due jobs as it has free slots;
+wider looks (inspection, polls, results to finish, pause and service health) happen
+when this process flags a change or every HOUSEKEEPING seconds.
 """
 
 from __future__ import annotations

@@ -315,13 +315,6 @@ class Store:
             found.update((r[0], r[1], r[2]) for r in rows)
         return found
 
-    def active_by_path(self, rel_path: str) -> list[Job]:
-        rows = self._query(
-            f"SELECT * FROM jobs WHERE rel_path = ? AND state IN ({_placeholders(ACTIVE)})",
-            (rel_path, *map(str, ACTIVE)),
-        )
-        return [Job.from_row(r) for r in rows]
-
     def in_state(self, *states: State, due_before: float | None = None,
                  limit: int | None = None) -> list[Job]:
         sql = f"SELECT * FROM jobs WHERE state IN ({_placeholders(states)})"
