@@ -533,7 +533,9 @@ class Engine:
             if job.id not in self._inflight:
                 self._spawn([job.id], self._finalize(job), None)
         self._route_unrouted()
-        if not self._inspecting:
+        # Intake first: inspecting (pypdf) competes for the interpreter with hashing, and a
+        # file is only safe once it is queued.  Intake kicks housekeeping when it is done.
+        if not self._inspecting and not self._offered:
             fresh = [j for j in store.uninspected(256) if j.id not in self._inflight]
             if fresh:
                 self._inspecting = True
