@@ -29,6 +29,7 @@ class DocumentSummary:
     message: str | None = None # what the user should know (failed or retrying)
     result_dir: Path | None = None  # outbox folder once done
     updated_at: float = 0.0
+    error_file: Path | None = None  # failed/<name>.error.json once failed
 
 
 @dataclass(frozen=True)

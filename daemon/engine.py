@@ -1020,7 +1020,8 @@ class EngineControl:
         engine = self._engine
         if engine.store is None:
             return StatusSnapshot(problem="starting")
-        return build_snapshot(engine.store, engine.clock.now(), activity=engine._activity)
+        return build_snapshot(engine.store, engine.clock.now(), activity=engine._activity,
+                              outbox=engine.folders.outbox)
 
     def pause(self, seconds: float | None = None) -> None:
         engine = self._engine
@@ -1052,11 +1053,14 @@ def retry(store: Store, ids: list[int] | None = None) -> list[Job]:
 
 
 def summary(job: Job, outbox: Path | None = None) -> DocumentSummary:
+    failed = job.state is State.FAILED and job.location
     return DocumentSummary(
         id=job.id, name=job.rel_path, state=str(job.state), service=job.service,
         error=job.error, message=job.message,
-        result_dir=(outbox / job.result_dir) if outbox and job.result_dir else None,
-        updated_at=job.updated_at)
+        result_dir=(outbox / job.result_dir) if outbox and job.result_dir
+        and job.state is State.DONE else None,
+        updated_at=job.updated_at,
+        error_file=Path(job.location + ".error.json") if failed else None)
 
 
 def build_snapshot(store: Store, now: float, *, activity: str | None = None,

@@ -217,7 +217,8 @@ def derive(snap: StatusSnapshot, *, now: float, stopping: bool = False,
 
 
 def recent_entry(doc: DocumentSummary) -> MenuEntry:
-    """A finished document: ✓ opens its result folder; ✗ failures are marked and explained."""
+    """A finished document: ✓ opens its result folder; ✗ failures are marked, explained, and
+    open their ``.error.json``."""
     name = truncate(doc.name, 48)
     if doc.state == "failed":
         why = doc.message or doc.error
@@ -226,8 +227,9 @@ def recent_entry(doc: DocumentSummary) -> MenuEntry:
         text = f"✓ {name}"
     else:
         text = f"… {name}"
-    if doc.result_dir is not None:
-        return MenuEntry(text, ("open_path", Path(doc.result_dir)))
+    target = doc.result_dir or doc.error_file
+    if target is not None:
+        return MenuEntry(text, ("open_path", Path(target)))
     return MenuEntry(text, None, enabled=False)
 
 

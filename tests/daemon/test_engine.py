@@ -299,3 +299,17 @@ def test_once_after_a_restart_reports_resumed_failures(workdir: Path, mock: Mock
     code, _engine = run_once(workdir, mock)
     assert code == 1
     assert read_json(workdir / "failed" / "recibo.pdf.error.json")["error"] == "rejected"
+
+
+def test_control_snapshot_points_at_results_and_error_files(workdir: Path,
+                                                            mock: MockContext) -> None:
+    (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
+    (workdir / "inbox" / "cut.pdf").write_bytes(receipt_pdf()[:300])
+    _code, engine = run_once(workdir, mock)
+    store = open_store(workdir / "state" / "docinbox.db", readonly=True)
+    engine.store = store
+    recent = {d.name: d for d in engine.control.snapshot().recent}
+    assert recent["recibo.pdf"].result_dir == workdir / "outbox" / "recibo"
+    assert recent["cut.pdf"].result_dir is None
+    assert recent["cut.pdf"].error_file == workdir / "failed" / "cut.pdf.error.json"
+    assert recent["cut.pdf"].error_file.exists()

@@ -179,9 +179,18 @@ def test_recent_documents_marks_failures_and_opens_results() -> None:
     recent = entry(s.menu, "Recent documents").children
     assert len(recent) == RECENT_MAX
     assert recent[0].text == "✗ broken.pdf — quota exhausted"
-    assert recent[0].action is None and not recent[0].enabled
+    assert recent[0].action is None and not recent[0].enabled  # nothing to open
     assert recent[1].text == "✓ doc1.pdf"
     assert recent[1].action == ("open_path", Path("/out/doc1"))
+
+
+def test_a_failure_opens_its_error_file() -> None:
+    doc = DocumentSummary(3, "cut.pdf", "failed", error="corrupt_document",
+                          message="not a readable PDF",
+                          error_file=Path("/failed/cut.pdf.error.json"))
+    s = derive(StatusSnapshot(counts={"failed": 1}, recent=(doc,)), now=NOW)
+    [item] = entry(s.menu, "Recent documents").children
+    assert item.action == ("open_path", Path("/failed/cut.pdf.error.json"))
 
 
 def test_no_recent_submenu_when_nothing_finished() -> None:
