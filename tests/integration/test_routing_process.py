@@ -130,56 +130,49 @@ def test_250_documents_go_in_two_batches(workdir: Path, mock_process: MockProces
     assert len(ids) == 2
 
 
-@pytest.mark.mock_speed(20)
-def test_killed_mid_upload_puts_again_to_the_same_url(workdir: Path,
-                                                      mock_process: MockProcess) -> None:
+def kill_mid_upload(workdir: Path, mock_process: MockProcess) -> tuple[Path, str]:
+    """A 10-page PDF to MinerU whose PUT hangs; the daemon is SIGKILLed once the upload URL
+    is checkpointed (before the PUT starts).  Returns the config and that URL."""
     config = config_for(workdir, mock_process.url)
     mock_process.admin("POST", "faults", json={"method": "PUT", "path": "/__oss/.*",
                                                "fault": "hang", "seconds": 60})
     drop(workdir / "inbox", "book.pdf", multipage_pdf(10))
     daemon = start_daemon(config)
     try:
-        # the URL is checkpointed before the PUT starts; the PUT then hangs at the mock
         wait_for(lambda: status(config)["documents"]
                  and status(config)["documents"][0]["remote"].get("upload_url"),
                  timeout=60, message="upload URL checkpointed")
     finally:
         daemon.send_signal(signal.SIGKILL)
         daemon.communicate(timeout=30)
-    url = status(config)["documents"][0]["remote"]["upload_url"]
     mock_process.admin("DELETE", "faults")
+    return config, status(config)["documents"][0]["remote"]["upload_url"]
+
+
+def finish(config: Path, mock_process: MockProcess) -> list[dict]:
     result = docinbox("run", "--once", "-c", str(config), timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    requests = mock_process.requests()
+    assert (config.parent / "outbox" / "book" / "result.json").exists()
+    return mock_process.requests()
+
+
+@pytest.mark.mock_speed(20)
+def test_killed_mid_upload_puts_again_to_the_same_url(workdir: Path,
+                                                      mock_process: MockProcess) -> None:
+    config, url = kill_mid_upload(workdir, mock_process)
+    requests = finish(config, mock_process)
     assert len([r for r in requests if r["path"] == "/api/v4/file-urls/batch"]) == 1
     puts = [r for r in requests if r["method"] == "PUT"]
     assert puts[-1]["status"] == 200
     assert url.split("?")[0].endswith(puts[-1]["path"])  # the same presigned URL again
-    assert (workdir / "outbox" / "book" / "result.json").exists()
 
 
 @pytest.mark.mock_speed(20)
 def test_expired_upload_url_is_renewed(workdir: Path, mock_process: MockProcess) -> None:
-    config = config_for(workdir, mock_process.url)
-    mock_process.admin("POST", "faults", json={"method": "PUT", "path": "/__oss/.*",
-                                               "fault": "hang", "seconds": 60})
-    drop(workdir / "inbox", "book.pdf", multipage_pdf(10))
-    daemon = start_daemon(config)
-    try:
-        wait_for(lambda: status(config)["documents"]
-                 and status(config)["documents"][0]["remote"].get("upload_url"),
-                 timeout=60, message="upload URL checkpointed")
-    finally:
-        daemon.send_signal(signal.SIGKILL)
-        daemon.communicate(timeout=30)
-    mock_process.admin("DELETE", "faults")
+    config, _url = kill_mid_upload(workdir, mock_process)
     mock_process.admin("POST", "clock/advance", json={"seconds": 25 * 3600})  # past 24 h
-    result = docinbox("run", "--once", "-c", str(config), timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    requests = mock_process.requests()
+    requests = finish(config, mock_process)
     assert len([r for r in requests if r["path"] == "/api/v4/file-urls/batch"]) == 2
-    assert (workdir / "outbox" / "book" / "result.json").exists()
-
 
 def free_port() -> int:
     import socket
