@@ -92,3 +92,13 @@ def read_json(path: Path) -> Any:
     import json
 
     return json.loads(path.read_text("utf-8"))
+
+
+def service_sections(url: str, *, docparse: bool = True) -> str:
+    """The [services.mineru] (and [services.docparse]) tables for a mock at *url*, with the
+    mock's credentials; write_config already writes [services.nanonets]."""
+    text = f'\n[services.mineru]\nbase_url = "{url}"\ntoken = "{defaults.MINERU_TOKEN}"\n'
+    if docparse:
+        text += (f'\n[services.docparse]\nbase_url = "{url}"\n'
+                 f'token = "{defaults.DOCPARSE_TOKEN}"\nfiles_listen = "127.0.0.1:0"\n')
+    return text

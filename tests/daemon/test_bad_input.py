@@ -17,13 +17,9 @@ from daemon.store import State, open_store
 from mockserver.app import create_app
 from mockserver.core import MockContext
 from mockserver.samples import receipt_pdf
-from tests.helpers import read_json, wait_for, write_config
+from tests.helpers import read_json, service_sections, wait_for, write_config
 
-MINERU = """
-[services.mineru]
-base_url = "http://mock"
-token = "mock-mineru-token"
-
+MINERU = service_sections("http://mock", docparse=False) + """
 [[routes]]
 service = "nanonets"
 max_pages = 3

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from mockserver.samples import multipage_pdf, receipt_pdf
-from tests.helpers import wait_for, write_config
+from tests.helpers import service_sections, wait_for, write_config
 
 from .conftest import MockProcess, docinbox, start_daemon
 
@@ -28,14 +28,6 @@ SEED = int(os.environ.get("CHAOS_SEED", "20261121"))
 RECEIPTS, BOOKS, PRIVATE, KILLS = 160, 50, 20, 5
 
 ROUTES = """
-[services.mineru]
-base_url = "{url}"
-token = "mock-mineru-token"
-[services.docparse]
-base_url = "{url}"
-token = "mock-docparse-token"
-files_listen = "127.0.0.1:0"
-
 [[routes]]
 folder = "private/**"
 service = "docparse"
@@ -72,7 +64,8 @@ def counts(config: Path) -> dict[str, int]:
 @pytest.mark.mock_speed(100)
 def test_chaos(workdir: Path, mock_process: MockProcess) -> None:
     rng = random.Random(SEED)
-    config = write_config(workdir, mock_process.url, routes=ROUTES.format(url=mock_process.url),
+    config = write_config(workdir, mock_process.url,
+                          routes=service_sections(mock_process.url) + ROUTES,
                           retry="max_attempts = 12")
     for rule in FAULTS:
         mock_process.admin("POST", "faults", json=rule)

@@ -14,22 +14,13 @@ from pathlib import Path
 import pytest
 
 from mockserver.samples import multipage_pdf, receipt_pdf
-from tests.helpers import drop, read_json, wait_for, write_config
+from tests.helpers import drop, read_json, service_sections, wait_for, write_config
 
 from .conftest import MockProcess, docinbox, start_daemon
 
 pytestmark = pytest.mark.integration
 
 ROUTES = """
-[services.mineru]
-base_url = "{url}"
-token = "mock-mineru-token"
-
-[services.docparse]
-base_url = "{url}"
-token = "mock-docparse-token"
-files_listen = "127.0.0.1:0"
-
 [[routes]]
 folder = "private/**"
 service = "docparse"
@@ -45,7 +36,7 @@ service = "mineru"
 
 
 def config_for(workdir: Path, url: str, routes: str = ROUTES) -> Path:
-    return write_config(workdir, url, routes=routes.format(url=url))
+    return write_config(workdir, url, routes=service_sections(url) + routes)
 
 
 def status(config: Path) -> dict:
