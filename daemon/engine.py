@@ -1,11 +1,13 @@
 """The daemon: from a ready file in the inbox to a result in the outbox.
 
 One asyncio loop owns the work; blocking steps (hashing, sniffing, writing the
-outbox, moving originals) run in worker threads.  The job store is the queue:
-the scheduler reads due jobs from SQLite, so a restart (or ``docinbox retry`` from
-another process) needs no extra signalling.  Every remote side effect is bracketed
-by persisted states — ``submitting`` before the request, ``submitted`` or
-``received`` after — and the original is archived only once its result is durable.
+outbox, moving originals) run in worker threads, in batches where they can: every
+thread hop costs context switches and a fight for the interpreter lock.  The job
+store is the queue: the scheduler reads due jobs from SQLite, so a restart (or
+``docinbox retry`` from another process) needs no extra signalling.  Every remote
+side effect is bracketed by persisted states — ``submitting`` before the request,
+``submitted`` or ``received`` after — and the original is archived only once its
+result is durable.
 
 Flow of a job (see docs/architecture.md)::
 
@@ -13,7 +15,7 @@ Flow of a job (see docs/architecture.md)::
     scheduler ─► _inspect (type, pages from the bytes; route) ─► queued for a service
     scheduler ─► _process / _process_batch: submitting, service.submit ─► received | submitted
     scheduler ─► _poll (one request per remote batch) ─► received
-    scheduler ─► _finalize: normalize, outbox, archive ─► done
+    scheduler ─► _finish (a batch at a time): normalize, outbox, archive ─► done
     any error ─► _on_error: retry later | pause the service | _fail ─► failed
 
 The scheduler asks the store, per service, for as many due jobs as it has free slots;
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import logging
 import os
@@ -57,7 +60,7 @@ from .errors import (
 )
 from .fileserver import FileServer
 from .outbox import OutboxWriter, archive_original, fail_original
-from .outbox.writer import TMP_PREFIX
+from .outbox.writer import TMP_PREFIX, Folder
 from .retry import RetryPolicy
 from .services.base import Accepted, Received, Service, SourceDocument
 from .store import ACTIVE, TERMINAL, Job, State, Store, open_store
@@ -68,6 +71,8 @@ log = logging.getLogger("docinbox")
 HASH_CHUNK = 1 << 20
 IDLE_WAKE = 1.0  # seconds: the scheduler looks at the store at least this often
 HOUSEKEEPING = 0.2  # seconds between the scheduler's wider looks at the store
+INSPECT_BATCH = 64  # documents inspected per batch: the first submissions wait for one batch
+FINISH_BATCH = 64  # received results written out (and committed done) together at most
 QUOTA_PROBE = 3600.0  # seconds before a service paused for quota is tried again
 PAUSE_KEY = "paused_until"
 FILES_SECRET_KEY = "fileserver_secret"
@@ -116,6 +121,8 @@ class Engine:
         self._host_failures: dict[int, int] = {}
         self._spawned = 0  # tasks started so far (the scheduler compares before/after)
         self._inspecting = False  # one inspection batch at a time
+        self._finishing = False  # one batch of results being written at a time
+        self._finish_due = True  # results may be waiting to be written (look in the store)
         # What housekeeping last found (see _start_due); refreshed when stale or flagged.
         self._housekeeping_due = True
         self._last_housekeeping = 0.0
@@ -308,6 +315,7 @@ class Engine:
         if self.mock is not None:
             await asyncio.to_thread(self.mock.stop)
             self.mock = None
+        await asyncio.to_thread(self.writer.close)
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -324,6 +332,10 @@ class Engine:
         """Settle what a crash or kill left half-done."""
         store = self._store
         for tmp in self.folders.outbox.glob(f"{TMP_PREFIX}*"):
+            job_id = tmp.name[len(TMP_PREFIX):]
+            if job_id.isdigit():  # a service's output moved in before the crash goes back
+                with contextlib.suppress(OSError):
+                    self.writer.recover_raw(tmp, self._workdir(int(job_id)) / "raw")
             shutil.rmtree(tmp, ignore_errors=True)
         for job in store.in_state(State.SUBMITTING):
             service = self.services.get(job.service or "")
@@ -518,6 +530,7 @@ class Engine:
             self._housekeeping_due = False
             self._last_housekeeping = mono
             self._housekeeping(now)
+        self._start_finishing(now)
         if self._paused is None or self._once:
             free = {name: s.settings.concurrency - self._busy.get(name, 0)
                     for name, s in self.services.items()}
@@ -529,18 +542,31 @@ class Engine:
         store = self._store
         self._paused = self.paused_until()
         self._blocked_now = self._blocked()
-        for job in store.in_state(State.RECEIVED, due_before=now, limit=64):
-            if job.id not in self._inflight:
-                self._spawn([job.id], self._finalize(job), None)
+        self._finish_due = True  # results due again after a host error, or recovered
         self._route_unrouted()
         # Intake first: inspecting (pypdf) competes for the interpreter with hashing, and a
         # file is only safe once it is queued.  Intake kicks housekeeping when it is done.
         if not self._inspecting and not self._offered:
-            fresh = [j for j in store.uninspected(256) if j.id not in self._inflight]
+            fresh = [j for j in store.uninspected(INSPECT_BATCH) if j.id not in self._inflight]
             if fresh:
                 self._inspecting = True
                 self._spawn([j.id for j in fresh], self._inspect_then_release(fresh), None)
         self._poll_due = store.next_due(State.SUBMITTED)
+
+    def _start_finishing(self, now: float) -> None:
+        """Write received results out, one batch at a time and outside the services' slots
+        (a slot is for talking to the service).  What arrives while a batch is written forms
+        the next one, so under load a batch's folders share one fsync and its jobs one
+        commit; alone, a result is written at once."""
+        if self._finishing or not self._finish_due:
+            return
+        self._finish_due = False
+        jobs = [j for j in self._store.in_state(State.RECEIVED, due_before=now,
+                                                limit=FINISH_BATCH)
+                if j.id not in self._inflight]
+        if jobs:
+            self._finishing = True
+            self._spawn([j.id for j in jobs], self._finish(jobs), None)
 
     def _start_polls(self, now: float, blocked: Mapping[str, Any], free: dict[str, int]) -> None:
         """One poll task per remote batch (or per document where the API has no batches)."""
@@ -713,16 +739,14 @@ class Engine:
         await asyncio.to_thread(shutil.copytree, self.folders.outbox / twin.result_dir / "raw",
                                 raw)
         job = self._begin(job)
-        job = self._store.transition(job.id, State.SUBMITTING, State.RECEIVED,
-                                     remote={**twin.remote, "same_as_job": twin.id},
-                                     note=f"same content as job {twin.id}: result reused")
+        self._receive(job, State.SUBMITTING, remote={**twin.remote, "same_as_job": twin.id},
+                      note=f"same content as job {twin.id}: result reused")
         log.info("%s: same content as %s; its result is reused", job.rel_path, twin.rel_path)
-        await self._finalize(job)
 
     async def _process(self, job: Job) -> None:
         service = self.services[job.service or ""]
         try:
-            await asyncio.to_thread(self._check_unchanged, job)
+            self._check_unchanged(job)  # one stat: not worth a thread hop
             twin = self._twin(job, service.name)
             if twin is not None:
                 await self._reuse(job, twin)
@@ -751,7 +775,7 @@ class Engine:
         started: list[Job] = []
         for job in jobs:
             try:
-                await asyncio.to_thread(self._check_unchanged, job)
+                self._check_unchanged(job)
                 twin = self._twin(job, service.name)
                 if twin is not None:
                     await self._reuse(job, twin)
@@ -805,12 +829,7 @@ class Engine:
         job = self._store.get(job_id)
         remote = {**job.remote, **outcome.remote}
         if isinstance(outcome, Received):
-            # the outbox name is reserved in the same write (the intent before writing it)
-            name = self.writer.free_name(Path(job.name).stem, self._reserved_in_store(job_id))
-            job = self._store.transition(job_id, expect, State.RECEIVED, remote=remote,
-                                         error=None, message=None, not_before=0.0,
-                                         result_dir=name)
-            await self._finalize(job)
+            self._receive(job, expect, remote=remote)
         elif isinstance(outcome, Accepted):
             self._housekeeping_due = True  # a poll is now pending
             self._store.transition(job_id, expect, State.SUBMITTED, remote=remote,
@@ -818,60 +837,127 @@ class Engine:
         else:
             raise TypeError(f"unexpected outcome {outcome!r}")
 
-    async def _finalize(self, job: Job) -> None:
-        """Normalized result → outbox (atomically) → original archived → done."""
-        try:
-            service = self.services[job.service or ""]
-            doc = self._document(job)
-            raw = self._workdir(job.id) / "raw"
-            self._activity = f"writing {job.name}"
-            normalized = await asyncio.to_thread(service.normalize, raw, doc)
-            result = {
-                "source": {"name": job.name, "path": job.rel_path, "sha256": job.sha256,
-                           "bytes": job.size, "pages": job.pages, "type": job.kind},
-                "service": job.service,
-                "remote": dict(normalized.remote),
-                "fields": list(normalized.fields),
-                "tables": list(normalized.tables),
-                "markdown": "document.md",
-            }
-            name = await self._write_outbox(job, result, normalized.markdown, raw)
-            archived = await asyncio.to_thread(self._archive, job)
-            self._store.transition(job.id, State.RECEIVED, State.DONE, result_dir=name,
-                                   location=str(archived) if archived else "",
-                                   error=None, message=None)
-            self._host_failures.pop(job.id, None)
-            await asyncio.to_thread(shutil.rmtree, self._workdir(job.id), True)
-            log.info("%s: done → %s", job.rel_path, self.folders.outbox / name)
-        except asyncio.CancelledError:
-            raise
-        except OSError as exc:
-            await self._on_error(job.id, HostError(f"cannot write the result of "
-                                                   f"{job.rel_path}: {exc}"))
-        except DocinboxError as exc:
-            await self._on_error(job.id, exc)
-        except Exception as exc:
-            log.exception("%s: unexpected error while writing the result", job.rel_path)
-            await self._on_error(job.id, _internal(exc))
+    def _receive(self, job: Job, expect: State, *, remote: Mapping[str, Any],
+                 note: str | None = None) -> None:
+        """The result is in the workdir: record it, with its outbox folder name reserved in
+        the same write (the intent before writing it), and hand it to the writer."""
+        name = self.writer.free_name(Path(job.name).stem, self._reserved_in_store(job.id))
+        self._store.transition(job.id, expect, State.RECEIVED, remote=dict(remote), error=None,
+                               message=None, not_before=0.0, result_dir=name, note=note)
+        self._finish_due = True
+        self._kick()
 
-    async def _write_outbox(self, job: Job, result: dict[str, Any], markdown: str,
-                            raw: Path) -> str:
-        if job.result_dir and await asyncio.to_thread(self.writer.written, job.result_dir,
-                                                      job.sha256):
-            return job.result_dir  # written before a crash; only the archiving was left
-        name = job.result_dir  # reserved by an earlier attempt that could not write
-        while True:
-            if not name or (self.folders.outbox / name).exists():
-                # Reservations live in the store (result_dir of jobs being written), and this
-                # runs within one loop tick, so two jobs can never pick the same name.
-                name = self.writer.free_name(Path(job.name).stem,
-                                             self._reserved_in_store(job.id))
-                self._store.update(job.id, State.RECEIVED, result_dir=name)  # intent first
+    async def _finish(self, jobs: list[Job]) -> None:
+        """Received results → outbox folders → originals archived → all done in one commit.
+        Workdirs go last: a crash before the commit finds each result already written
+        (``written``) and only archives it."""
+        try:
+            self._activity = (f"writing {jobs[0].name}" if len(jobs) == 1
+                              else f"writing {len(jobs)} results")
+            self._notify()
             try:
-                await asyncio.to_thread(self.writer.write, name, job.id, result, markdown, raw)
-                return name
-            except FileExistsError:
-                name = None  # somebody took the name meanwhile; take the next
+                outcomes = await asyncio.to_thread(self._write_results, jobs)
+            except Exception as exc:  # a bug: record it on the documents, never spin
+                log.exception("unexpected error while writing results")
+                outcomes = [_internal(exc)] * len(jobs)
+            moves: list[tuple[int, State, State, Mapping[str, Any]]] = []
+            for job, outcome in zip(jobs, outcomes, strict=True):
+                if isinstance(outcome, FileExistsError):
+                    # the reserved name was taken meanwhile (or never reserved): take the next
+                    name = self.writer.free_name(Path(job.name).stem,
+                                                 self._reserved_in_store(job.id))
+                    self._store.update(job.id, State.RECEIVED, result_dir=name)  # intent first
+                    self._finish_due = True
+                elif isinstance(outcome, DocinboxError):
+                    await self._on_error(job.id, outcome)
+                else:
+                    name, archived = outcome
+                    moves.append((job.id, State.RECEIVED, State.DONE, {
+                        "result_dir": name, "location": str(archived) if archived else "",
+                        "error": None, "message": None}))
+            finished: list[Job] = []
+            for moved in self._store.transition_many(moves):
+                if isinstance(moved, StaleTransition):
+                    log.warning("%s", moved)
+                    continue
+                finished.append(moved)
+                self._host_failures.pop(moved.id, None)
+                log.info("%s: done → %s", moved.rel_path,
+                         self.folders.outbox / (moved.result_dir or ""))
+            await asyncio.to_thread(self._remove_workdirs, [j.id for j in finished])
+        finally:
+            self._finishing = False
+            self._finish_due = True  # more may have arrived meanwhile
+
+    def _write_results(self, jobs: list[Job]) -> list[tuple[str, Path | None] | BaseException]:
+        """(Worker thread) the batch's folders together (OutboxWriter.write_many), then the
+        originals: an original leaves the inbox only once its result is durable."""
+        names: list[str | BaseException] = []
+        folders: list[tuple[int, Folder]] = []
+        for i, job in enumerate(jobs):
+            prepared = self._guarded(self._prepare_result, job)
+            if isinstance(prepared, Folder):
+                folders.append((i, prepared))
+            names.append(prepared.name if isinstance(prepared, Folder) else prepared)
+        try:
+            written: list[Path | OSError] = self.writer.write_many([f for _, f in folders])
+        except OSError as exc:  # the outbox itself cannot be written (read-only, missing)
+            written = [exc] * len(folders)
+        for (i, _folder), outcome in zip(folders, written, strict=True):
+            if isinstance(outcome, OSError):
+                names[i] = self._as_error(jobs[i], outcome)
+        out: list[tuple[str, Path | None] | BaseException] = []
+        for job, name in zip(jobs, names, strict=True):
+            if isinstance(name, BaseException):
+                out.append(name)
+                continue
+            archived = self._guarded(self._archive, job)
+            out.append(archived if isinstance(archived, BaseException) else (name, archived))
+        return out
+
+    def _guarded(self, step: Callable[[Job], Any], job: Job) -> Any:
+        """A step's result, or its error as a value (one job's trouble is not the batch's)."""
+        try:
+            return step(job)
+        except Exception as exc:
+            return self._as_error(job, exc)
+
+    def _as_error(self, job: Job, exc: Exception) -> BaseException:
+        if isinstance(exc, FileExistsError | DocinboxError):
+            return exc  # FileExistsError: the scheduler picks another name
+        if isinstance(exc, OSError):
+            return HostError(f"cannot write the result of {job.rel_path}: {exc}")
+        log.error("%s: unexpected error while writing the result", job.rel_path,
+                  exc_info=exc)  # a bug: record it on the document instead of hiding it
+        return _internal(exc)
+
+    def _prepare_result(self, job: Job) -> Folder | str:
+        """The job's outbox folder to write under its reserved name — or that name, when a
+        run before a crash wrote it already (FileExistsError: pick another name)."""
+        name = job.result_dir
+        if not name:
+            raise FileExistsError(errno.ENOENT, "no outbox name reserved", job.rel_path)
+        if (self.folders.outbox / name).exists():
+            if self.writer.written(name, job.sha256):
+                return name  # only the archiving was left
+            raise FileExistsError(errno.EEXIST, "outbox folder exists", name)
+        service = self.services[job.service or ""]
+        raw = self._workdir(job.id) / "raw"
+        normalized = service.normalize(raw, self._document(job))
+        result = {
+            "source": {"name": job.name, "path": job.rel_path, "sha256": job.sha256,
+                       "bytes": job.size, "pages": job.pages, "type": job.kind},
+            "service": job.service,
+            "remote": dict(normalized.remote),
+            "fields": list(normalized.fields),
+            "tables": list(normalized.tables),
+            "markdown": "document.md",
+        }
+        return Folder(name, job.id, result, normalized.markdown, raw)
+
+    def _remove_workdirs(self, job_ids: list[int]) -> None:
+        for job_id in job_ids:
+            shutil.rmtree(self._workdir(job_id), ignore_errors=True)
 
     def _reserved_in_store(self, job_id: int) -> set[str]:
         return self._store.reserved_names(exclude=job_id)

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from ..errors import MalformedResponse, NetworkError, RateLimited, ServerError
+from . import netstream
 
 USER_AGENT = "docinbox/0.1 (+hot-folder document parser)"
 
@@ -69,13 +70,14 @@ def multipart(fields: dict[str, str], file_field: str, filename: str, data: byte
 def make_client(base_url: str, *, timeout: float, transport: httpx.AsyncBaseTransport | None,
                 max_connections: int, rate_per_second: float = 0.0) -> httpx.AsyncClient:
     hooks = {"request": [RateLimiter(rate_per_second).hook]} if rate_per_second > 0 else {}
+    limits = httpx.Limits(max_connections=max_connections,
+                          max_keepalive_connections=max_connections)
     return httpx.AsyncClient(
         event_hooks=hooks,
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
-        transport=transport,
-        limits=httpx.Limits(max_connections=max_connections,
-                            max_keepalive_connections=max_connections),
+        transport=transport or netstream.transport(limits),
+        limits=limits,
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,
     )

@@ -215,6 +215,26 @@ class Store:
     def transition(self, job_id: int, expect: State | Iterable[State], to: State, *,
                    note: str | None = None, **changes: Any) -> Job:
         """Move a job from one of *expect* to *to*, setting *changes* in the same UPDATE."""
+        with self._tx() as conn:
+            return self._transition(conn, job_id, expect, to, note, changes)
+
+    def transition_many(self, moves: Iterable[tuple[int, State, State, Mapping[str, Any]]]
+                        ) -> list[Job | StaleTransition]:
+        """Several (job id, expect, to, changes) moves in one transaction — one commit, one
+        fsync, for a batch of results.  A stale move is returned, not raised, and does not
+        undo the others."""
+        out: list[Job | StaleTransition] = []
+        with self._tx() as conn:
+            for job_id, expect, to, changes in moves:
+                try:
+                    out.append(self._transition(conn, job_id, expect, to, None, changes))
+                except StaleTransition as exc:
+                    out.append(exc)
+        return out
+
+    def _transition(self, conn: sqlite3.Connection, job_id: int,
+                    expect: State | Iterable[State], to: State, note: str | None,
+                    changes: Mapping[str, Any]) -> Job:
         expected = (expect,) if isinstance(expect, State) else tuple(expect)
         for src in expected:
             if not allowed(src, to):
@@ -230,24 +250,23 @@ class Store:
         params = {**sets, "_id": job_id}
         params.update({f"_s{i}": str(s) for i, s in enumerate(expected)})
         states = ", ".join(f":_s{i}" for i in range(len(expected)))
-        with self._tx() as conn:
-            src = str(expected[0])
-            if len(expected) > 1:
-                row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-                src = row[0] if row else "missing"
-            updated = conn.execute(
-                f"UPDATE jobs SET {assignments} WHERE id = :_id AND state IN ({states}) "
-                "RETURNING *", params
-            ).fetchone()
-            if updated is None:
-                row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-                found = row[0] if row else "missing"
-                raise StaleTransition(
-                    f"job {job_id} is {found}, expected {'/'.join(map(str, expected))}"
-                )
-            if src != str(to) or note:  # staying put to record ids is not history
-                conn.execute("INSERT INTO history (job_id, at, src, dst, note) "
-                             "VALUES (?,?,?,?,?)", (job_id, now, src, str(to), note))
+        src = str(expected[0])
+        if len(expected) > 1:
+            row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            src = row[0] if row else "missing"
+        updated = conn.execute(
+            f"UPDATE jobs SET {assignments} WHERE id = :_id AND state IN ({states}) "
+            "RETURNING *", params
+        ).fetchone()
+        if updated is None:
+            row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            found = row[0] if row else "missing"
+            raise StaleTransition(
+                f"job {job_id} is {found}, expected {'/'.join(map(str, expected))}"
+            )
+        if src != str(to) or note:  # staying put to record ids is not history
+            conn.execute("INSERT INTO history (job_id, at, src, dst, note) "
+                         "VALUES (?,?,?,?,?)", (job_id, now, src, str(to), note))
         return Job.from_row(updated)
 
     def update(self, job_id: int, expect: State, **changes: Any) -> Job:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from watchdog.events import (
     DirCreatedEvent,
+    DirDeletedEvent,
     DirMovedEvent,
     FileClosedEvent,
     FileCreatedEvent,
@@ -124,7 +125,8 @@ class InboxWatcher:
         for name, factory in factories:
             observer = factory()
             try:
-                observer.schedule(handler, str(self.inbox), recursive=True)
+                observer.schedule(handler, str(self.inbox), recursive=True,
+                                  event_filter=list(_EVENTS))
                 observer.start()
             except OSError as exc:  # inotify watch/instance limits, unsupported file systems
                 last_error = exc
@@ -321,6 +323,13 @@ def _native_observer() -> BaseObserver:
 
         return Observer()
     return InotifyObserver(generate_full_events=True)
+
+
+#: The events the handler acts on.  On Linux the filter is also the inotify mask, so the
+#: opens and plain closes of docinbox's own reads (hashing, inspecting, uploading each
+#: document) are never generated, instead of crossing watchdog's threads to be dropped.
+_EVENTS = (FileClosedEvent, FileMovedEvent, DirMovedEvent, FileCreatedEvent, DirCreatedEvent,
+           FileModifiedEvent, FileDeletedEvent, DirDeletedEvent)
 
 
 class _Handler(FileSystemEventHandler):

@@ -252,14 +252,14 @@ def test_read_only_outbox_waits_and_loses_nothing(workdir: Path, mock: MockConte
 
     read_only = threading.Event()
     read_only.set()
-    real_write = OutboxWriter.write
+    real_write = OutboxWriter.write_many
 
     def write(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         if read_only.is_set():
             raise OSError(errno.EROFS, "Read-only file system")
         return real_write(self, *args, **kwargs)
 
-    monkeypatch.setattr(OutboxWriter, "write", write)
+    monkeypatch.setattr(OutboxWriter, "write_many", write)
     (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
     settings = config.load(write_config(workdir, "http://mock", retry="max_attempts = 1"))
     engine = Engine(settings, transport=httpx.ASGITransport(app=create_app(mock)),
@@ -313,3 +313,31 @@ def test_control_snapshot_points_at_results_and_error_files(workdir: Path,
     assert recent["cut.pdf"].result_dir is None
     assert recent["cut.pdf"].error_file == workdir / "failed" / "cut.pdf.error.json"
     assert recent["cut.pdf"].error_file.exists()
+
+
+def test_a_crash_while_a_result_was_staged_loses_nothing_and_sends_nothing_again(
+        workdir: Path, mock: MockContext) -> None:
+    """Killed after the service's output was moved into the outbox's temporary folder but
+    before the rename: the restart puts it back and writes the result from it."""
+    import sqlite3
+
+    (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
+    assert run_once(workdir, mock)[0] == 0
+    # Rebuild the moment of the crash from the finished job: staged folder, job `received`,
+    # original still in the inbox, no service output in the workdir.
+    outbox = workdir / "outbox"
+    (outbox / "recibo").rename(outbox / ".docinbox-tmp-1")
+    (workdir / "archive" / "recibo.pdf").rename(workdir / "inbox" / "recibo.pdf")
+    st = (workdir / "inbox" / "recibo.pdf").stat()
+    db = sqlite3.connect(workdir / "state" / "docinbox.db")
+    with db:
+        db.execute("UPDATE jobs SET state = 'received', location = ?, mtime_ns = ? "
+                   "WHERE id = 1", (str(workdir / "inbox" / "recibo.pdf"), st.st_mtime_ns))
+    db.close()
+    code, _ = run_once(workdir, mock)
+    assert code == 0
+    assert read_json(outbox / "recibo" / "raw" / "response.json")["message"] == "Success"
+    assert read_json(outbox / "recibo" / "result.json")["fields"]
+    assert not list(outbox.glob(".docinbox-tmp-*"))
+    assert (workdir / "archive" / "recibo.pdf").exists()
+    assert len(nanonets_uploads(mock)) == 1

@@ -76,3 +76,65 @@ def test_move_interrupted_after_the_link_is_finished_without_a_copy(tmp_path: Pa
     assert target == tmp_path / "archive" / "a.pdf"
     assert [p.name for p in (tmp_path / "archive").iterdir()] == ["a.pdf"]
     assert not src.exists()
+
+
+def test_write_many_writes_a_batch_and_keeps_one_folder_s_trouble_to_itself(
+        tmp_path: Path) -> None:
+    from daemon.outbox.writer import Folder
+
+    outbox = tmp_path / "outbox"
+    (outbox / "taken").mkdir(parents=True)
+    (outbox / "taken" / "x").write_text("someone else's")
+    raws = []
+    for i in range(3):
+        raw = tmp_path / "work" / str(i) / "raw"
+        raw.mkdir(parents=True)
+        (raw / "response.json").write_text(f'{{"n": {i}}}')
+        raws.append(raw)
+    writer = OutboxWriter(outbox)
+    out = writer.write_many([
+        Folder("one", 1, {"n": 1}, "# one\n", raws[0]),
+        Folder("taken", 2, {"n": 2}, "# two\n", raws[1]),
+        Folder("three", 3, {"n": 3}, "# three\n", raws[2]),
+    ])
+    writer.close()
+    assert out[0] == outbox / "one" and out[2] == outbox / "three"
+    assert isinstance(out[1], FileExistsError)
+    assert (outbox / "three" / "raw" / "response.json").read_text() == '{"n": 2}'
+    assert not raws[0].exists()  # moved in, not copied
+    # the refused folder left nothing behind, and its service output is where it was
+    assert (outbox / "taken" / "x").read_text() == "someone else's"
+    assert (raws[1] / "response.json").read_text() == '{"n": 1}'
+    assert not list(outbox.glob(".docinbox-tmp-*"))
+
+
+def test_a_failed_rename_puts_the_service_output_back(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    raw = tmp_path / "work" / "7" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "response.json").write_text("{}")
+    real_rename = os.rename
+
+    def rename(src, dst):  # type: ignore[no-untyped-def]
+        if str(dst).endswith("/outbox/d"):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(OSError, match="Read-only"):
+        OutboxWriter(tmp_path / "outbox").write("d", 7, {}, "", raw)
+    assert (raw / "response.json").read_text() == "{}"
+    assert not (tmp_path / "outbox" / "d").exists()
+    assert not list((tmp_path / "outbox").glob(".docinbox-tmp-*"))
+
+
+def test_recovery_puts_back_output_a_crash_left_in_a_temporary_folder(tmp_path: Path) -> None:
+    tmp = tmp_path / "outbox" / ".docinbox-tmp-7"
+    (tmp / "raw").mkdir(parents=True)
+    (tmp / "raw" / "response.json").write_text("{}")
+    raw = tmp_path / "work" / "7" / "raw"
+    OutboxWriter.recover_raw(tmp, raw)
+    assert (raw / "response.json").read_text() == "{}"

@@ -103,3 +103,21 @@ def test_status_during_start_up_sees_an_empty_store(tmp_path: Path) -> None:
     sqlite3.connect(tmp_path / "s.db").close()
     store = open_store(tmp_path / "s.db", readonly=True)
     assert store.counts() == {} and store.jobs() == []
+
+
+def test_transition_many_commits_the_good_moves_and_returns_the_stale(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s.db")
+    a, b, c = _add(store, "a.pdf", "1"), _add(store, "b.pdf", "2"), _add(store, "c.pdf", "3")
+    store.transition(b.id, State.QUEUED, State.SUBMITTING)
+    out = store.transition_many([
+        (a.id, State.QUEUED, State.SUBMITTING, {"attempts": 1}),
+        (b.id, State.QUEUED, State.SUBMITTING, {}),  # stale: b moved on already
+        (c.id, State.QUEUED, State.DONE, {}),  # not a transition at all
+    ])
+    assert out[0].state is State.SUBMITTING and out[0].attempts == 1  # type: ignore[union-attr]
+    assert isinstance(out[1], StaleTransition) and isinstance(out[2], StaleTransition)
+    store.close()
+    # committed, in one transaction, and written to the history like single transitions
+    store = open_store(tmp_path / "s.db")
+    assert store.get(a.id).state is State.SUBMITTING and store.get(c.id).state is State.QUEUED
+    assert [h["dst"] for h in store.history(a.id)] == ["queued", "submitting"]
