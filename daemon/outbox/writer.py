@@ -28,20 +28,16 @@ TMP_PREFIX = ".docinbox-tmp-"
 SYNC_THREADS = 8
 
 
+def _fsync(path: Path, flags: int = 0) -> None:
+    fd = os.open(path, os.O_RDONLY | flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync(path, getattr(os, "O_DIRECTORY", 0))
 
 
 def _copy_tree(src: Path, dst: Path) -> None:
@@ -202,7 +198,7 @@ class OutboxWriter:
         def one(s: _Staged) -> OSError | None:
             try:
                 for path in s.files:
-                    _fsync_file(path)
+                    _fsync(path)
                 for path in s.dirs:
                     fsync_dir(path)
             except OSError as exc:
@@ -237,11 +233,6 @@ class OutboxWriter:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
-
-    def sync(self) -> None:
-        """Make the renames of a batch durable (write_many does this itself)."""
-        if self.fsync:
-            fsync_dir(self.outbox)
 
     def written(self, name: str, sha256: str) -> bool:
         """After a crash: is *name* already this document's complete result?"""

@@ -40,6 +40,31 @@ def _readable(sock: Any) -> bool:
     return bool(select.select([sock.fileno()], [], [], 0)[0])
 
 
+class _Mapped:
+    """``asyncio.timeout(timeout)`` whose failures leave as httpcore's exceptions (httpx
+    turns those into its own, and ``http.send`` into docinbox's NetworkError)."""
+
+    __slots__ = ("_cm", "_on_error", "_on_timeout", "_timeout")
+
+    def __init__(self, timeout: float | None, on_timeout: type[Exception],
+                 on_error: type[Exception]) -> None:
+        self._timeout, self._on_timeout, self._on_error = timeout, on_timeout, on_error
+
+    async def __aenter__(self) -> None:
+        self._cm = asyncio.timeout(self._timeout)
+        await self._cm.__aenter__()
+
+    async def __aexit__(self, typ: Any, exc: Any, tb: Any) -> None:
+        try:
+            await self._cm.__aexit__(typ, exc, tb)  # our deadline passed: TimeoutError
+        except TimeoutError as expired:
+            raise self._on_timeout("timed out") from expired
+        if isinstance(exc, TimeoutError):
+            raise self._on_timeout(str(exc) or "timed out") from exc
+        if isinstance(exc, OSError):  # ssl.SSLError (a certificate refused) included
+            raise self._on_error(str(exc)) from exc
+
+
 class AsyncioStream(httpcore.AsyncNetworkStream):
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
@@ -47,25 +72,15 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         self._sock = writer.get_extra_info("socket")
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._reader.read(max_bytes)
-        except TimeoutError as exc:
-            raise httpcore.ReadTimeout(str(exc) or "read timed out") from exc
-        except OSError as exc:
-            raise httpcore.ReadError(str(exc)) from exc
+        async with _Mapped(timeout, httpcore.ReadTimeout, httpcore.ReadError):
+            return await self._reader.read(max_bytes)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
             return
-        try:
-            async with asyncio.timeout(timeout):
-                self._writer.write(buffer)
-                await self._writer.drain()
-        except TimeoutError as exc:
-            raise httpcore.WriteTimeout(str(exc) or "write timed out") from exc
-        except OSError as exc:
-            raise httpcore.WriteError(str(exc)) from exc
+        async with _Mapped(timeout, httpcore.WriteTimeout, httpcore.WriteError):
+            self._writer.write(buffer)
+            await self._writer.drain()
 
     async def aclose(self) -> None:
         self._writer.close()
@@ -73,14 +88,11 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
                         timeout: float | None = None) -> httpcore.AsyncNetworkStream:
         try:
-            async with asyncio.timeout(timeout):
+            async with _Mapped(timeout, httpcore.ConnectTimeout, httpcore.ConnectError):
                 await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
-        except TimeoutError as exc:
+        except (httpcore.ConnectTimeout, httpcore.ConnectError):
             self._writer.close()
-            raise httpcore.ConnectTimeout(str(exc) or "TLS handshake timed out") from exc
-        except OSError as exc:  # ssl.SSLError (a certificate refused) included
-            self._writer.close()
-            raise httpcore.ConnectError(str(exc)) from exc
+            raise
         return self
 
     def get_extra_info(self, info: str) -> Any:
@@ -97,13 +109,8 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
                           socket_options: Iterable[Any] | None = None
                           ) -> httpcore.AsyncNetworkStream:
         local = (local_address, 0) if local_address else None
-        try:
-            async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(host, port, local_addr=local)
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc) or "connect timed out") from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
+        async with _Mapped(timeout, httpcore.ConnectTimeout, httpcore.ConnectError):
+            reader, writer = await asyncio.open_connection(host, port, local_addr=local)
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -114,13 +121,8 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
     async def connect_unix_socket(self, path: str, timeout: float | None = None,
                                   socket_options: Iterable[Any] | None = None
                                   ) -> httpcore.AsyncNetworkStream:
-        try:
-            async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_unix_connection(path)
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc) or "connect timed out") from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
+        async with _Mapped(timeout, httpcore.ConnectTimeout, httpcore.ConnectError):
+            reader, writer = await asyncio.open_unix_connection(path)
         return AsyncioStream(reader, writer)
 
     async def sleep(self, seconds: float) -> None:
@@ -133,10 +135,11 @@ def transport(limits: httpx.Limits, *, verify: ssl.SSLContext | bool = True
 
     httpx does not take a network backend, its pool does: the pool httpx built is swapped
     for the same pool on this backend (tests/daemon/test_netstream.py checks it is used)."""
-    t = httpx.AsyncHTTPTransport(verify=verify, limits=limits)
+    ssl_context = httpx.create_ssl_context(verify=verify)  # loading the CAs once, not twice
+    t = httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits)
     if sys.version_info >= (3, 11):
         t._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
+            ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
