@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, config, logs
+from . import __version__, config, lock, logs
 from .errors import ConfigError, DocinboxError, StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
@@ -41,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
 
     status = with_config(sub.add_parser("status", help="what docinbox is doing"))
     status.add_argument("--json", action="store_true", help="one JSON object")
-    status.add_argument("--limit", type=int, default=50, help="documents to list (text)")
+    status.add_argument("--limit", type=_count, default=50,
+                        help="documents to list, newest last (text; 0 lists none)")
 
     retry = with_config(sub.add_parser("retry", help="put failed documents back in line"))
     which = retry.add_mutually_exclusive_group(required=True)
@@ -55,8 +57,30 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of documents (0 or more), "
+                                         f"got {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except BrokenPipeError:
+        # `docinbox status | head -1`: the reader is gone, which is no error of ours.
+        # Point stdout at /dev/null so the interpreter's final flush stays quiet too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "run":
             return cmd_run(args)
@@ -86,24 +110,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .engine import Engine
 
     settings = config.load(args.config)
-    logs.setup(settings.log.level, settings.log.file, settings.secrets())
     engine = Engine(settings)
-
-    def run_daemon() -> int:
-        try:
+    try:
+        # Before the first log line or tray icon: a second daemon on these folders is
+        # refused (exit 3) without writing into the running one's log.
+        engine.lock()
+        logs.setup(settings.log.level, settings.log.file, settings.secrets())
+        # Ctrl-C and SIGTERM stop cleanly whoever ends up running the daemon on this
+        # thread (the tray installs its own handlers when it takes the main thread).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: engine.stop())
+        if args.no_tray or args.once:
             return engine.run(once=args.once)
-        finally:
-            engine.close()
+        from .tray import run_with_tray
 
-    # Ctrl-C and SIGTERM stop cleanly whoever ends up running the daemon on this thread
-    # (the tray installs its own handlers when it takes the main thread).
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: engine.stop())
-    if args.no_tray or args.once:
-        return run_daemon()
-    from .tray import run_with_tray
-
-    return run_with_tray(engine.control, run_daemon)
+        return run_with_tray(engine.control, lambda: engine.run(once=args.once))
+    finally:
+        engine.close()
 
 
 def _open_readonly(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -124,8 +147,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         snap = build_snapshot(store, time.time(), outbox=settings.folders.outbox)
         jobs = store.jobs()
     counts = snap.counts if snap else {}
+    holder = lock.running(settings.folders.state)
     if args.json:
         out = {
+            "daemon": _daemon_json(holder),
             "counts": counts,
             "documents": [_job_json(j, settings.folders.outbox) for j in jobs],
             "services": [s.__dict__ for s in snap.services] if snap else [],
@@ -137,12 +162,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     print(f"docinbox: {total} document{'s' if total != 1 else ''}" + (f" — {parts}" if parts
                                                                        else ""))
+    print(f"  {_daemon_line(holder)}")
     if snap and snap.paused_until is not None:
         print("  paused" + ("" if snap.paused_until == float("inf") else
                             f" until {time.strftime('%H:%M', time.localtime(snap.paused_until))}"))
     for s in snap.services if snap else ():
         print(f"  {s.name}: {s.condition}" + (f" — {s.reason}" if s.reason else ""))
-    for job in jobs[-args.limit:]:
+    for job in jobs[len(jobs) - args.limit:] if args.limit else ():
         line = f"  #{job.id:<5} {job.state!s:<10} {job.rel_path}"
         if job.result_dir and job.state == "done":
             line += f" → {settings.folders.outbox / job.result_dir}"
@@ -150,6 +176,27 @@ def cmd_status(args: argparse.Namespace) -> int:
             line += f"  ({job.error}: {job.message})"
         print(line)
     return EXIT_OK
+
+
+def _daemon_json(holder: lock.Holder | None) -> dict[str, object]:
+    if holder is None:
+        return {"running": False}
+    return {"running": True, "pid": holder.pid or None, "config": holder.config or None,
+            "since": holder.since or None}
+
+
+def _daemon_line(holder: lock.Holder | None) -> str:
+    if holder is None:
+        return "no daemon is running (start one with: docinbox run)"
+    line = "daemon running"
+    if holder.pid:
+        line += f" (process {holder.pid}"
+        if holder.since:
+            line += f", since {time.strftime('%Y-%m-%d %H:%M', time.localtime(holder.since))}"
+        line += ")"
+    if holder.config:
+        line += f" with {holder.config}"
+    return line
 
 
 def _job_json(job, outbox: Path) -> dict:  # type: ignore[no-untyped-def]
@@ -166,7 +213,7 @@ def _job_json(job, outbox: Path) -> dict:  # type: ignore[no-untyped-def]
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from .engine import retry
+    from .engine import paused_for_settings, retry
     from .store import open_store
 
     settings = config.load(args.config)
@@ -175,12 +222,20 @@ def cmd_retry(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     store = open_store(settings.folders.state, create=False)
     try:
+        held = paused_for_settings(store)
         moved = retry(store, None if args.failed else list(args.ids))
     finally:
         store.close()
     for job in moved:
         print(f"  #{job.id} {job.rel_path}: queued again")
     print(f"docinbox: {len(moved)} document{'s' if len(moved) != 1 else ''} back in line")
+    holder = lock.running(settings.folders.state)
+    for name, reason in held.items():
+        print(f"  {name} was paused: {reason}")
+        if holder is not None:
+            # The daemon read its keys and configuration when it started.
+            print("  If you changed its key or the configuration, restart docinbox so it "
+                  "reads them again (docinbox run).")
     return EXIT_OK if moved or args.failed else EXIT_FAILED
 
 

@@ -49,16 +49,20 @@ from .clock import Clock, SystemClock
 from .config import Settings
 from .control import FOREVER, DocumentSummary, ServiceHealth, StatusSnapshot
 from .errors import (
-    AlreadyRunning,
     DocinboxError,
     DocumentError,
     DocumentVanished,
+    GatewayError,
     HostError,
+    NetworkError,
     QuotaExceeded,
+    ServiceError,
     StaleTransition,
+    TransientError,
     UnsupportedDocument,
 )
 from .fileserver import FileServer
+from .lock import DaemonLock
 from .outbox import OutboxWriter, archive_original, fail_original
 from .outbox.writer import TMP_PREFIX, Folder
 from .retry import RetryPolicy
@@ -74,6 +78,9 @@ HOUSEKEEPING = 0.2  # seconds between the scheduler's wider looks at the store
 INSPECT_BATCH = 64  # documents inspected per batch: the first submissions wait for one batch
 FINISH_BATCH = 64  # received results written out (and committed done) together at most
 QUOTA_PROBE = 3600.0  # seconds before a service paused for quota is tried again
+#: An unreachable service is looked at again after 2 s, then 4, 8, 16 and every 30 s: a
+#: replugged cable or a restarted parser is noticed within half a minute.
+PROBE_FIRST, PROBE_CAP = 2.0, 30.0
 PAUSE_KEY = "paused_until"
 FILES_SECRET_KEY = "fileserver_secret"
 CALLBACK_SEED_KEY = "callback_seed"
@@ -119,6 +126,11 @@ class Engine:
         self._offered_lock = threading.Lock()
         self._due_since: dict[int, float] = {}
         self._host_failures: dict[int, int] = {}
+        # Outages (see _documents_fault): when each service last answered, when each job
+        # last found its service unreachable, and the services being probed now.
+        self._answered_at: dict[str, float] = {}
+        self._unreachable_at: dict[int, float] = {}
+        self._probing: set[str] = set()
         self._spawned = 0  # tasks started so far (the scheduler compares before/after)
         self._inspecting = False  # one inspection batch at a time
         self._finishing = False  # one batch of results being written at a time
@@ -129,7 +141,7 @@ class Engine:
         self._paused: float | None = None
         self._blocked_now: dict[str, dict[str, Any]] = {}
         self._poll_due: float | None = None
-        self._lock_fd: int | None = None
+        self._lock: DaemonLock | None = None
         self._once = False
         self._activity: str | None = None
         self._subscribers: list[Callable[[], None]] = []
@@ -164,6 +176,10 @@ class Engine:
         return self.exit_code()
 
     def exit_code(self) -> int:
+        """A plain stop is a success (systemd must not mark the unit failed); only --once
+        reports whether the documents it saw failed."""
+        if not self._once:
+            return 0
         if self.store is None:
             return 1
         failed = {j.id for j in self.store.jobs(states=(State.FAILED,))}
@@ -174,7 +190,7 @@ class Engine:
         for folder in (f.inbox, f.outbox, f.failed, f.archive, f.state.parent):
             if folder is not None:
                 folder.mkdir(parents=True, exist_ok=True)
-        self._take_lock()
+        self.lock()
         self.store = open_store(f.state, clock=self.clock)
         if self._start_mock:
             self.mock, self.settings = await asyncio.to_thread(embedded.start_mock, self.settings)
@@ -271,29 +287,16 @@ class Engine:
             return None
         return Path(job.location)
 
-    def _take_lock(self) -> None:
-        lock_path = self.folders.state.with_name(self.folders.state.name + ".lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # pragma: no cover - Windows: msvcrt locks the first byte
-            import msvcrt
-
-            try:
-                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
-            except OSError as exc:
-                os.close(fd)
-                raise AlreadyRunning(f"another docinbox uses {self.folders.state}") from exc
-        except OSError as exc:
-            os.close(fd)
-            raise AlreadyRunning(
-                f"another docinbox daemon is already running on {self.folders.state}") from exc
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._lock_fd = fd
+    def lock(self) -> DaemonLock:
+        """The lock on this daemon's folders and database.  The CLI takes it before the
+        first log line or tray icon, so a refused second daemon leaves no trace in the
+        running one's log; otherwise the start takes it."""
+        if self._lock is None:
+            f = self.folders
+            lock = DaemonLock(f.state, [f.inbox, f.outbox], config=self.settings.config_path)
+            lock.acquire()
+            self._lock = lock
+        return self._lock
 
     async def _shutdown(self) -> None:
         if self.watcher is not None:
@@ -316,15 +319,16 @@ class Engine:
             await asyncio.to_thread(self.mock.stop)
             self.mock = None
         await asyncio.to_thread(self.writer.close)
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-        log.info("stopped")
+        if self.store is not None:
+            log.info("stopped")
 
     def close(self) -> None:
         if self.store is not None:
             self.store.close()
             self.store = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # --- recovery -----------------------------------------------------------------------
 
@@ -512,10 +516,13 @@ class Engine:
         return until
 
     def _blocked(self) -> dict[str, dict[str, Any]]:
+        """Services not to send to: paused until a time or a user action, or unreachable
+        (until a probe finds them back, whatever the time)."""
         now = self.clock.now()
         health = self._store.meta_prefixed(HEALTH_PREFIX)
         return {n: h for n, h in health.items()
-                if h.get("until") is None or float(h["until"]) > now}
+                if h.get("until") is None or float(h["until"]) > now
+                or h.get("condition") == "retrying"}
 
     def _start_due(self) -> int:
         """Start every due step there is room for; returns how many tasks were started.
@@ -552,6 +559,7 @@ class Engine:
                 self._inspecting = True
                 self._spawn([j.id for j in fresh], self._inspect_then_release(fresh), None)
         self._poll_due = store.next_due(State.SUBMITTED)
+        self._start_probes(now)
 
     def _start_finishing(self, now: float) -> None:
         """Write received results out, one batch at a time and outside the services' slots
@@ -827,6 +835,8 @@ class Engine:
     async def _apply(self, job_id: int, expect: State, outcome: Any) -> None:
         """Persist what a service said: received (then finalize) or accepted (poll later)."""
         job = self._store.get(job_id)
+        self._answered_at[job.service or ""] = self.clock.now()
+        self._unreachable_at.pop(job_id, None)
         remote = {**job.remote, **outcome.remote}
         if isinstance(outcome, Received):
             self._receive(job, expect, remote=remote)
@@ -988,11 +998,15 @@ class Engine:
         now = self.clock.now()
         if job.state in TERMINAL:
             return
-        if err.scope == "service" and not self._once:
+        if err.scope == "service" and not self._once and not self._documents_fault(job, err):
             self._block_service(job.service or err.service or "", err)
             back = State.QUEUED if job.state is State.SUBMITTING else job.state
+            if isinstance(err, ServiceError) and err.resubmit and job.state is State.SUBMITTED:
+                back = State.QUEUED  # the remote task is used up: submit again
+            # The attempt was the service's to lose, not the document's: give it back.
+            attempts = job.attempts - 1 if job.state is State.SUBMITTING else job.attempts
             store.transition(job.id, job.state, back, error=err.code, message=err.message,
-                             attempts=max(0, job.attempts - 1), note=f"service paused: {err.code}")
+                             attempts=max(0, attempts), note=f"service paused: {err.code}")
             return
         retry_after = getattr(err, "retry_after", None)
         if isinstance(err, HostError):
@@ -1017,16 +1031,82 @@ class Engine:
             return
         await self._fail_async(job, err)
 
+    def _documents_fault(self, job: Job, err: DocinboxError) -> bool:
+        """A service-wide transient error (cannot connect, gateway down) is the document's
+        only when the service answered since this document last met one: then the service
+        is up and this document is what keeps failing (e.g. an upload that always times
+        out), so it spends its own retry budget instead of pausing everyone, forever."""
+        if not (err.retryable and isinstance(err, TransientError)):
+            return False
+        previous = self._unreachable_at.get(job.id)
+        self._unreachable_at[job.id] = self.clock.now()
+        answered = self._answered_at.get(job.service or "")
+        return previous is not None and answered is not None and answered > previous
+
     def _block_service(self, name: str, err: DocinboxError) -> None:
+        now = self.clock.now()
+        if err.retryable and isinstance(err, TransientError):
+            # Unreachable: keep its documents waiting and probe it with backoff (probes
+            # only lengthen the wait; the documents that met the outage don't).
+            health = self._store.meta(HEALTH_PREFIX + name)
+            if isinstance(health, dict) and health.get("condition") == "retrying":
+                return
+            wait = self._probe_delay(1)
+            self._store.set_meta(HEALTH_PREFIX + name, {
+                "condition": "retrying", "error": err.code, "reason": _reason(err),
+                "hint": err.hint, "until": now + wait, "probes": 0})
+            self._housekeeping_due = True
+            log.warning("%s cannot be reached (%s); its documents wait, and docinbox tries "
+                        "again in %.0f s", name, _reason(err), wait)
+            return
         retry_after = getattr(err, "retry_after", None)
         if retry_after is None and isinstance(err, QuotaExceeded):
             retry_after = QUOTA_PROBE  # the renewal time is unknown: look again later
-        until = self.clock.now() + retry_after if retry_after else None
+        until = now + retry_after if retry_after else None
         self._store.set_meta(HEALTH_PREFIX + name, {
             "condition": "paused", "error": err.code, "reason": err.message,
             "hint": err.hint, "until": until})
         self._housekeeping_due = True
         log.error("%s paused: %s. %s", name, err.message, err.hint)
+
+    def _probe_delay(self, probes: int) -> float:
+        """Seconds until the next look at an unreachable service: 2, 4, 8, ... 30."""
+        return min(PROBE_CAP, PROBE_FIRST * 2 ** max(0, probes - 1))
+
+    def _start_probes(self, now: float) -> None:
+        for name, health in self._blocked_now.items():
+            if health.get("condition") != "retrying" or name in self._probing:
+                continue
+            if float(health.get("until") or 0) > now or name not in self.services:
+                continue
+            self._probing.add(name)
+            self._spawn([], self._probe(name, int(health.get("probes") or 0) + 1), None)
+
+    async def _probe(self, name: str, probes: int) -> None:
+        """One cheap request: any answer at all means the service is back."""
+        service = self.services[name]
+        try:
+            await service.probe()
+        except (NetworkError, GatewayError) as exc:
+            wait = self._probe_delay(probes + 1)
+            self._store.set_meta(HEALTH_PREFIX + name, {
+                "condition": "retrying", "error": exc.code, "reason": _reason(exc),
+                "hint": exc.hint, "until": self.clock.now() + wait, "probes": probes})
+            log.info("%s still cannot be reached (%s); next try in %.0f s", name,
+                     _reason(exc), wait)
+        except Exception as exc:  # it answered, if not happily: reachable
+            log.debug("%s probe: %s", name, exc)
+            self._resume_service(name)
+        else:
+            self._resume_service(name)
+        finally:
+            self._probing.discard(name)
+            self._kick(housekeeping=True)
+
+    def _resume_service(self, name: str) -> None:
+        self._answered_at[name] = self.clock.now()
+        self._store.delete_meta(HEALTH_PREFIX + name)
+        log.info("%s answers again; its documents go on", name)
 
     async def _fail_async(self, job: Job, err: DocinboxError) -> None:
         await asyncio.to_thread(self._fail, job, err)
@@ -1131,6 +1211,14 @@ class EngineControl:
         return self._engine.subscribe(callback)
 
 
+def paused_for_settings(store: Store) -> dict[str, str]:
+    """Services paused for something only the user can fix (a key, a model id): name →
+    why.  A retry alone does not help them while the daemon runs on the old settings."""
+    return {name: str(h.get("reason") or h.get("error"))
+            for name, h in store.meta_prefixed(HEALTH_PREFIX).items()
+            if h.get("condition") == "paused" and h.get("until") is None}
+
+
 def retry(store: Store, ids: list[int] | None = None) -> list[Job]:
     """Failed documents back in line, and every paused service unpaused (the user acted)."""
     for name in store.meta_prefixed(HEALTH_PREFIX):
@@ -1188,6 +1276,13 @@ def _sha256(path: Path) -> str:
         while chunk := fh.read(HASH_CHUNK):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _reason(err: DocinboxError) -> str:
+    """The message without the service's name in front (the status line names it)."""
+    prefix = f"{err.service}: "
+    return err.message[len(prefix):] if err.service and err.message.startswith(prefix) \
+        else err.message
 
 
 def _internal(exc: Exception) -> DocinboxError:

@@ -13,8 +13,9 @@
     │   └── DocumentVanished           the file went away or changed while in flight
     ├── ServiceError                   a remote service failed or said no
     │   ├── TransientError             retryable: try again later, with backoff
-    │   │   ├── NetworkError           connect/read errors, resets, timeouts
+    │   │   ├── NetworkError           connect/read errors, resets, timeouts (scope service)
     │   │   ├── ServerError            5xx, HTML error pages, busy queues
+    │   │   │   └── GatewayError       502/503/504: the service is down (scope service)
     │   │   ├── RateLimited            429 and friends; carries retry_after
     │   │   └── MalformedResponse      a body that is not what the API documents
     │   ├── ServiceBlocked             the whole service must pause (scope "service")
@@ -27,6 +28,12 @@
 
 Library errors are converted where they enter (``raise ... from exc``) so the
 engine decides retries from ``retryable`` and ``scope`` alone.
+
+Scope "service" with ``retryable`` (the service cannot be reached, its gateway says it
+is down) pauses that service and probes it until it answers: an outage is the
+service's state, so it never spends a document's retry budget.  Only when the service
+demonstrably answers others while one document keeps meeting such an error is that
+error the document's.
 """
 
 from __future__ import annotations
@@ -158,11 +165,21 @@ class TransientError(ServiceError):
 
 class NetworkError(TransientError):
     code = "network"
-    hint = "Check the network connection; docinbox retries on its own."
+    scope = "service"
+    hint = ("Check the network connection (and a proxy, if you use one); docinbox waits "
+            "and resumes on its own once the service answers.")
 
 
 class ServerError(TransientError):
     code = "server_error"
+
+
+class GatewayError(ServerError):
+    """502, 503, 504: what a proxy or load balancer answers while the service is down."""
+
+    code = "service_down"
+    scope = "service"
+    hint = "The service is down or overloaded; docinbox waits and resumes on its own."
 
 
 class RateLimited(TransientError):

@@ -48,6 +48,8 @@ def _move(src: Path, dst: Path) -> None:
     """Move by hard link + unlink, not rename: a rename out of the watched inbox is a
     moved-from event that the inotify observer holds back 0.5 s to pair — and every
     event behind it waits too, so each archived file would delay the next pickup."""
+    if src.absolute() == dst.absolute():
+        return  # already there: "moving" it would end by unlinking the only copy
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         if not _same(src, dst):
@@ -80,9 +82,15 @@ def fail_original(location: Path | None, rel_path: str, failed: Path,
 
     With *location* None (the file is gone or no longer ours) only the error file is written.
     """
-    target = _free(failed / PurePosixPath(rel_path), sidecar=".error.json", source=location)
+    wanted = failed / PurePosixPath(rel_path)
+    if location is not None and _same(location, wanted):
+        # A retried document failing again is already where it belongs: moving it "onto
+        # itself" would link nothing and then unlink the only copy.
+        target = location
+    else:
+        target = _free(wanted, sidecar=".error.json", source=location)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if location is not None and location.exists():
+    if location is not None and location.exists() and not _same(location, target):
         _move(location, target)
     sidecar = target.with_name(target.name + ".error.json")
     tmp = sidecar.with_name("." + sidecar.name + ".tmp")

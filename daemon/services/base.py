@@ -15,8 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from ..config import ServiceSettings
 from ..errors import DocinboxError
+from . import http
+
+#: Seconds a reachability probe may take: it is one tiny request.
+PROBE_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,9 @@ class Service(ABC):
     kinds: frozenset[str]
     max_bytes: int | None = None
     max_pages: int | None = None
+
+    #: Every request to the service goes through this client (``http.make_client``).
+    client: httpx.AsyncClient
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
@@ -133,8 +142,14 @@ class Service(ABC):
     def normalize(self, raw_dir: Path, doc: SourceDocument) -> Normalized:
         """The SPEC's normalized result from the stored raw output."""
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook, most services override it
+    async def probe(self) -> None:
+        """Is the service reachable again?  Any HTTP answer from its host says yes (even a
+        404 for ``/``); raises NetworkError or GatewayError while it is not."""
+        await http.send(self.client, "GET", "/", service=self.name, timeout=PROBE_TIMEOUT)
+
+    async def aclose(self) -> None:
         """Release connections."""
+        await self.client.aclose()
 
 
 def _outcome(result: object) -> Outcome | DocinboxError:

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import MalformedResponse, NetworkError, RateLimited, ServerError
+from ..errors import GatewayError, MalformedResponse, NetworkError, RateLimited, ServerError
 from . import netstream
 
 USER_AGENT = "docinbox/0.1 (+hot-folder document parser)"
@@ -100,6 +100,10 @@ async def send(client: httpx.AsyncClient, method: str, url: str, *, service: str
     if response.status_code == 429:
         raise RateLimited(f"{service}: rate limited (HTTP 429)", service=service, status=429,
                           retry_after=retry_after(response))
+    if response.status_code in (502, 503, 504):
+        raise GatewayError(f"{service}: HTTP {response.status_code} {describe_body(response)}",
+                           service=service, status=response.status_code,
+                           retry_after=retry_after(response))
     if response.status_code >= 500:
         raise ServerError(f"{service}: HTTP {response.status_code} {describe_body(response)}",
                           service=service, status=response.status_code,

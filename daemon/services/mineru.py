@@ -504,9 +504,6 @@ class MineruFamily(Service):
             raise self._failed_task(doc, str(data.get(self.task_error_field) or ""), None)
         raise MalformedResponse(f"{self.name}: unknown task state {state!r}", service=self.name)
 
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
     def normalize(self, raw_dir: Path, doc: SourceDocument) -> Normalized:
         return mineru_result.normalize(raw_dir, self._ids(doc.remote))
 

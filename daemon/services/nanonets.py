@@ -165,9 +165,6 @@ class Nanonets(Service):
             markdown=render_extraction(doc.name, fields, tables),
         )
 
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
 
 def pages_as_results(body: dict[str, Any]) -> list[dict[str, Any]]:
     """A ``getFile`` answer in the shape of a prediction's ``result[]`` (reviewed boxes win)."""

@@ -18,9 +18,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import stat
-import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -82,7 +82,10 @@ def extract(zip_path: Path, dest: Path, *, max_total_bytes: int = MAX_TOTAL_BYTE
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    # Not mkdtemp: its 0700 would become the result folder's mode once renamed into
+    # place; mkdir honours the user's umask like every other folder docinbox writes.
+    tmp = dest.parent / f".{dest.name}.{secrets.token_hex(6)}"
+    tmp.mkdir()
     try:
         written = _extract_into(zip_path, tmp, max_total_bytes=max_total_bytes,
                                 max_files=max_files, max_ratio=max_ratio)

@@ -136,15 +136,43 @@ class MockAdmin:
         return list(self.get("tasks")["tasks"])
 
 
+class MockProcess(MockAdmin):
+    """``docinbox-mock`` in its own process, as a user starts it by hand."""
+
+    def __init__(self, port: int = 0, *args: str) -> None:
+        self.proc = subprocess.Popen([str(BIN / "docinbox-mock"), "--port", str(port), *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     start_new_session=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # its ready line, or EOF when it exits
+        match = re.search(r"listening on (http://\S+)", line)
+        if match is None:
+            self.proc.kill()
+            pytest.fail(f"docinbox-mock did not start: {line!r} {self.proc.communicate()}")
+        super().__init__(match.group(1))
+        self.port = int(match.group(1).rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        """As a crash or a pulled cable looks to docinbox: the port stops answering."""
+        self.http.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
 class Workspace:
     """A folder as a user sets it up: the shipped config.toml, run from that folder."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, bin_dir: Path = BIN) -> None:
         self.root = root
+        #: Where the console scripts are installed (another virtual environment's bin/).
+        self.bin = bin_dir
         self.home = root / "home"
         self.home.mkdir(parents=True, exist_ok=True)
         self.config = root / "config.toml"
         self._daemons: list[Daemon] = []
+        #: Variables the user's shell exports for every docinbox command run here.
+        self.user_env: dict[str, str] = {}
         text = SHIPPED_CONFIG.read_text("utf-8")
         # Free ports: tests (and a user's own docinbox) may run side by side.
         text = re.sub(r"(?m)^port *= *\d+", "port = 0", text)
@@ -193,10 +221,25 @@ class Workspace:
             text = text[:match.start(1)] + body + text[match.end(1):]
         self.config.write_text(text, "utf-8")
 
+    def use_mock(self, url: str) -> None:
+        """Point every service at a mock started by hand (``[mock] embedded = false``), the
+        way the README says to use a mock as "just another base URL"; returns the
+        environment with the mock's credentials, as a user's shell or ``.env`` holds them."""
+        from mockserver import defaults
+
+        self.set_key("mock", "embedded", "false")
+        for name in ("nanonets", "mineru", "docparse"):
+            self.set_key(f"services.{name}", "base_url", f'"{url}"')
+        self.set_key("services.docparse", "files_url", '""')  # its own listen address
+        self.user_env.update({"NANONETS_API_KEY": defaults.NANONETS_API_KEY,
+                              "MINERU_API_KEY": defaults.MINERU_TOKEN,
+                              "DOCPARSE_API_KEY": defaults.DOCPARSE_TOKEN})
+
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
         env.update({"HOME": str(self.home), "PYTHONUNBUFFERED": "1",
-                    "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"})
+                    "PATH": f"{self.bin}{os.pathsep}{env.get('PATH', '')}"})
+        env.update(self.user_env)
         env.update(extra or {})
         return env
 
@@ -206,7 +249,7 @@ class Workspace:
                  timeout: float = 60, stdin: str | None = None
                  ) -> subprocess.CompletedProcess[str]:
         """``docinbox ARGS`` run in this folder, as typed in a terminal."""
-        return subprocess.run([str(BIN / "docinbox"), *args], cwd=self.root,
+        return subprocess.run([str(self.bin / "docinbox"), *args], cwd=self.root,
                               env=self.env(env), text=True, capture_output=True,
                               timeout=timeout, input=stdin)
 
@@ -216,7 +259,7 @@ class Workspace:
         n = len(self._daemons) + 1
         output = self.root / f"{name}-{n}.out"
         with output.open("wb") as out:
-            proc = subprocess.Popen([str(BIN / "docinbox"), "run", *args], cwd=self.root,
+            proc = subprocess.Popen([str(self.bin / "docinbox"), "run", *args], cwd=self.root,
                                     env=self.env(env), stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         daemon = Daemon(proc, output)
@@ -246,6 +289,14 @@ class Workspace:
     def close(self) -> None:
         for daemon in self._daemons:
             daemon.kill()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -96,7 +96,7 @@ def test_retries_give_up_with_the_last_error(workdir: Path, mock: MockContext) -
     code, _ = run_once(workdir, mock, retry="max_attempts = 3")
     assert code == 1
     err = read_json(workdir / "failed" / "recibo.pdf.error.json")
-    assert err["attempts"] == 3 and err["error"] in ("server_error", "malformed_response")
+    assert err["attempts"] == 3 and err["error"] in ("service_down", "malformed_response")
     assert len(nanonets_uploads(mock)) == 3
 
 

@@ -59,7 +59,7 @@ def test_daemon_picks_up_drops_and_stops_on_sigterm(workdir: Path,
         wait_for(lambda: status(config)["counts"].get("done") == 3, message="3 done")
         # a second daemon on the same folders refuses to start
         second = docinbox("run", "--no-tray", "-c", str(config), timeout=30)
-        assert second.returncode == 3 and "already running" in second.stderr
+        assert second.returncode == 3 and "already uses" in second.stderr
     finally:
         daemon.send_signal(signal.SIGTERM)
         out, _ = daemon.communicate(timeout=30)
