@@ -216,6 +216,11 @@ def cmd_autostart(args: argparse.Namespace) -> int:
         path = (
             autostart.absolute(args.config, host) if args.config else autostart.default_config(host)
         )
+        if args.config is None and not path.exists():
+            raise ConfigError(
+                f"no configuration: not in $DOCINBOX_CONFIG, ./config.toml or {path}",
+                hint="Pass -c CONFIG, or run this in the folder that holds config.toml.",
+            )
         config.load(path)  # a configuration that fails now would fail at every login
         report = autostart.install(path, host=host, method=args.method)
         for entry in report.entries:

@@ -1,7 +1,7 @@
 """``docinbox autostart``: each generated file and each command, with a fake runner.
 
 The files themselves are checked by the real tools (systemd-analyze, a systemd user
-manager, desktop-file-validate, GLib) in tests/acceptance/test_autostart.py; macOS and
+manager, desktop-file-validate) in tests/acceptance/test_autostart.py; macOS and
 Windows cannot run here, so their files and commands are only checked in this module.
 """
 
@@ -54,12 +54,14 @@ class Systemctl:
         return [c[2:] for c in self.calls]
 
 
-def linux(tmp_path: Path, run: object = None, *, systemd: bool = True, **environ: str) -> Host:
+def linux(
+    tmp_path: Path, run: autostart.Runner | None = None, *, systemd: bool = True, **environ: str
+) -> Host:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     return Host(
         platform="linux", home=home, environ=environ, cwd=tmp_path, run=run, systemd=systemd
-    )  # type: ignore[arg-type]
+    )
 
 
 @pytest.fixture
@@ -372,7 +374,7 @@ class Launchctl:
         return done(cmd)
 
 
-def mac(tmp_path: Path, run: object) -> Host:
+def mac(tmp_path: Path, run: autostart.Runner) -> Host:
     return Host(
         platform="darwin",
         home=tmp_path,
@@ -381,7 +383,7 @@ def mac(tmp_path: Path, run: object) -> Host:
         run=run,
         uid=501,
         sleep=lambda _s: None,
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_macos_launch_agent(tmp_path: Path, config: Path) -> None:
@@ -591,6 +593,20 @@ def test_cli_refuses_a_broken_config_before_writing(
     assert cli.main(["autostart", "install", "--no-enable", "-c", str(bad)]) == 2
     assert "not valid TOML" in capsys.readouterr().err
     assert not (tmp_path / ".config").exists()
+
+
+def test_cli_says_where_it_looked_for_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    for name in ("XDG_CONFIG_HOME", "DOCINBOX_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["autostart", "install", "--no-enable"]) == 2
+    err = capsys.readouterr().err
+    assert "$DOCINBOX_CONFIG, ./config.toml or " in err
+    assert str(tmp_path / ".config/docinbox/config.toml") in err
+    assert "Pass -c CONFIG" in err
 
 
 def test_default_executable_is_this_environments() -> None:
