@@ -50,10 +50,30 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--failed", action="store_true", help="every failed document")
     which.add_argument("ids", nargs="*", type=int, default=[], metavar="ID")
 
-    auto = with_config(sub.add_parser("autostart", help="start docinbox with your session"))
+    auto = sub.add_parser("autostart", help="start docinbox with your session")
     auto.add_argument("action", choices=("install", "remove"))
-    auto.add_argument("--no-enable", action="store_true",
-                      help="only write the entry (no systemctl --user enable/disable)")
+    auto.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=None,
+        help="configuration the autostarted docinbox runs (default: "
+        "$DOCINBOX_CONFIG, else ./config.toml when it exists, else the "
+        "platform's config file)",
+    )
+    auto.add_argument(
+        "--method",
+        choices=("auto", "systemd", "xdg"),
+        default="auto",
+        help="Linux: a systemd user unit bound to the graphical session, or "
+        "an XDG autostart entry (default: systemd where it is the "
+        "service manager and the desktop starts graphical-session.target)",
+    )
+    auto.add_argument(
+        "--no-enable",
+        action="store_true",
+        help="only write or delete the entry (no systemctl / launchctl / registry)",
+    )
     return p
 
 
@@ -240,19 +260,37 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_autostart(args: argparse.Namespace) -> int:
+    """Exit 0 when the entry is written or removed, even if it could not be enabled or
+    stopped right now (no session bus: SSH, ``su``, CI); the warning says what to run."""
+    import shlex
+
     from . import autostart
 
-    config_path = Path(args.config).expanduser().resolve()
-    runner = None if args.no_enable else autostart.default_runner
+    host = autostart.Host.current(enable=not args.no_enable)
     if args.action == "install":
-        if not config_path.exists():
-            raise ConfigError(f"configuration file not found: {config_path}")
-        where = autostart.install(config_path, runner=runner)
-        print(f"docinbox: autostart installed at {where}")
+        path = (
+            autostart.absolute(args.config, host) if args.config else autostart.default_config(host)
+        )
+        if args.config is None and not path.exists():
+            raise ConfigError(
+                f"no configuration: not in $DOCINBOX_CONFIG, ./config.toml or {path}",
+                hint="Pass -c CONFIG, or run this in the folder that holds config.toml.",
+            )
+        config.load(path)  # a configuration that fails now would fail at every login
+        report = autostart.install(path, host=host, method=args.method)
+        for entry in report.entries:
+            print(f"docinbox: autostart installed: {entry.describe()}")
+            print(f"  runs: docinbox run -c {shlex.quote(str(path))}")
     else:
-        where = autostart.remove(runner=runner)
-        print(f"docinbox: autostart removed ({where})" if where else
-              "docinbox: no autostart entry to remove")
+        report = autostart.remove(host=host)
+        for entry in report.entries:
+            print(f"docinbox: autostart removed: {entry.describe()}")
+        if not report.entries:
+            print("docinbox: no autostart entry to remove")
+    for note in report.notes:
+        print(f"  {note}")
+    for warning in report.warnings:
+        print(f"docinbox: {warning}", file=sys.stderr)
     return EXIT_OK
 
 
