@@ -127,26 +127,26 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .engine import Engine
+    from .lifecycle import Daemon
 
     settings = config.load(args.config)
-    engine = Engine(settings)
+    daemon = Daemon(settings)
     try:
         # Before the first log line or tray icon: a second daemon on these folders is
         # refused (exit 3) without writing into the running one's log.
-        engine.lock()
+        daemon.lock()
         logs.setup(settings.log.level, settings.log.file, settings.secrets())
         # Ctrl-C and SIGTERM stop cleanly whoever ends up running the daemon on this
         # thread (the tray installs its own handlers when it takes the main thread).
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: engine.stop())
+            signal.signal(sig, lambda *_: daemon.stop())
         if args.no_tray or args.once:
-            return engine.run(once=args.once)
+            return daemon.run(once=args.once)
         from .tray import run_with_tray
 
-        return run_with_tray(engine.control, lambda: engine.run(once=args.once))
+        return run_with_tray(daemon.control, lambda: daemon.run(once=args.once))
     finally:
-        engine.close()
+        daemon.close()
 
 
 def _open_readonly(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -158,7 +158,7 @@ def _open_readonly(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .engine import build_snapshot
+    from .status import build_snapshot
 
     settings, store = _open_readonly(args)
     if store is None:
@@ -233,7 +233,8 @@ def _job_json(job, outbox: Path) -> dict:  # type: ignore[no-untyped-def]
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from .engine import paused_for_settings, retry
+    from .health import paused_for_settings
+    from .status import retry
     from .store import open_store
 
     settings = config.load(args.config)

@@ -23,7 +23,9 @@
     │   │   ├── ModelNotFound          the configured model does not exist
     │   │   └── QuotaExceeded          free calls or page balance used up
     │   ├── RemoteRejected             the service refused this document (fatal)
-    │   └── UnsafeArchive              a result zip that escapes its folder, links, bombs
+    │   ├── UnsafeArchive              a result zip that escapes its folder, links, bombs
+    │   └── (TransientError) RawOutputLost   the stored answer is unreadable: fetch again
+    ├── InternalError                  a docinbox bug, recorded on the one document
     └── HostError                      the local disk said no (full, read-only): retryable
 
 Library errors are converted where they enter (``raise ... from exc``) so the
@@ -134,10 +136,12 @@ class DocumentVanished(DocumentError):
 
 
 class ServiceError(DocinboxError):
+    """What a service said, with the facts a retry decision needs, all given when it is
+    raised: ``retry_after`` (seconds the service asked for), ``resubmit`` (the remote task
+    is used up — an expired upload URL, a task that failed remotely — so a retry submits
+    the document again instead of polling the same task)."""
+
     code = "service_error"
-    #: The remote task is used up (expired upload URL, task failed remotely): a retry must
-    #: submit the document again rather than poll the same task.
-    resubmit: bool = False
 
     def __init__(
         self,
@@ -147,20 +151,20 @@ class ServiceError(DocinboxError):
         service: str | None = None,
         status: int | None = None,
         remote_code: str | None = None,
+        retry_after: float | None = None,
+        resubmit: bool = False,
     ):
         super().__init__(message, hint=hint, service=service)
         self.status = status
         self.remote_code = remote_code
+        self.retry_after = retry_after
+        self.resubmit = resubmit
 
 
 class TransientError(ServiceError):
     code = "service_unavailable"
     retryable = True
     hint = "docinbox retries on its own; nothing to do unless it keeps failing."
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object):
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
-        self.retry_after = retry_after
 
 
 class NetworkError(TransientError):
@@ -210,14 +214,28 @@ class QuotaExceeded(ServiceBlocked):
     retryable = True
     hint = "The service's quota is used up; docinbox resumes when it renews, or upgrade the plan."
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object):
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
-        self.retry_after = retry_after
-
 
 class RemoteRejected(ServiceError):
     code = "rejected"
     hint = "The service refused the document; see the message."
+
+
+class RawOutputLost(TransientError):
+    """The service's answer was received but its stored copy cannot be read (a power cut
+    before it reached the disk): fetched again where the service keeps it, else the
+    document is submitted again."""
+
+    code = "raw_output_lost"
+    scope = "document"
+    hint = "docinbox fetches the result again on its own."
+
+
+class InternalError(DocinboxError):
+    """A docinbox bug met while handling one document: recorded on that document (its
+    error file says so) instead of stopping the others."""
+
+    code = "internal"
+    hint = "This is a docinbox bug; please report it with the log."
 
 
 class HostError(DocinboxError):

@@ -77,6 +77,8 @@ class Folder:
     result: Mapping[str, Any]
     markdown: str
     raw_dir: Path | None = None
+    #: *raw_dir* belongs to another result (a duplicate's): copy it, never move it.
+    copy_raw: bool = False
 
 
 @dataclass(eq=False)
@@ -112,6 +114,12 @@ class OutboxWriter:
 
     def tmp_path(self, job_id: int) -> Path:
         return self.outbox / f"{TMP_PREFIX}{job_id}"
+
+    def leftovers(self) -> list[Path]:
+        """Temporary folders a crash left behind (recovery settles them)."""
+        if not self.outbox.is_dir():
+            return []
+        return sorted(self.outbox.glob(f"{TMP_PREFIX}*"))
 
     def write(self, name: str, job_id: int, result: Mapping[str, Any], markdown: str,
               raw_dir: Path | None) -> Path:
@@ -179,7 +187,10 @@ class OutboxWriter:
             (s.tmp / name).write_bytes(data)
             s.files.append(s.tmp / name)
         raw = s.folder.raw_dir
-        if raw is not None and raw.is_dir():
+        if raw is not None and raw.is_dir() and s.folder.copy_raw:
+            _copy_tree(raw, s.tmp / "raw")
+            _walk(s.tmp / "raw", s.files, s.dirs)
+        elif raw is not None and raw.is_dir():
             try:
                 os.rename(raw, s.tmp / "raw")
                 s.raw_moved = True

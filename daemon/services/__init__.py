@@ -1,38 +1,43 @@
-"""One module per remote service, behind the small interface of ``base.Service``."""
+"""One module per remote service behind the interface of ``base.Service``, and the
+registry that names them.  Adding a service: a module here, a package in
+``mockserver/``, and one line in :data:`REGISTRY`."""
 
 from __future__ import annotations
 
-import httpx
-
 from ..config import Settings
-from ..fileserver import FileServer
-from .base import Accepted, Normalized, Received, Service, SourceDocument
+from .base import (
+    Accepted,
+    BatchOutcome,
+    Callbacks,
+    Checkpoint,
+    Normalized,
+    Received,
+    Service,
+    ServiceContext,
+    SourceDocument,
+)
 from .docparse import Docparse
 from .mineru import Mineru
 from .nanonets import Nanonets
 
 #: Service name → class.  A service that no route names is never built.
-REGISTRY: dict[str, type[Service]] = {"nanonets": Nanonets, "mineru": Mineru,
-                                      "docparse": Docparse}
+REGISTRY: dict[str, type[Service]] = {cls.name: cls for cls in (Nanonets, Mineru, Docparse)}
 
 
 def needed(settings: Settings) -> set[str]:
     return {r.service for r in settings.routes}
 
 
-def build(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None,
-          files: FileServer | None = None) -> dict[str, Service]:
-    services: dict[str, Service] = {}
-    for name in sorted(needed(settings)):
-        if name == "docparse":
-            if files is None:
-                raise ValueError("docparse needs the daemon's file server")
-            services[name] = Docparse(settings.services[name], transport=transport, files=files)
-        else:
-            services[name] = REGISTRY[name](settings.services[name],  # type: ignore[call-arg]
-                                            transport=transport)
-    return services
+def fetches_documents(settings: Settings) -> bool:
+    """Whether a routed service fetches documents from the daemon's file server."""
+    return any(REGISTRY[name].fetches_documents for name in needed(settings))
 
 
-__all__ = ["REGISTRY", "Accepted", "Normalized", "Received", "Service", "SourceDocument",
-           "build", "needed"]
+def build(settings: Settings, ctx: ServiceContext) -> dict[str, Service]:
+    return {name: REGISTRY[name](settings.services[name], ctx)
+            for name in sorted(needed(settings))}
+
+
+__all__ = ["REGISTRY", "Accepted", "BatchOutcome", "Callbacks", "Checkpoint", "Normalized",
+           "Received", "Service", "ServiceContext", "SourceDocument", "build",
+           "fetches_documents", "needed"]

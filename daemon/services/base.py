@@ -1,24 +1,33 @@
-"""The small interface every service module implements, and the normalized result.
+"""The one interface every service implements, and what it hands back.
 
-A service turns a :class:`SourceDocument` into raw output stored under a work
-folder (``submit``, and for asynchronous APIs ``poll``), and turns that stored raw
-output into the SPEC's normalized result (``normalize``, pure and repeatable, so a
-crash between receiving and writing loses nothing).
+A service takes documents in batches — a single document is a batch of one — and
+answers per document (:data:`BatchOutcome`): :class:`Received` (its raw output is
+stored in the document's work folder, ``workdir/raw``), :class:`Accepted` (poll later
+with these ids), or the error that document met.  ``normalize`` turns the stored raw
+output into the SPEC's result; it is pure and repeatable, so a crash between receiving
+and writing loses nothing.
+
+A service declares what it is (:class:`Service` class attributes: the document kinds it
+takes, its limits, how many documents share a submission) and what it needs from the
+daemon (:class:`ServiceContext`: the HTTP transport, the clock, signed links to
+documents for services that fetch them, the callback address).  Callbacks are verified
+by the service they come from (:meth:`Service.callback_ids`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import httpx
 
+from ..clock import Clock, SystemClock
 from ..config import ServiceSettings
-from ..errors import DocinboxError
+from ..errors import DocinboxError, InternalError
 from . import http
 
 #: Seconds a reachability probe may take: it is one tiny request.
@@ -28,15 +37,20 @@ PROBE_TIMEOUT = 10.0
 @dataclass(frozen=True)
 class SourceDocument:
     job_id: int
-    path: Path             # where the original is now
-    name: str              # its name as dropped
+    path: Path              # where the original is now
+    name: str               # its name as dropped
     kind: str
     pages: int | None
     size: int
     sha256: str
+    workdir: Path           # the job's own folder; the raw answer goes to workdir/raw
     options: Mapping[str, Any] = field(default_factory=dict)
     url: str | None = None  # links: the URL to parse instead of the bytes
     remote: Mapping[str, Any] = field(default_factory=dict)  # ids from an earlier attempt
+
+    @property
+    def raw(self) -> Path:
+        return self.workdir / "raw"
 
 
 @dataclass(frozen=True)
@@ -56,7 +70,7 @@ class Accepted:
 
 Outcome = Received | Accepted
 
-#: Per document of a batch: what happened, or the error that document met.
+#: Per document of a batch (by job id): what happened, or the error that document met.
 BatchOutcome = Mapping[int, "Outcome | DocinboxError"]
 
 #: ``checkpoint(job_id, remote)`` persists ids *before* the next side effect (merged into
@@ -72,75 +86,96 @@ class Normalized:
     markdown: str
 
 
+class FileLinks(Protocol):
+    """Signed, expiring URLs at which the daemon serves a document in flight."""
+
+    def url_for(self, job_id: int, name: str, *, ttl: float) -> str: ...
+
+
+@dataclass(frozen=True)
+class Callbacks:
+    """Where services push results (``[callbacks] public_url``) and the seed they sign with."""
+
+    url: str
+    seed: str
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """What a service gets from the daemon."""
+
+    transport: httpx.AsyncBaseTransport | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    files: FileLinks | None = None
+    callbacks: Callbacks | None = None
+
+
 class Service(ABC):
     """One remote document-parsing API."""
 
-    name: str
+    name: ClassVar[str]
     #: Document kinds (see daemon.sniff) the service takes.
-    kinds: frozenset[str]
-    max_bytes: int | None = None
-    max_pages: int | None = None
-
+    kinds: ClassVar[frozenset[str]]
+    max_bytes: ClassVar[int | None] = None
+    max_pages: ClassVar[int | None] = None
+    #: Documents one submission may carry, and how long to wait for more before sending
+    #: a batch that is not full (MinerU: up to 200 per ``file-urls/batch``).
+    batch_limit: ClassVar[int] = 1
+    batch_window: ClassVar[float] = 0.0
+    #: The service fetches documents by URL from the daemon's file server (docparse).
+    fetches_documents: ClassVar[bool] = False
     #: Every request to the service goes through this client (``http.make_client``).
     client: httpx.AsyncClient
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, ctx: ServiceContext) -> None:
         self.settings = settings
-
-    #: Documents one submission may carry, and how long to wait for more before sending
-    #: a batch that is not full (MinerU: 200 per ``file-urls/batch``).
-    batch_limit: int = 1
-    batch_window: float = 0.0
+        self.ctx = ctx
+        self.clock: Clock = ctx.clock
 
     def accepts(self, kind: str) -> bool:
         return kind in self.kinds
 
-    def batch_key(self, doc: SourceDocument) -> str | None:
-        """Documents with the same key may share one submission (same batch-level
-        options); None: this document is always sent on its own (e.g. a link)."""
+    def batch_key(self, kind: str, options: Mapping[str, Any]) -> str | None:
+        """Documents of this kind with these route options that get the same key may share
+        one submission; None: such a document is always sent on its own (e.g. a link)."""
         return None
-
-    async def submit_batch(self, docs: Sequence[SourceDocument],
-                           workdirs: Mapping[int, Path], checkpoint: Checkpoint
-                           ) -> BatchOutcome:
-        """Send several documents that share a :meth:`batch_key`.  Batching services
-        override this; the default sends them one by one, concurrently."""
-        results = await asyncio.gather(*(self.submit(d, workdirs[d.job_id]) for d in docs),
-                                       return_exceptions=True)
-        return {d.job_id: _outcome(r) for d, r in zip(docs, results, strict=True)}
 
     def poll_key(self, remote: Mapping[str, Any]) -> str | None:
         """Accepted documents with the same key are polled with one request (a batch id);
-        None: poll the document on its own."""
+        None: the document is polled on its own."""
         return None
 
-    async def poll_batch(self, docs: Sequence[SourceDocument], workdirs: Mapping[int, Path],
-                         checkpoint: Checkpoint) -> BatchOutcome:
-        """Ask about documents that share a :meth:`poll_key`; one request for all of them
-        where the API allows.  Each Accepted outcome carries its own ``poll_after``."""
-        results = await asyncio.gather(*(self.poll(d, workdirs[d.job_id]) for d in docs),
-                                       return_exceptions=True)
-        return {d.job_id: _outcome(r) for d, r in zip(docs, results, strict=True)}
-
     @abstractmethod
-    async def submit(self, doc: SourceDocument, workdir: Path) -> Outcome:
-        """Send the document; return Received (raw output stored) or Accepted."""
+    async def submit(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
+                     ) -> BatchOutcome:
+        """Send documents that share a :meth:`batch_key` (or one on its own)."""
 
-    async def poll(self, doc: SourceDocument, workdir: Path) -> Outcome:
-        """Ask again about an Accepted document (asynchronous services override this)."""
-        raise NotImplementedError(f"{self.name} answers synchronously; nothing to poll")
+    async def poll(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
+                   ) -> BatchOutcome:
+        """Ask again about Accepted documents that share a :meth:`poll_key` (or one)."""
+        error = InternalError(f"{self.name} answers synchronously; nothing to poll")
+        return {d.job_id: error for d in docs}
+
+    def can_refetch(self, remote: Mapping[str, Any]) -> bool:
+        """Can the answer be asked for again with these ids (a stored copy was lost)?"""
+        return False
 
     def resubmit_after_crash(self, doc: SourceDocument) -> bool:
         """After a crash mid-submission: may the document be sent again?
 
         True when the service cannot have kept it or cannot be asked (a synchronous
-        API); services with idempotent ids override this to look first.
+        API); services with checkpointed ids resume from them instead.
         """
         return True
 
     @abstractmethod
     def normalize(self, raw_dir: Path, doc: SourceDocument) -> Normalized:
         """The SPEC's normalized result from the stored raw output."""
+
+    def callback_ids(self, payload: Mapping[str, Any]) -> set[str] | None:
+        """A pushed result, verified: the remote ids it is about (to poll them now), or
+        None when it is not genuine.  Services without callbacks refuse every push."""
+        return None
 
     async def probe(self) -> None:
         """Is the service reachable again?  Any HTTP answer from its host says yes (even a
@@ -152,9 +187,26 @@ class Service(ABC):
         await self.client.aclose()
 
 
-def _outcome(result: object) -> Outcome | DocinboxError:
-    if isinstance(result, (Received, Accepted, DocinboxError)):
-        return result
-    if isinstance(result, BaseException):
-        raise result  # a bug or a cancellation: not a per-document outcome
-    raise TypeError(f"a service returned {result!r}")
+async def each(docs: Sequence[SourceDocument],
+               one: Callable[[SourceDocument], Awaitable[Outcome]]) -> BatchOutcome:
+    """For APIs without batches: one request per document, concurrently; a document's
+    error is its outcome, never the batch's."""
+    results = await asyncio.gather(*(settled(one(d)) for d in docs))
+    return {d.job_id: r for d, r in zip(docs, results, strict=True)}
+
+
+async def settled(outcome: Awaitable[Outcome]) -> Outcome | DocinboxError:
+    """*outcome* awaited, a docinbox error returned rather than raised."""
+    try:
+        return await outcome
+    except DocinboxError as exc:
+        return exc
+
+
+async def alone(batch: Callable[[Sequence[SourceDocument], Checkpoint], Awaitable[BatchOutcome]],
+                doc: SourceDocument, checkpoint: Checkpoint | None = None) -> Outcome:
+    """*doc* on its own through a batch method; its error raised."""
+    outcome = (await batch([doc], checkpoint or (lambda _j, _r: None)))[doc.job_id]
+    if isinstance(outcome, DocinboxError):
+        raise outcome
+    return outcome

@@ -13,18 +13,13 @@ Token errors are ``-20002``/``-20011`` (the mock answers them with HTTP 401).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
-from ..clock import Clock
 from ..config import ServiceSettings
 from ..errors import DocinboxError, TransientError
-from ..fileserver import FileServer
-from .base import Accepted, BatchOutcome, Checkpoint, Outcome, SourceDocument
-from .mineru import POLL_FIRST, MineruFamily, data_id_for, remote_name, settled, spent
+from .base import Accepted, BatchOutcome, Checkpoint, Outcome, ServiceContext, SourceDocument, each
+from .mineru import POLL_FIRST, MineruFamily, data_id_for, remote_name
 
 #: How long a signed document URL works: the parser may queue a task before fetching.
 FILE_URL_TTL = 24 * 3600.0
@@ -45,12 +40,13 @@ class Docparse(MineruFamily):
     task_markdown_field = "markdownUrl"
     task_error_field = "errMsg"
     batch_since_key = "submitted_at"
+    fetches_documents = True
 
-    def __init__(self, settings: ServiceSettings, *,
-                 transport: httpx.AsyncBaseTransport | None = None,
-                 files: FileServer, clock: Clock | None = None) -> None:
-        super().__init__(settings, transport=transport, clock=clock)
-        self.files = files
+    def __init__(self, settings: ServiceSettings, ctx: ServiceContext) -> None:
+        super().__init__(settings, ctx)
+        if ctx.files is None:
+            raise ValueError("docparse fetches documents from the daemon's file server")
+        self.files = ctx.files
 
     # ------------------------------------------------------------------ submitting
 
@@ -67,7 +63,7 @@ class Docparse(MineruFamily):
             return Accepted(dict(doc.remote), poll_after=POLL_FIRST)
         return None
 
-    async def submit(self, doc: SourceDocument, workdir: Path) -> Outcome:
+    async def _submit_one(self, doc: SourceDocument) -> Outcome:
         already = self._already(doc)
         if already is not None:
             return already
@@ -80,8 +76,8 @@ class Docparse(MineruFamily):
                          "submitted_at": self.clock.now(), "poll_interval": POLL_FIRST},
                         poll_after=POLL_FIRST)
 
-    async def submit_batch(self, docs: Sequence[SourceDocument], workdirs: Mapping[int, Path],
-                           checkpoint: Checkpoint) -> BatchOutcome:
+    async def submit(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
+                     ) -> BatchOutcome:
         outcomes: dict[int, Outcome | DocinboxError] = {}
         todo: list[SourceDocument] = []
         for doc in docs:
@@ -93,8 +89,7 @@ class Docparse(MineruFamily):
         if len(todo) == 1 or any(d.url is not None for d in todo):
             # One document (or links): the single-task API says more (markdownUrl, errors
             # at submission) and a batch would buy nothing.
-            for doc in todo:
-                outcomes[doc.job_id] = await settled(self.submit(doc, workdirs[doc.job_id]))
+            outcomes.update(await each(todo, self._submit_one))
             return outcomes
         if not todo:
             return outcomes
@@ -124,7 +119,8 @@ class Docparse(MineruFamily):
         # wrong; either way the next attempt submits afresh.
         if checkpoint is not None:
             checkpoint(doc.job_id, self._cleared())
-        return spent(TransientError(f"docparse could not fetch {doc.name} from the daemon's file "
+        return TransientError(f"docparse could not fetch {doc.name} from the daemon's file "
                               f"server ({message})", service=self.name, remote_code="-60008",
+                              resubmit=True,
                               hint="Check that services.docparse.files_url is reachable "
-                                   "from the parser."))
+                                   "from the parser.")

@@ -28,21 +28,19 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from ..clock import Clock, SystemClock
 from ..config import ServiceSettings
 from ..errors import (
     CorruptDocument,
     CredentialsError,
     DocinboxError,
     DocumentTooLarge,
-    DocumentVanished,
     EmptyDocument,
     MalformedResponse,
     QuotaExceeded,
@@ -62,8 +60,13 @@ from .base import (
     Outcome,
     Received,
     Service,
+    ServiceContext,
     SourceDocument,
+    alone,
+    each,
+    settled,
 )
+from .rawfiles import open_document
 
 #: Adaptive polling: first interval, growth while nothing moves, and the cap.
 POLL_FIRST = 3.0
@@ -134,37 +137,12 @@ def seconds_until_quota_renews(now: float) -> float:
     return max(60.0, tomorrow.timestamp() - now)
 
 
-def spent(error: DocinboxError) -> DocinboxError:
-    """Mark *error*: the remote task is finished with, so a retry must submit again
-    (``error.resubmit``), not poll the same task once more."""
-    error.resubmit = True  # type: ignore[attr-defined]
-    return error
-
-
 def message_code(message: str) -> int | None:
     text = (message or "").strip()
     for prefix, code in MESSAGE_CODES:
         if text.startswith(prefix):
             return code
     return None
-
-
-async def settled(outcome: Awaitable[Outcome]) -> Outcome | DocinboxError:
-    """*outcome* awaited, a docinbox error returned rather than raised (batch results)."""
-    try:
-        return await outcome
-    except DocinboxError as exc:
-        return exc
-
-
-async def alone(batch: Callable[[Sequence[SourceDocument], Mapping[int, Path], Checkpoint],
-                                Awaitable[BatchOutcome]],
-                doc: SourceDocument, workdir: Path) -> Outcome:
-    """*doc* on its own through a batch method (nothing checkpointed); its error raised."""
-    outcome = (await batch([doc], {doc.job_id: workdir}, lambda _j, _r: None))[doc.job_id]
-    if isinstance(outcome, DocinboxError):
-        raise outcome
-    return outcome
 
 
 class MineruFamily(Service):
@@ -187,17 +165,14 @@ class MineruFamily(Service):
     batch_limit = 200
     batch_window = 2.0
 
-    def __init__(self, settings: ServiceSettings, *,
-                 transport: httpx.AsyncBaseTransport | None = None,
-                 clock: Clock | None = None) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: ServiceSettings, ctx: ServiceContext) -> None:
+        super().__init__(settings, ctx)
         self.client = http.make_client(settings.base_url, timeout=settings.timeout,
-                                       transport=transport,
+                                       transport=ctx.transport,
                                        max_connections=max(settings.concurrency, 8))
-        self.clock: Clock = clock or SystemClock()
-        #: Set by the engine to have results pushed (seed 002 ``callback``/``seed``).
-        self.callback_url: str | None = None
-        self.seed: str | None = None
+        #: Results pushed here (seed 002 ``callback``/``seed``) when the account's uid is
+        #: known: MinerU signs each push with it, and an unsigned push proves nothing.
+        self.callbacks = ctx.callbacks if settings.uid else None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -205,21 +180,40 @@ class MineruFamily(Service):
         return {"Authorization": f"Bearer {self.settings.credential.value or ''}"}
 
     def _callback_fields(self) -> dict[str, str]:
-        if self.callback_url and self.seed:
-            return {"callback": self.callback_url, "seed": self.seed}
-        return {}
+        if self.callbacks is None:
+            return {}
+        return {"callback": f"{self.callbacks.url}/{self.name}", "seed": self.callbacks.seed}
 
-    def batch_key(self, doc: SourceDocument) -> str | None:
-        if doc.url is not None:
+    def callback_ids(self, payload: Mapping[str, Any]) -> set[str] | None:
+        """seed 002's push: ``{"checksum", "content"}`` with checksum = sha256(uid + seed +
+        content); the ids in the verified content say which jobs to poll now."""
+        if self.callbacks is None:
             return None
-        o = doc.options
+        checksum, content = payload.get("checksum"), payload.get("content")
+        if not isinstance(checksum, str) or not isinstance(content, str):
+            return None
+        if not verify_callback(self.settings.uid, self.callbacks.seed, checksum, content):
+            return None
+        try:
+            data = json.loads(content)
+        except ValueError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        return {str(data[k]) for k in ("data_id", "dataId", "task_id", "taskId", "batch_id")
+                if data.get(k)}
+
+    def batch_key(self, kind: str, options: Mapping[str, Any]) -> str | None:
+        if kind == "link":
+            return None
+        o = options
         key = {
             "model_version": o.get("model_version"),
             "enable_formula": o.get("enable_formula"),
             "enable_table": o.get("enable_table"),
             "language": o.get("language"),
             "extra_formats": sorted(o.get("extra_formats") or []),
-            "callback": bool(self.callback_url and self.seed),
+            "callback": self.callbacks is not None,
         }
         return json.dumps(key, sort_keys=True, separators=(",", ":"))
 
@@ -243,9 +237,10 @@ class MineruFamily(Service):
             out["page_ranges"] = str(o["page_ranges"])
         return out
 
-    def _error_for_code(self, code: Any, message: str, *, status: int | None = None
-                        ) -> DocinboxError:
-        """The docinbox error for one of the seeds' codes (a number or ``A0202``)."""
+    def _error_for_code(self, code: Any, message: str, *, status: int | None = None,
+                        resubmit: bool = False) -> DocinboxError:
+        """The docinbox error for one of the seeds' codes (a number or ``A0202``);
+        *resubmit*: the task failed remotely, so a transient cause means a new task."""
         svc = self.name
         text = f"{svc}: {message or 'error'} (code {code})"
         if str(code) in self.token_codes:
@@ -261,7 +256,8 @@ class MineruFamily(Service):
             hint = "Split the document first." if number in (-60005, -60006) else None
             return DOCUMENT_CODES[number](text, service=svc, hint=hint)
         if number in TRANSIENT_CODES:
-            return ServerError(text, service=svc, status=status, remote_code=str(code))
+            return ServerError(text, service=svc, status=status, remote_code=str(code),
+                               resubmit=resubmit)
         if number == -60015:
             return RemoteRejected(text, service=svc, remote_code=str(code),
                                   hint="The service could not convert the file; export it "
@@ -281,11 +277,9 @@ class MineruFamily(Service):
                                   service=self.name)
         if code == -60008:
             return self._fetch_failed(doc, message, checkpoint)
-        error = self._error_for_code(code, message)
-        if error.retryable:
-            spent(error)
-            if checkpoint is not None:
-                checkpoint(doc.job_id, self._cleared())
+        error = self._error_for_code(code, message, resubmit=True)
+        if error.retryable and checkpoint is not None:
+            checkpoint(doc.job_id, self._cleared())
         return error
 
     def _fetch_failed(self, doc: SourceDocument, message: str,
@@ -377,10 +371,11 @@ class MineruFamily(Service):
         raise RemoteRejected(f"{self.name} no longer knows the task of {doc.name} "
                              "(-60012 task not found)", service=self.name, remote_code="-60012")
 
-    async def _collect(self, doc: SourceDocument, workdir: Path, zip_url: str | None,
+    async def _collect(self, doc: SourceDocument, zip_url: str | None,
                        remote: Mapping[str, Any], markdown_url: str | None = None) -> Received:
         """Download the result zip streamed and unpack it safely into ``workdir/raw``."""
-        raw = workdir / "raw"
+        workdir = doc.workdir
+        raw = doc.raw
         workdir.mkdir(parents=True, exist_ok=True)
         if zip_url:
             target = workdir / RESULT_ZIP
@@ -410,9 +405,12 @@ class MineruFamily(Service):
         batch = remote.get("batch_id")
         return str(batch) if batch else None
 
-    async def _poll_entries(self, docs: Sequence[SourceDocument], workdirs: Mapping[int, Path],
-                            checkpoint: Checkpoint, entries: Sequence[Mapping[str, Any]]
-                            ) -> BatchOutcome:
+    def can_refetch(self, remote: Mapping[str, Any]) -> bool:
+        # A done task keeps answering with a fresh result link.
+        return bool(remote.get("batch_id") or remote.get("task_id"))
+
+    async def _poll_entries(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint,
+                            entries: Sequence[Mapping[str, Any]]) -> BatchOutcome:
         """Per document: match its entry by data_id and act on the state."""
         signature = self._signature(entries)
         by_id = {str(e.get("data_id")): e for e in entries
@@ -440,8 +438,7 @@ class MineruFamily(Service):
         async def fetch(doc: SourceDocument, entry: Mapping[str, Any]) -> None:
             async with limit:
                 outcomes[doc.job_id] = await settled(self._collect(
-                    doc, workdirs[doc.job_id], entry.get("full_zip_url"), doc.remote,
-                    entry.get("markdown_url")))
+                    doc, entry.get("full_zip_url"), doc.remote, entry.get("markdown_url")))
 
         await asyncio.gather(*(fetch(d, e) for d, e in done))
         return outcomes
@@ -458,11 +455,11 @@ class MineruFamily(Service):
         except RemoteRejected as exc:
             return exc
 
-    async def poll_batch(self, docs: Sequence[SourceDocument], workdirs: Mapping[int, Path],
-                         checkpoint: Checkpoint) -> BatchOutcome:
+    async def poll(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
+                   ) -> BatchOutcome:
         batch_ids = {d.remote.get("batch_id") for d in docs}
         if len(batch_ids) != 1 or None in batch_ids:
-            return await super().poll_batch(docs, workdirs, checkpoint)
+            return await each(docs, self._poll_task)
         batch_id = batch_ids.pop()
         try:
             body = await self._call("GET", f"{self.batch_results_path}/{batch_id}")
@@ -477,11 +474,12 @@ class MineruFamily(Service):
             err = MalformedResponse(f"{self.name}: extract_result is not a list",
                                     service=self.name)
             return {d.job_id: err for d in docs}
-        return await self._poll_entries(docs, workdirs, checkpoint, entries)
+        return await self._poll_entries(docs, checkpoint, entries)
 
-    async def poll(self, doc: SourceDocument, workdir: Path) -> Outcome:
+    async def _poll_task(self, doc: SourceDocument) -> Outcome:
+        """A single task (a link): one request for one document."""
         if doc.remote.get("batch_id"):
-            return await alone(self.poll_batch, doc, workdir)
+            return await alone(self.poll, doc)
         task_id = doc.remote.get("task_id")
         if not task_id:
             raise RemoteRejected(f"{self.name}: nothing to poll for {doc.name} (no task id)",
@@ -498,7 +496,7 @@ class MineruFamily(Service):
             return self._waiting(doc.remote, self._signature([data]))
         if state == "done":
             markdown = data.get(self.task_markdown_field) if self.task_markdown_field else None
-            return await self._collect(doc, workdir, data.get(self.task_zip_field), doc.remote,
+            return await self._collect(doc, data.get(self.task_zip_field), doc.remote,
                                        markdown)
         if state == "failed":
             raise self._failed_task(doc, str(data.get(self.task_error_field) or ""), None)
@@ -534,11 +532,8 @@ class Mineru(MineruFamily):
                 deadline = min(deadline, float(expires[0]))
         return self.clock.now() < deadline - UPLOAD_URL_MARGIN
 
-    async def submit(self, doc: SourceDocument, workdir: Path) -> Outcome:
-        if doc.url is None:
-            # Without a checkpoint a crash mid-upload costs a new URL; the engine should
-            # use submit_batch for files.
-            return await alone(self.submit_batch, doc, workdir)
+    async def _submit_link(self, doc: SourceDocument) -> Outcome:
+        """A link: ``extract/task`` with its URL (MinerU fetches it)."""
         if doc.remote.get("task_id"):
             return Accepted(dict(doc.remote), poll_after=POLL_MIN)
         body = {"url": doc.url, "data_id": data_id_for(doc), **self._batch_options(doc),
@@ -548,8 +543,8 @@ class Mineru(MineruFamily):
                          "submitted_at": self.clock.now(), "poll_interval": POLL_FIRST},
                         poll_after=POLL_FIRST)
 
-    async def submit_batch(self, docs: Sequence[SourceDocument], workdirs: Mapping[int, Path],
-                           checkpoint: Checkpoint) -> BatchOutcome:
+    async def submit(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
+                     ) -> BatchOutcome:
         outcomes: dict[int, Outcome | DocinboxError] = {}
         links = [d for d in docs if d.url is not None]
         uploads: list[tuple[SourceDocument, dict[str, Any]]] = []
@@ -576,7 +571,7 @@ class Mineru(MineruFamily):
                 outcomes[doc.job_id] = await settled(self._upload(doc, remote, checkpoint))
 
         async def link(doc: SourceDocument) -> None:
-            outcomes[doc.job_id] = await settled(self.submit(doc, workdirs[doc.job_id]))
+            outcomes[doc.job_id] = await settled(self._submit_link(doc))
 
         await asyncio.gather(*(put(d, r) for d, r in uploads), *(link(d) for d in links))
         return outcomes
@@ -610,16 +605,10 @@ class Mineru(MineruFamily):
     async def _upload(self, doc: SourceDocument, remote: dict[str, Any],
                       checkpoint: Checkpoint) -> Accepted:
         """PUT the file streamed, with no Content-Type (the URL is signed without one)."""
-        try:
-            size = doc.path.stat().st_size
-        except OSError as exc:
-            raise DocumentVanished(f"{doc.name} is gone: {exc}", service=self.name) from exc
-        if size != doc.size:
-            raise DocumentVanished(f"{doc.name} changed size while queued ({doc.size} → "
-                                   f"{size} bytes)", service=self.name)
-        response = await http.send(self.client, "PUT", str(remote["upload_url"]),
-                                   service=self.name, content=_file_chunks(doc.path),
-                                   headers={"Content-Length": str(size)})
+        with open_document(doc) as fh:  # a vanished or swapped file fails before the PUT
+            response = await http.send(self.client, "PUT", str(remote["upload_url"]),
+                                       service=self.name, content=_file_chunks(fh),
+                                       headers={"Content-Length": str(doc.size)})
         if response.status_code != 200:
             raise self._upload_error(doc, response, checkpoint)
         checkpoint(doc.job_id, {"uploaded": True, "upload_url": None})
@@ -629,34 +618,29 @@ class Mineru(MineruFamily):
     def _upload_error(self, doc: SourceDocument, response: httpx.Response,
                       checkpoint: Checkpoint) -> DocinboxError:
         text = response.text[:2048]
-        code = zipsafe._xml_tag(text, "Code")
-        message = zipsafe._xml_tag(text, "Message") or http.describe_body(response)
+        code = zipsafe.xml_tag(text, "Code")
+        message = zipsafe.xml_tag(text, "Message") or http.describe_body(response)
         # Whatever went wrong, that URL is spent: the next attempt asks for a new one.
         checkpoint(doc.job_id, self._cleared())
         if response.status_code == 403 and code == "AccessDenied" and "expired" in message:
-            return spent(TransientError(
+            return TransientError(
                 f"{self.name}: the upload URL for {doc.name} expired; a new one is requested "
-                "next time", service=self.name, status=403, remote_code="AccessDenied"))
+                "next time", service=self.name, status=403, remote_code="AccessDenied",
+                resubmit=True)
         if response.status_code in (403, 404, 408, 409):
-            return spent(ServerError(f"{self.name}: upload of {doc.name} refused: HTTP "
+            return ServerError(f"{self.name}: upload of {doc.name} refused: HTTP "
                                f"{response.status_code} {code} {message}", service=self.name,
-                               status=response.status_code, remote_code=code or None))
+                               status=response.status_code, remote_code=code or None,
+                               resubmit=True)
         return RemoteRejected(f"{self.name}: upload of {doc.name} refused: HTTP "
                               f"{response.status_code} {code} {message}", service=self.name,
                               status=response.status_code, remote_code=code or None)
 
 
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+async def _file_chunks(fh: BinaryIO) -> AsyncIterator[bytes]:
     """The file in 1 MiB pieces, read off the event loop: a 200 MB upload costs 1 MiB."""
-    try:
-        fh = await asyncio.to_thread(path.open, "rb")
-    except OSError as exc:
-        raise DocumentVanished(f"{path.name} is gone: {exc}") from exc
-    try:
-        while chunk := await asyncio.to_thread(fh.read, UPLOAD_CHUNK):
-            yield chunk
-    finally:
-        fh.close()
+    while chunk := await asyncio.to_thread(fh.read, UPLOAD_CHUNK):
+        yield chunk
 
 
 __all__ = ["Mineru", "MineruFamily", "data_id_for", "remote_name", "verify_callback"]

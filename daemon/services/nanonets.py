@@ -14,6 +14,7 @@ own polling examples use.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,19 @@ from ..errors import (
 from ..outbox.markdown import render_extraction
 from ..sniff import MIME
 from . import http
-from .base import Accepted, Normalized, Outcome, Received, Service, SourceDocument
+from .base import (
+    Accepted,
+    BatchOutcome,
+    Checkpoint,
+    Normalized,
+    Outcome,
+    Received,
+    Service,
+    ServiceContext,
+    SourceDocument,
+    each,
+)
+from .rawfiles import open_document, read_document, store_raw
 
 RAW_NAME = "response.json"
 #: Files up to this size are uploaded from one in-memory buffer; larger ones stream.
@@ -43,11 +56,10 @@ class Nanonets(Service):
     name = "nanonets"
     kinds = frozenset({"pdf", "png", "jpg", "tiff", "gif", "bmp", "webp", "link"})
 
-    def __init__(self, settings: ServiceSettings, *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: ServiceSettings, ctx: ServiceContext) -> None:
+        super().__init__(settings, ctx)
         self.client = http.make_client(settings.base_url, timeout=settings.timeout,
-                                       transport=transport,
+                                       transport=ctx.transport,
                                        max_connections=settings.concurrency,
                                        rate_per_second=settings.rate_per_second)
         self.auth = httpx.BasicAuth(settings.credential.value or "", "")
@@ -60,7 +72,19 @@ class Nanonets(Service):
             return bool(doc.options["async"])
         return doc.pages is not None and doc.pages > self.settings.sync_max_pages
 
-    async def submit(self, doc: SourceDocument, workdir: Path) -> Outcome:
+    async def submit(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
+                     ) -> BatchOutcome:
+        return await each(docs, self._submit_one)
+
+    def can_refetch(self, remote: Mapping[str, Any]) -> bool:
+        # A synchronous prediction has a request_file_id too: getFile returns it again.
+        return bool(remote.get("request_file_id"))
+
+    async def poll(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
+                   ) -> BatchOutcome:
+        return await each(docs, self._poll_one)
+
+    async def _submit_one(self, doc: SourceDocument) -> Outcome:
         model = self._model(doc)
         metadata = json.dumps({"docinbox_job": doc.job_id, "sha256": doc.sha256})
         params = {"async": "true"} if self._asynchronous(doc) else None
@@ -73,7 +97,7 @@ class Nanonets(Service):
         elif doc.size <= SMALL_UPLOAD:
             # A small file goes as one buffer: one write instead of a dozen for the parts.
             body, ctype = http.multipart({"request_metadata": metadata},
-                                         "file", doc.name, doc.path.read_bytes(),
+                                         "file", doc.name, read_document(doc),
                                          MIME.get(doc.kind, "application/pdf"))
             response = await http.send(
                 self.client, "POST", f"/api/v2/OCR/Model/{model}/LabelFile/",
@@ -81,7 +105,7 @@ class Nanonets(Service):
                 headers={"Content-Type": ctype},
             )
         else:
-            with doc.path.open("rb") as fh:  # streamed: httpx reads the file in chunks
+            with open_document(doc) as fh:  # streamed: httpx reads the file in chunks
                 response = await http.send(
                     self.client, "POST", f"/api/v2/OCR/Model/{model}/LabelFile/",
                     service=self.name, auth=self.auth, params=params,
@@ -105,12 +129,10 @@ class Nanonets(Service):
         if failed:
             raise RemoteRejected(f"nanonets could not process {doc.name}: "
                                  f"{failed[0].get('message')}", service=self.name)
-        raw = workdir / "raw"
-        raw.mkdir(parents=True, exist_ok=True)
-        (raw / RAW_NAME).write_bytes(response.content)
+        store_raw(doc, RAW_NAME, response.content)
         return Received(remote=self._remote(results, model))
 
-    async def poll(self, doc: SourceDocument, workdir: Path) -> Outcome:
+    async def _poll_one(self, doc: SourceDocument) -> Outcome:
         model = str(doc.remote.get("model_id") or self._model(doc))
         file_id = doc.remote["request_file_id"]
         response = await http.send(self.client, "GET",
@@ -122,9 +144,7 @@ class Nanonets(Service):
         if pages == 0:
             interval = min(POLL_CAP, float(doc.remote.get("poll_interval", POLL_FIRST)) * 1.5)
             return Accepted(remote={"poll_interval": interval}, poll_after=interval)
-        raw = workdir / "raw"
-        raw.mkdir(parents=True, exist_ok=True)
-        (raw / RAW_NAME).write_bytes(response.content)
+        store_raw(doc, RAW_NAME, response.content)
         return Received(remote={"request_file_id": file_id, "model_id": model})
 
     def _check(self, response: httpx.Response) -> dict[str, Any]:

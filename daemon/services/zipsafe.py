@@ -205,8 +205,8 @@ async def download(client: httpx.AsyncClient, url: str, dest: Path, *, max_bytes
 
 
 def _link_error(status: int, body: str, service: str | None) -> Exception:
-    code = _xml_tag(body, "Code")
-    message = _xml_tag(body, "Message") or body[:120]
+    code = xml_tag(body, "Code")
+    message = xml_tag(body, "Message") or body[:120]
     if status == 403 and code == "AccessDenied":
         return TransientError(f"{service}: the result link expired ({message}); a fresh one "
                               "is fetched on the next poll", service=service, status=403,
@@ -222,6 +222,6 @@ def _link_error(status: int, body: str, service: str | None) -> Exception:
                           service=service, status=status, remote_code=code or None)
 
 
-def _xml_tag(body: str, tag: str) -> str:
+def xml_tag(body: str, tag: str) -> str:
     match = re.search(rf"<{tag}>([^<]*)</{tag}>", body)
     return match.group(1).strip() if match else ""

@@ -218,16 +218,16 @@ class Store:
         with self._tx() as conn:
             return self._transition(conn, job_id, expect, to, note, changes)
 
-    def transition_many(self, moves: Iterable[tuple[int, State, State, Mapping[str, Any]]]
-                        ) -> list[Job | StaleTransition]:
+    def transition_many(self, moves: Iterable[tuple[int, State, State, Mapping[str, Any]]],
+                        *, note: str | None = None) -> list[Job | StaleTransition]:
         """Several (job id, expect, to, changes) moves in one transaction — one commit, one
-        fsync, for a batch of results.  A stale move is returned, not raised, and does not
-        undo the others."""
+        fsync, for a batch.  A stale move is returned, not raised, and does not undo the
+        others."""
         out: list[Job | StaleTransition] = []
         with self._tx() as conn:
             for job_id, expect, to, changes in moves:
                 try:
-                    out.append(self._transition(conn, job_id, expect, to, None, changes))
+                    out.append(self._transition(conn, job_id, expect, to, note, changes))
                 except StaleTransition as exc:
                     out.append(exc)
         return out
@@ -272,6 +272,17 @@ class Store:
     def update(self, job_id: int, expect: State, **changes: Any) -> Job:
         """Change columns of a job that stays in *expect* (e.g. record a retry time)."""
         return self.transition(job_id, expect, expect, **changes)
+
+    def cap_waits(self, latest: float) -> int:
+        """No active job waits past *latest* (a service may ask for absurd waits)."""
+        with self._tx() as conn:
+            return conn.execute(
+                f"UPDATE jobs SET not_before = ? WHERE not_before > ? AND state IN "
+                f"({_placeholders(ACTIVE)})", (latest, latest, *map(str, ACTIVE))).rowcount
+
+    def data_version(self) -> int:
+        """Changes when another connection commits (``docinbox retry`` from a shell)."""
+        return int(self._query("PRAGMA data_version")[0][0])
 
     def retry(self, ids: Iterable[int] | None = None) -> list[Job]:
         """Failed documents back in line (all of them when *ids* is None)."""

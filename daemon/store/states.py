@@ -42,7 +42,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     # for a service that cannot have kept it
     State.SUBMITTING: frozenset({State.SUBMITTED, State.RECEIVED, State.QUEUED, State.FAILED}),
     State.SUBMITTED: frozenset({State.RECEIVED, State.QUEUED, State.FAILED}),
-    State.RECEIVED: frozenset({State.DONE, State.FAILED}),
+    # back: the stored answer cannot be read; fetch it again, or submit again
+    State.RECEIVED: frozenset({State.DONE, State.FAILED, State.SUBMITTED, State.QUEUED}),
     State.DONE: frozenset(),
     State.FAILED: frozenset({State.QUEUED}),
 }

@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from daemon import config
-from daemon.engine import Engine, build_snapshot
 from daemon.errors import StoreError
+from daemon.lifecycle import Daemon as Engine
+from daemon.status import build_snapshot
 from daemon.store import State, open_store
 from mockserver.app import create_app
 from mockserver.core import MockContext
@@ -85,16 +86,16 @@ def test_a_dropped_folder_is_walked(workdir: Path) -> None:
 
 def test_unreadable_file(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """(As root permissions cannot stop a read, so the refusal is injected.)"""
-    import daemon.engine as engine_module
+    import daemon.admission as admission
 
-    real = engine_module._sha256
+    real = admission.sha256_file
 
     def sha(path: Path) -> str:
         if path.name == "locked.pdf":
             raise PermissionError(13, "Permission denied", str(path))
         return real(path)
 
-    monkeypatch.setattr(engine_module, "_sha256", sha)
+    monkeypatch.setattr(admission, "sha256_file", sha)
     mock = MockContext()
     (workdir / "inbox" / "locked.pdf").write_bytes(receipt_pdf())
     (workdir / "inbox" / "fine.pdf").write_bytes(receipt_pdf(total="3.00"))

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from daemon import config
-from daemon.engine import Engine, build_snapshot
+from daemon.lifecycle import Daemon as Engine
+from daemon.status import build_snapshot
 from daemon.store import State, open_store
 from mockserver.app import create_app
 from mockserver.core import MockContext

@@ -217,29 +217,27 @@ def test_without_callbacks_arriving_polling_still_finishes(workdir: Path,
 
 def test_forged_callback_is_refused(workdir: Path) -> None:
     """A callback with a wrong checksum is answered 403 and changes nothing."""
+    import threading
+
     import httpx
 
     from daemon import config as config_module
-    from daemon.engine import Engine
+    from daemon.lifecycle import Daemon
 
     port = free_port()
     cfg = write_config(workdir, "http://127.0.0.1:9", routes=MINERU_ONLY.format(
         url="http://127.0.0.1:9", public=f"http://127.0.0.1:{port}", port=port))
-    engine = Engine(config_module.load(cfg), start_mock=False)
-    import asyncio
-
-    async def go() -> int:
-        engine._loop = asyncio.get_running_loop()
-        engine._wake, engine._stop = asyncio.Event(), asyncio.Event()
-        await engine._start()
-        try:
-            async with httpx.AsyncClient() as client:
-                response = await client.post(
-                    f"http://127.0.0.1:{port}/callbacks/mineru",
-                    json={"checksum": "0" * 64, "content": '{"data_id": "docinbox-1-x"}'})
-            return response.status_code
-        finally:
-            await engine._shutdown()
-            engine.close()
-
-    assert asyncio.run(go()) == 403
+    daemon = Daemon(config_module.load(cfg), start_mock=False)
+    thread = threading.Thread(target=daemon.run)
+    thread.start()
+    try:
+        wait_for(lambda: daemon.files is not None and daemon.files.port == port,
+                 message="the callback server")
+        response = httpx.post(f"http://127.0.0.1:{port}/callbacks/mineru",
+                              json={"checksum": "0" * 64,
+                                    "content": '{"data_id": "docinbox-1-x"}'})
+        assert response.status_code == 403
+    finally:
+        daemon.stop()
+        thread.join(30)
+        daemon.close()

@@ -1,0 +1,103 @@
+"""Step 2: what a queued document really is, and which service takes it.
+
+The type comes from the bytes, never the name, and the page count from the document
+(:func:`daemon.sniff.inspect`, in a worker thread: pypdf is slow and blocking); the
+route is the first ``[[routes]]`` entry that matches and whose service takes that type
+within its limits (:mod:`daemon.router`).  A whole batch is recorded in one transaction.
+Anything wrong with one document fails that document only, with its error file; a
+docinbox bug met on one document is recorded on that document as ``internal``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from pathlib import Path
+
+from .. import router, sniff
+from ..errors import DocinboxError, DocumentError, DocumentVanished, InternalError
+from ..store import Job
+from .outcomes import Outcomes
+from .runtime import Runtime
+
+log = logging.getLogger("docinbox")
+
+#: Documents inspected per batch: the first submissions wait for one batch.
+BATCH = 64
+
+
+def decide(rt: Runtime, job: Job) -> router.Decision:
+    """The route for an inspected job (raises a DocumentError when none takes it)."""
+    info = sniff.DocumentInfo(job.kind or "", job.pages)
+
+    def accepts(name: str, kind: str) -> bool:
+        service = rt.services.get(name)
+        return service is not None and service.accepts(kind)
+
+    def limits(name: str) -> tuple[int | None, int | None]:
+        service = rt.services[name]
+        return service.max_bytes, service.max_pages
+
+    return router.route(rt.settings.routes, job.rel_path, job.size, info, accepts, limits)
+
+
+async def inspect_pending(rt: Runtime, outcomes: Outcomes) -> bool:
+    """Inspect (or re-route) one batch; False when there was nothing to do."""
+    fresh = [j for j in rt.store.uninspected(BATCH) if j.id not in rt.inflight]
+    unrouted = [j for j in rt.store.unrouted(512) if j.id not in rt.inflight]
+    if not fresh and not unrouted:
+        return False
+    rt.inflight.update(j.id for j in fresh)
+    try:
+        infos = await asyncio.to_thread(lambda: [_sniff(j) for j in fresh])
+    finally:
+        rt.inflight.difference_update(j.id for j in fresh)
+    inspected: list[tuple[int, str, int | None, str, dict]] = []
+    routed: list[tuple[int, str, dict]] = []
+    failures: list[tuple[Job, DocinboxError]] = []
+    for job, info in zip(fresh, infos, strict=True):
+        if isinstance(info, DocinboxError):
+            failures.append((job, info))
+            continue
+        try:
+            decision = decide(rt, dataclasses.replace(job, kind=info.kind, pages=info.pages))
+        except DocumentError as exc:
+            failures.append((job, exc))
+            continue
+        inspected.append((job.id, info.kind, info.pages, decision.service, decision.options))
+        log.info("%s: queued for %s (%s%s)", job.rel_path, decision.service, info.kind,
+                 f", {info.pages} page{'s' if info.pages != 1 else ''}" if info.pages else "")
+    for job in unrouted:
+        try:
+            decision = decide(rt, job)
+        except DocumentError as exc:
+            failures.append((job, exc))
+            continue
+        routed.append((job.id, decision.service, decision.options))
+    if inspected:
+        rt.store.set_inspected(inspected)
+    if routed:
+        rt.store.set_routes(routed)
+    for job, error in failures:
+        await outcomes.fail(job, error)
+    rt.signals.schedule.set()
+    rt.changed()
+    return True
+
+
+def _sniff(job: Job) -> sniff.DocumentInfo | DocinboxError:
+    """One document's type and pages, or the error that is this document's alone."""
+    try:
+        return sniff.inspect(Path(job.location))
+    except DocumentError as exc:
+        return exc
+    except FileNotFoundError:
+        return DocumentVanished(f"{job.rel_path} was removed before it was sent")
+    except PermissionError as exc:
+        return DocumentError(f"{job.rel_path} cannot be read: {exc.strerror}",
+                             hint="Give docinbox read permission on the file.")
+    except Exception as exc:  # a bug (or a library's): this document's, not the batch's
+        log.error("%s: unexpected error while inspecting it", job.rel_path, exc_info=exc)
+        return InternalError(f"internal error while inspecting {job.rel_path}: "
+                             f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,163 @@
+"""The one place where what happened to a job becomes its next state.
+
+A service's answer: :meth:`Outcomes.received` (the raw answer is stored: write it out
+next) or :meth:`Outcomes.accepted` (poll later).  An error, whatever step met it
+(:meth:`Outcomes.error`):
+
+- scope "service" (credentials, quota, the service unreachable): pause that service
+  (daemon.health); the job waits without spending its retry budget;
+- a host error (a full or read-only disk): the job waits and tries again, however long
+  it takes — it is not the document's fault;
+- retryable and within the ``[retry]`` budget: back in line after a backoff (full
+  jitter, ``Retry-After`` honoured up to a ceiling);
+- anything else: the document fails (:meth:`Outcomes.fail`): the original to
+  ``failed/`` beside its ``.error.json``, the job to ``failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import (
+    DocinboxError,
+    DocumentVanished,
+    HostError,
+    RawOutputLost,
+    ServiceError,
+    StaleTransition,
+)
+from ..outbox import fail_original
+from ..services import Accepted, Received
+from ..store import TERMINAL, Job, State
+from .runtime import Runtime
+
+log = logging.getLogger("docinbox")
+
+#: However long a service asks to wait (``Retry-After``), a document is looked at again
+#: within this: a header saying 3,000 years must not park it for good.
+RETRY_AFTER_CEILING = 6 * 3600.0
+
+
+class Outcomes:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._host_failures: dict[int, int] = {}
+
+    # --- a service answered ---------------------------------------------------------------
+
+    async def apply(self, job_id: int, expect: State,
+                    outcome: Received | Accepted | DocinboxError) -> None:
+        try:
+            if isinstance(outcome, DocinboxError):
+                await self.error(job_id, outcome)
+                return
+            job = self.rt.store.get(job_id)
+            if isinstance(outcome, Received):
+                self.received(job, expect, remote={**job.remote, **outcome.remote})
+            else:
+                self.accepted(job, expect, outcome)
+        except StaleTransition as exc:
+            log.warning("job %s: %s", job_id, exc)
+
+    def received(self, job: Job, expect: State, *, remote: Mapping[str, Any],
+                 note: str | None = None, from_service: bool = True) -> None:
+        """The raw answer is stored (or an earlier result will be reused): write it out."""
+        if from_service:
+            self.rt.health.answered(job.service or "", job.id)
+        self.rt.store.transition(job.id, expect, State.RECEIVED, remote=dict(remote),
+                                 error=None, message=None, not_before=0.0, note=note)
+        self.rt.signals.finish.set()
+        self.rt.changed()
+
+    def accepted(self, job: Job, expect: State, outcome: Accepted) -> None:
+        self.rt.health.answered(job.service or "", job.id)
+        self.rt.store.transition(job.id, expect, State.SUBMITTED,
+                                 remote={**job.remote, **outcome.remote},
+                                 not_before=self.rt.clock.now() + outcome.poll_after)
+        self.rt.signals.schedule.set()
+
+    # --- something went wrong -------------------------------------------------------------
+
+    async def error(self, job_id: int, err: DocinboxError) -> None:
+        rt = self.rt
+        job = rt.store.get(job_id)
+        if job.state in TERMINAL:
+            return
+        now = rt.clock.now()
+        back = State.QUEUED if job.state is State.SUBMITTING else job.state
+        if isinstance(err, ServiceError) and err.resubmit and job.state is State.SUBMITTED:
+            back = State.QUEUED  # the remote task is used up: submit again
+        if isinstance(err, RawOutputLost) and job.state is State.RECEIVED:
+            back = State.QUEUED if err.resubmit else State.SUBMITTED  # fetch it again
+        if err.scope == "service" and not rt.once and not rt.health.documents_fault(job, err):
+            rt.health.pause(job.service or err.service or "", err)
+            rt.signals.health.set()
+            # The attempt was the service's to lose, not the document's: give it back.
+            attempts = job.attempts - 1 if job.state is State.SUBMITTING else job.attempts
+            rt.store.transition(job.id, job.state, back, error=err.code, message=err.message,
+                                attempts=max(0, attempts), note=f"service paused: {err.code}")
+            rt.changed()
+            return
+        if isinstance(err, HostError):
+            # A full or read-only disk is ours to fix, not the document's fault: keep the
+            # result and the original where they are and try again, however long it takes.
+            self._host_failures[job.id] = n = self._host_failures.get(job.id, 0) + 1
+            wait = rt.retry.delay(n)
+            log.error("%s: %s; trying again in %.0f s. %s", job.rel_path, err.message, wait,
+                      err.hint)
+            stay = job.state if job.state is not State.SUBMITTING else State.QUEUED
+            rt.store.transition(job.id, job.state, stay, not_before=now + wait,
+                                error=err.code, message=err.message, note="host error")
+            rt.changed()
+            return
+        if err.retryable and not rt.retry.gives_up(job.attempts, job.first_error_at, now):
+            asked = err.retry_after if isinstance(err, ServiceError) else None
+            if asked is not None:
+                asked = min(asked, RETRY_AFTER_CEILING)
+            wait = rt.retry.delay(max(1, job.attempts), asked)
+            log.warning("%s: %s; retrying in %.1f s", job.rel_path, err.message, wait)
+            rt.store.transition(job.id, job.state, back, not_before=now + wait,
+                                error=err.code, message=err.message,
+                                first_error_at=job.first_error_at or now,
+                                note=f"retry: {err.code}")
+            rt.signals.schedule.set()
+            rt.changed()
+            return
+        await self.fail(job, err)
+
+    def succeeded(self, job_id: int) -> None:
+        self._host_failures.pop(job_id, None)
+
+    async def fail(self, job: Job, err: DocinboxError) -> None:
+        """Original → ``failed/`` with its ``.error.json``; the job → failed."""
+        rt = self.rt
+        current = rt.store.get(job.id)
+        if current.state in TERMINAL:
+            return
+        error = {"error": err.code, "message": err.message,
+                 "service": current.service or err.service, "attempts": current.attempts,
+                 "hint": err.hint, "document": current.rel_path}
+        # A file that changed under us is no longer the one this job knew: leave it.
+        location = None if isinstance(err, DocumentVanished) else Path(current.location)
+        try:
+            moved = await asyncio.to_thread(fail_original, location, current.rel_path,
+                                            rt.folders.failed, error)
+        except HostError as exc:
+            await self.error(job.id, exc)  # nothing moved: the job waits for the disk
+            return
+        except OSError as exc:
+            log.error("%s: cannot move it to %s: %s", current.rel_path, rt.folders.failed, exc)
+            moved = Path(current.location)
+        try:
+            rt.store.transition(current.id, current.state, State.FAILED, location=str(moved),
+                                error=err.code, message=err.message, note=err.code)
+        except StaleTransition:
+            return
+        await asyncio.to_thread(shutil.rmtree, rt.workdir(job.id), True)
+        log.error("%s: failed (%s): %s", current.rel_path, err.code, err.message)
+        rt.changed()
