@@ -246,11 +246,9 @@ class Daemon:
         """The parser fetched a document: after a crash it is known to have it."""
         if self.store is None:
             return
-        with contextlib.suppress(Exception):
-            job = self.store.get(job_id)
-            if "fetched_at" not in job.remote:
-                self.store.update(job_id, job.state,
-                                  remote={**job.remote, "fetched_at": self.clock.now()})
+        with contextlib.suppress(KeyError):
+            if "fetched_at" not in self.store.get(job_id).remote:
+                self.store.checkpoint(job_id, {"fetched_at": self.clock.now()})
 
     def _on_callback(self, service: str, ids: set[str]) -> None:
         if self.rt is not None:
@@ -357,8 +355,9 @@ class Daemon:
             rt.signals.finish.clear()
             while await finish_received(rt, self.outcomes):
                 rt.signals.schedule.set()
-            due = rt.store.next_due(State.RECEIVED)
-            await _wait(rt.signals.finish, None if due is None else due - self.clock.now())
+            now = self.clock.now()
+            due = rt.store.next_due(State.RECEIVED, after=now)
+            await _wait(rt.signals.finish, None if due is None else due - now)
 
     async def _prober(self) -> None:
         rt = self.rt

@@ -66,10 +66,11 @@ class Scheduler:
         return work
 
     def next_wake(self) -> float | None:
-        """Seconds until something may become startable without a signal: the next due
-        job, or the end of a batch window."""
+        """Seconds until something may become startable without a signal: a job that is
+        not due yet, or the end of a batch window.  Work that is due but has no free slot
+        waits for a signal (a step ending, a drop, a user action) — never a spin."""
         now = self.clock.now()
-        due = self.store.next_due(State.QUEUED, State.SUBMITTED)
+        due = self.store.next_due(State.QUEUED, State.SUBMITTED, after=now)
         waits = [max(0.0, due - now)] if due is not None else []
         if self._window_ends is not None:
             waits.append(max(0.0, self._window_ends - self.clock.monotonic()))

@@ -60,8 +60,10 @@ async def _finish(rt: Runtime, outcomes: Outcomes, jobs: list[Job]) -> None:
     jobs = _choose_names(rt, jobs)
     rt.activity = f"writing {jobs[0].name}" if len(jobs) == 1 else f"writing {len(jobs)} results"
     rt.changed()
+    twins = {j.id: _twin_raw(rt, int(j.remote["same_as_job"])) for j in jobs
+             if j.remote.get("same_as_job")}
     try:
-        results = await asyncio.to_thread(_write, rt, jobs)
+        results = await asyncio.to_thread(_write, rt, jobs, twins)
     except Exception as exc:  # a bug: recorded on the documents, never a spin
         log.exception("unexpected error while writing results")
         error = InternalError(f"internal error while writing results: {type(exc).__name__}: "
@@ -111,13 +113,14 @@ def _choose_names(rt: Runtime, jobs: list[Job]) -> list[Job]:
 Written = tuple[str, "Path | None"]
 
 
-def _write(rt: Runtime, jobs: Sequence[Job]) -> list[Written | DocinboxError | OSError]:
+def _write(rt: Runtime, jobs: Sequence[Job], twins: Mapping[int, Path]
+           ) -> list[Written | DocinboxError | OSError]:
     """(Worker thread) the batch's folders together, then the originals: an original
     leaves the inbox only once its result is durable."""
     out: list[Written | DocinboxError | OSError] = []
     folders: list[tuple[int, Folder]] = []
     for i, job in enumerate(jobs):
-        prepared = _guard(job, lambda j=job: _prepare(rt, j))  # type: ignore[misc]
+        prepared = _guard(job, lambda j=job: _prepare(rt, j, twins.get(j.id)))  # type: ignore[misc]
         out.append(prepared if not isinstance(prepared, Folder) else (prepared.name, None))
         if isinstance(prepared, Folder):
             folders.append((i, prepared))
@@ -137,9 +140,10 @@ def _write(rt: Runtime, jobs: Sequence[Job]) -> list[Written | DocinboxError | O
     return out
 
 
-def _prepare(rt: Runtime, job: Job) -> Folder | Written:
+def _prepare(rt: Runtime, job: Job, twin_raw: Path | None) -> Folder | Written:
     """The folder to write under the job's chosen name — or, when a run before a crash
-    wrote it already, just that name (only the archiving was left)."""
+    wrote it already, just that name (only the archiving was left).  *twin_raw*: the
+    raw output of an earlier result with the same content, reused."""
     name = job.result_dir or ""
     if (rt.folders.outbox / name).exists():
         if rt.writer.written(name, job.sha256):
@@ -147,8 +151,7 @@ def _prepare(rt: Runtime, job: Job) -> Folder | Written:
         raise FileExistsError(errno.EEXIST, "outbox folder exists", name)
     service = rt.services[job.service or ""]
     doc = rt.document(job)
-    twin = job.remote.get("same_as_job")
-    raw = _twin_raw(rt, int(twin)) if twin else doc.raw
+    raw = twin_raw or doc.raw
     try:
         normalized = service.normalize(raw, doc)
     except DocinboxError:
@@ -157,7 +160,7 @@ def _prepare(rt: Runtime, job: Job) -> Folder | Written:
         raise RawOutputLost(
             f"{job.rel_path}: the stored answer of {service.name} cannot be read "
             f"({type(exc).__name__}: {exc})", service=service.name,
-            resubmit=bool(twin) or not service.can_refetch(job.remote)) from exc
+            resubmit=twin_raw is not None or not service.can_refetch(job.remote)) from exc
     result = {
         "source": {"name": job.name, "path": job.rel_path, "sha256": job.sha256,
                    "bytes": job.size, "pages": job.pages, "type": job.kind},
@@ -167,7 +170,8 @@ def _prepare(rt: Runtime, job: Job) -> Folder | Written:
         "tables": list(normalized.tables),
         "markdown": "document.md",
     }
-    return Folder(name, job.id, result, normalized.markdown, raw, copy_raw=bool(twin))
+    return Folder(name, job.id, result, normalized.markdown, raw,
+                  copy_raw=twin_raw is not None)
 
 
 def _twin_raw(rt: Runtime, twin_id: int) -> Path:

@@ -81,8 +81,7 @@ def checkpoint(rt: Runtime):  # type: ignore[no-untyped-def]
     """Persist a service's ids for a job before its next side effect."""
 
     def save(job_id: int, remote: Mapping[str, Any]) -> None:
-        job = rt.store.get(job_id)
-        rt.store.update(job_id, job.state, remote={**job.remote, **remote})
+        rt.store.checkpoint(job_id, remote)
 
     return save
 

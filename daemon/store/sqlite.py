@@ -1,10 +1,10 @@
-"""The job store: one row per document, and the queue the engine works from.
+"""The SQLite job store (the only implementation of :class:`daemon.store.api.Store`).
 
-Every state change goes through :meth:`Store.transition`, an UPDATE that names the
-state it expects, so two actors can never both move a job (the loser gets
-:class:`StaleTransition`).  The connection is shared by the engine's loop and
-front-end threads (status, tray) behind one lock; WAL lets ``docinbox status``
-read from another process while the daemon writes.
+One row per document.  Every state change goes through :meth:`SQLiteStore.transition`,
+an UPDATE that names the state it expects, so two actors can never both move a job
+(the loser gets :class:`StaleTransition`).  The daemon's event loop is the only user of
+its connection; WAL lets ``docinbox status`` read from another process while the daemon
+writes, and ``synchronous=FULL`` makes a committed intent survive a power cut.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,54 +21,17 @@ import sqlite_utils
 
 from ..clock import Clock, SystemClock
 from ..errors import StaleTransition, StoreError
+from .job import Job
 from .migrations import current_version, migrate
 from .states import ACTIVE, State, allowed
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    rel_path: str
-    location: str
-    sha256: str
-    size: int
-    mtime_ns: int
-    state: State
-    kind: str | None = None
-    pages: int | None = None
-    service: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-    remote: Mapping[str, Any] = field(default_factory=dict)
-    attempts: int = 0
-    not_before: float = 0.0
-    first_error_at: float | None = None
-    error: str | None = None
-    message: str | None = None
-    result_dir: str | None = None
-    created_at: float = 0.0
-    updated_at: float = 0.0
-    finished_at: float | None = None
-
-    @property
-    def name(self) -> str:
-        return self.rel_path.rsplit("/", 1)[-1]
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any] | sqlite3.Row) -> Job:
-        values = dict(row)
-        values["state"] = State(values["state"])
-        values["options"] = json.loads(values["options"] or "{}")
-        values["remote"] = json.loads(values["remote"] or "{}")
-        return cls(**values)
-
 
 _JSON_COLUMNS = ("options", "remote")
 #: How long a write waits for another connection's lock before giving up.
 BUSY_SECONDS = 5.0
 
 
-class Store:
-    """SQLite job store.  Open with :func:`open_store`."""
+class SQLiteStore:
+    """Open with :func:`open_store`."""
 
     def __init__(self, conn: sqlite3.Connection, *, clock: Clock | None = None) -> None:
         self._conn = conn
@@ -269,6 +231,17 @@ class Store:
                          "VALUES (?,?,?,?,?)", (job_id, now, src, str(to), note))
         return Job.from_row(updated)
 
+    def checkpoint(self, job_id: int, remote: Mapping[str, Any]) -> Job:
+        """Merge *remote* into the job's ids in one statement (a null removes a key)."""
+        with self._tx() as conn:
+            row = conn.execute(
+                "UPDATE jobs SET remote = json_patch(remote, ?), updated_at = ? "
+                "WHERE id = ? RETURNING *",
+                (json.dumps(dict(remote)), self.clock.now(), job_id)).fetchone()
+        if row is None:
+            raise KeyError(job_id)
+        return Job.from_row(row)
+
     def update(self, job_id: int, expect: State, **changes: Any) -> Job:
         """Change columns of a job that stays in *expect* (e.g. record a retry time)."""
         return self.transition(job_id, expect, expect, **changes)
@@ -357,12 +330,15 @@ class Store:
             sql += f" LIMIT {int(limit)}"
         return [Job.from_row(r) for r in self._query(sql, params)]
 
-    def next_due(self, *states: State) -> float | None:
-        rows = self._query(
-            f"SELECT MIN(not_before) AS t FROM jobs WHERE state IN ({_placeholders(states)})",
-            [str(s) for s in states],
-        )
-        return rows[0]["t"]
+    def next_due(self, *states: State, after: float | None = None) -> float | None:
+        """The earliest ``not_before`` among jobs in *states* (only those later than
+        *after*, when given: what is due now but waits for a slot needs no timer)."""
+        sql = f"SELECT MIN(not_before) AS t FROM jobs WHERE state IN ({_placeholders(states)})"
+        params: list[Any] = [str(s) for s in states]
+        if after is not None:
+            sql += " AND not_before > ?"
+            params.append(after)
+        return self._query(sql, params)[0]["t"]
 
     def counts(self) -> dict[str, int]:
         rows = self._query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
@@ -391,7 +367,7 @@ def _placeholders(items: Iterable[Any]) -> str:
 
 
 def open_store(path: Path, *, clock: Clock | None = None, create: bool = True,
-               readonly: bool = False) -> Store:
+               readonly: bool = False) -> SQLiteStore:
     """Open (and migrate) the database; a file that is not a database is an error, never
     silently replaced."""
     path = Path(path)
@@ -441,4 +417,4 @@ def open_store(path: Path, *, clock: Clock | None = None, create: bool = True,
         ) from exc
     except RuntimeError as exc:
         raise StoreError(f"{path}: {exc}") from exc
-    return Store(conn, clock=clock)
+    return SQLiteStore(conn, clock=clock)

@@ -1,0 +1,105 @@
+"""What the daemon needs of a job store — the interface the pipeline is written against.
+
+SQLite (``sqlite.py``) is the only implementation and the default.  The interface is
+kept to what a shared store could also do, so several daemons on one shared inbox could
+later share one queue: a PostgreSQL store would implement
+
+- :meth:`Store.due_for` (claim due jobs) as ``SELECT … FOR UPDATE SKIP LOCKED`` with a
+  lease column (``leased_by``, ``leased_until``) set in the same transaction, so two
+  daemons never start the same job and a crashed daemon's leases run out;
+- :meth:`Store.transition` / :meth:`Store.transition_many` (the guarded state change) as
+  ``UPDATE … WHERE id = $1 AND state = ANY($2) RETURNING *`` plus the history row, as
+  SQLite does;
+- :meth:`Store.checkpoint` as ``remote = remote || $2`` (jsonb), one statement;
+- :meth:`Store.data_version` as a ``LISTEN``/``NOTIFY`` counter.
+
+Everything else is plain reading and writing of rows and of the small ``meta`` table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from ..errors import StaleTransition
+from .job import Job
+from .states import State
+
+#: (job id, expected state, new state, columns to set)
+Move = tuple[int, State, State, Mapping[str, Any]]
+
+
+class Store(Protocol):
+    # --- intake ----------------------------------------------------------------------------
+    def add_many(self, items: Iterable[Mapping[str, Any]]) -> list[int | None]:
+        """Queue documents in one transaction; None where the same path and content is
+        already active."""
+
+    def active_signatures(self, rel_paths: Iterable[str]) -> set[tuple[str, int, int]]:
+        """(path, size, mtime) of the active jobs among *rel_paths*."""
+
+    # --- the queue -------------------------------------------------------------------------
+    def uninspected(self, limit: int) -> list[Job]: ...
+
+    def unrouted(self, limit: int) -> list[Job]: ...
+
+    def set_inspected(self, rows: Iterable[tuple[int, str, int | None, str,
+                                                 Mapping[str, Any]]]) -> None: ...
+
+    def set_routes(self, routes: Iterable[tuple[int, str, Mapping[str, Any]]]) -> None: ...
+
+    def clear_routes(self) -> int: ...
+
+    def due_for(self, service: str, now: float, limit: int, *,
+                exclude: Iterable[int] = ()) -> list[Job]:
+        """Claim up to *limit* queued jobs of *service* that are due."""
+
+    def in_state(self, *states: State, due_before: float | None = None,
+                 limit: int | None = None) -> list[Job]: ...
+
+    def next_due(self, *states: State, after: float | None = None) -> float | None: ...
+
+    # --- state changes ---------------------------------------------------------------------
+    def get(self, job_id: int) -> Job: ...
+
+    def transition(self, job_id: int, expect: State | Iterable[State], to: State, *,
+                   note: str | None = None, **changes: Any) -> Job:
+        """Move a job that is in *expect* (else :class:`StaleTransition`), recorded in its
+        history."""
+
+    def transition_many(self, moves: Iterable[Move], *, note: str | None = None
+                        ) -> list[Job | StaleTransition]: ...
+
+    def update(self, job_id: int, expect: State, **changes: Any) -> Job: ...
+
+    def checkpoint(self, job_id: int, remote: Mapping[str, Any]) -> Job:
+        """Merge a service's ids into the job's ``remote`` before its next side effect."""
+
+    def retry(self, ids: Iterable[int] | None = None) -> list[Job]: ...
+
+    def cap_waits(self, latest: float) -> int: ...
+
+    def by_content(self, sha256: str, *states: State) -> list[Job]: ...
+
+    def reserved_names(self, *, exclude: int) -> set[str]: ...
+
+    # --- reading, meta ---------------------------------------------------------------------
+    def counts(self) -> dict[str, int]: ...
+
+    def jobs(self, *, limit: int | None = None, newest_first: bool = False,
+             states: Iterable[State] | None = None) -> list[Job]: ...
+
+    def history(self, job_id: int) -> list[Any]: ...
+
+    def meta(self, key: str, default: Any = None) -> Any: ...
+
+    def meta_prefixed(self, prefix: str) -> dict[str, Any]: ...
+
+    def set_meta(self, key: str, value: Any) -> None: ...
+
+    def delete_meta(self, key: str) -> None: ...
+
+    def data_version(self) -> int:
+        """Changes when another process commits (the daemon then looks again)."""
+
+    def close(self) -> None: ...
