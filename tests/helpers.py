@@ -3,10 +3,13 @@ dropping files the way real writers do."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pytest
 
@@ -15,8 +18,23 @@ from mockserver import defaults
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], timeout: float = 15.0, interval: float = 0.02,
-             message: str = "condition") -> T:
+class Startable(Protocol):
+    """A server that runs on the event loop it is started from."""
+
+    async def start(self) -> Any: ...
+
+    async def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Startable)
+
+
+def wait_for(
+    condition: Callable[[], T],
+    timeout: float = 15.0,
+    interval: float = 0.02,
+    message: str = "condition",
+) -> T:
     """Poll *condition* until it is truthy; fail the test at the deadline (never a bare sleep)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -28,9 +46,16 @@ def wait_for(condition: Callable[[], T], timeout: float = 15.0, interval: float 
         time.sleep(interval)
 
 
-def write_config(folder: Path, base_url: str | None = None, *, extra: str = "",
-                 routes: str | None = None, watcher: str = "", retry: str = "",
-                 archive: str = "archive") -> Path:
+def write_config(
+    folder: Path,
+    base_url: str | None = None,
+    *,
+    extra: str = "",
+    routes: str | None = None,
+    watcher: str = "",
+    retry: str = "",
+    archive: str = "archive",
+) -> Path:
     """A config.toml in *folder*: against *base_url* with the mock's credentials, or the
     embedded mock on a free port when *base_url* is None."""
     embedded = base_url is None
@@ -67,15 +92,18 @@ file = "state/docinbox.log"
 level = "debug"
 {extra}
 """
-    text += routes if routes is not None else """
+    text += (
+        routes
+        if routes is not None
+        else """
 [[routes]]
 service = "nanonets"
 """
+    )
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "config.toml"
     path.write_text(text)
     return path
-
 
 
 def drop(inbox: Path, name: str, data: bytes) -> Path:
@@ -99,6 +127,54 @@ def service_sections(url: str, *, docparse: bool = True) -> str:
     mock's credentials; write_config already writes [services.nanonets]."""
     text = f'\n[services.mineru]\nbase_url = "{url}"\ntoken = "{defaults.MINERU_TOKEN}"\n'
     if docparse:
-        text += (f'\n[services.docparse]\nbase_url = "{url}"\n'
-                 f'token = "{defaults.DOCPARSE_TOKEN}"\nfiles_listen = "127.0.0.1:0"\n')
+        text += (
+            f'\n[services.docparse]\nbase_url = "{url}"\n'
+            f'token = "{defaults.DOCPARSE_TOKEN}"\nfiles_listen = "127.0.0.1:0"\n'
+        )
     return text
+
+
+@contextlib.asynccontextmanager
+async def running(server: S) -> AsyncIterator[S]:
+    """*server* started on the running event loop for the block, stopped after it (also
+    when the block fails): ``async with running(FileServer(...)) as files: ...``."""
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+class LoopThread:
+    """An event loop in a thread of its own, for a server that lives on a loop while the
+    test talks to it with blocking clients: ``with LoopThread() as loop:
+    loop.run(server.start())``."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="test-loop", daemon=True)
+
+    def __enter__(self) -> LoopThread:
+        self._thread.start()
+        return self
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 15.0) -> T:
+        """*coro* run on the thread's loop; its result, or its exception re-raised here."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def __exit__(self, *exc: object) -> None:
+        self.run(self._drain())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(15)
+        if self._thread.is_alive():
+            pytest.fail("the test's event loop thread did not stop")
+        self.loop.close()
+
+    @staticmethod
+    async def _drain() -> None:
+        """Cancel what is left on the loop (a server the test did not stop), and wait."""
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
+        await asyncio.get_running_loop().shutdown_asyncgens()

@@ -21,7 +21,7 @@ from daemon.errors import (
     RemoteRejected,
     ServerError,
 )
-from daemon.services.base import Received, SourceDocument
+from daemon.services.base import Received, ServiceContext, SourceDocument, alone
 from daemon.services.nanonets import Nanonets, parse_predictions
 from mockserver import defaults
 from mockserver.app import create_app
@@ -29,43 +29,88 @@ from mockserver.samples import receipt_pdf
 
 SEED_RESPONSE = {
     "message": "Success",
-    "result": [{
-        "message": "Success", "input": "recibo.pdf", "page": 0,
-        "request_file_id": "file_789", "processing_type": "",
-        "prediction": [
-            {"id": "abc123", "label": "fecha", "xmin": 100, "ymin": 200, "xmax": 250,
-             "ymax": 230, "score": 0.95, "ocr_text": "23/12/2025", "type": "field",
-             "status": "correctly_predicted", "page_no": 0, "label_id": "label_001"},
-            {"label": "lineas_detalle", "type": "table", "score": 0.89, "xmin": 50,
-             "xmax": 500, "ymin": 500, "ymax": 700, "cells": [
-                 {"row": 1, "col": 2, "label": "cantidad", "text": "50L", "score": 0.88},
-                 {"row": 1, "col": 1, "label": "descripcion", "text": "Gasoil", "score": 0.91},
-                 {"row": 2, "col": 1, "label": "descripcion", "text": "AdBlue", "score": 0.9},
-             ]},
-        ],
-    }],
+    "result": [
+        {
+            "message": "Success",
+            "input": "recibo.pdf",
+            "page": 0,
+            "request_file_id": "file_789",
+            "processing_type": "",
+            "prediction": [
+                {
+                    "id": "abc123",
+                    "label": "fecha",
+                    "xmin": 100,
+                    "ymin": 200,
+                    "xmax": 250,
+                    "ymax": 230,
+                    "score": 0.95,
+                    "ocr_text": "23/12/2025",
+                    "type": "field",
+                    "status": "correctly_predicted",
+                    "page_no": 0,
+                    "label_id": "label_001",
+                },
+                {
+                    "label": "lineas_detalle",
+                    "type": "table",
+                    "score": 0.89,
+                    "xmin": 50,
+                    "xmax": 500,
+                    "ymin": 500,
+                    "ymax": 700,
+                    "cells": [
+                        {"row": 1, "col": 2, "label": "cantidad", "text": "50L", "score": 0.88},
+                        {
+                            "row": 1,
+                            "col": 1,
+                            "label": "descripcion",
+                            "text": "Gasoil",
+                            "score": 0.91,
+                        },
+                        {
+                            "row": 2,
+                            "col": 1,
+                            "label": "descripcion",
+                            "text": "AdBlue",
+                            "score": 0.9,
+                        },
+                    ],
+                },
+            ],
+        }
+    ],
     "signed_urls": {"original": "https://x", "original_with_long_expiry": "https://y"},
 }
 
 
 def _settings(url: str = "https://app.nanonets.com", key: str = "k-1") -> ServiceSettings:
-    return ServiceSettings(name="nanonets", base_url=url, credential=Secret(key, "inline"),
-                           model_id="m-1", timeout=5)
+    return ServiceSettings(
+        name="nanonets", base_url=url, credential=Secret(key, "inline"), model_id="m-1", timeout=5
+    )
 
 
-def _doc(tmp_path: Path, data: bytes | None = None) -> SourceDocument:
+def _doc(tmp_path: Path, data: bytes | None = None, workdir: str = "work") -> SourceDocument:
     path = tmp_path / "recibo.pdf"
     path.write_bytes(receipt_pdf() if data is None else data)
-    return SourceDocument(job_id=7, path=path, name="recibo.pdf", kind="pdf", pages=1,
-                          size=path.stat().st_size, sha256="ab" * 32)
+    return SourceDocument(
+        job_id=7,
+        path=path,
+        name="recibo.pdf",
+        kind="pdf",
+        pages=1,
+        size=path.stat().st_size,
+        sha256="ab" * 32,
+        workdir=tmp_path / workdir,
+    )
 
 
 def _submit(handler, tmp_path: Path):  # type: ignore[no-untyped-def]
-    service = Nanonets(_settings(), transport=httpx.MockTransport(handler))
+    service = Nanonets(_settings(), ServiceContext(transport=httpx.MockTransport(handler)))
 
     async def go():  # type: ignore[no-untyped-def]
         try:
-            return await service.submit(_doc(tmp_path), tmp_path / "work")
+            return await alone(service.submit, _doc(tmp_path))
         finally:
             await service.aclose()
 
@@ -96,21 +141,31 @@ def test_request_is_basic_auth_multipart_as_in_the_seed(tmp_path: Path) -> None:
 
 def test_predictions_normalize_to_fields_and_tables() -> None:
     fields, tables = parse_predictions(SEED_RESPONSE["result"])
-    assert fields == [{"label": "fecha", "text": "23/12/2025", "score": 0.95, "page": 0,
-                       "box": [100, 200, 250, 230]}]
+    assert fields == [
+        {
+            "label": "fecha",
+            "text": "23/12/2025",
+            "score": 0.95,
+            "page": 0,
+            "box": [100, 200, 250, 230],
+        }
+    ]
     [table] = tables
     assert table["columns"] == ["descripcion", "cantidad"]  # ordered by the 1-based col
     assert table["rows"] == [["Gasoil", "50L"], ["AdBlue", ""]]
 
 
-@pytest.mark.parametrize(("status", "body", "headers", "error"), [
-    (401, {"message": "Unauthorized"}, {}, CredentialsError),
-    (402, {"message": "limit"}, {}, QuotaExceeded),
-    (404, {"message": "Model not found"}, {}, ModelNotFound),
-    (400, {"message": "file missing"}, {}, RemoteRejected),
-    (429, {"message": "slow down"}, {"Retry-After": "7"}, RateLimited),
-    (502, "<html><body>Bad Gateway</body></html>", {"content-type": "text/html"}, ServerError),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "error"),
+    [
+        (401, {"message": "Unauthorized"}, {}, CredentialsError),
+        (402, {"message": "limit"}, {}, QuotaExceeded),
+        (404, {"message": "Model not found"}, {}, ModelNotFound),
+        (400, {"message": "file missing"}, {}, RemoteRejected),
+        (429, {"message": "slow down"}, {"Retry-After": "7"}, RateLimited),
+        (502, "<html><body>Bad Gateway</body></html>", {"content-type": "text/html"}, ServerError),
+    ],
+)
 def test_status_codes_become_errors(tmp_path: Path, status, body, headers, error) -> None:  # type: ignore[no-untyped-def]
     def handler(request: httpx.Request) -> httpx.Response:
         if isinstance(body, str):
@@ -141,34 +196,39 @@ def test_against_the_mock_app_in_process(tmp_path: Path) -> None:
     transport = httpx.ASGITransport(app=create_app())
     settings = _settings("http://mock", defaults.NANONETS_API_KEY)
     settings = ServiceSettings(**{**settings.__dict__, "model_id": defaults.NANONETS_MODEL_ID})
-    service = Nanonets(settings, transport=transport)
-    doc = _doc(tmp_path)
+    service = Nanonets(settings, ServiceContext(transport=transport))
+    doc = _doc(tmp_path, workdir="w")
 
     async def go() -> Received:
         try:
-            return await service.submit(doc, tmp_path / "w")  # type: ignore[return-value]
+            return await alone(service.submit, doc)  # type: ignore[return-value]
         finally:
             await service.aclose()
 
     outcome = asyncio.run(go())
     normalized = service.normalize(tmp_path / "w" / "raw", doc)
     assert outcome.remote["request_file_id"]
-    assert {f["label"]: f["text"] for f in normalized.fields} == {"fecha": "23/12/2025",
-                                                                  "total": "45.99"}
+    assert {f["label"]: f["text"] for f in normalized.fields} == {
+        "fecha": "23/12/2025",
+        "total": "45.99",
+    }
     assert normalized.tables[0]["rows"] == [["Gasoil", "50L"]]
     assert "| Gasoil | 50L |" in normalized.markdown
 
 
 def test_wrong_key_against_the_mock_is_a_credentials_error(tmp_path: Path) -> None:
     transport = httpx.ASGITransport(app=create_app())
-    settings = ServiceSettings(name="nanonets", base_url="http://mock",
-                               credential=Secret("wrong-key", "inline"),
-                               model_id=defaults.NANONETS_MODEL_ID)
-    service = Nanonets(settings, transport=transport)
+    settings = ServiceSettings(
+        name="nanonets",
+        base_url="http://mock",
+        credential=Secret("wrong-key", "inline"),
+        model_id=defaults.NANONETS_MODEL_ID,
+    )
+    service = Nanonets(settings, ServiceContext(transport=transport))
 
     async def go() -> None:
         try:
-            await service.submit(_doc(tmp_path), tmp_path / "w")
+            await alone(service.submit, _doc(tmp_path, workdir="w"))
         finally:
             await service.aclose()
 
@@ -176,8 +236,9 @@ def test_wrong_key_against_the_mock_is_a_credentials_error(tmp_path: Path) -> No
         asyncio.run(go())
 
 
-def test_small_and_large_uploads_carry_the_same_form(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_small_and_large_uploads_carry_the_same_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The one-buffer body for small files parses like httpx's streamed one."""
     import daemon.services.nanonets as module
 
@@ -194,9 +255,48 @@ def test_small_and_large_uploads_carry_the_same_form(tmp_path: Path,
 
     for ctype, body in bodies:
         msg = email.parser.BytesParser().parsebytes(
-            b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body)
+            b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body
+        )
         parts = {p.get_param("name", header="content-disposition"): p for p in msg.get_payload()}
         assert parts["file"].get_filename() == "recibo.pdf"
         assert parts["file"].get_payload(decode=True) == receipt_pdf()
         assert parts["file"].get_content_type() == "application/pdf"
         assert json.loads(parts["request_metadata"].get_payload())["docinbox_job"] == 7
+
+
+def test_a_batch_answers_per_document_each_in_its_own_work_folder(tmp_path: Path) -> None:
+    """Nanonets has no batch API: one request per document, and one document's error is
+    its own outcome, never its neighbour's."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if b"refused.pdf" in request.read():
+            return httpx.Response(400, json={"message": "file missing"})
+        return httpx.Response(200, json=SEED_RESPONSE)
+
+    good = _doc(tmp_path, workdir="w7")
+    bad_path = tmp_path / "refused.pdf"
+    bad_path.write_bytes(receipt_pdf())
+    bad = SourceDocument(
+        job_id=8,
+        path=bad_path,
+        name="refused.pdf",
+        kind="pdf",
+        pages=1,
+        size=bad_path.stat().st_size,
+        sha256="cd" * 32,
+        workdir=tmp_path / "w8",
+    )
+    service = Nanonets(_settings(), ServiceContext(transport=httpx.MockTransport(handler)))
+
+    async def go():  # type: ignore[no-untyped-def]
+        try:
+            return await service.submit([good, bad], lambda _job, _remote: None)
+        finally:
+            await service.aclose()
+
+    out = asyncio.run(go())
+    assert set(out) == {7, 8}
+    assert isinstance(out[7], Received) and out[7].remote["request_file_id"] == "file_789"
+    assert isinstance(out[8], RemoteRejected) and not out[8].retryable
+    assert json.loads((tmp_path / "w7/raw/response.json").read_bytes()) == SEED_RESPONSE
+    assert not (tmp_path / "w8/raw").exists()
