@@ -163,7 +163,7 @@ class FileServer:
                 return _forbidden()
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # a body nested too deep is as bad as garbage
             return _forbidden()
         ids = verify(payload) if isinstance(payload, dict) else None
         if ids is None:

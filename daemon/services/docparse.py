@@ -1,6 +1,6 @@
 """docparse v1 (seed 001): a self-hosted, MinerU-compatible parser that only takes URLs.
 
-Files are served by the daemon's :class:`~daemon.fileserver.FileServer` at a signed,
+Files are served by the daemon's :class:`~daemon.servers.files.FileServer` at a signed,
 expiring URL the parser fetches; links go to the parser as they are.  One document:
 ``POST /api/v1/extract/task`` (camelCase) and ``GET /api/v1/extract/task/{taskId}``
 (``fullZipUrl``, ``markdownUrl``); several files sharing options:

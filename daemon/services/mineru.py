@@ -196,7 +196,7 @@ class MineruFamily(Service):
             return None
         try:
             data = json.loads(content)
-        except ValueError:
+        except (ValueError, RecursionError):  # hostile even when signed: never a 500
             return None
         if not isinstance(data, dict):
             return None
@@ -251,7 +251,8 @@ class MineruFamily(Service):
             return RemoteRejected(text, service=svc, status=status, remote_code=str(code))
         if number == -60017:
             return QuotaExceeded(text, service=svc, status=status, remote_code=str(code),
-                                 retry_after=seconds_until_quota_renews(self.clock.now()))
+                                 retry_after=seconds_until_quota_renews(self.clock.now()),
+                                 resubmit=resubmit)
         if number in DOCUMENT_CODES:
             hint = "Split the document first." if number in (-60005, -60006) else None
             return DOCUMENT_CODES[number](text, service=svc, hint=hint)
@@ -517,7 +518,7 @@ class Mineru(MineruFamily):
     # ------------------------------------------------------------------ submitting
 
     def resubmit_after_crash(self, doc: SourceDocument) -> bool:
-        # The checkpointed remote says what is left to do; submit_batch resumes from it.
+        # The checkpointed remote says what is left to do; submit resumes from it.
         return True
 
     def _url_still_valid(self, remote: Mapping[str, Any]) -> bool:

@@ -128,7 +128,7 @@ def test_file_deleted_before_it_is_sent(workdir: Path) -> None:
 
 
 def test_locked_database_is_a_clear_error(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import daemon.store.jobs as jobs
+    import daemon.store.sqlite as jobs
 
     monkeypatch.setattr(jobs, "BUSY_SECONDS", 0.2)
     db = workdir / "state" / "docinbox.db"

@@ -279,14 +279,6 @@ def test_a_port_in_use_is_a_config_error() -> None:
     asyncio.run(go())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "daemon bug: FileServer._callback (daemon/servers/files.py) catches only ValueError "
-        "around json.loads(body); a nesting past the recursion limit raises RecursionError, "
-        "so anyone can make it answer 500 and log a traceback"
-    ),
-)
 def test_deeply_nested_callback_body_is_403(env: Env) -> None:
     """Hostile, unauthenticated input: JSON nested past the parser's recursion limit."""
     r = httpx.post(f"{env.server.url}/callbacks/mineru", content=b"[" * 100_000)

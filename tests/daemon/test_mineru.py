@@ -475,14 +475,6 @@ def test_page_balance_used_up_is_quota_with_retry_after(
     assert store.remote[1]["batch_id"] is None  # the failed task is forgotten
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "daemon bug: MineruFamily._error_for_code builds QuotaExceeded for -60017 without "
-        "resubmit=resubmit, so a task that failed remotely for want of pages is not resubmitted "
-        "(its ids are cleared, yet the job stays submitted)"
-    ),
-)
 def test_page_balance_used_up_task_is_resubmitted(
     tmp_path: Path, ctx: MockContext, app: Any
 ) -> None:
@@ -661,14 +653,6 @@ def test_callback_ids_verifies_the_push_and_names_its_ids() -> None:
     run(m.aclose())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "daemon bug: MineruFamily.callback_ids (daemon/services/mineru.py) catches only "
-        "ValueError around json.loads(content); signed content nested past the recursion "
-        "limit raises RecursionError out of the verifier (a 500 from the file server)"
-    ),
-)
 def test_callback_ids_refuses_signed_content_nested_too_deep() -> None:
     m = Mineru(
         settings(uid="uid-1"),
