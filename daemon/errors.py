@@ -251,3 +251,15 @@ class UnsafeArchive(ServiceError):
     code = "unsafe_archive"
     hint = ("The service sent a result archive docinbox refuses to unpack (paths outside "
             "its folder, links, or far too large); report it to the service's operator.")
+
+
+def hint_for(code: str) -> str:
+    """The hint of the error class with this stable *code* (for an error recorded earlier,
+    when only its code was kept)."""
+    pending: list[type[DocinboxError]] = [DocinboxError]
+    while pending:
+        cls = pending.pop()
+        if cls.code == code:
+            return cls.hint
+        pending.extend(cls.__subclasses__())
+    return ""

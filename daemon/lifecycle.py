@@ -45,7 +45,7 @@ from .health import Health
 from .lock import DaemonLock
 from .outbox import OutboxWriter
 from .pipeline.admit import admit_paths
-from .pipeline.finish import finish_received
+from .pipeline.finish import finish_received, move_failing
 from .pipeline.inspect import inspect_pending
 from .pipeline.outcomes import Outcomes
 from .pipeline.poll import poll, wake
@@ -355,8 +355,9 @@ class Daemon:
             rt.signals.finish.clear()
             while await finish_received(rt, self.outcomes):
                 rt.signals.schedule.set()
+            await move_failing(rt, self.outcomes)
             now = self.clock.now()
-            due = rt.store.next_due(State.RECEIVED, after=now)
+            due = rt.store.next_due(State.RECEIVED, State.FAILING, after=now)
             await _wait(rt.signals.finish, None if due is None else due - now)
 
     async def _prober(self) -> None:

@@ -17,9 +17,7 @@ state of each job says what may have happened:
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import shutil
 
 from . import health
 from .pipeline.outcomes import RETRY_AFTER_CEILING
@@ -31,12 +29,9 @@ log = logging.getLogger("docinbox")
 
 def recover(rt: Runtime) -> None:
     store = rt.store
-    for tmp in rt.writer.leftovers():
-        job_id = tmp.name.rsplit("-", 1)[-1]
-        if job_id.isdigit():  # a service's output moved in before the crash goes back
-            with contextlib.suppress(OSError):
-                rt.writer.recover_raw(tmp, rt.workdir(int(job_id)) / "raw")
-        shutil.rmtree(tmp, ignore_errors=True)
+    for problem in rt.writer.recover(lambda job_id: rt.workdir(job_id) / "raw"):
+        log.error("%s; the unfinished folder stays for the next start. %s", problem.message,
+                  problem.hint)
     for job in store.in_state(State.SUBMITTING):
         service = rt.services.get(job.service or "")
         if service is None or service.resubmit_after_crash(rt.document(job)):

@@ -41,6 +41,16 @@ BATCH = 64
 _UNREADABLE = (OSError, ValueError, UnicodeDecodeError, zipfile.BadZipFile, KeyError)
 
 
+async def move_failing(rt: Runtime, outcomes: Outcomes) -> bool:
+    """Originals of failed documents whose move to ``failed/`` is due (it waited for a
+    disk, or a crash came between); False when none was."""
+    jobs = [j for j in rt.store.in_state(State.FAILING, due_before=rt.clock.now(), limit=BATCH)
+            if j.id not in rt.inflight]
+    for job in jobs:
+        await outcomes.move_failed(job)
+    return bool(jobs)
+
+
 async def finish_received(rt: Runtime, outcomes: Outcomes) -> bool:
     """Write out one batch of received results; False when none was due."""
     now = rt.clock.now()
@@ -124,13 +134,10 @@ def _write(rt: Runtime, jobs: Sequence[Job], twins: Mapping[int, Path]
         out.append(prepared if not isinstance(prepared, Folder) else (prepared.name, None))
         if isinstance(prepared, Folder):
             folders.append((i, prepared))
-    try:
-        written: list[Path | OSError] = rt.writer.write_many([f for _, f in folders])
-    except OSError as exc:  # the outbox itself cannot be written (read-only, missing)
-        written = [exc] * len(folders)
+    written = rt.writer.write_many([f for _, f in folders])  # never raises
     for (i, _folder), path in zip(folders, written, strict=True):
-        if isinstance(path, OSError):
-            out[i] = _as_error(jobs[i], path)
+        if not isinstance(path, Path):  # FileExistsError: choose again; HostError: wait
+            out[i] = path
     for i, job in enumerate(jobs):
         done = out[i]
         if isinstance(done, tuple):
@@ -221,4 +228,4 @@ def _remove_workdirs(rt: Runtime, job_ids: list[int]) -> None:
         shutil.rmtree(rt.workdir(job_id), ignore_errors=True)
 
 
-__all__ = ["BATCH", "finish_received"]
+__all__ = ["BATCH", "finish_received", "move_failing"]

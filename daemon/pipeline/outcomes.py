@@ -30,6 +30,7 @@ from ..errors import (
     RawOutputLost,
     ServiceError,
     StaleTransition,
+    hint_for,
 )
 from ..outbox import fail_original
 from ..services import Accepted, Received
@@ -134,30 +135,47 @@ class Outcomes:
         self._host_failures.pop(job_id, None)
 
     async def fail(self, job: Job, err: DocinboxError) -> None:
-        """Original → ``failed/`` with its ``.error.json``; the job → failed."""
+        """The document cannot be processed: recorded (``failing``) before its original
+        moves to ``failed/`` beside its ``.error.json``, then ``failed``."""
         rt = self.rt
         current = rt.store.get(job.id)
         if current.state in TERMINAL:
             return
-        error = {"error": err.code, "message": err.message,
-                 "service": current.service or err.service, "attempts": current.attempts,
-                 "hint": err.hint, "document": current.rel_path}
+        if current.state is not State.FAILING:
+            try:
+                current = rt.store.transition(
+                    current.id, current.state, State.FAILING, error=err.code,
+                    message=err.message, not_before=0.0, note=err.code)
+            except StaleTransition:
+                return
+            log.error("%s: failed (%s): %s", current.rel_path, err.code, err.message)
+        await self.move_failed(current)
+
+    async def move_failed(self, job: Job) -> None:
+        """A ``failing`` job's original → ``failed/`` with its error file; a disk that
+        says no leaves everything where it is and the move is tried again later."""
+        rt = self.rt
+        error = {"error": job.error, "message": job.message, "service": job.service,
+                 "attempts": job.attempts, "hint": hint_for(job.error or ""),
+                 "document": job.rel_path}
         # A file that changed under us is no longer the one this job knew: leave it.
-        location = None if isinstance(err, DocumentVanished) else Path(current.location)
+        location = None if job.error == DocumentVanished.code else Path(job.location)
         try:
-            moved = await asyncio.to_thread(fail_original, location, current.rel_path,
+            moved = await asyncio.to_thread(fail_original, location, job.rel_path,
                                             rt.folders.failed, error)
         except HostError as exc:
-            await self.error(job.id, exc)  # nothing moved: the job waits for the disk
+            self._host_failures[job.id] = n = self._host_failures.get(job.id, 0) + 1
+            wait = rt.retry.delay(n)
+            log.error("%s: %s; trying again in %.0f s. %s", job.rel_path, exc.message, wait,
+                      exc.hint)
+            rt.store.update(job.id, State.FAILING, not_before=rt.clock.now() + wait)
+            rt.signals.finish.set()
+            rt.changed()
             return
-        except OSError as exc:
-            log.error("%s: cannot move it to %s: %s", current.rel_path, rt.folders.failed, exc)
-            moved = Path(current.location)
         try:
-            rt.store.transition(current.id, current.state, State.FAILED, location=str(moved),
-                                error=err.code, message=err.message, note=err.code)
+            rt.store.transition(job.id, State.FAILING, State.FAILED, location=str(moved))
         except StaleTransition:
             return
+        self._host_failures.pop(job.id, None)
         await asyncio.to_thread(shutil.rmtree, rt.workdir(job.id), True)
-        log.error("%s: failed (%s): %s", current.rel_path, err.code, err.message)
         rt.changed()

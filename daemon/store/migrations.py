@@ -59,6 +59,46 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX jobs_service ON jobs (state, service, not_before);
         """,
     ),
+    (
+        3,
+        """
+        -- 'failing': a document's failure is recorded before its original moves to
+        -- failed/ (which may wait for a full disk).  SQLite cannot change a CHECK
+        -- constraint in place, so the table is rebuilt with the same columns.
+        CREATE TABLE jobs_new (
+            id          INTEGER PRIMARY KEY,
+            rel_path    TEXT NOT NULL,
+            location    TEXT NOT NULL,
+            sha256      TEXT NOT NULL,
+            size        INTEGER NOT NULL,
+            mtime_ns    INTEGER NOT NULL,
+            kind        TEXT,
+            pages       INTEGER,
+            state       TEXT NOT NULL CHECK (state IN
+                          ('queued','submitting','submitted','received','done','failing',
+                           'failed')),
+            service     TEXT,
+            options     TEXT NOT NULL DEFAULT '{}',
+            remote      TEXT NOT NULL DEFAULT '{}',
+            attempts    INTEGER NOT NULL DEFAULT 0,
+            not_before  REAL NOT NULL DEFAULT 0,
+            first_error_at REAL,
+            error       TEXT,
+            message     TEXT,
+            result_dir  TEXT,
+            created_at  REAL NOT NULL,
+            updated_at  REAL NOT NULL,
+            finished_at REAL
+        );
+        INSERT INTO jobs_new SELECT * FROM jobs;
+        DROP TABLE jobs;
+        ALTER TABLE jobs_new RENAME TO jobs;
+        CREATE INDEX jobs_state ON jobs (state, not_before);
+        CREATE INDEX jobs_rel_path ON jobs (rel_path);
+        CREATE INDEX jobs_sha256 ON jobs (sha256);
+        CREATE INDEX jobs_service ON jobs (state, service, not_before);
+        """,
+    ),
 ]
 
 

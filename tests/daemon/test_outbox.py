@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon.errors import HostError
 from daemon.outbox import OutboxWriter, archive_original, fail_original
 from daemon.outbox.markdown import render_extraction
 
@@ -43,22 +44,29 @@ def test_archive_and_fail_keep_names_unique(tmp_path: Path) -> None:
     for _ in range(2):
         (inbox / "sub" / "a.pdf").write_bytes(b"x")
         archive_original(inbox / "sub" / "a.pdf", "sub/a.pdf", tmp_path / "archive")
-    assert sorted(p.name for p in (tmp_path / "archive" / "sub").iterdir()) == ["a (2).pdf",
-                                                                               "a.pdf"]
+    assert sorted(p.name for p in (tmp_path / "archive" / "sub").iterdir()) == [
+        "a (2).pdf",
+        "a.pdf",
+    ]
     (inbox / "b.pdf").write_bytes(b"y")
     assert archive_original(inbox / "b.pdf", "b.pdf", None) is None  # archive = "" deletes
     assert not (inbox / "b.pdf").exists()
     (inbox / "c.pdf").write_bytes(b"z")
-    moved = fail_original(inbox / "c.pdf", "c.pdf", tmp_path / "failed",
-                          {"error": "corrupt_document", "message": "m", "attempts": 1})
+    moved = fail_original(
+        inbox / "c.pdf",
+        "c.pdf",
+        tmp_path / "failed",
+        {"error": "corrupt_document", "message": "m", "attempts": 1},
+    )
     assert moved.read_bytes() == b"z"
     err = json.loads((tmp_path / "failed" / "c.pdf.error.json").read_text())
     assert err["error"] == "corrupt_document"
 
 
 def test_markdown_escapes_table_cells() -> None:
-    md = render_extraction("a|b.pdf", [{"label": "total", "text": "4|5", "score": 0.5,
-                                        "page": 0}], [])
+    md = render_extraction(
+        "a|b.pdf", [{"label": "total", "text": "4|5", "score": 0.5, "page": 0}], []
+    )
     assert "4\\|5" in md and "| total |" in md
 
 
@@ -78,8 +86,7 @@ def test_move_interrupted_after_the_link_is_finished_without_a_copy(tmp_path: Pa
     assert not src.exists()
 
 
-def test_write_many_writes_a_batch_and_keeps_one_folder_s_trouble_to_itself(
-        tmp_path: Path) -> None:
+def test_write_many_writes_a_batch_and_keeps_one_folder_s_trouble_to_itself(tmp_path: Path) -> None:
     from daemon.outbox.writer import Folder
 
     outbox = tmp_path / "outbox"
@@ -92,11 +99,13 @@ def test_write_many_writes_a_batch_and_keeps_one_folder_s_trouble_to_itself(
         (raw / "response.json").write_text(f'{{"n": {i}}}')
         raws.append(raw)
     writer = OutboxWriter(outbox)
-    out = writer.write_many([
-        Folder("one", 1, {"n": 1}, "# one\n", raws[0]),
-        Folder("taken", 2, {"n": 2}, "# two\n", raws[1]),
-        Folder("three", 3, {"n": 3}, "# three\n", raws[2]),
-    ])
+    out = writer.write_many(
+        [
+            Folder("one", 1, {"n": 1}, "# one\n", raws[0]),
+            Folder("taken", 2, {"n": 2}, "# two\n", raws[1]),
+            Folder("three", 3, {"n": 3}, "# three\n", raws[2]),
+        ]
+    )
     writer.close()
     assert out[0] == outbox / "one" and out[2] == outbox / "three"
     assert isinstance(out[1], FileExistsError)
@@ -108,8 +117,9 @@ def test_write_many_writes_a_batch_and_keeps_one_folder_s_trouble_to_itself(
     assert not list(outbox.glob(".docinbox-tmp-*"))
 
 
-def test_a_failed_rename_puts_the_service_output_back(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_rename_puts_the_service_output_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import errno
     import os
 
@@ -124,7 +134,7 @@ def test_a_failed_rename_puts_the_service_output_back(tmp_path: Path,
         return real_rename(src, dst)
 
     monkeypatch.setattr(os, "rename", rename)
-    with pytest.raises(OSError, match="Read-only"):
+    with pytest.raises(HostError, match="read-only"):
         OutboxWriter(tmp_path / "outbox").write("d", 7, {}, "", raw)
     assert (raw / "response.json").read_text() == "{}"
     assert not (tmp_path / "outbox" / "d").exists()
