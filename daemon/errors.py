@@ -252,14 +252,3 @@ class UnsafeArchive(ServiceError):
     hint = ("The service sent a result archive docinbox refuses to unpack (paths outside "
             "its folder, links, or far too large); report it to the service's operator.")
 
-
-def hint_for(code: str) -> str:
-    """The hint of the error class with this stable *code* (for an error recorded earlier,
-    when only its code was kept)."""
-    pending: list[type[DocinboxError]] = [DocinboxError]
-    while pending:
-        cls = pending.pop()
-        if cls.code == code:
-            return cls.hint
-        pending.extend(cls.__subclasses__())
-    return ""

@@ -134,7 +134,11 @@ def _write(rt: Runtime, jobs: Sequence[Job], twins: Mapping[int, Path]
         out.append(prepared if not isinstance(prepared, Folder) else (prepared.name, None))
         if isinstance(prepared, Folder):
             folders.append((i, prepared))
-    written = rt.writer.write_many([f for _, f in folders])  # never raises
+    try:
+        written: Sequence[Path | OSError | DocinboxError] = rt.writer.write_many(
+            [f for _, f in folders])
+    except OSError as exc:  # the writer says per folder; this is the outbox as a whole
+        written = [_as_error(jobs[i], exc) for i, _ in folders]
     for (i, _folder), path in zip(folders, written, strict=True):
         if not isinstance(path, Path):  # FileExistsError: choose again; HostError: wait
             out[i] = path

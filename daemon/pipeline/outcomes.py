@@ -30,7 +30,6 @@ from ..errors import (
     RawOutputLost,
     ServiceError,
     StaleTransition,
-    hint_for,
 )
 from ..outbox import fail_original
 from ..services import Accepted, Received
@@ -145,7 +144,7 @@ class Outcomes:
             try:
                 current = rt.store.transition(
                     current.id, current.state, State.FAILING, error=err.code,
-                    message=err.message, not_before=0.0, note=err.code)
+                    message=err.message, hint=err.hint, not_before=0.0, note=err.code)
             except StaleTransition:
                 return
             log.error("%s: failed (%s): %s", current.rel_path, err.code, err.message)
@@ -156,7 +155,7 @@ class Outcomes:
         says no leaves everything where it is and the move is tried again later."""
         rt = self.rt
         error = {"error": job.error, "message": job.message, "service": job.service,
-                 "attempts": job.attempts, "hint": hint_for(job.error or ""),
+                 "attempts": job.attempts, "hint": job.hint or "",
                  "document": job.rel_path}
         # A file that changed under us is no longer the one this job knew: leave it.
         location = None if job.error == DocumentVanished.code else Path(job.location)

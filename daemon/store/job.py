@@ -34,6 +34,7 @@ class Job:
     created_at: float = 0.0
     updated_at: float = 0.0
     finished_at: float | None = None
+    hint: str | None = None
 
     @property
     def name(self) -> str:

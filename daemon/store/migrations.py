@@ -63,8 +63,9 @@ MIGRATIONS: list[tuple[int, str]] = [
         3,
         """
         -- 'failing': a document's failure is recorded before its original moves to
-        -- failed/ (which may wait for a full disk).  SQLite cannot change a CHECK
-        -- constraint in place, so the table is rebuilt with the same columns.
+        -- failed/ (which may wait for a full disk), with the hint its error file will
+        -- carry.  SQLite cannot change a CHECK constraint in place, so the table is
+        -- rebuilt with the same columns and one more.
         CREATE TABLE jobs_new (
             id          INTEGER PRIMARY KEY,
             rel_path    TEXT NOT NULL,
@@ -88,9 +89,10 @@ MIGRATIONS: list[tuple[int, str]] = [
             result_dir  TEXT,
             created_at  REAL NOT NULL,
             updated_at  REAL NOT NULL,
-            finished_at REAL
+            finished_at REAL,
+            hint        TEXT                        -- what the user should do about error
         );
-        INSERT INTO jobs_new SELECT * FROM jobs;
+        INSERT INTO jobs_new SELECT *, NULL FROM jobs;
         DROP TABLE jobs;
         ALTER TABLE jobs_new RENAME TO jobs;
         CREATE INDEX jobs_state ON jobs (state, not_before);

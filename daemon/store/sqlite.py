@@ -266,7 +266,7 @@ class SQLiteStore:
             try:
                 moved.append(self.transition(
                     job_id, State.FAILED, State.QUEUED, note="retry", attempts=0,
-                    not_before=0.0, first_error_at=None, error=None, message=None,
+                    not_before=0.0, first_error_at=None, error=None, message=None, hint=None,
                     finished_at=None))
             except StaleTransition:
                 continue

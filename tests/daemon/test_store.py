@@ -79,7 +79,8 @@ def test_only_one_of_two_racing_updates_wins(tmp_path: Path) -> None:
 def test_retry_puts_failed_back(tmp_path: Path) -> None:
     store = open_store(tmp_path / "s.db")
     job = _add(store)
-    store.transition(job.id, State.QUEUED, State.FAILED, error="x", message="m", attempts=3)
+    store.transition(job.id, State.QUEUED, State.FAILING, error="x", message="m", attempts=3)
+    store.transition(job.id, State.FAILING, State.FAILED)
     [again] = store.retry()
     assert again.state is State.QUEUED and again.attempts == 0 and again.error is None
     assert store.retry() == []
