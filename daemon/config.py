@@ -4,13 +4,18 @@ Validation happens once, here, so the rest of the daemon can trust its settings:
 an unknown key or a bad value stops start-up with a message naming it
 (``routes[2].max_pages: expected a positive integer, got "three"``).
 Relative paths resolve against the folder that holds the config file, and
-``env:NAME`` secrets come from the environment or a ``.env`` beside the config.
+``env:NAME`` secrets come from the environment or a ``.env`` beside the config (the
+environment wins).  Each :class:`Secret` knows where its value came from, so a message
+about a missing or rejected key can name the variable and the file.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import sys
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,19 +43,28 @@ ROUTE_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
 
 
 class Secret:
-    """A credential that never shows itself in a repr, a log line or a traceback."""
+    """A credential that never shows itself in a repr, a log line or a traceback.
 
-    __slots__ = ("source", "value")
+    ``origin`` says where the value came from (or was looked for), in words a message
+    can end with: ``NANONETS_API_KEY from /home/ana/docinbox/.env``, ``NANONETS_API_KEY
+    from the environment``, ``services.mineru.token in /home/ana/docinbox/config.toml``.
+    """
 
-    def __init__(self, value: str | None, source: str) -> None:
+    __slots__ = ("origin", "source", "value")
+
+    def __init__(self, value: str | None, source: str, origin: str = "") -> None:
         self.value = value
-        self.source = source  # "env:NAME" or "inline"
+        self.source = source  # "env:NAME", "inline" or "mock"
+        self.origin = origin or _ORIGINS.get(source, source)
 
     def __repr__(self) -> str:
         return f"Secret({self.source!r})"
 
     def __bool__(self) -> bool:
         return bool(self.value)
+
+
+_ORIGINS = {"mock": "the embedded mock's own credential", "inline": "the configuration file"}
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,9 @@ class ServiceSettings:
     files_url: str = ""           # docparse
     uid: str = ""                 # the account's user id: callbacks are signed with it
     sync_max_pages: int = 3       # nanonets: above this, the async endpoint
+    #: [network] proxy: "" = the environment's (HTTPS_PROXY, ...), "direct" = none, or a
+    #: proxy URL that wins over the environment (daemon/services/http.py applies it).
+    proxy: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -170,34 +187,67 @@ def load(path: str | os.PathLike[str] = "config.toml", *, environ: Mapping[str, 
         raise ConfigError(f"configuration file not found: {config_path}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
-    env = dict(read_dotenv(config_path.parent / ".env"))
-    env.update(os.environ if environ is None else environ)
-    return parse(data, config_path=config_path, environ=env)
+    dotenv_path = config_path.parent / ".env"
+    return parse(data, config_path=config_path,
+                 environ=os.environ if environ is None else environ,
+                 dotenv=read_dotenv(dotenv_path), dotenv_path=dotenv_path)
+
+
+class _Unparsed(logging.Filter):
+    """python-dotenv reports a line it cannot parse as a log warning without the file's
+    name; collected here to become one clear ConfigError instead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "could not parse" in record.getMessage():
+            self.lines.append(str(record.args[0] if record.args else "?"))  # type: ignore[index]
+            return False
+        return True
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines (optional ``export``, quotes, # comments); a missing file is empty."""
-    values: dict[str, str] = {}
+    """A ``.env`` file as python-dotenv reads it (``export``, quotes, ``# comments`` after
+    values, multi-line quoted values); a missing file is empty.
+
+    Values are taken literally (no ``${VAR}`` expansion: a key is never rewritten), and
+    a name without ``=`` is skipped.  A line python-dotenv cannot parse is an error
+    naming the file and the line: it may be the very key docinbox needs.
+    """
+    from dotenv import dotenv_values
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return values
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}",
+                          hint="Save the .env file as UTF-8 text, or remove it.") from exc
+    unparsed = _Unparsed()
+    dotenv_logger = logging.getLogger("dotenv.main")
+    dotenv_logger.addFilter(unparsed)
+    try:
+        values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    finally:
+        dotenv_logger.removeFilter(unparsed)
+    if unparsed.lines:
+        where = ", ".join(unparsed.lines)
+        raise ConfigError(f"{path}: line {where} is not NAME=value",
+                          hint="Write each setting as NAME=value (quote values that hold "
+                               "spaces or #), or remove the line.")
+    return {key: value for key, value in values.items() if value is not None}
 
 
-def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, str]) -> Settings:
+def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, str],
+          dotenv: Mapping[str, str] | None = None, dotenv_path: Path | None = None
+          ) -> Settings:
+    """Settings from parsed TOML.  *environ* (the real environment) wins over *dotenv*
+    (the ``.env`` beside the config) for ``env:NAME`` secrets."""
     base = config_path.parent
     _only(data, "", {"folders", "watcher", "mock", "services", "routes", "retry", "log",
-                     "daemon", "callbacks"})
+                     "daemon", "callbacks", "network"})
 
     f = _table(data, "folders")
     _only(f, "folders", {"inbox", "outbox", "archive", "failed", "state"})
@@ -238,9 +288,14 @@ def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, s
         speed=_number(m, "mock", "speed", 1.0, minimum=1e-6),
     )
 
+    n = _table(data, "network")
+    _only(n, "network", {"proxy"})
+    proxy = check_proxy(_get(n, "network", "proxy", str, ""), "network.proxy")
+
     routes = _routes(data)
     needed = {r.service for r in routes}
-    services = _services(_table(data, "services"), needed, mock, environ)
+    secrets = _SecretSource(environ, dotenv or {}, dotenv_path or base / ".env", config_path)
+    services = _services(_table(data, "services"), needed, mock, secrets, proxy)
 
     r = _table(data, "retry")
     _only(r, "retry", {"max_attempts", "max_seconds", "base_seconds", "cap_seconds"})
@@ -346,7 +401,7 @@ _DEFAULT_BASE = {"nanonets": "https://app.nanonets.com", "mineru": "https://mine
 
 
 def _services(table: Mapping[str, Any], needed: set[str], mock: MockSettings,
-              environ: Mapping[str, str]) -> dict[str, ServiceSettings]:
+              secrets: _SecretSource, proxy: str) -> dict[str, ServiceSettings]:
     _only(table, "services", set(SERVICES))
     out: dict[str, ServiceSettings] = {}
     for name in SERVICES:
@@ -359,11 +414,13 @@ def _services(table: Mapping[str, Any], needed: set[str], mock: MockSettings,
         _only(s, where, _SERVICE_KEYS[name])
         cred_key = _CREDENTIAL_KEY[name]
         raw_cred = _get(s, where, cred_key, str, f"env:{name.upper()}_API_KEY")
-        credential = _secret(raw_cred, environ)
+        credential = secrets.get(raw_cred, f"{where}.{cred_key}")
         if name in needed and not mock.embedded and not credential:
+            variable = raw_cred.removeprefix("env:")
             raise ConfigError(
-                f"{where}.{cred_key}: {raw_cred} is not set "
-                f"(set it in the environment or in a .env beside the config)"
+                f"{where}.{cred_key}: {credential.origin}",
+                hint=f"Set {variable} in the environment, or add a line "
+                     f"{variable}=... to {secrets.dotenv_path}.",
             )
         base_url = _get(s, where, "base_url", str, _DEFAULT_BASE[name]).rstrip("/")
         if name in needed and not mock.embedded and not base_url.startswith(("http://", "https://")):
@@ -382,17 +439,66 @@ def _services(table: Mapping[str, Any], needed: set[str], mock: MockSettings,
             if name == "docparse" else "",
             files_url=_get(s, where, "files_url", str, "") if name == "docparse" else "",
             uid=_get(s, where, "uid", str, "") if name != "nanonets" else "",
+            proxy=proxy,
         )
         if name == "nanonets" and name in needed and not mock.embedded and not out[name].model_id:
             raise ConfigError(f"{where}.model_id: required (the model's UUID from the dashboard)")
     return out
 
 
-def _secret(raw: str, environ: Mapping[str, str]) -> Secret:
-    if raw.startswith("env:"):
+@dataclass(frozen=True)
+class _SecretSource:
+    environ: Mapping[str, str]
+    dotenv: Mapping[str, str]
+    dotenv_path: Path
+    config_path: Path
+
+    def get(self, raw: str, key: str) -> Secret:
+        """``env:NAME``: the environment's value, else the ``.env``'s (an empty value counts
+        as unset); anything else is the secret itself, written in the config."""
+        if not raw.startswith("env:"):
+            return Secret(raw or None, "inline", f"{key} in {self.config_path}")
         name = raw[4:]
-        return Secret(environ.get(name) or None, raw)
-    return Secret(raw or None, "inline")
+        if self.environ.get(name):
+            return Secret(self.environ[name], raw, f"{name} from the environment")
+        if self.dotenv.get(name):
+            return Secret(self.dotenv[name], raw, f"{name} from {self.dotenv_path}")
+        return Secret(None, raw, f"{name} is set neither in the environment nor in "
+                                 f"{self.dotenv_path}")
+
+
+#: what httpcore can speak to a proxy (socks5 through socksio)
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def check_proxy(value: str, where: str) -> str:
+    """A proxy setting as docinbox uses it: "" (the environment's), "direct", or a proxy
+    URL; ``host:port`` alone means ``http://host:port``, as curl and httpx read it."""
+    value = value.strip()
+    if value in ("", "direct"):
+        return value
+    url = value if "://" in value else f"http://{value}"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {redact_url(value)!r} is not a proxy URL ({exc})") from exc
+    if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:
+        raise ConfigError(
+            f"{where}: {redact_url(value)!r} is not a proxy URL docinbox can use",
+            hint="Write it as http://HOST:PORT (https://, socks5:// and socks5h:// work "
+                 "too), or \"direct\" for no proxy.")
+    return url
+
+
+def redact_url(url: str) -> str:
+    """A proxy URL fit for a message: its password, if any, replaced."""
+    head, sep, rest = url.rpartition("@")
+    if not sep:
+        return url
+    scheme, colon, userinfo = head.rpartition("://")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{colon}{user}:***@{rest}" if ":" in userinfo else url
 
 
 # --- small validators ------------------------------------------------------------------------
