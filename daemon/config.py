@@ -235,8 +235,8 @@ def read_dotenv(path: Path) -> dict[str, str]:
     if unparsed.lines:
         where = ", ".join(unparsed.lines)
         raise ConfigError(f"{path}: line {where} is not NAME=value",
-                          hint="Write each setting as NAME=value (quote values that hold "
-                               "spaces or #), or remove the line.")
+                          hint="Write each setting as NAME=value (quote a value that holds "
+                               "spaces or #, and close every quote), or remove the line.")
     return {key: value for key, value in values.items() if value is not None}
 
 
@@ -473,7 +473,8 @@ PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 def check_proxy(value: str, where: str) -> str:
     """A proxy setting as docinbox uses it: "" (the environment's), "direct", or a proxy
-    URL; ``host:port`` alone means ``http://host:port``, as curl and httpx read it."""
+    URL; ``host:port`` alone means ``http://host:port``, as curl and httpx read it.
+    *where* names the setting: ``network.proxy``, or the variable (``HTTPS_PROXY``)."""
     value = value.strip()
     if value in ("", "direct"):
         return value
@@ -482,13 +483,20 @@ def check_proxy(value: str, where: str) -> str:
         parts = urllib.parse.urlsplit(url)
         _ = parts.port  # a port that is not a number raises here
     except ValueError as exc:
-        raise ConfigError(f"{where}: {redact_url(value)!r} is not a proxy URL ({exc})") from exc
+        raise ConfigError(f"{where}: {redact_url(value)!r} is not a proxy URL ({exc})",
+                          hint=_proxy_hint(where)) from exc
     if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:
-        raise ConfigError(
-            f"{where}: {redact_url(value)!r} is not a proxy URL docinbox can use",
-            hint="Write it as http://HOST:PORT (https://, socks5:// and socks5h:// work "
-                 "too), or \"direct\" for no proxy.")
+        raise ConfigError(f"{where}: {redact_url(value)!r} is not a proxy URL docinbox can use",
+                          hint=_proxy_hint(where))
     return url
+
+
+def _proxy_hint(where: str) -> str:
+    form = "http://HOST:PORT (https://, socks5:// and socks5h:// work too)"
+    if where.startswith("network."):
+        return f"Write it as {form}, \"direct\" for no proxy, or \"\" for the environment's."
+    return (f"Set {where} to {form}, or unset it; [network] proxy in the configuration "
+            "wins over it.")
 
 
 def redact_url(url: str) -> str:

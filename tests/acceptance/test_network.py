@@ -257,10 +257,6 @@ def test_every_request_goes_through_the_proxy_from_the_environment(
             "--no-tray", env={**MOCK_KEYS, "HTTP_PROXY": proxy.url, "HTTPS_PROXY": proxy.url}
         )
         daemon.wait_ready()
-        # the log says which way each service goes
-        daemon.wait_for_line(
-            re.escape(f"{mock.url}: through the proxy {proxy.url} from HTTP_PROXY")
-        )
         workspace.drop("recibo.pdf", receipt())  # nanonets: one LabelFile
         workspace.drop("informe.pdf", multipage_pdf(5))  # mineru: batch, upload, polls, zip
 
@@ -274,6 +270,10 @@ def test_every_request_goes_through_the_proxy_from_the_environment(
         assert any("/LabelFile/" in target for _, target in seen)
         assert any(method == "PUT" for method, _ in seen)  # the presigned upload
         assert sorted(seen) == sorted(proxy.log)  # nothing went around it, nothing else
+        # the log says which way each service goes
+        daemon.wait_for_line(
+            re.escape(f"{mock.url}: through the proxy {proxy.url} from HTTP_PROXY")
+        )
         assert daemon.stop() == 0
         assert daemon.problems() == []
 
