@@ -29,16 +29,44 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SERVICES = ("nanonets", "mineru", "docparse")
-DOCUMENT_TYPES = ("pdf", "png", "jpg", "tiff", "gif", "bmp", "webp", "docx", "doc", "pptx",
-                  "ppt", "xlsx", "xls", "link")
+DOCUMENT_TYPES = (
+    "pdf",
+    "png",
+    "jpg",
+    "tiff",
+    "gif",
+    "bmp",
+    "webp",
+    "docx",
+    "doc",
+    "pptx",
+    "ppt",
+    "xlsx",
+    "xls",
+    "link",
+)
 
 #: Per-service options a route may set (the API's own names).
 ROUTE_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "nanonets": {"model_id": str, "async": bool},
-    "mineru": {"model_version": str, "is_ocr": bool, "language": str, "enable_formula": bool,
-               "enable_table": bool, "page_ranges": str, "extra_formats": list},
-    "docparse": {"model_version": str, "is_ocr": bool, "language": str, "enable_formula": bool,
-                 "enable_table": bool, "page_ranges": str, "extra_formats": list},
+    "mineru": {
+        "model_version": str,
+        "is_ocr": bool,
+        "language": str,
+        "enable_formula": bool,
+        "enable_table": bool,
+        "page_ranges": str,
+        "extra_formats": list,
+    },
+    "docparse": {
+        "model_version": str,
+        "is_ocr": bool,
+        "language": str,
+        "enable_formula": bool,
+        "enable_table": bool,
+        "page_ranges": str,
+        "extra_formats": list,
+    },
 }
 
 
@@ -78,9 +106,9 @@ class Folders:
 
 @dataclass(frozen=True)
 class WatcherSettings:
-    mode: str = "auto"            # auto | native | polling
-    quiet_seconds: float = 0.2    # after close-after-write, no further events for this long
-    settle_seconds: float = 2.0   # polling: size and mtime unchanged this long
+    mode: str = "auto"  # auto | native | polling
+    quiet_seconds: float = 0.2  # after close-after-write, no further events for this long
+    settle_seconds: float = 2.0  # polling: size and mtime unchanged this long
     rescan_seconds: float = 60.0  # safety-net rescan of the whole inbox
     ignore: tuple[str, ...] = ()  # user patterns, on top of the built-in ones
 
@@ -101,11 +129,11 @@ class ServiceSettings:
     concurrency: int = 4
     rate_per_second: float = 0.0  # requests per second to this service; 0: no limit
     timeout: float = 120.0
-    model_id: str = ""            # nanonets
-    files_listen: str = ""        # docparse
-    files_url: str = ""           # docparse
-    uid: str = ""                 # the account's user id: callbacks are signed with it
-    sync_max_pages: int = 3       # nanonets: above this, the async endpoint
+    model_id: str = ""  # nanonets
+    files_listen: str = ""  # docparse
+    files_url: str = ""  # docparse
+    uid: str = ""  # the account's user id: callbacks are signed with it
+    sync_max_pages: int = 3  # nanonets: above this, the async endpoint
     #: [network] proxy: "" = the environment's (HTTPS_PROXY, ...), "direct" = none, or a
     #: proxy URL that wins over the environment (daemon/services/http.py applies it).
     proxy: str = ""
@@ -134,8 +162,8 @@ class RetrySettings:
 class CallbackSettings:
     """Results pushed by the services instead of (as well as) polled."""
 
-    public_url: str = ""           # where the services reach the daemon; "" = poll only
-    listen: str = "0.0.0.0:8767"   # unless docparse is routed: then its files_listen
+    public_url: str = ""  # where the services reach the daemon; "" = poll only
+    listen: str = "0.0.0.0:8767"  # unless docparse is routed: then its files_listen
 
 
 @dataclass(frozen=True)
@@ -177,8 +205,9 @@ DEFAULT_ROUTES = (
 # ------------------------------------------------------------------------------------------
 
 
-def load(path: str | os.PathLike[str] = "config.toml", *, environ: Mapping[str, str] | None = None
-         ) -> Settings:
+def load(
+    path: str | os.PathLike[str] = "config.toml", *, environ: Mapping[str, str] | None = None
+) -> Settings:
     config_path = Path(path).expanduser().resolve()
     try:
         with config_path.open("rb") as fh:
@@ -188,9 +217,13 @@ def load(path: str | os.PathLike[str] = "config.toml", *, environ: Mapping[str, 
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
     dotenv_path = config_path.parent / ".env"
-    return parse(data, config_path=config_path,
-                 environ=os.environ if environ is None else environ,
-                 dotenv=read_dotenv(dotenv_path), dotenv_path=dotenv_path)
+    return parse(
+        data,
+        config_path=config_path,
+        environ=os.environ if environ is None else environ,
+        dotenv=read_dotenv(dotenv_path),
+        dotenv_path=dotenv_path,
+    )
 
 
 class _Unparsed(logging.Filter):
@@ -223,8 +256,9 @@ def read_dotenv(path: Path) -> dict[str, str]:
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc}",
-                          hint="Save the .env file as UTF-8 text, or remove it.") from exc
+        raise ConfigError(
+            f"{path}: cannot be read: {exc}", hint="Save the .env file as UTF-8 text, or remove it."
+        ) from exc
     unparsed = _Unparsed()
     dotenv_logger = logging.getLogger("dotenv.main")
     dotenv_logger.addFilter(unparsed)
@@ -234,20 +268,41 @@ def read_dotenv(path: Path) -> dict[str, str]:
         dotenv_logger.removeFilter(unparsed)
     if unparsed.lines:
         where = ", ".join(unparsed.lines)
-        raise ConfigError(f"{path}: line {where} is not NAME=value",
-                          hint="Write each setting as NAME=value (quote a value that holds "
-                               "spaces or #, and close every quote), or remove the line.")
+        raise ConfigError(
+            f"{path}: line {where} is not NAME=value",
+            hint="Write each setting as NAME=value (quote a value that holds "
+            "spaces or #, and close every quote), or remove the line.",
+        )
     return {key: value for key, value in values.items() if value is not None}
 
 
-def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, str],
-          dotenv: Mapping[str, str] | None = None, dotenv_path: Path | None = None
-          ) -> Settings:
+def parse(
+    data: Mapping[str, Any],
+    *,
+    config_path: Path,
+    environ: Mapping[str, str],
+    dotenv: Mapping[str, str] | None = None,
+    dotenv_path: Path | None = None,
+) -> Settings:
     """Settings from parsed TOML.  *environ* (the real environment) wins over *dotenv*
     (the ``.env`` beside the config) for ``env:NAME`` secrets."""
     base = config_path.parent
-    _only(data, "", {"folders", "watcher", "mock", "services", "routes", "retry", "log",
-                     "daemon", "callbacks", "network"})
+    _only(
+        data,
+        "",
+        {
+            "folders",
+            "watcher",
+            "mock",
+            "services",
+            "routes",
+            "retry",
+            "log",
+            "daemon",
+            "callbacks",
+            "network",
+        },
+    )
 
     f = _table(data, "folders")
     _only(f, "folders", {"inbox", "outbox", "archive", "failed", "state"})
@@ -308,8 +363,9 @@ def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, s
 
     d = _table(data, "daemon")
     _only(d, "daemon", {"duplicates"})
-    daemon = DaemonSettings(duplicates=_choice(d, "daemon", "duplicates", ("reuse", "process"),
-                                               "reuse"))
+    daemon = DaemonSettings(
+        duplicates=_choice(d, "daemon", "duplicates", ("reuse", "process"), "reuse")
+    )
 
     cb = _table(data, "callbacks")
     _only(cb, "callbacks", {"public_url", "listen"})
@@ -318,8 +374,9 @@ def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, s
         listen=_get(cb, "callbacks", "listen", str, "0.0.0.0:8767"),
     )
     if callbacks.public_url and not callbacks.public_url.startswith(("http://", "https://")):
-        raise ConfigError(f"callbacks.public_url: expected an http(s) URL, "
-                          f"got {callbacks.public_url!r}")
+        raise ConfigError(
+            f"callbacks.public_url: expected an http(s) URL, got {callbacks.public_url!r}"
+        )
 
     lg = _table(data, "log")
     _only(lg, "log", {"file", "level"})
@@ -328,9 +385,18 @@ def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, s
         file=(base / log_file).resolve() if log_file else None,
         level=_choice(lg, "log", "level", ("debug", "info", "warning", "error"), "info"),
     )
-    return Settings(config_path=config_path, folders=folders, watcher=watcher, mock=mock,
-                    services=services, routes=routes, retry=retry, log=log, daemon=daemon,
-                    callbacks=callbacks)
+    return Settings(
+        config_path=config_path,
+        folders=folders,
+        watcher=watcher,
+        mock=mock,
+        services=services,
+        routes=routes,
+        retry=retry,
+        log=log,
+        daemon=daemon,
+        callbacks=callbacks,
+    )
 
 
 def _check_folders(folders: Folders) -> None:
@@ -367,41 +433,68 @@ def _routes(data: Mapping[str, Any]) -> tuple[Route, ...]:
             types = tuple(_str_list(item, where, "types", []))
             for t in types:
                 if t not in DOCUMENT_TYPES:
-                    raise ConfigError(f"{where}.types: unknown type {t!r} "
-                                      f"(known: {', '.join(DOCUMENT_TYPES)})")
+                    raise ConfigError(
+                        f"{where}.types: unknown type {t!r} (known: {', '.join(DOCUMENT_TYPES)})"
+                    )
         options = {}
         for key, kind in allowed.items():
             if key in item:
                 value = item[key]
                 if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-                    raise ConfigError(f"{where}.{key}: expected {_kind_name(kind)}, "
-                                      f"got {item[key]!r}")
+                    raise ConfigError(
+                        f"{where}.{key}: expected {_kind_name(kind)}, got {item[key]!r}"
+                    )
                 options[key] = item[key]
-        routes.append(Route(
-            service=service,
-            folder=_get(item, where, "folder", str, None),
-            max_pages=_int(item, where, "max_pages", None, minimum=1),
-            max_bytes=_int(item, where, "max_bytes", None, minimum=1),
-            types=types,
-            options=options,
-        ))
+        routes.append(
+            Route(
+                service=service,
+                folder=_get(item, where, "folder", str, None),
+                max_pages=_int(item, where, "max_pages", None, minimum=1),
+                max_bytes=_int(item, where, "max_bytes", None, minimum=1),
+                types=types,
+                options=options,
+            )
+        )
     return tuple(routes)
 
 
 _SERVICE_KEYS = {
-    "nanonets": {"base_url", "api_key", "model_id", "concurrency", "rate_per_second", "timeout",
-                 "sync_max_pages"},
+    "nanonets": {
+        "base_url",
+        "api_key",
+        "model_id",
+        "concurrency",
+        "rate_per_second",
+        "timeout",
+        "sync_max_pages",
+    },
     "mineru": {"base_url", "token", "concurrency", "rate_per_second", "timeout", "uid"},
-    "docparse": {"base_url", "token", "files_listen", "files_url", "concurrency",
-                 "rate_per_second", "timeout", "uid"},
+    "docparse": {
+        "base_url",
+        "token",
+        "files_listen",
+        "files_url",
+        "concurrency",
+        "rate_per_second",
+        "timeout",
+        "uid",
+    },
 }
 _CREDENTIAL_KEY = {"nanonets": "api_key", "mineru": "token", "docparse": "token"}
-_DEFAULT_BASE = {"nanonets": "https://app.nanonets.com", "mineru": "https://mineru.net",
-                 "docparse": ""}
+_DEFAULT_BASE = {
+    "nanonets": "https://app.nanonets.com",
+    "mineru": "https://mineru.net",
+    "docparse": "",
+}
 
 
-def _services(table: Mapping[str, Any], needed: set[str], mock: MockSettings,
-              secrets: _SecretSource, proxy: str) -> dict[str, ServiceSettings]:
+def _services(
+    table: Mapping[str, Any],
+    needed: set[str],
+    mock: MockSettings,
+    secrets: _SecretSource,
+    proxy: str,
+) -> dict[str, ServiceSettings]:
     _only(table, "services", set(SERVICES))
     out: dict[str, ServiceSettings] = {}
     for name in SERVICES:
@@ -420,10 +513,14 @@ def _services(table: Mapping[str, Any], needed: set[str], mock: MockSettings,
             raise ConfigError(
                 f"{where}.{cred_key}: {credential.origin}",
                 hint=f"Set {variable} in the environment, or add a line "
-                     f"{variable}=... to {secrets.dotenv_path}.",
+                f"{variable}=... to {secrets.dotenv_path}.",
             )
         base_url = _get(s, where, "base_url", str, _DEFAULT_BASE[name]).rstrip("/")
-        if name in needed and not mock.embedded and not base_url.startswith(("http://", "https://")):
+        if (
+            name in needed
+            and not mock.embedded
+            and not base_url.startswith(("http://", "https://"))
+        ):
             raise ConfigError(f"{where}.base_url: expected an http(s) URL, got {base_url!r}")
         out[name] = ServiceSettings(
             name=name,
@@ -434,9 +531,11 @@ def _services(table: Mapping[str, Any], needed: set[str], mock: MockSettings,
             timeout=_number(s, where, "timeout", 120.0, minimum=0.1),
             model_id=_get(s, where, "model_id", str, "") if name == "nanonets" else "",
             sync_max_pages=_int(s, where, "sync_max_pages", 3, minimum=1)
-            if name == "nanonets" else 3,
+            if name == "nanonets"
+            else 3,
             files_listen=_get(s, where, "files_listen", str, "127.0.0.1:8766")
-            if name == "docparse" else "",
+            if name == "docparse"
+            else "",
             files_url=_get(s, where, "files_url", str, "") if name == "docparse" else "",
             uid=_get(s, where, "uid", str, "") if name != "nanonets" else "",
             proxy=proxy,
@@ -463,8 +562,9 @@ class _SecretSource:
             return Secret(self.environ[name], raw, f"{name} from the environment")
         if self.dotenv.get(name):
             return Secret(self.dotenv[name], raw, f"{name} from {self.dotenv_path}")
-        return Secret(None, raw, f"{name} is set neither in the environment nor in "
-                                 f"{self.dotenv_path}")
+        return Secret(
+            None, raw, f"{name} is set neither in the environment nor in {self.dotenv_path}"
+        )
 
 
 #: what httpcore can speak to a proxy (socks5 through socksio)
@@ -483,20 +583,22 @@ def check_proxy(value: str, where: str) -> str:
         parts = urllib.parse.urlsplit(url)
         _ = parts.port  # a port that is not a number raises here
     except ValueError as exc:
-        raise ConfigError(f"{where}: {redact_url(value)!r} is not a proxy URL ({exc})",
-                          hint=_proxy_hint(where)) from exc
+        raise ConfigError(
+            f"{where}: {redact_url(value)!r} is not a proxy URL ({exc})", hint=_proxy_hint(where)
+        ) from exc
     if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:
-        raise ConfigError(f"{where}: {redact_url(value)!r} is not a proxy URL docinbox can use",
-                          hint=_proxy_hint(where))
+        raise ConfigError(
+            f"{where}: {redact_url(value)!r} is not a proxy URL docinbox can use",
+            hint=_proxy_hint(where),
+        )
     return url
 
 
 def _proxy_hint(where: str) -> str:
     form = "http://HOST:PORT (https://, socks5:// and socks5h:// work too)"
     if where.startswith("network."):
-        return f"Write it as {form}, \"direct\" for no proxy, or \"\" for the environment's."
-    return (f"Set {where} to {form}, or unset it; [network] proxy in the configuration "
-            "wins over it.")
+        return f'Write it as {form}, "direct" for no proxy, or "" for the environment\'s.'
+    return f"Set {where} to {form}, or unset it; [network] proxy in the configuration wins over it."
 
 
 def redact_url(url: str) -> str:
@@ -523,13 +625,19 @@ def _only(table: Mapping[str, Any], where: str, allowed: set[str]) -> None:
     for key in table:
         if key not in allowed:
             name = f"{where}.{key}" if where else key
-            raise ConfigError(f"unknown configuration key {name!r} "
-                              f"(known here: {', '.join(sorted(allowed))})")
+            raise ConfigError(
+                f"unknown configuration key {name!r} (known here: {', '.join(sorted(allowed))})"
+            )
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", bool: "true or false", int: "an integer", float: "a number",
-             list: "a list"}
+    names = {
+        str: "a string",
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        list: "a list",
+    }
     if isinstance(kind, tuple):
         return " or ".join(names.get(k, k.__name__) for k in kind)
     return names.get(kind, kind.__name__)
@@ -544,8 +652,15 @@ def _get(table: Mapping[str, Any], where: str, key: str, kind: type, default: An
     return value
 
 
-def _int(table: Mapping[str, Any], where: str, key: str, default: int | None, *,
-         minimum: int | None = None, maximum: int | None = None) -> Any:
+def _int(
+    table: Mapping[str, Any],
+    where: str,
+    key: str,
+    default: int | None,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> Any:
     value = _get(table, where, key, int, default)
     if value is None:
         return None
@@ -555,16 +670,18 @@ def _int(table: Mapping[str, Any], where: str, key: str, default: int | None, *,
     return value
 
 
-def _number(table: Mapping[str, Any], where: str, key: str, default: float, *,
-            minimum: float) -> float:
+def _number(
+    table: Mapping[str, Any], where: str, key: str, default: float, *, minimum: float
+) -> float:
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
         raise ConfigError(f"{where}.{key}: expected a number ≥ {minimum}, got {value!r}")
     return float(value)
 
 
-def _choice(table: Mapping[str, Any], where: str, key: str, choices: tuple[str, ...],
-            default: str | None) -> Any:
+def _choice(
+    table: Mapping[str, Any], where: str, key: str, choices: tuple[str, ...], default: str | None
+) -> Any:
     value = table.get(key, default)
     if value is None:
         raise ConfigError(f"{where}.{key}: required (one of {', '.join(choices)})")
@@ -578,4 +695,3 @@ def _str_list(table: Mapping[str, Any], where: str, key: str, default: list[str]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where}.{key}: expected a list of strings, got {value!r}")
     return value
-

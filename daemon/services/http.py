@@ -42,9 +42,14 @@ class RateLimiter:
     Attached to a client as a request hook, so every request a service makes waits its
     turn; the clock and sleep are injectable for tests."""
 
-    def __init__(self, rate: float, burst: float | None = None, *,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        rate: float,
+        burst: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.rate = rate
         self.burst = burst if burst is not None else max(1.0, rate)
         self.clock = clock
@@ -70,16 +75,22 @@ class RateLimiter:
         await self.acquire()
 
 
-def multipart(fields: dict[str, str], file_field: str, filename: str, data: bytes,
-              content_type: str) -> tuple[bytes, str]:
+def multipart(
+    fields: dict[str, str], file_field: str, filename: str, data: bytes, content_type: str
+) -> tuple[bytes, str]:
     """A multipart/form-data body in one buffer (what httpx would stream in pieces)."""
     boundary = secrets.token_hex(16)
-    quoted = filename.replace("\\", "\\\\").replace('"', '\\"').replace("\r", " ") \
-        .replace("\n", " ")
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-             f"{value}\r\n".encode() for name, value in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
-                 f'filename="{quoted}"\r\nContent-Type: {content_type}\r\n\r\n'.encode())
+    quoted = (
+        filename.replace("\\", "\\\\").replace('"', '\\"').replace("\r", " ").replace("\n", " ")
+    )
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
+        f'filename="{quoted}"\r\nContent-Type: {content_type}\r\n\r\n'.encode()
+    )
     parts += [data, f"\r\n--{boundary}--\r\n".encode()]
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
@@ -157,8 +168,7 @@ class Proxies:
         """The proxy URL for this origin, or None for a direct connection."""
         return self.proxy_and_reason(scheme, host, port)[0]
 
-    def proxy_and_reason(self, scheme: str, host: str, port: int | None
-                         ) -> tuple[str | None, str]:
+    def proxy_and_reason(self, scheme: str, host: str, port: int | None) -> tuple[str | None, str]:
         """(the proxy URL or None, why) — the why for the log line of each service."""
         proxy = self.by_scheme.get(scheme)
         if proxy is None:
@@ -196,8 +206,9 @@ def _environment(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     return found
 
 
-def proxies(configured: str = "", environ: Mapping[str, str] | None = None, *,
-            platform: str = sys.platform) -> Proxies:
+def proxies(
+    configured: str = "", environ: Mapping[str, str] | None = None, *, platform: str = sys.platform
+) -> Proxies:
     """The proxy rules for one client.
 
     *configured* is ``[network] proxy``: a URL wins over the environment (``NO_PROXY``
@@ -213,17 +224,22 @@ def proxies(configured: str = "", environ: Mapping[str, str] | None = None, *,
     no_proxy = found.pop("no", ("", ""))[0]
     entries = [e for e in no_proxy.split(",") if e.strip()]
     bypass_all = any(e.strip() == "*" for e in entries)
-    rules = tuple(r for r in map(NoProxyRule.parse, entries) if r is not None and
-                  r.host != "*")
+    rules = tuple(r for r in map(NoProxyRule.parse, entries) if r is not None and r.host != "*")
     system_bypass = None
     if configured:
         by_scheme = {"http": configured, "https": configured}
         origin = {configured: "[network] proxy"}
     else:
-        if (real_environment and platform in ("win32", "darwin")
-                and not any(k in found for k in ("http", "https", "all"))):
-            found = {k: (v, "the system's proxy settings")
-                     for k, v in urllib.request.getproxies().items() if k != "no"}
+        if (
+            real_environment
+            and platform in ("win32", "darwin")
+            and not any(k in found for k in ("http", "https", "all"))
+        ):
+            found = {
+                k: (v, "the system's proxy settings")
+                for k, v in urllib.request.getproxies().items()
+                if k != "no"
+            }
             system_bypass = urllib.request.proxy_bypass  # type: ignore[attr-defined]
         by_scheme, origin = {}, {}
         for scheme in ("http", "https"):
@@ -232,8 +248,13 @@ def proxies(configured: str = "", environ: Mapping[str, str] | None = None, *,
                 url = check_proxy(value, name)
                 by_scheme[scheme] = url
                 origin.setdefault(url, name)
-    return Proxies(by_scheme=by_scheme, no_proxy=rules, bypass_all=bypass_all,
-                   origin=origin, system_bypass=system_bypass)
+    return Proxies(
+        by_scheme=by_scheme,
+        no_proxy=rules,
+        bypass_all=bypass_all,
+        origin=origin,
+        system_bypass=system_bypass,
+    )
 
 
 def network_transport(limits: httpx.Limits, rules: Proxies) -> httpx.AsyncBaseTransport:
@@ -241,20 +262,26 @@ def network_transport(limits: httpx.Limits, rules: Proxies) -> httpx.AsyncBaseTr
     direct = netstream.transport(limits)
     if not rules.by_scheme:
         return direct
-    proxied = {url: netstream.transport(limits, proxy=url)
-               for url in set(rules.by_scheme.values())}
+    proxied = {url: netstream.transport(limits, proxy=url) for url in set(rules.by_scheme.values())}
     labels = {url: f"{redact_url(url)} from {rules.origin[url]}" for url in proxied}
     return netstream.ProxyRouter(direct, proxied, rules.choose, labels)
 
 
-def make_client(base_url: str, *, timeout: float, transport: httpx.AsyncBaseTransport | None,
-                max_connections: int, rate_per_second: float = 0.0, proxy: str = ""
-                ) -> httpx.AsyncClient:
+def make_client(
+    base_url: str,
+    *,
+    timeout: float,
+    transport: httpx.AsyncBaseTransport | None,
+    max_connections: int,
+    rate_per_second: float = 0.0,
+    proxy: str = "",
+) -> httpx.AsyncClient:
     """The client one service uses.  An injected *transport* (tests) wins over everything;
     else :func:`network_transport` with *proxy* (``ServiceSettings.proxy``)."""
     hooks = {"request": [RateLimiter(rate_per_second).hook]} if rate_per_second > 0 else {}
-    limits = httpx.Limits(max_connections=max_connections,
-                          max_keepalive_connections=max_connections)
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
     if transport is None:
         rules = proxies(proxy)
         transport = network_transport(limits, rules)
@@ -274,8 +301,9 @@ def make_client(base_url: str, *, timeout: float, transport: httpx.AsyncBaseTran
     )
 
 
-async def send(client: httpx.AsyncClient, method: str, url: str, *, service: str,
-               **kwargs: Any) -> httpx.Response:
+async def send(
+    client: httpx.AsyncClient, method: str, url: str, *, service: str, **kwargs: Any
+) -> httpx.Response:
     """One request; transport failures become NetworkError, 429 RateLimited, 5xx ServerError.
 
     The body is read in full: every response docinbox reads this way is small JSON.
@@ -283,18 +311,27 @@ async def send(client: httpx.AsyncClient, method: str, url: str, *, service: str
     try:
         response = await client.request(method, url, **kwargs)
     except httpx.TimeoutException as exc:
-        raise NetworkError(f"{service}: {method} {url} timed out ({type(exc).__name__})",
-                           service=service) from exc
+        raise NetworkError(
+            f"{service}: {method} {url} timed out ({type(exc).__name__})", service=service
+        ) from exc
     except httpx.TransportError as exc:
-        raise NetworkError(f"{service}: {method} {url} failed: {exc or type(exc).__name__}",
-                           service=service) from exc
+        raise NetworkError(
+            f"{service}: {method} {url} failed: {exc or type(exc).__name__}", service=service
+        ) from exc
     if response.status_code == 429:
-        raise RateLimited(f"{service}: rate limited (HTTP 429)", service=service, status=429,
-                          retry_after=retry_after(response))
+        raise RateLimited(
+            f"{service}: rate limited (HTTP 429)",
+            service=service,
+            status=429,
+            retry_after=retry_after(response),
+        )
     if response.status_code >= 500:
-        raise ServerError(f"{service}: HTTP {response.status_code} {describe_body(response)}",
-                          service=service, status=response.status_code,
-                          retry_after=retry_after(response))
+        raise ServerError(
+            f"{service}: HTTP {response.status_code} {describe_body(response)}",
+            service=service,
+            status=response.status_code,
+            retry_after=retry_after(response),
+        )
     return response
 
 
@@ -305,7 +342,9 @@ def json_body(response: httpx.Response, *, service: str) -> Any:
         # An HTML error page from a proxy, or a body cut short: worth another try.
         raise MalformedResponse(
             f"{service}: HTTP {response.status_code} with a body that is not JSON "
-            f"({describe_body(response)})", service=service, status=response.status_code,
+            f"({describe_body(response)})",
+            service=service,
+            status=response.status_code,
         ) from exc
 
 

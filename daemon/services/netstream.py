@@ -57,8 +57,9 @@ class _Mapped:
 
     __slots__ = ("_cm", "_on_error", "_on_timeout", "_timeout")
 
-    def __init__(self, timeout: float | None, on_timeout: type[Exception],
-                 on_error: type[Exception]) -> None:
+    def __init__(
+        self, timeout: float | None, on_timeout: type[Exception], on_error: type[Exception]
+    ) -> None:
         self._timeout, self._on_timeout, self._on_error = timeout, on_timeout, on_error
 
     async def __aenter__(self) -> None:
@@ -96,8 +97,12 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     async def aclose(self) -> None:
         self._writer.close()
 
-    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         """TLS on this stream; through a proxy's CONNECT tunnel it is the tunnel's stream."""
         try:
             async with _Mapped(timeout, httpcore.ConnectTimeout, httpcore.ConnectError):
@@ -116,10 +121,14 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None
-                          ) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         local = (local_address, 0) if local_address else None
         async with _Mapped(timeout, httpcore.ConnectTimeout, httpcore.ConnectError):
             reader, writer = await asyncio.open_connection(host, port, local_addr=local)
@@ -130,9 +139,9 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
                 sock.setsockopt(*option)
         return AsyncioStream(reader, writer)
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[Any] | None = None
-                                  ) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
         async with _Mapped(timeout, httpcore.ConnectTimeout, httpcore.ConnectError):
             reader, writer = await asyncio.open_unix_connection(path)
         return AsyncioStream(reader, writer)
@@ -188,8 +197,9 @@ class _ResponseStream(httpx.AsyncByteStream):
 
 
 def _core_url(url: httpx.URL) -> httpcore.URL:
-    return httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port,
-                        target=url.raw_path)
+    return httpcore.URL(
+        scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+    )
 
 
 def core_proxy(url: str, ssl_context: ssl.SSLContext) -> httpcore.Proxy:
@@ -208,9 +218,14 @@ def core_proxy(url: str, ssl_context: ssl.SSLContext) -> httpcore.Proxy:
 class Transport(httpx.AsyncBaseTransport):
     """One connection pool: direct, or through one proxy."""
 
-    def __init__(self, limits: httpx.Limits, ssl_context: ssl.SSLContext, *,
-                 proxy: str | None = None,
-                 backend: httpcore.AsyncNetworkBackend | None = None) -> None:
+    def __init__(
+        self,
+        limits: httpx.Limits,
+        ssl_context: ssl.SSLContext,
+        *,
+        proxy: str | None = None,
+        backend: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
         self.proxy = proxy
         self.ssl_context = ssl_context
         if backend is None and sys.version_info >= (3, 11):
@@ -225,14 +240,21 @@ class Transport(httpx.AsyncBaseTransport):
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        core = httpcore.Request(method=request.method, url=_core_url(request.url),
-                                headers=request.headers.raw, content=request.stream,
-                                extensions=request.extensions)
+        core = httpcore.Request(
+            method=request.method,
+            url=_core_url(request.url),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
         with _httpx_errors():
             response = await self.pool.handle_async_request(core)
-        return httpx.Response(status_code=response.status, headers=response.headers,
-                              stream=_ResponseStream(response.stream),
-                              extensions=response.extensions)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_ResponseStream(response.stream),
+            extensions=response.extensions,
+        )
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -244,10 +266,13 @@ class ProxyRouter(httpx.AsyncBaseTransport):
     talks to a handful of origins, so the NO_PROXY rules run once per origin.  A failure
     through a proxy says so (*labels*: proxy URL → how a message names it)."""
 
-    def __init__(self, direct: httpx.AsyncBaseTransport,
-                 proxied: dict[str, httpx.AsyncBaseTransport],
-                 choose: Callable[[str, str, int | None], str | None],
-                 labels: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        direct: httpx.AsyncBaseTransport,
+        proxied: dict[str, httpx.AsyncBaseTransport],
+        choose: Callable[[str, str, int | None], str | None],
+        labels: dict[str, str] | None = None,
+    ) -> None:
         self.direct = direct
         self.proxied = proxied
         self._choose = choose
@@ -275,8 +300,9 @@ class ProxyRouter(httpx.AsyncBaseTransport):
         try:
             return await self.proxied[proxy].handle_async_request(request)
         except httpx.TransportError as exc:
-            raise type(exc)(f"{exc or type(exc).__name__} (through the proxy "
-                            f"{self.label(proxy)})") from exc
+            raise type(exc)(
+                f"{exc or type(exc).__name__} (through the proxy {self.label(proxy)})"
+            ) from exc
 
     async def aclose(self) -> None:
         for transport in (self.direct, *self.proxied.values()):
@@ -288,25 +314,29 @@ class ProxyRouter(httpx.AsyncBaseTransport):
 #: Where Linux distributions keep their CA bundle, for when OpenSSL's compiled-in default
 #: paths find none (the list of certifi-system-store, which truststore also uses).
 CA_FILES = (
-    "/etc/ssl/cert.pem",                                   # Alpine, Arch, Fedora, BSD
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",   # Fedora 44+, RHEL 11+
-    "/etc/pki/tls/cert.pem",                               # older Fedora, RHEL, CentOS
-    "/etc/ssl/certs/ca-certificates.crt",                  # Debian, Ubuntu
-    "/etc/ssl/ca-bundle.pem",                              # SUSE
+    "/etc/ssl/cert.pem",  # Alpine, Arch, Fedora, BSD
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",  # Fedora 44+, RHEL 11+
+    "/etc/pki/tls/cert.pem",  # older Fedora, RHEL, CentOS
+    "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu
+    "/etc/ssl/ca-bundle.pem",  # SUSE
 )
 
 
 def _has_hashed_certs(capath: str | None) -> bool:
     try:
         return bool(capath) and any(
-            len(name) == 10 and name[8] == "." for name in os.listdir(capath))  # 1a2b3c4d.0
+            len(name) == 10 and name[8] == "." for name in os.listdir(capath)
+        )  # 1a2b3c4d.0
     except OSError:
         return False
 
 
-def trust_store(platform: str = sys.platform, *,
-                verify_paths: ssl.DefaultVerifyPaths | None = None,
-                ca_files: Iterable[str] = CA_FILES) -> tuple[ssl.SSLContext, str]:
+def trust_store(
+    platform: str = sys.platform,
+    *,
+    verify_paths: ssl.DefaultVerifyPaths | None = None,
+    ca_files: Iterable[str] = CA_FILES,
+) -> tuple[ssl.SSLContext, str]:
     """A client SSL context that trusts what the operating system trusts, and what it is.
 
     A company's TLS-inspecting proxy signs with a CA its IT installed into the system's
@@ -327,8 +357,9 @@ def trust_store(platform: str = sys.platform, *,
         try:
             import truststore
 
-            return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT), "the operating system's " \
-                "certificate store (truststore)"
+            return truststore.SSLContext(
+                ssl.PROTOCOL_TLS_CLIENT
+            ), "the operating system's certificate store (truststore)"
         except (ImportError, OSError, NotImplementedError, ssl.SSLError):
             pass  # an old OS truststore does not support: certifi below
     else:
@@ -339,12 +370,14 @@ def trust_store(platform: str = sys.platform, *,
             return context, f"the system's certificates ({paths.cafile or paths.capath})"
         for cafile in ca_files:
             if os.path.isfile(cafile):
-                return ssl.create_default_context(cafile=cafile), \
-                    f"the system's certificates ({cafile})"
+                return ssl.create_default_context(
+                    cafile=cafile
+                ), f"the system's certificates ({cafile})"
     import certifi
 
-    return ssl.create_default_context(cafile=certifi.where()), \
-        f"certifi's certificates ({certifi.where()})"
+    return ssl.create_default_context(
+        cafile=certifi.where()
+    ), f"certifi's certificates ({certifi.where()})"
 
 
 @functools.cache
@@ -353,7 +386,8 @@ def ssl_context() -> ssl.SSLContext:
     return trust_store()[0]
 
 
-def transport(limits: httpx.Limits, *, verify: ssl.SSLContext | None = None,
-              proxy: str | None = None) -> Transport:
+def transport(
+    limits: httpx.Limits, *, verify: ssl.SSLContext | None = None, proxy: str | None = None
+) -> Transport:
     """One pool on :class:`AsyncioBackend`; *verify* defaults to :func:`ssl_context`."""
     return Transport(limits, verify or ssl_context(), proxy=proxy)

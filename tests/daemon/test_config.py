@@ -77,8 +77,11 @@ service = "nanonets"
 
 
 def test_secret_from_env_or_dotenv(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="NANONETS_API_KEY is set neither in the environment"
-                                          " nor in " + re.escape(str(tmp_path / ".env"))):
+    with pytest.raises(
+        ConfigError,
+        match="NANONETS_API_KEY is set neither in the environment"
+        " nor in " + re.escape(str(tmp_path / ".env")),
+    ):
         _load(tmp_path, REAL)
     s = _load(tmp_path, REAL, NANONETS_API_KEY="k-env")
     assert s.services["nanonets"].credential.value == "k-env"
@@ -86,8 +89,10 @@ def test_secret_from_env_or_dotenv(tmp_path: Path) -> None:
     s = _load(tmp_path, REAL)
     assert s.services["nanonets"].credential.value == "k-dotenv"
     # the environment wins over the .env file
-    assert _load(tmp_path, REAL, NANONETS_API_KEY="k-env").services["nanonets"] \
-        .credential.value == "k-env"
+    assert (
+        _load(tmp_path, REAL, NANONETS_API_KEY="k-env").services["nanonets"].credential.value
+        == "k-env"
+    )
 
 
 def test_secret_never_shows_in_repr(tmp_path: Path) -> None:
@@ -133,21 +138,22 @@ def test_dotenv_forms(tmp_path: Path) -> None:
     path.write_text(DOTENV, encoding="utf-8")
     values = config.read_dotenv(path)
     assert values == {
-        "NANONETS_API_KEY": "abc",                       # comment after the value dropped
+        "NANONETS_API_KEY": "abc",  # comment after the value dropped
         "MINERU_API_KEY": "single quoted # not a comment",  # export, single quotes
-        "DOCPARSE_API_KEY": 'double "quoted"',           # spaces around =, escapes
+        "DOCPARSE_API_KEY": 'double "quoted"',  # spaces around =, escapes
         "SPACED": "padded value",
         "EMPTY": "",
         "EMPTY_QUOTED": "",
-        "HASH_INSIDE": "abc#def",                        # no space before #: part of it
-        "DOLLAR": "pa$$word${HOME}",                     # taken literally, never expanded
-        "MULTI": "line one\nline two",                   # a quoted value over two lines
-    }                                                    # NAME_ONLY: no value, skipped
+        "HASH_INSIDE": "abc#def",  # no space before #: part of it
+        "DOLLAR": "pa$$word${HOME}",  # taken literally, never expanded
+        "MULTI": "line one\nline two",  # a quoted value over two lines
+    }  # NAME_ONLY: no value, skipped
     assert config.read_dotenv(tmp_path / "absent") == {}
 
 
 def test_a_dotenv_line_that_cannot_be_parsed_is_an_error_naming_file_and_line(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     path = tmp_path / ".env"
     path.write_text('GOOD=1\nNANONETS_API_KEY="abc\n', encoding="utf-8")  # quote never closed
     with pytest.raises(ConfigError, match=re.escape(f"{path}: line 2 is not NAME=value")):
@@ -162,15 +168,19 @@ def test_secret_origin_names_the_variable_and_where_it_came_from(tmp_path: Path)
     credential = _load(tmp_path, REAL).services["nanonets"].credential
     assert credential.value == "from-file"
     assert credential.origin == f"NANONETS_API_KEY from {tmp_path / '.env'}"
-    credential = _load(tmp_path, REAL, NANONETS_API_KEY="from-env").services["nanonets"] \
-        .credential
+    credential = _load(tmp_path, REAL, NANONETS_API_KEY="from-env").services["nanonets"].credential
     assert credential.origin == "NANONETS_API_KEY from the environment"
     # an empty variable counts as unset: the .env's value is used
-    assert _load(tmp_path, REAL, NANONETS_API_KEY="").services["nanonets"] \
+    assert (
+        _load(tmp_path, REAL, NANONETS_API_KEY="")
+        .services["nanonets"]
         .credential.origin.endswith(".env")
+    )
     inline = _load(tmp_path, REAL.replace('"env:NANONETS_API_KEY"', '"k-inline"'))
-    assert inline.services["nanonets"].credential.origin == \
-        f"services.nanonets.api_key in {tmp_path / 'c.toml'}"
+    assert (
+        inline.services["nanonets"].credential.origin
+        == f"services.nanonets.api_key in {tmp_path / 'c.toml'}"
+    )
     assert config.Secret("x", "mock").origin == "the embedded mock's own credential"
     assert "from-file" not in repr(credential) and "from-env" not in repr(credential)
 
@@ -180,9 +190,12 @@ def test_a_missing_key_names_the_variable_and_the_dotenv_file(tmp_path: Path) ->
         _load(tmp_path, REAL)
     assert caught.value.message == (
         f"services.nanonets.api_key: NANONETS_API_KEY is set neither in the environment "
-        f"nor in {tmp_path / '.env'}")
-    assert caught.value.hint == (f"Set NANONETS_API_KEY in the environment, or add a line "
-                                 f"NANONETS_API_KEY=... to {tmp_path / '.env'}.")
+        f"nor in {tmp_path / '.env'}"
+    )
+    assert caught.value.hint == (
+        f"Set NANONETS_API_KEY in the environment, or add a line "
+        f"NANONETS_API_KEY=... to {tmp_path / '.env'}."
+    )
 
 
 # --- [network] proxy -------------------------------------------------------------------------

@@ -59,8 +59,13 @@ def test_client_hook_applies_the_limit_to_every_request() -> None:
         return httpx.Response(200, json={})
 
     async def go() -> float:
-        client = make_client("http://svc", timeout=5, transport=httpx.MockTransport(handler),
-                             max_connections=4, rate_per_second=5)
+        client = make_client(
+            "http://svc",
+            timeout=5,
+            transport=httpx.MockTransport(handler),
+            max_connections=4,
+            rate_per_second=5,
+        )
         loop = asyncio.get_running_loop()
         start = loop.time()
         async with client:
@@ -114,27 +119,52 @@ def test_http_proxy_is_ignored_under_cgi() -> None:
 
 
 def test_no_proxy_as_curl_reads_it() -> None:
-    rules = proxies(environ={
-        "HTTPS_PROXY": P, "HTTP_PROXY": P,
-        "NO_PROXY": " localhost, 127.0.0.1,.corp, example.org ,10.0.0.0/8,::5,"
-                    "[fd00::1],parser.lan:8088"})
-    direct = [("https", "corp", None), ("https", "a.b.corp", None),
-              ("https", "example.org", None), ("https", "api.example.org", None),
-              ("http", "10.20.30.40", None), ("http", "::5", None), ("http", "fd00::1", None),
-              ("http", "parser.lan", 8088), ("https", "API.EXAMPLE.ORG.", None)]
-    proxied = [("https", "notcorp", None), ("https", "example.org.evil", None),
-               ("https", "myexample.org", None), ("http", "11.0.0.1", None),
-               ("http", "parser.lan", 80), ("http", "parser.lan", None)]
+    rules = proxies(
+        environ={
+            "HTTPS_PROXY": P,
+            "HTTP_PROXY": P,
+            "NO_PROXY": " localhost, 127.0.0.1,.corp, example.org ,10.0.0.0/8,::5,"
+            "[fd00::1],parser.lan:8088",
+        }
+    )
+    direct = [
+        ("https", "corp", None),
+        ("https", "a.b.corp", None),
+        ("https", "example.org", None),
+        ("https", "api.example.org", None),
+        ("http", "10.20.30.40", None),
+        ("http", "::5", None),
+        ("http", "fd00::1", None),
+        ("http", "parser.lan", 8088),
+        ("https", "API.EXAMPLE.ORG.", None),
+    ]
+    proxied = [
+        ("https", "notcorp", None),
+        ("https", "example.org.evil", None),
+        ("https", "myexample.org", None),
+        ("http", "11.0.0.1", None),
+        ("http", "parser.lan", 80),
+        ("http", "parser.lan", None),
+    ]
     assert [rules.choose(*o) for o in direct] == [None] * len(direct)
     assert [rules.choose(*o) for o in proxied] == [P] * len(proxied)
-    assert proxies(environ={"HTTPS_PROXY": P, "no_proxy": "*"}).choose(
-        "https", "mineru.net", None) is None
+    assert (
+        proxies(environ={"HTTPS_PROXY": P, "no_proxy": "*"}).choose("https", "mineru.net", None)
+        is None
+    )
 
 
 def test_the_loopback_is_always_direct() -> None:
     rules = proxies(environ={"HTTP_PROXY": P, "NO_PROXY": ""})
-    for host in ("localhost", "LOCALHOST.", "api.localhost", "127.0.0.1", "127.8.9.10", "::1",
-                 "::ffff:127.0.0.1"):
+    for host in (
+        "localhost",
+        "LOCALHOST.",
+        "api.localhost",
+        "127.0.0.1",
+        "127.8.9.10",
+        "::1",
+        "::ffff:127.0.0.1",
+    ):
         assert rules.choose("http", host, 8765) is None, host
     assert rules.choose("http", "192.0.2.7", 8765) == P
 
@@ -169,15 +199,17 @@ def test_network_transport_routes_by_those_rules() -> None:
     assert router.route(httpx.URL("https://127.0.0.1:8765/")) is None
     # what the log says for each service
     assert rules.proxy_and_reason("https", "mineru.net", None) == (
-        P, f"through the proxy {P} from HTTPS_PROXY")
+        P,
+        f"through the proxy {P} from HTTPS_PROXY",
+    )
     assert rules.proxy_and_reason("https", "parser.lan", None)[1] == "NO_PROXY names it"
-    assert rules.proxy_and_reason("http", "mineru.net", None)[1] == \
-        "no proxy is set for http://"
-    assert rules.proxy_and_reason("https", "localhost", 1)[1] == \
-        "the loopback is never proxied"
+    assert rules.proxy_and_reason("http", "mineru.net", None)[1] == "no proxy is set for http://"
+    assert rules.proxy_and_reason("https", "localhost", 1)[1] == "the loopback is never proxied"
     secret = proxies(environ={"HTTPS_PROXY": "http://ana:pw@proxy.corp:3128"})
-    assert secret.proxy_and_reason("https", "mineru.net", None)[1] == \
-        "through the proxy http://ana:***@proxy.corp:3128 from HTTPS_PROXY"
+    assert (
+        secret.proxy_and_reason("https", "mineru.net", None)[1]
+        == "through the proxy http://ana:***@proxy.corp:3128 from HTTPS_PROXY"
+    )
 
 
 def test_an_injected_transport_wins_over_every_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -189,9 +221,13 @@ def test_an_injected_transport_wins_over_every_proxy(monkeypatch: pytest.MonkeyP
         return httpx.Response(200, json={})
 
     async def go() -> None:
-        async with make_client("https://mineru.net", timeout=5, max_connections=1,
-                               transport=httpx.MockTransport(handler),
-                               proxy="http://127.0.0.1:9") as c:
+        async with make_client(
+            "https://mineru.net",
+            timeout=5,
+            max_connections=1,
+            transport=httpx.MockTransport(handler),
+            proxy="http://127.0.0.1:9",
+        ) as c:
             assert (await c.get("/x")).status_code == 200
 
     asyncio.run(go())
@@ -230,8 +266,9 @@ def test_without_a_system_store_a_distro_bundle_then_certifi(tmp_path: Path) -> 
     trustme = pytest.importorskip("trustme")
     bundle = tmp_path / "ca-bundle.pem"
     trustme.CA().cert_pem.write_to_path(str(bundle))
-    context, what = netstream.trust_store("linux", verify_paths=nothing,
-                                          ca_files=[str(tmp_path / "absent.pem"), str(bundle)])
+    context, what = netstream.trust_store(
+        "linux", verify_paths=nothing, ca_files=[str(tmp_path / "absent.pem"), str(bundle)]
+    )
     assert context.cert_store_stats()["x509_ca"] == 1 and str(bundle) in what
     context, what = netstream.trust_store("linux", verify_paths=nothing, ca_files=[])
     assert context.cert_store_stats()["x509_ca"] > 50 and certifi.where() in what

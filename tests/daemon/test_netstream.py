@@ -22,17 +22,20 @@ from daemon.errors import NetworkError
 from daemon.services import http, netstream
 from tests.acceptance.test_network import ForwardProxy
 
-pytestmark = pytest.mark.skipif(sys.version_info < (3, 11),
-                                reason="the asyncio backend needs Python 3.11; httpcore's "
-                                       "default backend is used before")
+pytestmark = pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="the asyncio backend needs Python 3.11; httpcore's default backend is used before",
+)
 
 
 def sync(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
     """Run an async test on a fresh event loop (no pytest-asyncio here); its fixtures
     are seen through ``__wrapped__``."""
+
     @functools.wraps(fn)
     def test(*args: Any, **kwargs: Any) -> None:
         asyncio.run(fn(*args, **kwargs))  # type: ignore[arg-type]
+
     return test
 
 
@@ -49,9 +52,13 @@ async def _read_request(reader: asyncio.StreamReader) -> bytes:
 
 
 def _answer(body: bytes, *, close: bool = False) -> bytes:
-    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-            + str(len(body)).encode() + (b"\r\nConnection: close" if close else b"")
-            + b"\r\n\r\n" + body)
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+        + str(len(body)).encode()
+        + (b"\r\nConnection: close" if close else b"")
+        + b"\r\n\r\n"
+        + body
+    )
 
 
 async def echo_path(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -69,8 +76,7 @@ async def echo_path(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
 
 
 @asynccontextmanager
-async def server(handler: Handler, ssl_context: ssl.SSLContext | None = None
-                 ) -> AsyncIterator[int]:
+async def server(handler: Handler, ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[int]:
     srv = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=ssl_context)
     try:
         yield srv.sockets[0].getsockname()[1]
@@ -78,10 +84,14 @@ async def server(handler: Handler, ssl_context: ssl.SSLContext | None = None
         srv.close()
 
 
-def client(url: str, timeout: float = 5.0, verify: ssl.SSLContext | None = None,
-           proxy: str | None = None) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=url, timeout=timeout,
-                             transport=netstream.transport(LIMITS, verify=verify, proxy=proxy))
+def client(
+    url: str, timeout: float = 5.0, verify: ssl.SSLContext | None = None, proxy: str | None = None
+) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=url,
+        timeout=timeout,
+        transport=netstream.transport(LIMITS, verify=verify, proxy=proxy),
+    )
 
 
 class RecordingBackend(netstream.AsyncioBackend):
@@ -112,8 +122,9 @@ def test_the_services_clients_use_the_asyncio_backend(monkeypatch: pytest.Monkey
     opened: list[tuple[str, int]] = []
     connect = netstream.AsyncioBackend.connect_tcp
 
-    async def counting(self: netstream.AsyncioBackend, host: str, port: int,
-                       *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
+    async def counting(
+        self: netstream.AsyncioBackend, host: str, port: int, *args: Any, **kwargs: Any
+    ) -> httpcore.AsyncNetworkStream:
         opened.append((host, port))
         return await connect(self, host, port, *args, **kwargs)
 
@@ -121,8 +132,9 @@ def test_the_services_clients_use_the_asyncio_backend(monkeypatch: pytest.Monkey
 
     async def go() -> None:
         async with server(echo_path) as port:
-            c = http.make_client(f"http://127.0.0.1:{port}", timeout=5, transport=None,
-                                 max_connections=2)
+            c = http.make_client(
+                f"http://127.0.0.1:{port}", timeout=5, transport=None, max_connections=2
+            )
             async with c:
                 assert (await c.get("/a")).json() == {"line": "GET /a HTTP/1.1"}
                 assert (await c.get("/b")).status_code == 200
@@ -145,8 +157,10 @@ async def test_keep_alive_and_a_connection_the_server_closed() -> None:
 
     backend = RecordingBackend()
     transport = netstream.Transport(LIMITS, netstream.ssl_context(), backend=backend)
-    async with server(handler) as port, \
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", transport=transport) as c:
+    async with (
+        server(handler) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", transport=transport) as c,
+    ):
         first = await c.post("/a", content=b"x" * 100_000)
         assert first.json() == {"n": 1}
         # until the server's close has reached the kept-alive connection (a deadline)
@@ -163,7 +177,8 @@ async def test_keep_alive_and_a_connection_the_server_closed() -> None:
 
 @sync
 async def test_tls_with_a_trusted_and_an_untrusted_certificate(
-        tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+    tls: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
     server_ctx, client_ctx = tls
     async with server(echo_path, server_ctx) as port:
         async with client(f"https://localhost:{port}", verify=client_ctx) as c:
@@ -196,20 +211,23 @@ async def test_refused_and_timed_out_become_network_errors() -> None:
 @sync
 async def test_plain_http_is_forwarded_through_the_proxy() -> None:
     with ForwardProxy() as proxy:
-        async with server(echo_path) as port, \
-                client(f"http://127.0.0.1:{port}", proxy=proxy.url) as c:
+        async with (
+            server(echo_path) as port,
+            client(f"http://127.0.0.1:{port}", proxy=proxy.url) as c,
+        ):
             answer = await c.post("/api/v2/x?q=1", content=b"body")
             assert answer.json() == {"line": "POST /api/v2/x?q=1 HTTP/1.1"}
         assert proxy.log == [("POST", f"http://127.0.0.1:{port}/api/v2/x?q=1")]
 
 
 @sync
-async def test_https_is_tunnelled_with_connect(
-        tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+async def test_https_is_tunnelled_with_connect(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
     server_ctx, client_ctx = tls
     with ForwardProxy() as proxy:
-        async with server(echo_path, server_ctx) as port, \
-                client(f"https://localhost:{port}", verify=client_ctx, proxy=proxy.url) as c:
+        async with (
+            server(echo_path, server_ctx) as port,
+            client(f"https://localhost:{port}", verify=client_ctx, proxy=proxy.url) as c,
+        ):
             assert (await c.get("/one")).json() == {"line": "GET /one HTTP/1.1"}
             assert (await c.get("/two")).status_code == 200  # the same tunnel, kept alive
         assert proxy.log == [("CONNECT", f"localhost:{port}")]
@@ -229,7 +247,8 @@ async def test_proxy_credentials_from_the_url() -> None:
 
 @sync
 async def test_a_refused_connect_is_a_network_error_naming_the_proxy(
-        tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+    tls: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
     """The proxy says 407 to CONNECT: no TLS to the service; a retryable NetworkError whose
     message says it happened at the proxy, and which proxy (its password hidden)."""
     with ForwardProxy(auth="ana:right") as proxy:
@@ -263,14 +282,18 @@ async def test_socks5_proxy() -> None:
             targets.append((host, port))
             up_reader, up_writer = await asyncio.open_connection(host, port)
             writer.write(b"\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00")
-            await asyncio.gather(ForwardProxy._pipe(reader, up_writer),
-                                 ForwardProxy._pipe(up_reader, writer))
+            await asyncio.gather(
+                ForwardProxy._pipe(reader, up_writer), ForwardProxy._pipe(up_reader, writer)
+            )
             up_writer.close()
         finally:
             writer.close()
 
-    async with server(echo_path) as port, server(socks5) as socks_port, \
-            client(f"http://localhost:{port}", proxy=f"socks5://127.0.0.1:{socks_port}") as c:
+    async with (
+        server(echo_path) as port,
+        server(socks5) as socks_port,
+        client(f"http://localhost:{port}", proxy=f"socks5://127.0.0.1:{socks_port}") as c,
+    ):
         assert (await c.get("/s")).json() == {"line": "GET /s HTTP/1.1"}
     assert targets == [("localhost", port)]
 
