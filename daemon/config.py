@@ -4,13 +4,18 @@ Validation happens once, here, so the rest of the daemon can trust its settings:
 an unknown key or a bad value stops start-up with a message naming it
 (``routes[2].max_pages: expected a positive integer, got "three"``).
 Relative paths resolve against the folder that holds the config file, and
-``env:NAME`` secrets come from the environment or a ``.env`` beside the config.
+``env:NAME`` secrets come from the environment or a ``.env`` beside the config (the
+environment wins).  Each :class:`Secret` knows where its value came from, so a message
+about a missing or rejected key can name the variable and the file.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import sys
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,33 +29,70 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SERVICES = ("nanonets", "mineru", "docparse")
-DOCUMENT_TYPES = ("pdf", "png", "jpg", "tiff", "gif", "bmp", "webp", "docx", "doc", "pptx",
-                  "ppt", "xlsx", "xls", "link")
+DOCUMENT_TYPES = (
+    "pdf",
+    "png",
+    "jpg",
+    "tiff",
+    "gif",
+    "bmp",
+    "webp",
+    "docx",
+    "doc",
+    "pptx",
+    "ppt",
+    "xlsx",
+    "xls",
+    "link",
+)
 
 #: Per-service options a route may set (the API's own names).
 ROUTE_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "nanonets": {"model_id": str, "async": bool},
-    "mineru": {"model_version": str, "is_ocr": bool, "language": str, "enable_formula": bool,
-               "enable_table": bool, "page_ranges": str, "extra_formats": list},
-    "docparse": {"model_version": str, "is_ocr": bool, "language": str, "enable_formula": bool,
-                 "enable_table": bool, "page_ranges": str, "extra_formats": list},
+    "mineru": {
+        "model_version": str,
+        "is_ocr": bool,
+        "language": str,
+        "enable_formula": bool,
+        "enable_table": bool,
+        "page_ranges": str,
+        "extra_formats": list,
+    },
+    "docparse": {
+        "model_version": str,
+        "is_ocr": bool,
+        "language": str,
+        "enable_formula": bool,
+        "enable_table": bool,
+        "page_ranges": str,
+        "extra_formats": list,
+    },
 }
 
 
 class Secret:
-    """A credential that never shows itself in a repr, a log line or a traceback."""
+    """A credential that never shows itself in a repr, a log line or a traceback.
 
-    __slots__ = ("source", "value")
+    ``origin`` says where the value came from (or was looked for), in words a message
+    can end with: ``NANONETS_API_KEY from /home/ana/docinbox/.env``, ``NANONETS_API_KEY
+    from the environment``, ``services.mineru.token in /home/ana/docinbox/config.toml``.
+    """
 
-    def __init__(self, value: str | None, source: str) -> None:
+    __slots__ = ("origin", "source", "value")
+
+    def __init__(self, value: str | None, source: str, origin: str = "") -> None:
         self.value = value
-        self.source = source  # "env:NAME" or "inline"
+        self.source = source  # "env:NAME", "inline" or "mock"
+        self.origin = origin or _ORIGINS.get(source, source)
 
     def __repr__(self) -> str:
         return f"Secret({self.source!r})"
 
     def __bool__(self) -> bool:
         return bool(self.value)
+
+
+_ORIGINS = {"mock": "the embedded mock's own credential", "inline": "the configuration file"}
 
 
 @dataclass(frozen=True)
@@ -64,9 +106,9 @@ class Folders:
 
 @dataclass(frozen=True)
 class WatcherSettings:
-    mode: str = "auto"            # auto | native | polling
-    quiet_seconds: float = 0.2    # after close-after-write, no further events for this long
-    settle_seconds: float = 2.0   # polling: size and mtime unchanged this long
+    mode: str = "auto"  # auto | native | polling
+    quiet_seconds: float = 0.2  # after close-after-write, no further events for this long
+    settle_seconds: float = 2.0  # polling: size and mtime unchanged this long
     rescan_seconds: float = 60.0  # safety-net rescan of the whole inbox
     ignore: tuple[str, ...] = ()  # user patterns, on top of the built-in ones
 
@@ -87,11 +129,14 @@ class ServiceSettings:
     concurrency: int = 4
     rate_per_second: float = 0.0  # requests per second to this service; 0: no limit
     timeout: float = 120.0
-    model_id: str = ""            # nanonets
-    files_listen: str = ""        # docparse
-    files_url: str = ""           # docparse
-    uid: str = ""                 # the account's user id: callbacks are signed with it
-    sync_max_pages: int = 3       # nanonets: above this, the async endpoint
+    model_id: str = ""  # nanonets
+    files_listen: str = ""  # docparse
+    files_url: str = ""  # docparse
+    uid: str = ""  # the account's user id: callbacks are signed with it
+    sync_max_pages: int = 3  # nanonets: above this, the async endpoint
+    #: [network] proxy: "" = the environment's (HTTPS_PROXY, ...), "direct" = none, or a
+    #: proxy URL that wins over the environment (daemon/services/http.py applies it).
+    proxy: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -117,8 +162,8 @@ class RetrySettings:
 class CallbackSettings:
     """Results pushed by the services instead of (as well as) polled."""
 
-    public_url: str = ""           # where the services reach the daemon; "" = poll only
-    listen: str = "0.0.0.0:8767"   # unless docparse is routed: then its files_listen
+    public_url: str = ""  # where the services reach the daemon; "" = poll only
+    listen: str = "0.0.0.0:8767"  # unless docparse is routed: then its files_listen
 
 
 @dataclass(frozen=True)
@@ -160,8 +205,9 @@ DEFAULT_ROUTES = (
 # ------------------------------------------------------------------------------------------
 
 
-def load(path: str | os.PathLike[str] = "config.toml", *, environ: Mapping[str, str] | None = None
-         ) -> Settings:
+def load(
+    path: str | os.PathLike[str] = "config.toml", *, environ: Mapping[str, str] | None = None
+) -> Settings:
     config_path = Path(path).expanduser().resolve()
     try:
         with config_path.open("rb") as fh:
@@ -170,34 +216,93 @@ def load(path: str | os.PathLike[str] = "config.toml", *, environ: Mapping[str, 
         raise ConfigError(f"configuration file not found: {config_path}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
-    env = dict(read_dotenv(config_path.parent / ".env"))
-    env.update(os.environ if environ is None else environ)
-    return parse(data, config_path=config_path, environ=env)
+    dotenv_path = config_path.parent / ".env"
+    return parse(
+        data,
+        config_path=config_path,
+        environ=os.environ if environ is None else environ,
+        dotenv=read_dotenv(dotenv_path),
+        dotenv_path=dotenv_path,
+    )
+
+
+class _Unparsed(logging.Filter):
+    """python-dotenv reports a line it cannot parse as a log warning without the file's
+    name; collected here to become one clear ConfigError instead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "could not parse" in record.getMessage():
+            self.lines.append(str(record.args[0] if record.args else "?"))  # type: ignore[index]
+            return False
+        return True
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines (optional ``export``, quotes, # comments); a missing file is empty."""
-    values: dict[str, str] = {}
+    """A ``.env`` file as python-dotenv reads it (``export``, quotes, ``# comments`` after
+    values, multi-line quoted values); a missing file is empty.
+
+    Values are taken literally (no ``${VAR}`` expansion: a key is never rewritten), and
+    a name without ``=`` is skipped.  A line python-dotenv cannot parse is an error
+    naming the file and the line: it may be the very key docinbox needs.
+    """
+    from dotenv import dotenv_values
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return values
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{path}: cannot be read: {exc}", hint="Save the .env file as UTF-8 text, or remove it."
+        ) from exc
+    unparsed = _Unparsed()
+    dotenv_logger = logging.getLogger("dotenv.main")
+    dotenv_logger.addFilter(unparsed)
+    try:
+        values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    finally:
+        dotenv_logger.removeFilter(unparsed)
+    if unparsed.lines:
+        where = ", ".join(unparsed.lines)
+        raise ConfigError(
+            f"{path}: line {where} is not NAME=value",
+            hint="Write each setting as NAME=value (quote a value that holds "
+            "spaces or #, and close every quote), or remove the line.",
+        )
+    return {key: value for key, value in values.items() if value is not None}
 
 
-def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, str]) -> Settings:
+def parse(
+    data: Mapping[str, Any],
+    *,
+    config_path: Path,
+    environ: Mapping[str, str],
+    dotenv: Mapping[str, str] | None = None,
+    dotenv_path: Path | None = None,
+) -> Settings:
+    """Settings from parsed TOML.  *environ* (the real environment) wins over *dotenv*
+    (the ``.env`` beside the config) for ``env:NAME`` secrets."""
     base = config_path.parent
-    _only(data, "", {"folders", "watcher", "mock", "services", "routes", "retry", "log",
-                     "daemon", "callbacks"})
+    _only(
+        data,
+        "",
+        {
+            "folders",
+            "watcher",
+            "mock",
+            "services",
+            "routes",
+            "retry",
+            "log",
+            "daemon",
+            "callbacks",
+            "network",
+        },
+    )
 
     f = _table(data, "folders")
     _only(f, "folders", {"inbox", "outbox", "archive", "failed", "state"})
@@ -238,9 +343,14 @@ def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, s
         speed=_number(m, "mock", "speed", 1.0, minimum=1e-6),
     )
 
+    n = _table(data, "network")
+    _only(n, "network", {"proxy"})
+    proxy = check_proxy(_get(n, "network", "proxy", str, ""), "network.proxy")
+
     routes = _routes(data)
     needed = {r.service for r in routes}
-    services = _services(_table(data, "services"), needed, mock, environ)
+    secrets = _SecretSource(environ, dotenv or {}, dotenv_path or base / ".env", config_path)
+    services = _services(_table(data, "services"), needed, mock, secrets, proxy)
 
     r = _table(data, "retry")
     _only(r, "retry", {"max_attempts", "max_seconds", "base_seconds", "cap_seconds"})
@@ -253,8 +363,9 @@ def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, s
 
     d = _table(data, "daemon")
     _only(d, "daemon", {"duplicates"})
-    daemon = DaemonSettings(duplicates=_choice(d, "daemon", "duplicates", ("reuse", "process"),
-                                               "reuse"))
+    daemon = DaemonSettings(
+        duplicates=_choice(d, "daemon", "duplicates", ("reuse", "process"), "reuse")
+    )
 
     cb = _table(data, "callbacks")
     _only(cb, "callbacks", {"public_url", "listen"})
@@ -263,8 +374,9 @@ def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, s
         listen=_get(cb, "callbacks", "listen", str, "0.0.0.0:8767"),
     )
     if callbacks.public_url and not callbacks.public_url.startswith(("http://", "https://")):
-        raise ConfigError(f"callbacks.public_url: expected an http(s) URL, "
-                          f"got {callbacks.public_url!r}")
+        raise ConfigError(
+            f"callbacks.public_url: expected an http(s) URL, got {callbacks.public_url!r}"
+        )
 
     lg = _table(data, "log")
     _only(lg, "log", {"file", "level"})
@@ -273,9 +385,18 @@ def parse(data: Mapping[str, Any], *, config_path: Path, environ: Mapping[str, s
         file=(base / log_file).resolve() if log_file else None,
         level=_choice(lg, "log", "level", ("debug", "info", "warning", "error"), "info"),
     )
-    return Settings(config_path=config_path, folders=folders, watcher=watcher, mock=mock,
-                    services=services, routes=routes, retry=retry, log=log, daemon=daemon,
-                    callbacks=callbacks)
+    return Settings(
+        config_path=config_path,
+        folders=folders,
+        watcher=watcher,
+        mock=mock,
+        services=services,
+        routes=routes,
+        retry=retry,
+        log=log,
+        daemon=daemon,
+        callbacks=callbacks,
+    )
 
 
 def _check_folders(folders: Folders) -> None:
@@ -312,41 +433,68 @@ def _routes(data: Mapping[str, Any]) -> tuple[Route, ...]:
             types = tuple(_str_list(item, where, "types", []))
             for t in types:
                 if t not in DOCUMENT_TYPES:
-                    raise ConfigError(f"{where}.types: unknown type {t!r} "
-                                      f"(known: {', '.join(DOCUMENT_TYPES)})")
+                    raise ConfigError(
+                        f"{where}.types: unknown type {t!r} (known: {', '.join(DOCUMENT_TYPES)})"
+                    )
         options = {}
         for key, kind in allowed.items():
             if key in item:
                 value = item[key]
                 if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-                    raise ConfigError(f"{where}.{key}: expected {_kind_name(kind)}, "
-                                      f"got {item[key]!r}")
+                    raise ConfigError(
+                        f"{where}.{key}: expected {_kind_name(kind)}, got {item[key]!r}"
+                    )
                 options[key] = item[key]
-        routes.append(Route(
-            service=service,
-            folder=_get(item, where, "folder", str, None),
-            max_pages=_int(item, where, "max_pages", None, minimum=1),
-            max_bytes=_int(item, where, "max_bytes", None, minimum=1),
-            types=types,
-            options=options,
-        ))
+        routes.append(
+            Route(
+                service=service,
+                folder=_get(item, where, "folder", str, None),
+                max_pages=_int(item, where, "max_pages", None, minimum=1),
+                max_bytes=_int(item, where, "max_bytes", None, minimum=1),
+                types=types,
+                options=options,
+            )
+        )
     return tuple(routes)
 
 
 _SERVICE_KEYS = {
-    "nanonets": {"base_url", "api_key", "model_id", "concurrency", "rate_per_second", "timeout",
-                 "sync_max_pages"},
+    "nanonets": {
+        "base_url",
+        "api_key",
+        "model_id",
+        "concurrency",
+        "rate_per_second",
+        "timeout",
+        "sync_max_pages",
+    },
     "mineru": {"base_url", "token", "concurrency", "rate_per_second", "timeout", "uid"},
-    "docparse": {"base_url", "token", "files_listen", "files_url", "concurrency",
-                 "rate_per_second", "timeout", "uid"},
+    "docparse": {
+        "base_url",
+        "token",
+        "files_listen",
+        "files_url",
+        "concurrency",
+        "rate_per_second",
+        "timeout",
+        "uid",
+    },
 }
 _CREDENTIAL_KEY = {"nanonets": "api_key", "mineru": "token", "docparse": "token"}
-_DEFAULT_BASE = {"nanonets": "https://app.nanonets.com", "mineru": "https://mineru.net",
-                 "docparse": ""}
+_DEFAULT_BASE = {
+    "nanonets": "https://app.nanonets.com",
+    "mineru": "https://mineru.net",
+    "docparse": "",
+}
 
 
-def _services(table: Mapping[str, Any], needed: set[str], mock: MockSettings,
-              environ: Mapping[str, str]) -> dict[str, ServiceSettings]:
+def _services(
+    table: Mapping[str, Any],
+    needed: set[str],
+    mock: MockSettings,
+    secrets: _SecretSource,
+    proxy: str,
+) -> dict[str, ServiceSettings]:
     _only(table, "services", set(SERVICES))
     out: dict[str, ServiceSettings] = {}
     for name in SERVICES:
@@ -359,14 +507,20 @@ def _services(table: Mapping[str, Any], needed: set[str], mock: MockSettings,
         _only(s, where, _SERVICE_KEYS[name])
         cred_key = _CREDENTIAL_KEY[name]
         raw_cred = _get(s, where, cred_key, str, f"env:{name.upper()}_API_KEY")
-        credential = _secret(raw_cred, environ)
+        credential = secrets.get(raw_cred, f"{where}.{cred_key}")
         if name in needed and not mock.embedded and not credential:
+            variable = raw_cred.removeprefix("env:")
             raise ConfigError(
-                f"{where}.{cred_key}: {raw_cred} is not set "
-                f"(set it in the environment or in a .env beside the config)"
+                f"{where}.{cred_key}: {credential.origin}",
+                hint=f"Set {variable} in the environment, or add a line "
+                f"{variable}=... to {secrets.dotenv_path}.",
             )
         base_url = _get(s, where, "base_url", str, _DEFAULT_BASE[name]).rstrip("/")
-        if name in needed and not mock.embedded and not base_url.startswith(("http://", "https://")):
+        if (
+            name in needed
+            and not mock.embedded
+            and not base_url.startswith(("http://", "https://"))
+        ):
             raise ConfigError(f"{where}.base_url: expected an http(s) URL, got {base_url!r}")
         out[name] = ServiceSettings(
             name=name,
@@ -377,22 +531,84 @@ def _services(table: Mapping[str, Any], needed: set[str], mock: MockSettings,
             timeout=_number(s, where, "timeout", 120.0, minimum=0.1),
             model_id=_get(s, where, "model_id", str, "") if name == "nanonets" else "",
             sync_max_pages=_int(s, where, "sync_max_pages", 3, minimum=1)
-            if name == "nanonets" else 3,
+            if name == "nanonets"
+            else 3,
             files_listen=_get(s, where, "files_listen", str, "127.0.0.1:8766")
-            if name == "docparse" else "",
+            if name == "docparse"
+            else "",
             files_url=_get(s, where, "files_url", str, "") if name == "docparse" else "",
             uid=_get(s, where, "uid", str, "") if name != "nanonets" else "",
+            proxy=proxy,
         )
         if name == "nanonets" and name in needed and not mock.embedded and not out[name].model_id:
             raise ConfigError(f"{where}.model_id: required (the model's UUID from the dashboard)")
     return out
 
 
-def _secret(raw: str, environ: Mapping[str, str]) -> Secret:
-    if raw.startswith("env:"):
+@dataclass(frozen=True)
+class _SecretSource:
+    environ: Mapping[str, str]
+    dotenv: Mapping[str, str]
+    dotenv_path: Path
+    config_path: Path
+
+    def get(self, raw: str, key: str) -> Secret:
+        """``env:NAME``: the environment's value, else the ``.env``'s (an empty value counts
+        as unset); anything else is the secret itself, written in the config."""
+        if not raw.startswith("env:"):
+            return Secret(raw or None, "inline", f"{key} in {self.config_path}")
         name = raw[4:]
-        return Secret(environ.get(name) or None, raw)
-    return Secret(raw or None, "inline")
+        if self.environ.get(name):
+            return Secret(self.environ[name], raw, f"{name} from the environment")
+        if self.dotenv.get(name):
+            return Secret(self.dotenv[name], raw, f"{name} from {self.dotenv_path}")
+        return Secret(
+            None, raw, f"{name} is set neither in the environment nor in {self.dotenv_path}"
+        )
+
+
+#: what httpcore can speak to a proxy (socks5 through socksio)
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def check_proxy(value: str, where: str) -> str:
+    """A proxy setting as docinbox uses it: "" (the environment's), "direct", or a proxy
+    URL; ``host:port`` alone means ``http://host:port``, as curl and httpx read it.
+    *where* names the setting: ``network.proxy``, or the variable (``HTTPS_PROXY``)."""
+    value = value.strip()
+    if value in ("", "direct"):
+        return value
+    url = value if "://" in value else f"http://{value}"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError as exc:
+        raise ConfigError(
+            f"{where}: {redact_url(value)!r} is not a proxy URL ({exc})", hint=_proxy_hint(where)
+        ) from exc
+    if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:
+        raise ConfigError(
+            f"{where}: {redact_url(value)!r} is not a proxy URL docinbox can use",
+            hint=_proxy_hint(where),
+        )
+    return url
+
+
+def _proxy_hint(where: str) -> str:
+    form = "http://HOST:PORT (https://, socks5:// and socks5h:// work too)"
+    if where.startswith("network."):
+        return f'Write it as {form}, "direct" for no proxy, or "" for the environment\'s.'
+    return f"Set {where} to {form}, or unset it; [network] proxy in the configuration wins over it."
+
+
+def redact_url(url: str) -> str:
+    """A proxy URL fit for a message: its password, if any, replaced."""
+    head, sep, rest = url.rpartition("@")
+    if not sep:
+        return url
+    scheme, colon, userinfo = head.rpartition("://")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{colon}{user}:***@{rest}" if ":" in userinfo else url
 
 
 # --- small validators ------------------------------------------------------------------------
@@ -409,13 +625,19 @@ def _only(table: Mapping[str, Any], where: str, allowed: set[str]) -> None:
     for key in table:
         if key not in allowed:
             name = f"{where}.{key}" if where else key
-            raise ConfigError(f"unknown configuration key {name!r} "
-                              f"(known here: {', '.join(sorted(allowed))})")
+            raise ConfigError(
+                f"unknown configuration key {name!r} (known here: {', '.join(sorted(allowed))})"
+            )
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", bool: "true or false", int: "an integer", float: "a number",
-             list: "a list"}
+    names = {
+        str: "a string",
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        list: "a list",
+    }
     if isinstance(kind, tuple):
         return " or ".join(names.get(k, k.__name__) for k in kind)
     return names.get(kind, kind.__name__)
@@ -430,8 +652,15 @@ def _get(table: Mapping[str, Any], where: str, key: str, kind: type, default: An
     return value
 
 
-def _int(table: Mapping[str, Any], where: str, key: str, default: int | None, *,
-         minimum: int | None = None, maximum: int | None = None) -> Any:
+def _int(
+    table: Mapping[str, Any],
+    where: str,
+    key: str,
+    default: int | None,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> Any:
     value = _get(table, where, key, int, default)
     if value is None:
         return None
@@ -441,16 +670,18 @@ def _int(table: Mapping[str, Any], where: str, key: str, default: int | None, *,
     return value
 
 
-def _number(table: Mapping[str, Any], where: str, key: str, default: float, *,
-            minimum: float) -> float:
+def _number(
+    table: Mapping[str, Any], where: str, key: str, default: float, *, minimum: float
+) -> float:
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
         raise ConfigError(f"{where}.{key}: expected a number ≥ {minimum}, got {value!r}")
     return float(value)
 
 
-def _choice(table: Mapping[str, Any], where: str, key: str, choices: tuple[str, ...],
-            default: str | None) -> Any:
+def _choice(
+    table: Mapping[str, Any], where: str, key: str, choices: tuple[str, ...], default: str | None
+) -> Any:
     value = table.get(key, default)
     if value is None:
         raise ConfigError(f"{where}.{key}: required (one of {', '.join(choices)})")
@@ -464,4 +695,3 @@ def _str_list(table: Mapping[str, Any], where: str, key: str, default: list[str]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where}.{key}: expected a list of strings, got {value!r}")
     return value
-

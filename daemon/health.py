@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .clock import Clock
-from .errors import DocinboxError, QuotaExceeded, ServiceError, TransientError
+from .errors import CredentialsError, DocinboxError, QuotaExceeded, ServiceError, TransientError
 from .store import Job, Store
 
 log = logging.getLogger("docinbox")
@@ -107,7 +107,9 @@ class Health:
         answered = self._answered_at.get(job.service or "")
         return previous is not None and answered is not None and answered > previous
 
-    def pause(self, name: str, err: DocinboxError) -> None:
+    def pause(self, name: str, err: DocinboxError, *, credential: str | None = None) -> None:
+        """Hold *name* back; *credential* says where its key came from, so a rejected key's
+        pause names the variable and the file to fix."""
         now = self.clock.now()
         if err.retryable and isinstance(err, TransientError):
             current = self.store.meta(PREFIX + name)
@@ -121,8 +123,12 @@ class Health:
         retry_after = err.retry_after if isinstance(err, ServiceError) else None
         if retry_after is None and isinstance(err, QuotaExceeded):
             retry_after = QUOTA_PROBE  # the renewal time is unknown: look again later
-        self._set(name, PAUSED, err, until=now + retry_after if retry_after else None)
-        log.error("%s paused: %s. %s", name, err.message, err.hint)
+        reason = err.message
+        if isinstance(err, CredentialsError) and credential:
+            reason = f"{err.message}; the key is {credential}"
+        self._set(name, PAUSED, err, until=now + retry_after if retry_after else None,
+                  reason=reason)
+        log.error("%s paused: %s. %s", name, reason, err.hint)
 
     def due_probes(self) -> dict[str, int]:
         """Unreachable services whose next look is due: name → probes so far."""
@@ -147,10 +153,10 @@ class Health:
         log.info("%s answers again; its documents go on", name)
 
     def _set(self, name: str, condition: str, err: DocinboxError, *, until: float | None,
-             probes: int | None = None) -> None:
+             probes: int | None = None, reason: str | None = None) -> None:
         record: Mapping[str, Any] = {
             "condition": condition, "error": err.code,
-            "reason": reason_of(err) if condition == RETRYING else err.message,
+            "reason": reason or (reason_of(err) if condition == RETRYING else err.message),
             "hint": err.hint, "until": until,
             **({"probes": probes} if probes is not None else {})}
         self.store.set_meta(PREFIX + name, dict(record))

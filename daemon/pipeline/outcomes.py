@@ -95,7 +95,10 @@ class Outcomes:
         if isinstance(err, RawOutputLost) and job.state is State.RECEIVED:
             back = State.QUEUED if err.resubmit else State.SUBMITTED  # fetch it again
         if err.scope == "service" and not rt.once and not rt.health.documents_fault(job, err):
-            rt.health.pause(job.service or err.service or "", err)
+            name = job.service or err.service or ""
+            service = rt.services.get(name)
+            origin = service.settings.credential.origin if service is not None else None
+            rt.health.pause(name, err, credential=origin)
             rt.signals.health.set()
             # The attempt was the service's to lose, not the document's: give it back.
             attempts = job.attempts - 1 if job.state is State.SUBMITTING else job.attempts

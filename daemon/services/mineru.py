@@ -168,7 +168,7 @@ class MineruFamily(Service):
     def __init__(self, settings: ServiceSettings, ctx: ServiceContext) -> None:
         super().__init__(settings, ctx)
         self.client = http.make_client(settings.base_url, timeout=settings.timeout,
-                                       transport=ctx.transport,
+                                       transport=ctx.transport, proxy=settings.proxy,
                                        max_connections=max(settings.concurrency, 8))
         #: Results pushed here (seed 002 ``callback``/``seed``) when the account's uid is
         #: known: MinerU signs each push with it, and an unsigned push proves nothing.

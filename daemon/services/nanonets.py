@@ -59,7 +59,7 @@ class Nanonets(Service):
     def __init__(self, settings: ServiceSettings, ctx: ServiceContext) -> None:
         super().__init__(settings, ctx)
         self.client = http.make_client(settings.base_url, timeout=settings.timeout,
-                                       transport=ctx.transport,
+                                       transport=ctx.transport, proxy=settings.proxy,
                                        max_connections=settings.concurrency,
                                        rate_per_second=settings.rate_per_second)
         self.auth = httpx.BasicAuth(settings.credential.value or "", "")

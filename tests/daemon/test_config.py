@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,11 @@ service = "nanonets"
 
 
 def test_secret_from_env_or_dotenv(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="NANONETS_API_KEY is not set"):
+    with pytest.raises(
+        ConfigError,
+        match="NANONETS_API_KEY is set neither in the environment"
+        " nor in " + re.escape(str(tmp_path / ".env")),
+    ):
         _load(tmp_path, REAL)
     s = _load(tmp_path, REAL, NANONETS_API_KEY="k-env")
     assert s.services["nanonets"].credential.value == "k-env"
@@ -84,8 +89,10 @@ def test_secret_from_env_or_dotenv(tmp_path: Path) -> None:
     s = _load(tmp_path, REAL)
     assert s.services["nanonets"].credential.value == "k-dotenv"
     # the environment wins over the .env file
-    assert _load(tmp_path, REAL, NANONETS_API_KEY="k-env").services["nanonets"] \
-        .credential.value == "k-env"
+    assert (
+        _load(tmp_path, REAL, NANONETS_API_KEY="k-env").services["nanonets"].credential.value
+        == "k-env"
+    )
 
 
 def test_secret_never_shows_in_repr(tmp_path: Path) -> None:
@@ -106,3 +113,103 @@ def test_route_options_are_checked_per_service(tmp_path: Path) -> None:
         _load(tmp_path, '[[routes]]\nservice = "nanonets"\nis_ocr = true\n')
     with pytest.raises(ConfigError, match=r"routes\[0\]\.is_ocr: expected true or false"):
         _load(tmp_path, '[[routes]]\nservice = "mineru"\nis_ocr = "yes"\n')
+
+
+# --- .env as the dotenv tools write it -------------------------------------------------------
+
+DOTENV = """\
+# keys from the dashboard
+NANONETS_API_KEY=abc  # from the dashboard
+export MINERU_API_KEY='single quoted # not a comment'
+DOCPARSE_API_KEY = "double \\"quoted\\""
+SPACED   =   padded value
+EMPTY=
+EMPTY_QUOTED=""
+HASH_INSIDE=abc#def
+DOLLAR=pa$$word${HOME}
+MULTI="line one
+line two"
+NAME_ONLY
+"""
+
+
+def test_dotenv_forms(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text(DOTENV, encoding="utf-8")
+    values = config.read_dotenv(path)
+    assert values == {
+        "NANONETS_API_KEY": "abc",  # comment after the value dropped
+        "MINERU_API_KEY": "single quoted # not a comment",  # export, single quotes
+        "DOCPARSE_API_KEY": 'double "quoted"',  # spaces around =, escapes
+        "SPACED": "padded value",
+        "EMPTY": "",
+        "EMPTY_QUOTED": "",
+        "HASH_INSIDE": "abc#def",  # no space before #: part of it
+        "DOLLAR": "pa$$word${HOME}",  # taken literally, never expanded
+        "MULTI": "line one\nline two",  # a quoted value over two lines
+    }  # NAME_ONLY: no value, skipped
+    assert config.read_dotenv(tmp_path / "absent") == {}
+
+
+def test_a_dotenv_line_that_cannot_be_parsed_is_an_error_naming_file_and_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / ".env"
+    path.write_text('GOOD=1\nNANONETS_API_KEY="abc\n', encoding="utf-8")  # quote never closed
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: line 2 is not NAME=value")):
+        config.read_dotenv(path)
+    path.write_bytes(b"KEY=\xff\xfe\n")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        config.read_dotenv(path)
+
+
+def test_secret_origin_names_the_variable_and_where_it_came_from(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("NANONETS_API_KEY=from-file  # dashboard\n")
+    credential = _load(tmp_path, REAL).services["nanonets"].credential
+    assert credential.value == "from-file"
+    assert credential.origin == f"NANONETS_API_KEY from {tmp_path / '.env'}"
+    credential = _load(tmp_path, REAL, NANONETS_API_KEY="from-env").services["nanonets"].credential
+    assert credential.origin == "NANONETS_API_KEY from the environment"
+    # an empty variable counts as unset: the .env's value is used
+    assert (
+        _load(tmp_path, REAL, NANONETS_API_KEY="")
+        .services["nanonets"]
+        .credential.origin.endswith(".env")
+    )
+    inline = _load(tmp_path, REAL.replace('"env:NANONETS_API_KEY"', '"k-inline"'))
+    assert (
+        inline.services["nanonets"].credential.origin
+        == f"services.nanonets.api_key in {tmp_path / 'c.toml'}"
+    )
+    assert config.Secret("x", "mock").origin == "the embedded mock's own credential"
+    assert "from-file" not in repr(credential) and "from-env" not in repr(credential)
+
+
+def test_a_missing_key_names_the_variable_and_the_dotenv_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, REAL)
+    assert caught.value.message == (
+        f"services.nanonets.api_key: NANONETS_API_KEY is set neither in the environment "
+        f"nor in {tmp_path / '.env'}"
+    )
+    assert caught.value.hint == (
+        f"Set NANONETS_API_KEY in the environment, or add a line "
+        f"NANONETS_API_KEY=... to {tmp_path / '.env'}."
+    )
+
+
+# --- [network] proxy -------------------------------------------------------------------------
+
+
+def test_network_proxy(tmp_path: Path) -> None:
+    assert _load(tmp_path, REAL, NANONETS_API_KEY="k").services["nanonets"].proxy == ""
+    s = _load(tmp_path, '[network]\nproxy = "proxy.corp:3128"\n' + REAL, NANONETS_API_KEY="k")
+    assert s.services["nanonets"].proxy == "http://proxy.corp:3128"
+    s = _load(tmp_path, '[network]\nproxy = "direct"\n' + REAL, NANONETS_API_KEY="k")
+    assert s.services["nanonets"].proxy == "direct"
+    with pytest.raises(ConfigError, match=r"network\.proxy: 'ftp://u:\*\*\*@p:21' is not a"):
+        _load(tmp_path, '[network]\nproxy = "ftp://u:pw@p:21"\n' + REAL, NANONETS_API_KEY="k")
+    with pytest.raises(ConfigError, match=r"network\.proxy: 'http://p:port' is not a proxy URL"):
+        _load(tmp_path, '[network]\nproxy = "http://p:port"\n' + REAL, NANONETS_API_KEY="k")
+    with pytest.raises(ConfigError, match=r"unknown configuration key 'network\.proxies'"):
+        _load(tmp_path, '[network]\nproxies = "x"\n' + REAL, NANONETS_API_KEY="k")
