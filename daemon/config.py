@@ -11,196 +11,40 @@ about a missing or rejected key can name the variable and the file.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import os
 import sys
-import urllib.parse
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .services import REGISTRY
+from .services.proxies import check_proxy
+from .settings import (
+    DEFAULT_ROUTES,
+    DOCUMENT_TYPES,
+    CallbackSettings,
+    DaemonSettings,
+    Folders,
+    LogSettings,
+    MockSettings,
+    RetrySettings,
+    Route,
+    Secret,
+    ServiceSettings,
+    Settings,
+    WatcherSettings,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-SERVICES = ("nanonets", "mineru", "docparse")
-DOCUMENT_TYPES = (
-    "pdf",
-    "png",
-    "jpg",
-    "tiff",
-    "gif",
-    "bmp",
-    "webp",
-    "docx",
-    "doc",
-    "pptx",
-    "ppt",
-    "xlsx",
-    "xls",
-    "link",
-)
-
-#: Per-service options a route may set (the API's own names).
-ROUTE_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "nanonets": {"model_id": str, "async": bool},
-    "mineru": {
-        "model_version": str,
-        "is_ocr": bool,
-        "language": str,
-        "enable_formula": bool,
-        "enable_table": bool,
-        "page_ranges": str,
-        "extra_formats": list,
-    },
-    "docparse": {
-        "model_version": str,
-        "is_ocr": bool,
-        "language": str,
-        "enable_formula": bool,
-        "enable_table": bool,
-        "page_ranges": str,
-        "extra_formats": list,
-    },
-}
-
-
-class Secret:
-    """A credential that never shows itself in a repr, a log line or a traceback.
-
-    ``origin`` says where the value came from (or was looked for), in words a message
-    can end with: ``NANONETS_API_KEY from /home/ana/docinbox/.env``, ``NANONETS_API_KEY
-    from the environment``, ``services.mineru.token in /home/ana/docinbox/config.toml``.
-    """
-
-    __slots__ = ("origin", "source", "value")
-
-    def __init__(self, value: str | None, source: str, origin: str = "") -> None:
-        self.value = value
-        self.source = source  # "env:NAME", "inline" or "mock"
-        self.origin = origin or _ORIGINS.get(source, source)
-
-    def __repr__(self) -> str:
-        return f"Secret({self.source!r})"
-
-    def __bool__(self) -> bool:
-        return bool(self.value)
-
-
-_ORIGINS = {"mock": "the embedded mock's own credential", "inline": "the configuration file"}
-
-
-@dataclass(frozen=True)
-class Folders:
-    inbox: Path
-    outbox: Path
-    archive: Path | None  # None: delete originals once their result is written
-    failed: Path
-    state: Path  # the SQLite database
-
-
-@dataclass(frozen=True)
-class WatcherSettings:
-    mode: str = "auto"  # auto | native | polling
-    quiet_seconds: float = 0.2  # after close-after-write, no further events for this long
-    settle_seconds: float = 2.0  # polling: size and mtime unchanged this long
-    rescan_seconds: float = 60.0  # safety-net rescan of the whole inbox
-    ignore: tuple[str, ...] = ()  # user patterns, on top of the built-in ones
-
-
-@dataclass(frozen=True)
-class MockSettings:
-    embedded: bool = True
-    host: str = "127.0.0.1"
-    port: int = 8765
-    speed: float = 1.0
-
-
-@dataclass(frozen=True)
-class ServiceSettings:
-    name: str
-    base_url: str
-    credential: Secret
-    concurrency: int = 4
-    rate_per_second: float = 0.0  # requests per second to this service; 0: no limit
-    timeout: float = 120.0
-    model_id: str = ""  # nanonets
-    files_listen: str = ""  # docparse
-    files_url: str = ""  # docparse
-    uid: str = ""  # the account's user id: callbacks are signed with it
-    sync_max_pages: int = 3  # nanonets: above this, the async endpoint
-    #: [network] proxy: "" = the environment's (HTTPS_PROXY, ...), "direct" = none, or a
-    #: proxy URL that wins over the environment (daemon/services/http.py applies it).
-    proxy: str = ""
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Route:
-    service: str
-    folder: str | None = None
-    max_pages: int | None = None
-    max_bytes: int | None = None
-    types: tuple[str, ...] | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RetrySettings:
-    max_attempts: int = 8
-    max_seconds: float = 6 * 3600.0
-    base_seconds: float = 1.0
-    cap_seconds: float = 300.0
-
-
-@dataclass(frozen=True)
-class CallbackSettings:
-    """Results pushed by the services instead of (as well as) polled."""
-
-    public_url: str = ""  # where the services reach the daemon; "" = poll only
-    listen: str = "0.0.0.0:8767"  # unless docparse is routed: then its files_listen
-
-
-@dataclass(frozen=True)
-class DaemonSettings:
-    #: The same content dropped again under another name: "reuse" gives it a copy of the
-    #: earlier result without asking the service again; "process" sends it again.
-    duplicates: str = "reuse"
-
-
-@dataclass(frozen=True)
-class LogSettings:
-    file: Path | None
-    level: str = "info"
-
-
-@dataclass(frozen=True)
-class Settings:
-    config_path: Path
-    folders: Folders
-    watcher: WatcherSettings
-    mock: MockSettings
-    services: Mapping[str, ServiceSettings]
-    routes: tuple[Route, ...]
-    retry: RetrySettings
-    log: LogSettings
-    daemon: DaemonSettings = field(default_factory=DaemonSettings)
-    callbacks: CallbackSettings = field(default_factory=CallbackSettings)
-
-    def secrets(self) -> list[str]:
-        """Every credential value, so logs and files can be scrubbed of them."""
-        return [s.credential.value for s in self.services.values() if s.credential.value]
-
-
-DEFAULT_ROUTES = (
-    Route(service="nanonets", max_pages=3, types=("pdf", "png", "jpg", "tiff")),
-    Route(service="mineru"),
-)
 
 # ------------------------------------------------------------------------------------------
 
@@ -425,8 +269,8 @@ def _routes(data: Mapping[str, Any]) -> tuple[Route, ...]:
     routes = []
     for i, item in enumerate(raw):
         where = f"routes[{i}]"
-        service = _choice(item, where, "service", SERVICES, None)
-        allowed = ROUTE_OPTIONS[service]
+        service = _choice(item, where, "service", tuple(REGISTRY), None)
+        allowed = REGISTRY[service].spec.route_options
         _only(item, where, {"service", "folder", "max_pages", "max_bytes", "types", *allowed})
         types = item.get("types")
         if types is not None:
@@ -458,34 +302,8 @@ def _routes(data: Mapping[str, Any]) -> tuple[Route, ...]:
     return tuple(routes)
 
 
-_SERVICE_KEYS = {
-    "nanonets": {
-        "base_url",
-        "api_key",
-        "model_id",
-        "concurrency",
-        "rate_per_second",
-        "timeout",
-        "sync_max_pages",
-    },
-    "mineru": {"base_url", "token", "concurrency", "rate_per_second", "timeout", "uid"},
-    "docparse": {
-        "base_url",
-        "token",
-        "files_listen",
-        "files_url",
-        "concurrency",
-        "rate_per_second",
-        "timeout",
-        "uid",
-    },
-}
-_CREDENTIAL_KEY = {"nanonets": "api_key", "mineru": "token", "docparse": "token"}
-_DEFAULT_BASE = {
-    "nanonets": "https://app.nanonets.com",
-    "mineru": "https://mineru.net",
-    "docparse": "",
-}
+#: Keys every [services.NAME] table may hold (the credential's key is the service's own).
+_COMMON_KEYS = {"base_url", "concurrency", "rate_per_second", "timeout"}
 
 
 def _services(
@@ -495,54 +313,63 @@ def _services(
     secrets: _SecretSource,
     proxy: str,
 ) -> dict[str, ServiceSettings]:
-    _only(table, "services", set(SERVICES))
+    """Each service's table, checked against what the service declares (``spec``): its
+    own keys, their types and bounds, and what a real run requires."""
+    _only(table, "services", set(REGISTRY))
     out: dict[str, ServiceSettings] = {}
-    for name in SERVICES:
+    for name, service in REGISTRY.items():
         if name not in table and name not in needed:
             continue
         s = table.get(name, {})
         where = f"services.{name}"
         if not isinstance(s, dict):
             raise ConfigError(f"{where}: expected a table")
-        _only(s, where, _SERVICE_KEYS[name])
-        cred_key = _CREDENTIAL_KEY[name]
-        raw_cred = _get(s, where, cred_key, str, f"env:{name.upper()}_API_KEY")
-        credential = secrets.get(raw_cred, f"{where}.{cred_key}")
-        if name in needed and not mock.embedded and not credential:
+        spec = service.spec
+        own = _own_fields(spec.settings)
+        _only(s, where, _COMMON_KEYS | {spec.credential_key} | set(own))
+        real = name in needed and not mock.embedded
+        raw_cred = _get(s, where, spec.credential_key, str, f"env:{spec.credential_env}")
+        credential = secrets.get(raw_cred, f"{where}.{spec.credential_key}")
+        if real and not credential:
             variable = raw_cred.removeprefix("env:")
             raise ConfigError(
-                f"{where}.{cred_key}: {credential.origin}",
+                f"{where}.{spec.credential_key}: {credential.origin}",
                 hint=f"Set {variable} in the environment, or add a line "
                 f"{variable}=... to {secrets.dotenv_path}.",
             )
-        base_url = _get(s, where, "base_url", str, _DEFAULT_BASE[name]).rstrip("/")
-        if (
-            name in needed
-            and not mock.embedded
-            and not base_url.startswith(("http://", "https://"))
-        ):
+        base_url = _get(s, where, "base_url", str, spec.base_url).rstrip("/")
+        if real and not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"{where}.base_url: expected an http(s) URL, got {base_url!r}")
-        out[name] = ServiceSettings(
+        values: dict[str, Any] = {}
+        for key, (kind, f) in own.items():
+            meta = f.metadata
+            if kind is int:
+                value = _int(s, where, key, f.default, minimum=meta.get("minimum"))
+            elif kind is float:
+                value = _number(s, where, key, f.default, minimum=meta.get("minimum") or 0.0)
+            else:
+                value = _get(s, where, key, kind, f.default)
+            if real and meta.get("required") and not value:
+                raise ConfigError(f"{where}.{key}: required ({meta.get('help') or 'no default'})")
+            values[key] = value
+        out[name] = spec.settings(
             name=name,
             base_url=base_url,
             credential=credential,
-            concurrency=_int(s, where, "concurrency", 8 if name == "nanonets" else 4, minimum=1),
+            concurrency=_int(s, where, "concurrency", spec.concurrency, minimum=1),
             rate_per_second=_number(s, where, "rate_per_second", 0.0, minimum=0.0),
             timeout=_number(s, where, "timeout", 120.0, minimum=0.1),
-            model_id=_get(s, where, "model_id", str, "") if name == "nanonets" else "",
-            sync_max_pages=_int(s, where, "sync_max_pages", 3, minimum=1)
-            if name == "nanonets"
-            else 3,
-            files_listen=_get(s, where, "files_listen", str, "127.0.0.1:8766")
-            if name == "docparse"
-            else "",
-            files_url=_get(s, where, "files_url", str, "") if name == "docparse" else "",
-            uid=_get(s, where, "uid", str, "") if name != "nanonets" else "",
             proxy=proxy,
+            **values,
         )
-        if name == "nanonets" and name in needed and not mock.embedded and not out[name].model_id:
-            raise ConfigError(f"{where}.model_id: required (the model's UUID from the dashboard)")
     return out
+
+
+def _own_fields(cls: type[ServiceSettings]) -> dict[str, tuple[type, dataclasses.Field[Any]]]:
+    """A service's own keys: the fields its settings class adds, with their types."""
+    common = {f.name for f in dataclasses.fields(ServiceSettings)}
+    hints = typing.get_type_hints(cls)
+    return {f.name: (hints[f.name], f) for f in dataclasses.fields(cls) if f.name not in common}
 
 
 @dataclass(frozen=True)
@@ -565,50 +392,6 @@ class _SecretSource:
         return Secret(
             None, raw, f"{name} is set neither in the environment nor in {self.dotenv_path}"
         )
-
-
-#: what httpcore can speak to a proxy (socks5 through socksio)
-PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
-
-
-def check_proxy(value: str, where: str) -> str:
-    """A proxy setting as docinbox uses it: "" (the environment's), "direct", or a proxy
-    URL; ``host:port`` alone means ``http://host:port``, as curl and httpx read it.
-    *where* names the setting: ``network.proxy``, or the variable (``HTTPS_PROXY``)."""
-    value = value.strip()
-    if value in ("", "direct"):
-        return value
-    url = value if "://" in value else f"http://{value}"
-    try:
-        parts = urllib.parse.urlsplit(url)
-        _ = parts.port  # a port that is not a number raises here
-    except ValueError as exc:
-        raise ConfigError(
-            f"{where}: {redact_url(value)!r} is not a proxy URL ({exc})", hint=_proxy_hint(where)
-        ) from exc
-    if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:
-        raise ConfigError(
-            f"{where}: {redact_url(value)!r} is not a proxy URL docinbox can use",
-            hint=_proxy_hint(where),
-        )
-    return url
-
-
-def _proxy_hint(where: str) -> str:
-    form = "http://HOST:PORT (https://, socks5:// and socks5h:// work too)"
-    if where.startswith("network."):
-        return f'Write it as {form}, "direct" for no proxy, or "" for the environment\'s.'
-    return f"Set {where} to {form}, or unset it; [network] proxy in the configuration wins over it."
-
-
-def redact_url(url: str) -> str:
-    """A proxy URL fit for a message: its password, if any, replaced."""
-    head, sep, rest = url.rpartition("@")
-    if not sep:
-        return url
-    scheme, colon, userinfo = head.rpartition("://")
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}{colon}{user}:***@{rest}" if ":" in userinfo else url
 
 
 # --- small validators ------------------------------------------------------------------------

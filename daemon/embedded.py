@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .config import Secret, Settings
 from .errors import ConfigError
+from .services import REGISTRY
+from .settings import Settings
 
 
 def start_mock(settings: Settings) -> tuple[Any, Settings]:
@@ -24,26 +25,11 @@ def start_mock(settings: Settings) -> tuple[Any, Settings]:
             f"the embedded mock cannot listen on {settings.mock.host}:{settings.mock.port}: {exc}",
             hint="Set [mock] port to a free port (0 picks one), or stop what uses it.",
         ) from exc
-    return server, rebase(settings, server.url, defaults)
+    return server, rebase(settings, server.url, vars(defaults))
 
 
-def rebase(settings: Settings, url: str, defaults: Any) -> Settings:
-    credentials = {
-        "nanonets": defaults.NANONETS_API_KEY,
-        "mineru": defaults.MINERU_TOKEN,
-        "docparse": defaults.DOCPARSE_TOKEN,
-    }
-    services = {}
-    for name, s in settings.services.items():
-        changes: dict[str, Any] = {"base_url": url,
-                                   "credential": Secret(credentials[name], "mock")}
-        if name == "nanonets":
-            changes["model_id"] = defaults.NANONETS_MODEL_ID
-        if name in ("mineru", "docparse"):
-            changes["uid"] = defaults.MOCK_UID
-        if name == "docparse":
-            # the mock fetches documents from this machine: serve them on loopback only
-            changes["files_listen"] = f"{settings.mock.host}:0"
-            changes["files_url"] = ""  # filled in once the file server knows its port
-        services[name] = dataclasses.replace(s, **changes)
+def rebase(settings: Settings, url: str, values: dict[str, Any]) -> Settings:
+    """Every service pointed at the mock at *url*, each as its declaration says."""
+    services = {name: REGISTRY[name].for_mock(s, url, settings.mock.host, values)
+                for name, s in settings.services.items()}
     return dataclasses.replace(settings, services=services)

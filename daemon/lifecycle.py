@@ -38,7 +38,6 @@ import httpx
 from . import embedded
 from . import services as registry
 from .clock import Clock, SystemClock
-from .config import Settings
 from .control import FOREVER, StatusSnapshot
 from .errors import DocinboxError
 from .health import Health
@@ -56,6 +55,7 @@ from .retry import RetryPolicy
 from .scheduler import Scheduler, Work
 from .servers.files import FileServer
 from .services import Callbacks, Service, ServiceContext
+from .settings import Settings
 from .status import PAUSE_KEY, build_snapshot, paused_until, retry
 from .store import ACTIVE, State, Store, open_store
 from .watcher import IgnoreRules, InboxWatcher
@@ -217,10 +217,10 @@ class Daemon:
         """Documents in flight for a parser that fetches them, at signed, expiring URLs,
         and the services' result callbacks."""
         listen, public = self.settings.callbacks.listen, self.settings.callbacks.public_url
-        for s in self.settings.services.values():
-            if s.files_listen and registry.REGISTRY[s.name].fetches_documents and \
-                    s.name in registry.needed(self.settings):
-                listen, public = s.files_listen, s.files_url
+        for name in registry.needed(self.settings):
+            address = registry.REGISTRY[name].files_address(self.settings.services[name])
+            if address is not None:
+                listen, public = address
         secret = self._persisted_secret(store, FILES_SECRET_KEY, lambda: secrets.token_hex(32))
         files = FileServer(listen, public, bytes.fromhex(secret), self._in_flight_path,
                            clock=self.clock, on_callback=self._on_callback,

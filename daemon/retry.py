@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from .config import RetrySettings
+from .settings import RetrySettings
 
 
 @dataclass

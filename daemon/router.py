@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .config import Route
 from .errors import DocumentError, DocumentTooLarge, TooManyPages, UnsupportedDocument
+from .settings import Route
 from .sniff import DocumentInfo
 
 MB = 1024 * 1024  # the services' "200MB" are binary megabytes

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from .. import sniff
 from ..clock import Clock
-from ..config import Folders, Settings
 from ..errors import DocumentError
 from ..health import Health
 from ..outbox import OutboxWriter
 from ..retry import RetryPolicy
 from ..services import Service, SourceDocument
+from ..settings import Folders, Settings
 from ..store import Job, Store
 from ..watcher import IgnoreRules
 

@@ -4,7 +4,7 @@ registry that names them.  Adding a service: a module here, a package in
 
 from __future__ import annotations
 
-from ..config import Settings
+from ..settings import Settings
 from .base import (
     Accepted,
     BatchOutcome,

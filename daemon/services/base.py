@@ -17,6 +17,7 @@ by the service they come from (:meth:`Service.callback_ids`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,8 +27,8 @@ from typing import Any, ClassVar, Protocol
 import httpx
 
 from ..clock import Clock, SystemClock
-from ..config import ServiceSettings
 from ..errors import DocinboxError, InternalError
+from ..settings import Secret, ServiceSettings, ServiceSpec
 from . import http
 
 #: Seconds a reachability probe may take: it is one tiny request.
@@ -114,6 +115,8 @@ class Service(ABC):
     """One remote document-parsing API."""
 
     name: ClassVar[str]
+    #: Its configuration keys, defaults, route options and the mock's values.
+    spec: ClassVar[ServiceSpec]
     #: Document kinds (see daemon.sniff) the service takes.
     kinds: ClassVar[frozenset[str]]
     max_bytes: ClassVar[int | None] = None
@@ -131,6 +134,23 @@ class Service(ABC):
         self.settings = settings
         self.ctx = ctx
         self.clock: Clock = ctx.clock
+
+    @classmethod
+    def files_address(cls, settings: ServiceSettings) -> tuple[str, str] | None:
+        """(listen, public URL) of the daemon's file server for a service that fetches
+        documents; None for the others."""
+        return None
+
+    @classmethod
+    def for_mock(cls, settings: ServiceSettings, url: str, host: str,
+                 values: Mapping[str, Any]) -> ServiceSettings:
+        """These settings pointed at the embedded mock at *url*, with the mock's own
+        credentials (*values*: ``mockserver.defaults`` by name, see ``spec.mock``)."""
+        changes: dict[str, Any] = {"base_url": url}
+        for setting, name in cls.spec.mock.items():
+            value = values[name]
+            changes[setting] = Secret(value, "mock") if setting == "credential" else value
+        return dataclasses.replace(settings, **changes)
 
     def accepts(self, kind: str) -> bool:
         return kind in self.kinds

@@ -13,13 +13,22 @@ Token errors are ``-20002``/``-20011`` (the mock answers them with HTTP 401).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import ServiceSettings
 from ..errors import DocinboxError, TransientError
+from ..settings import ServiceSettings, ServiceSpec, key
 from .base import Accepted, BatchOutcome, Checkpoint, Outcome, ServiceContext, SourceDocument, each
-from .mineru import POLL_FIRST, MineruFamily, data_id_for, remote_name
+from .mineru import (
+    POLL_FIRST,
+    ROUTE_OPTIONS,
+    MineruFamily,
+    MineruSettings,
+    data_id_for,
+    remote_name,
+)
 
 #: How long a signed document URL works: the parser may queue a task before fetching.
 FILE_URL_TTL = 24 * 3600.0
@@ -29,10 +38,22 @@ CAMEL = {"is_ocr": "isOcr", "enable_formula": "enableFormula", "enable_table": "
          "model_version": "modelVersion"}
 
 
+@dataclass(frozen=True)
+class DocparseSettings(MineruSettings):
+    #: Where docinbox serves documents to the parser, and the address the parser uses.
+    files_listen: str = field(default="127.0.0.1:8766", metadata=key())
+    files_url: str = field(default="", metadata=key())
+
+
 class Docparse(MineruFamily):
     """docparse v1 over the daemon's file server."""
 
     name = "docparse"
+    spec = ServiceSpec(
+        settings=DocparseSettings, credential_key="token", credential_env="DOCPARSE_API_KEY",
+        base_url="", route_options=ROUTE_OPTIONS,
+        mock={"credential": "DOCPARSE_TOKEN", "uid": "MOCK_UID"})
+    settings: DocparseSettings
     token_codes = frozenset({"-20002", "-20011"})
     task_path = "/api/v1/extract/task"
     batch_results_path = "/api/v1/extract-results/batch"
@@ -42,7 +63,20 @@ class Docparse(MineruFamily):
     batch_since_key = "submitted_at"
     fetches_documents = True
 
-    def __init__(self, settings: ServiceSettings, ctx: ServiceContext) -> None:
+    @classmethod
+    def files_address(cls, settings: ServiceSettings) -> tuple[str, str] | None:
+        assert isinstance(settings, DocparseSettings)
+        return settings.files_listen, settings.files_url
+
+    @classmethod
+    def for_mock(cls, settings: ServiceSettings, url: str, host: str,
+                 values: Mapping[str, Any]) -> ServiceSettings:
+        # The mock fetches documents from this machine: serve them on loopback only, at
+        # the address the file server learns once it listens.
+        mocked = super().for_mock(settings, url, host, values)
+        return dataclasses.replace(mocked, files_listen=f"{host}:0", files_url="")
+
+    def __init__(self, settings: DocparseSettings, ctx: ServiceContext) -> None:
         super().__init__(settings, ctx)
         if ctx.files is None:
             raise ValueError("docparse fetches documents from the daemon's file server")

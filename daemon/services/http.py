@@ -28,9 +28,9 @@ from typing import Any
 
 import httpx
 
-from ..config import check_proxy, redact_url
 from ..errors import GatewayError, MalformedResponse, NetworkError, RateLimited, ServerError
 from . import netstream
+from .proxies import check_proxy, redact_url
 
 USER_AGENT = "docinbox/0.1 (+hot-folder document parser)"
 log = logging.getLogger("docinbox")

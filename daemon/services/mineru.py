@@ -29,13 +29,13 @@ import hmac
 import json
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from ..config import ServiceSettings
 from ..errors import (
     CorruptDocument,
     CredentialsError,
@@ -50,6 +50,7 @@ from ..errors import (
     TransientError,
     UnsupportedDocument,
 )
+from ..settings import ServiceSettings, ServiceSpec, key
 from ..sniff import EXTENSION
 from . import http, mineru_result, zipsafe
 from .base import (
@@ -145,8 +146,22 @@ def message_code(message: str) -> int | None:
     return None
 
 
+#: What a route may set for MinerU and docparse (the API's own names).
+ROUTE_OPTIONS: dict[str, type | tuple[type, ...]] = {
+    "model_version": str, "is_ocr": bool, "language": str, "enable_formula": bool,
+    "enable_table": bool, "page_ranges": str, "extra_formats": list}
+
+
+@dataclass(frozen=True)
+class MineruSettings(ServiceSettings):
+    #: The account's user id: results pushed to docinbox are signed with it.
+    uid: str = field(default="", metadata=key())
+
+
 class MineruFamily(Service):
     """What MinerU v4 and docparse v1 share: auth, options, codes, polling, results."""
+
+    settings: MineruSettings
 
     token_codes: frozenset[str] = frozenset()
     #: Per API: the single task (``POST`` it, ``GET {task_path}/{id}``) and one batch's
@@ -165,7 +180,7 @@ class MineruFamily(Service):
     batch_limit = 200
     batch_window = 2.0
 
-    def __init__(self, settings: ServiceSettings, ctx: ServiceContext) -> None:
+    def __init__(self, settings: MineruSettings, ctx: ServiceContext) -> None:
         super().__init__(settings, ctx)
         self.client = http.make_client(settings.base_url, timeout=settings.timeout,
                                        transport=ctx.transport, proxy=settings.proxy,
@@ -511,6 +526,10 @@ class Mineru(MineruFamily):
     """MinerU v4: uploads by presigned PUT for files, URL tasks for links."""
 
     name = "mineru"
+    spec = ServiceSpec(
+        settings=MineruSettings, credential_key="token", credential_env="MINERU_API_KEY",
+        base_url="https://mineru.net", route_options=ROUTE_OPTIONS,
+        mock={"credential": "MINERU_TOKEN", "uid": "MOCK_UID"})
     token_codes = frozenset({"A0202", "A0211"})
     task_path = "/api/v4/extract/task"
     batch_results_path = "/api/v4/extract-results/batch"

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from ..config import ServiceSettings
 from ..errors import (
     CredentialsError,
     MalformedResponse,
@@ -29,6 +29,7 @@ from ..errors import (
     RemoteRejected,
 )
 from ..outbox.markdown import render_extraction
+from ..settings import ServiceSettings, ServiceSpec, key
 from ..sniff import MIME
 from . import http
 from .base import (
@@ -52,11 +53,25 @@ SMALL_UPLOAD = 4 * 1024 * 1024
 POLL_FIRST, POLL_CAP = 5.0, 60.0
 
 
+@dataclass(frozen=True)
+class NanonetsSettings(ServiceSettings):
+    model_id: str = field(default="", metadata=key(
+        required=True, help="the model's UUID from the dashboard"))
+    #: Documents up to this many pages use the synchronous LabelFile (the seed: ≤ 3).
+    sync_max_pages: int = field(default=3, metadata=key(minimum=1))
+
+
 class Nanonets(Service):
     name = "nanonets"
+    spec = ServiceSpec(
+        settings=NanonetsSettings, credential_key="api_key",
+        credential_env="NANONETS_API_KEY", base_url="https://app.nanonets.com",
+        concurrency=8, route_options={"model_id": str, "async": bool},
+        mock={"credential": "NANONETS_API_KEY", "model_id": "NANONETS_MODEL_ID"})
     kinds = frozenset({"pdf", "png", "jpg", "tiff", "gif", "bmp", "webp", "link"})
+    settings: NanonetsSettings
 
-    def __init__(self, settings: ServiceSettings, ctx: ServiceContext) -> None:
+    def __init__(self, settings: NanonetsSettings, ctx: ServiceContext) -> None:
         super().__init__(settings, ctx)
         self.client = http.make_client(settings.base_url, timeout=settings.timeout,
                                        transport=ctx.transport, proxy=settings.proxy,

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from daemon.config import Secret, ServiceSettings
+from daemon.config import Secret
 from daemon.errors import CredentialsError, TransientError
 from daemon.servers.files import FileServer
 from daemon.services.base import (
@@ -27,14 +27,14 @@ from daemon.services.base import (
     alone,
     settled,
 )
-from daemon.services.docparse import Docparse
+from daemon.services.docparse import Docparse, DocparseSettings
 from mockserver import defaults
 from mockserver.samples import multipage_pdf, receipt_pdf
 from tests.helpers import running
 
 
-def settings(url: str, token: str = defaults.DOCPARSE_TOKEN, uid: str = "") -> ServiceSettings:
-    return ServiceSettings(
+def settings(url: str, token: str = defaults.DOCPARSE_TOKEN, uid: str = "") -> DocparseSettings:
+    return DocparseSettings(
         name="docparse", base_url=url, credential=Secret(token, "inline"), timeout=30, uid=uid
     )
 

@@ -19,11 +19,11 @@ import httpx
 import pytest
 
 from daemon.clock import FakeClock
-from daemon.config import Secret, ServiceSettings
+from daemon.config import Secret
 from daemon.errors import ConfigError
 from daemon.servers.files import FileServer
 from daemon.services.base import Callbacks, ServiceContext
-from daemon.services.mineru import Mineru, verify_callback
+from daemon.services.mineru import Mineru, MineruSettings, verify_callback
 from tests.helpers import LoopThread
 
 SECRET = b"0123456789abcdef-test-secret"
@@ -51,7 +51,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
     doc.parent.mkdir()
     doc.write_bytes(b"%PDF-1.4 demo body")
     mineru = Mineru(
-        ServiceSettings(
+        MineruSettings(
             name="mineru",
             base_url="http://127.0.0.1:9",
             credential=Secret("token", "inline"),

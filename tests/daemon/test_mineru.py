@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from daemon.clock import FakeClock
-from daemon.config import Secret, ServiceSettings
+from daemon.config import Secret
 from daemon.errors import (
     CorruptDocument,
     CredentialsError,
@@ -36,7 +36,7 @@ from daemon.services.base import (
     SourceDocument,
     alone,
 )
-from daemon.services.mineru import Mineru, data_id_for, remote_name
+from daemon.services.mineru import Mineru, MineruSettings, data_id_for, remote_name
 from daemon.services.mineru_result import normalize, parse_table_html, rewrite_links
 from mockserver import defaults
 from mockserver.app import create_app
@@ -53,8 +53,8 @@ class Crash(Exception):
 
 def settings(
     url: str = "http://mock", token: str = defaults.MINERU_TOKEN, uid: str = ""
-) -> ServiceSettings:
-    return ServiceSettings(
+) -> MineruSettings:
+    return MineruSettings(
         name="mineru", base_url=url, credential=Secret(token, "inline"), timeout=10, uid=uid
     )
 

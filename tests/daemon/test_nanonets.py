@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daemon.config import Secret, ServiceSettings
+from daemon.config import Secret
 from daemon.errors import (
     CredentialsError,
     MalformedResponse,
@@ -22,7 +22,7 @@ from daemon.errors import (
     ServerError,
 )
 from daemon.services.base import Received, ServiceContext, SourceDocument, alone
-from daemon.services.nanonets import Nanonets, parse_predictions
+from daemon.services.nanonets import Nanonets, NanonetsSettings, parse_predictions
 from mockserver import defaults
 from mockserver.app import create_app
 from mockserver.samples import receipt_pdf
@@ -84,8 +84,8 @@ SEED_RESPONSE = {
 }
 
 
-def _settings(url: str = "https://app.nanonets.com", key: str = "k-1") -> ServiceSettings:
-    return ServiceSettings(
+def _settings(url: str = "https://app.nanonets.com", key: str = "k-1") -> NanonetsSettings:
+    return NanonetsSettings(
         name="nanonets", base_url=url, credential=Secret(key, "inline"), model_id="m-1", timeout=5
     )
 
@@ -195,7 +195,7 @@ def test_malformed_and_network_errors_are_retryable(tmp_path: Path) -> None:
 def test_against_the_mock_app_in_process(tmp_path: Path) -> None:
     transport = httpx.ASGITransport(app=create_app())
     settings = _settings("http://mock", defaults.NANONETS_API_KEY)
-    settings = ServiceSettings(**{**settings.__dict__, "model_id": defaults.NANONETS_MODEL_ID})
+    settings = NanonetsSettings(**{**settings.__dict__, "model_id": defaults.NANONETS_MODEL_ID})
     service = Nanonets(settings, ServiceContext(transport=transport))
     doc = _doc(tmp_path, workdir="w")
 
@@ -218,7 +218,7 @@ def test_against_the_mock_app_in_process(tmp_path: Path) -> None:
 
 def test_wrong_key_against_the_mock_is_a_credentials_error(tmp_path: Path) -> None:
     transport = httpx.ASGITransport(app=create_app())
-    settings = ServiceSettings(
+    settings = NanonetsSettings(
         name="nanonets",
         base_url="http://mock",
         credential=Secret("wrong-key", "inline"),
