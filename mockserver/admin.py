@@ -34,7 +34,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from .core import FaultError, FaultRule, MockContext
+from .core.context import MockContext
+from .core.faults import FaultError, FaultRule
 
 
 async def _json_body(request: Request) -> Any:

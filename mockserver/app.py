@@ -15,8 +15,9 @@ from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 from .admin import admin_routes
-from .core import MockContext
-from .middleware import TRANSPORT_KEY, journal_and_faults, transport_of
+from .core.context import MockContext
+from .core.faultreplies import TRANSPORT_KEY
+from .core.middleware import journal_and_faults, transport_of
 
 log = logging.getLogger("mockserver")
 

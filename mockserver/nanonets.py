@@ -123,7 +123,8 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import BaseRoute, Route
 
 from . import pdftext
-from .core import MockContext, QuotaCounter, RateLimiter
+from .core.context import MockContext
+from .core.limits import QuotaCounter, RateLimiter
 from .defaults import NANONETS_API_KEY, NANONETS_MODEL_ID
 
 SERVICE = "nanonets"

@@ -51,7 +51,7 @@ import anyio
 import httpx
 
 from mockserver import docmodel, pageranges, resultzip
-from mockserver.core import QuotaCounter
+from mockserver.core.limits import QuotaCounter
 from mockserver.docmodel import DocError, Document
 
 log = logging.getLogger("mockserver.parsejobs")

@@ -18,8 +18,9 @@ def _latin1(text: str) -> bytes:
     return text.encode("latin-1", errors="replace")
 
 
-def pdf_bytes(pages: Sequence[Sequence[str]], *, title: str | None = None,
-              padding: int = 0) -> bytes:
+def pdf_bytes(
+    pages: Sequence[Sequence[str]], *, title: str | None = None, padding: int = 0
+) -> bytes:
     """A PDF with one page per item of *pages*, each a list of text lines.
 
     *padding* adds that many bytes of comment after the header: a valid PDF of any size,

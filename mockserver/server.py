@@ -13,7 +13,7 @@ from types import FrameType, TracebackType
 import uvicorn
 
 from .app import create_app
-from .core import MockContext
+from .core.context import MockContext
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
