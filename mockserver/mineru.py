@@ -44,7 +44,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mockserver import defaults, docmodel, oss
+from mockserver import defaults, oss
+from mockserver.documents import docmodel
 from mockserver.parsejobs import (
     ApiError,
     Engine,

@@ -122,10 +122,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import pdftext
 from .core.context import MockContext
 from .core.limits import QuotaCounter, RateLimiter
 from .defaults import NANONETS_API_KEY, NANONETS_MODEL_ID
+from .documents import pdftext
 
 SERVICE = "nanonets"
 DPI_SCALE = 150 / 72  # page pixels per PDF point: pages "rendered" at 150 dpi

@@ -50,9 +50,9 @@ from urllib.parse import unquote, urlsplit
 import anyio
 import httpx
 
-from mockserver import docmodel, pageranges, resultzip
 from mockserver.core.limits import QuotaCounter
-from mockserver.docmodel import DocError, Document
+from mockserver.documents import docmodel, pageranges, resultzip
+from mockserver.documents.docmodel import DocError, Document
 
 log = logging.getLogger("mockserver.parsejobs")
 

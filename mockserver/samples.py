@@ -57,7 +57,11 @@ def pdf_bytes(
         len(kids),
     )
     info = add(b"<< /Title (" + _latin1(_escape(title)) + b") >>") if title else None
+    return _serialize(objects, catalog, info, padding)
 
+
+def _serialize(objects: list[bytes], catalog: int, info: int | None, padding: int) -> bytes:
+    """The file: header, the numbered objects, the cross-reference table, the trailer."""
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     if padding > 0:
         out += b"%" + b" " * max(0, padding - 2) + b"\n"

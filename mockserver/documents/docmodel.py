@@ -24,6 +24,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import pageranges
+
 MAX_BYTES = 200 * 1024 * 1024
 MAX_PAGES = 600
 #: What seed 002 lists as accepted: .pdf .doc .docx .ppt .pptx .png .jpg .jpeg
@@ -130,7 +132,6 @@ def analyze(path: Path, ext: str, page_spec: str | None = None) -> Document:
 
     Raises :class:`DocError` the way the service fails such a file.
     """
-    from mockserver import pageranges
 
     kind = check_type(ext)
     size = path.stat().st_size
@@ -246,7 +247,6 @@ def _unescape(text: str) -> str:
 
 
 def _pdf(path: Path, page_spec: str | None) -> Document:
-    from mockserver import pageranges
 
     try:
         import pypdf
