@@ -35,8 +35,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mockserver import defaults
-from mockserver.mineru import (
+from mockserver.core.context import MockContext
+from mockserver.engine.api import (
     batch_results,
+    bearer,
     json_body,
     prepare_url_batch,
     serve_result,
@@ -45,7 +47,9 @@ from mockserver.mineru import (
     task_routes,
     trace_id,
 )
-from mockserver.parsejobs import ApiError, Engine, Task, bearer
+from mockserver.engine.engine import Engine
+from mockserver.engine.errors import ApiError
+from mockserver.engine.tasks import Task
 
 SERVICE = "docparse"
 SECOND_TOKEN = "mock-docparse-token-2"
@@ -82,10 +86,9 @@ def batch(code: int, msg: str, data: Any, status: int = 200) -> JSONResponse:
 class DocParse:
     """The docparse v1 routes over one :class:`Engine`."""
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: MockContext) -> None:
         self.ctx = ctx
-        self.engine = Engine(ctx, SERVICE, uid=defaults.MOCK_UID)
-        self.engine.callback_content = self.camel_view  # type: ignore[method-assign]
+        self.engine = Engine(ctx, SERVICE, uid=defaults.MOCK_UID, callback_content=self.camel_view)
 
     def camel_view(self, task: Task, base_url: str | None = None) -> dict[str, Any]:
         """The single-task query's ``data`` (also a callback's ``content``)."""
@@ -162,7 +165,7 @@ class DocParse:
         return await serve_result(self.engine, request, "md")
 
 
-def routes(ctx: Any) -> list[BaseRoute]:
+def routes(ctx: MockContext) -> list[BaseRoute]:
     """Mounted by ``mockserver.app.create_app``."""
     service = DocParse(ctx)
     ctx.state[SERVICE] = service  # for tests and tools: the engine behind the routes

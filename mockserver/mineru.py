@@ -36,25 +36,30 @@ When errors surface (the seed does not say; chosen to match the upload/URL split
 from __future__ import annotations
 
 import datetime
-import json
-import uuid
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mockserver import defaults, oss
+from mockserver.core.context import MockContext
 from mockserver.documents import docmodel
-from mockserver.parsejobs import (
-    ApiError,
-    Engine,
-    Options,
-    Task,
+from mockserver.engine import intake
+from mockserver.engine.api import (
+    batch_results,
     bearer,
-    check_url,
-    parse_options,
+    json_body,
+    prepare_url_batch,
+    serve_result,
+    submit_task,
+    submit_url_batch,
+    task_routes,
+    trace_id,
 )
+from mockserver.engine.engine import Engine
+from mockserver.engine.errors import ApiError
+from mockserver.engine.options import SNAKE_NAMES, Options, parse_options
 
 SERVICE = "mineru"
 SECOND_TOKEN = "mock-mineru-token-2"
@@ -62,22 +67,7 @@ EXPIRED_TOKEN = "mock-mineru-token-expired"
 BUCKET = "mineru"
 
 #: Wire names of the per-file options (seed 002 uses snake_case throughout).
-NAMES = {
-    "is_ocr": "is_ocr",
-    "enable_formula": "enable_formula",
-    "enable_table": "enable_table",
-    "language": "language",
-    "data_id": "data_id",
-    "page_ranges": "page_ranges",
-    "extra_formats": "extra_formats",
-    "model_version": "model_version",
-    "callback": "callback",
-    "seed": "seed",
-}
-
-
-def trace_id() -> str:
-    return uuid.uuid4().hex
+NAMES = SNAKE_NAMES
 
 
 def ok(data: Any) -> JSONResponse:
@@ -101,7 +91,7 @@ def unauthorized(code: str, message: str) -> JSONResponse:
 class MinerU:
     """The MinerU v4 routes over one :class:`Engine`."""
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: MockContext) -> None:
         self.ctx = ctx
         self.engine = Engine(ctx, SERVICE, uid=defaults.MOCK_UID)
         self.oss = oss.for_context(ctx)
@@ -109,7 +99,7 @@ class MinerU:
         self.bucket.on_upload(self._uploaded)
 
     def _uploaded(self, stored: oss.StoredObject) -> None:
-        self.engine.on_upload(stored.key, stored.path, stored.sha256)
+        intake.on_upload(self.engine, stored.key, stored.path, stored.sha256)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -219,112 +209,7 @@ class MinerU:
         return await serve_result(self.engine, request, "zip")
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """A request's JSON object; anything else is ``-500`` (both APIs)."""
-    if "json" not in request.headers.get("content-type", "").lower():
-        raise ApiError(-500)
-    try:
-        data = json.loads(await request.body() or b"null")
-    except ValueError as exc:
-        raise ApiError(-500) from exc
-    if not isinstance(data, dict):
-        raise ApiError(-500)
-    return data
-
-
-async def submit_task(engine: Engine, request: Request, owner: str, names: dict[str, str]) -> Task:
-    """One URL task from the request's body, its options under the API's wire *names*."""
-    data = await json_body(request)
-    url = check_url(data.get("url"))
-    options = parse_options(data, names=names)
-    engine.check_queue()
-    return await engine.submit_url(owner, url, options, str(request.base_url), strict=True)
-
-
-def prepare_url_batch(
-    engine: Engine, data: dict[str, Any], files: list[dict[str, Any]]
-) -> list[tuple[str, Options]]:
-    """A URL batch's checked URLs and (snake_case) options; the queue must hold them."""
-    prepared = [(check_url(f.get("url")), parse_options(f, names=NAMES, top=data)) for f in files]
-    engine.check_queue(len(prepared))
-    return prepared
-
-
-def batch_results(engine: Engine, request: Request, owner: str) -> dict[str, Any]:
-    """The ``data`` of ``GET .../extract-results/batch/{batch_id}`` (both APIs)."""
-    batch_id = request.path_params["batch_id"]
-    tasks = engine.get_batch(batch_id, owner)
-    base = str(request.base_url)
-    now = engine.now()
-    results = [batch_entry(engine.view(t, base, now)) for t in tasks]
-    return {"batch_id": batch_id, "extract_result": results}
-
-
-def batch_entry(view: dict[str, Any]) -> dict[str, Any]:
-    """A batch result entry: seed 002's ``extract_result[]`` fields, in its order."""
-    out: dict[str, Any] = {
-        "file_name": view["file_name"],
-        "state": view["state"],
-        "err_msg": view["err_msg"],
-    }
-    if "data_id" in view:
-        out["data_id"] = view["data_id"]
-    for key in ("full_zip_url", "extract_progress"):
-        if key in view:
-            out[key] = view[key]
-    return out
-
-
-async def submit_url_batch(
-    engine: Engine, owner: str, prepared: list[tuple[str, Options]], base: str
-) -> str:
-    """Create the batch, then fetch its files concurrently (per-file errors → failed)."""
-    import anyio
-
-    tasks: list[Any] = [None] * len(prepared)
-
-    async def one(i: int, url: str, options: Options) -> None:
-        tasks[i] = await engine.submit_url(owner, url, options, base, strict=False)
-
-    async with anyio.create_task_group() as group:
-        for i, (url, options) in enumerate(prepared):
-            group.start_soon(one, i, url, options)
-    return engine.new_batch(owner, tasks).id
-
-
-async def serve_result(engine: Engine, request: Request, kind: str) -> Response:
-    """The result link: no auth; 404 NoSuchKey unknown, 403 "Request has expired." late."""
-    task, problem = engine.result_for(request.path_params["result_id"])
-    if problem == "expired":
-        body = oss.error_xml("AccessDenied", "Request has expired.", oss.EC_EXPIRED)
-        return Response(body, status_code=403, media_type="application/xml")
-    if problem or task is None:
-        body = oss.error_xml("NoSuchKey", "The specified key does not exist.", "0026-00000001")
-        return Response(body, status_code=404, media_type="application/xml")
-    if kind == "md":
-        text = await _in_thread(engine.markdown, task)
-        return Response(text, media_type="text/markdown; charset=utf-8")
-    path = await _in_thread(engine.build_zip, task)
-    return FileResponse(path, media_type="application/zip", filename=f"{task.result_id}.zip")
-
-
-async def _in_thread(fn: Any, *args: Any) -> Any:
-    import anyio
-
-    return await anyio.to_thread.run_sync(fn, *args)
-
-
-def task_routes(api: str, service: Any) -> list[BaseRoute]:
-    """The task and batch routes MinerU v4 and docparse v1 share under *api*."""
-    return [
-        Route(f"{api}/extract/task", service.create_task, methods=["POST"]),
-        Route(f"{api}/extract/task/batch", service.url_batch, methods=["POST"]),
-        Route(f"{api}/extract/task/{{task_id}}", service.get_task, methods=["GET"]),
-        Route(f"{api}/extract-results/batch/{{batch_id}}", service.batch_results, methods=["GET"]),
-    ]
-
-
-def routes(ctx: Any) -> list[BaseRoute]:
+def routes(ctx: MockContext) -> list[BaseRoute]:
     """Mounted by ``mockserver.app.create_app``."""
     service = MinerU(ctx)
     ctx.state[SERVICE] = service  # for tests and tools: the engine behind the routes
