@@ -191,9 +191,10 @@ def _iter_routes(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str, R
 
 
 def _tag(route: Route) -> str:
+    """The package an endpoint belongs to: ``mockserver.<tag>[.module]``."""
     module = getattr(route.endpoint, "__module__", "") or ""
-    name = module.rsplit(".", 1)[-1]
-    return "admin" if name == "admin" else name
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
 
 
 def openapi_document(routes: list[BaseRoute], server_url: str = "/") -> dict[str, Any]:

@@ -4,7 +4,7 @@ Routes (paths as on mineru.net):
 
 ``POST /api/v4/extract/task``                      one task from a URL
 ``GET  /api/v4/extract/task/{task_id}``            its state / result
-``POST /api/v4/file-urls/batch``                   presigned OSS PUT URLs (see ``oss.py``)
+``POST /api/v4/file-urls/batch``                   presigned OSS PUT URLs (see ``mockserver.oss``)
 ``POST /api/v4/extract/task/batch``                a batch of URL tasks
 ``GET  /api/v4/extract-results/batch/{batch_id}``  every file of a batch
 ``GET  /__cdn/mineru/pdf/{id}.zip``                the result zip (no auth; expires)
@@ -42,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mockserver import defaults, oss
+from mockserver import defaults
 from mockserver.core.context import MockContext
 from mockserver.documents import docmodel
 from mockserver.engine import intake
@@ -60,6 +60,7 @@ from mockserver.engine.api import (
 from mockserver.engine.engine import Engine
 from mockserver.engine.errors import ApiError
 from mockserver.engine.options import SNAKE_NAMES, Options, parse_options
+from mockserver.oss.buckets import StoredObject, for_context
 
 SERVICE = "mineru"
 SECOND_TOKEN = "mock-mineru-token-2"
@@ -94,11 +95,11 @@ class MinerU:
     def __init__(self, ctx: MockContext) -> None:
         self.ctx = ctx
         self.engine = Engine(ctx, SERVICE, uid=defaults.MOCK_UID)
-        self.oss = oss.for_context(ctx)
+        self.oss = for_context(ctx)
         self.bucket = self.oss.bucket(BUCKET)
         self.bucket.on_upload(self._uploaded)
 
-    def _uploaded(self, stored: oss.StoredObject) -> None:
+    def _uploaded(self, stored: StoredObject) -> None:
         intake.on_upload(self.engine, stored.key, stored.path, stored.sha256)
 
     # ------------------------------------------------------------------ plumbing

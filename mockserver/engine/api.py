@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import oss
+from ..oss.errors import EC_EXPIRED, error_xml
 from . import intake, results
 from .engine import Engine
 from .errors import ApiError
@@ -131,10 +131,10 @@ async def serve_result(engine: Engine, request: Request, kind: str) -> Response:
     """The result link: no auth; 404 NoSuchKey unknown, 403 "Request has expired." late."""
     task, problem = results.result_for(engine, request.path_params["result_id"])
     if problem == "expired":
-        body = oss.error_xml("AccessDenied", "Request has expired.", oss.EC_EXPIRED)
+        body = error_xml("AccessDenied", "Request has expired.", EC_EXPIRED)
         return Response(body, status_code=403, media_type="application/xml")
     if problem or task is None:
-        body = oss.error_xml("NoSuchKey", "The specified key does not exist.", "0026-00000001")
+        body = error_xml("NoSuchKey", "The specified key does not exist.", "0026-00000001")
         return Response(body, status_code=404, media_type="application/xml")
     if kind == "md":
         text = await anyio.to_thread.run_sync(results.markdown, task)
