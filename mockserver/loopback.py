@@ -27,7 +27,7 @@ class _Base:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
+        host, port = self.server.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     def __enter__(self) -> Any:
