@@ -8,9 +8,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from mockserver import defaults
-from mockserver.core.context import MockContext
-from mockserver.engine.api import (
+from .. import defaults
+from ..core.context import MockContext
+from ..engine.api import (
     batch_results,
     bearer,
     json_body,
@@ -20,9 +20,9 @@ from mockserver.engine.api import (
     submit_url_batch,
     trace_id,
 )
-from mockserver.engine.engine import Engine
-from mockserver.engine.errors import ApiError
-from mockserver.engine.tasks import Task
+from ..engine.engine import Engine
+from ..engine.errors import ApiError
+from ..engine.tasks import Task
 
 SERVICE = "docparse"
 SECOND_TOKEN = "mock-docparse-token-2"

@@ -8,11 +8,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from mockserver import defaults
-from mockserver.core.context import MockContext
-from mockserver.documents import docmodel
-from mockserver.engine import intake
-from mockserver.engine.api import (
+from .. import defaults
+from ..core.context import MockContext
+from ..documents import docmodel
+from ..engine import intake
+from ..engine.api import (
     batch_results,
     bearer,
     json_body,
@@ -22,10 +22,10 @@ from mockserver.engine.api import (
     submit_url_batch,
     trace_id,
 )
-from mockserver.engine.engine import Engine
-from mockserver.engine.errors import ApiError
-from mockserver.engine.options import SNAKE_NAMES, Options, parse_options
-from mockserver.oss.buckets import StoredObject, for_context
+from ..engine.engine import Engine
+from ..engine.errors import ApiError
+from ..engine.options import SNAKE_NAMES, Options, parse_options
+from ..oss.buckets import StoredObject, for_context
 
 SERVICE = "mineru"
 SECOND_TOKEN = "mock-mineru-token-2"
