@@ -1,27 +1,30 @@
 """The mock as one Starlette app: every service under one base URL, plus ``/__admin/``.
 
-Each service module exposes ``routes(ctx) -> list[BaseRoute]``. Nanonets is
-always mounted; ``mineru``, ``oss`` and ``docparse`` are mounted when their
-module exists and has ``routes`` (so the app works while they are being built).
+Each service is a package of :mod:`mockserver` whose ``routes(ctx)`` returns its routes;
+:data:`SERVICES` lists them, in mount order. Adding a service is one package and one
+line there.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
+from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
-from .admin import admin_routes
-from .core import MockContext
-from .middleware import TRANSPORT_KEY, journal_and_faults, transport_of
+from . import admin, docparse, mineru, nanonets, oss
+from .core.context import MockContext
+from .core.faultreplies import TRANSPORT_KEY
+from .core.middleware import journal_and_faults, transport_of
 
-log = logging.getLogger("mockserver")
-
-#: Service modules in mount order (first match wins on equal paths).
-SERVICE_MODULES = ("nanonets", "mineru", "oss", "docparse")
+#: The services, in mount order (first match wins on equal paths): name → routes(ctx).
+SERVICES: tuple[tuple[str, Callable[[MockContext], list[BaseRoute]]], ...] = (
+    ("nanonets", nanonets.routes),
+    ("mineru", mineru.routes),
+    ("oss", oss.routes),
+    ("docparse", docparse.routes),
+)
 
 
 class MockApp(Starlette):
@@ -44,33 +47,15 @@ class MockApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def _service_routes(ctx: MockContext) -> tuple[list[BaseRoute], list[str]]:
-    routes: list[BaseRoute] = []
-    mounted: list[str] = []
-    for name in SERVICE_MODULES:
-        qualified = f"{__package__}.{name}"
-        try:
-            module = importlib.import_module(qualified)
-        except ModuleNotFoundError as exc:
-            if exc.name == qualified:
-                log.debug("service %s not present; not mounted", name)
-                continue
-            raise
-        factory = getattr(module, "routes", None)
-        if factory is None:
-            continue
-        routes.extend(factory(ctx))
-        mounted.append(name)
-    return routes, mounted
-
-
 def create_app(ctx: MockContext | None = None, *, speed: float = 1.0) -> Starlette:
     """A fresh mock app; ``app.state.mock`` (and ``app.mock``) is its context."""
     if ctx is None:
         ctx = MockContext(speed=speed)
-    routes, mounted = _service_routes(ctx)
-    ctx.services = mounted
-    app = MockApp(routes=[*admin_routes(ctx), *routes])
+    routes: list[BaseRoute] = []
+    for _name, service_routes in SERVICES:
+        routes.extend(service_routes(ctx))
+    ctx.services = [name for name, _routes in SERVICES]
+    app = MockApp(routes=[*admin.routes(), *routes])
     app.mock = ctx
     app.state.mock = ctx
     return app

@@ -17,17 +17,31 @@ from types import TracebackType
 from typing import Any
 
 
+class _Server(ThreadingHTTPServer):
+    """A stdlib server that knows the helper it serves for (handlers read its state)."""
+
+    daemon_threads = True
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], owner: _Base) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self.owner = owner
+
+
+def _owner(handler: BaseHTTPRequestHandler) -> _Base:
+    server = handler.server
+    assert isinstance(server, _Server)
+    return server.owner
+
+
 class _Base:
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        self.server.owner = self  # type: ignore[attr-defined]
+        self.server = _Server(handler, self)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.cond = threading.Condition()
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
+        host, port = self.server.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     def __enter__(self) -> Any:
@@ -49,7 +63,8 @@ class _FileHandler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        owner: FileServer = self.server.owner  # type: ignore[attr-defined]
+        owner = _owner(self)
+        assert isinstance(owner, FileServer)
         path = self.path.split("?", 1)[0]
         with owner.cond:
             owner.hits.append(self.path)
@@ -86,7 +101,8 @@ class _CallbackHandler(BaseHTTPRequestHandler):
         pass
 
     def do_POST(self) -> None:
-        owner: CallbackReceiver = self.server.owner  # type: ignore[attr-defined]
+        owner = _owner(self)
+        assert isinstance(owner, CallbackReceiver)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         with owner.cond:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .core import MockContext
+from .core.context import MockContext
 from .server import MockServer
 
 

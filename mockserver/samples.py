@@ -18,8 +18,9 @@ def _latin1(text: str) -> bytes:
     return text.encode("latin-1", errors="replace")
 
 
-def pdf_bytes(pages: Sequence[Sequence[str]], *, title: str | None = None,
-              padding: int = 0) -> bytes:
+def pdf_bytes(
+    pages: Sequence[Sequence[str]], *, title: str | None = None, padding: int = 0
+) -> bytes:
     """A PDF with one page per item of *pages*, each a list of text lines.
 
     *padding* adds that many bytes of comment after the header: a valid PDF of any size,
@@ -56,7 +57,11 @@ def pdf_bytes(pages: Sequence[Sequence[str]], *, title: str | None = None,
         len(kids),
     )
     info = add(b"<< /Title (" + _latin1(_escape(title)) + b") >>") if title else None
+    return _serialize(objects, catalog, info, padding)
 
+
+def _serialize(objects: list[bytes], catalog: int, info: int | None, padding: int) -> bytes:
+    """The file: header, the numbered objects, the cross-reference table, the trailer."""
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     if padding > 0:
         out += b"%" + b" " * max(0, padding - 2) + b"\n"

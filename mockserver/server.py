@@ -11,9 +11,10 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from .app import create_app
-from .core import MockContext
+from .core.context import MockContext
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -66,11 +67,11 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def uvicorn_config(
-    app: object, *, log_level: str = "warning", access_log: bool = False
+    app: ASGIApp, *, log_level: str = "warning", access_log: bool = False
 ) -> uvicorn.Config:
     """Quiet, fast settings: no access log; uvloop/httptools only if installed ("auto")."""
     return uvicorn.Config(
-        app,  # type: ignore[arg-type]
+        app,
         loop="auto",
         http="auto",
         lifespan="off",

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from mockserver.core import MockContext
+from mockserver.core.faultreplies import InjectedDisconnect
 from mockserver.defaults import NANONETS_API_KEY, NANONETS_MODEL_ID
-from mockserver.middleware import InjectedDisconnect
 
 AUTH = (NANONETS_API_KEY, "")
 MODEL = f"/api/v2/OCR/Model/{NANONETS_MODEL_ID}"

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from mockserver.core import (
-    FaultError,
-    FaultRule,
-    Faults,
-    Journal,
-    Ledger,
-    MockClock,
-    MockContext,
-    QuotaCounter,
-    RateLimiter,
-    mask_header,
-)
+from mockserver.core.clock import MockClock
+from mockserver.core.context import MockContext
+from mockserver.core.faults import FaultError, FaultRule, Faults
+from mockserver.core.journal import Journal, mask_header
+from mockserver.core.ledger import Ledger
+from mockserver.core.limits import QuotaCounter, RateLimiter
 
 
 class FakeTime:

@@ -160,7 +160,7 @@ async def test_page_ranges_second_to_last(mock: Any) -> None:
     ],
 )
 async def test_bad_uploads_fail_the_task(mock: Any, body: bytes, err: int) -> None:
-    from mockserver.docmodel import MESSAGES
+    from mockserver.documents.docmodel import MESSAGES
 
     client, ctx = mock
     batch_id, urls = await upload_batch(client, [{"name": "bad.pdf"}])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mockserver import pageranges
+from mockserver.documents import pageranges
 
 
 @pytest.mark.parametrize(

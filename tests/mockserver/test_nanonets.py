@@ -8,6 +8,7 @@ import anyio
 import httpx
 import pytest
 
+from mockserver.app import create_app
 from mockserver.core import MockContext
 from mockserver.defaults import NANONETS_API_KEY, NANONETS_MODEL_ID
 from mockserver.samples import multipage_pdf, pdf_bytes, receipt_pdf
@@ -165,6 +166,21 @@ async def test_update_approve_export_delete(client: httpx.AsyncClient) -> None:
     assert (await client.delete(f"{MODEL}/DeleteFile/{rid}/", auth=AUTH)).status_code == 200
     assert (await client.get(f"{MODEL}/getFile/{rid}/", auth=AUTH)).status_code == 404
     assert (await client.get("/__admin/tasks")).json()["tasks"][0]["state"] == "deleted"
+
+
+async def test_approving_a_file_the_bounded_ledger_dropped_still_works() -> None:
+    ctx = MockContext(ledger_size=1)  # the second upload pushes the first out of the ledger
+    transport = httpx.ASGITransport(create_app(ctx))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://mock.test") as client:
+            first = (await label_file(client)).json()["result"][0]["request_file_id"]
+            await label_file(client)
+            approve = await client.post(f"{MODEL}/ApproveFile/{first}/", auth=AUTH)
+            assert approve.status_code == 200
+            approved = (await client.get(f"{MODEL}/getFile/{first}/", auth=AUTH)).json()
+            assert approved["moderated_images_count"] == 1
+    finally:
+        ctx.close()
 
 
 async def test_image_level_inferences_and_model_images(

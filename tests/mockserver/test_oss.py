@@ -17,7 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from mockserver import defaults, oss, samples
+from mockserver import defaults, samples
+from mockserver.oss import signing
 
 H = {"Authorization": f"Bearer {defaults.MINERU_TOKEN}"}
 REPO = Path(__file__).resolve().parents[2]
@@ -32,23 +33,23 @@ async def presigned(client: httpx.AsyncClient, name: str = "a.pdf") -> tuple[str
 
 
 def test_signature_is_hmac_sha1_over_the_v1_string() -> None:
-    url = oss.presign("http://h:1", "mineru", "api-upload/x/y.pdf", 1700000000)
+    url = signing.presign("http://h:1", "mineru", "api-upload/x/y.pdf", 1700000000)
     query = parse_qs(urlsplit(url).query)
     expected = base64.b64encode(
         hmac.new(
-            oss.ACCESS_KEY_SECRET.encode(),
+            signing.ACCESS_KEY_SECRET.encode(),
             b"PUT\n\n\n1700000000\n/mineru/api-upload/x/y.pdf",
             hashlib.sha1,
         ).digest()
     ).decode()
     assert query["Signature"] == [expected]
-    assert query["OSSAccessKeyId"] == [oss.ACCESS_KEY_ID]
+    assert query["OSSAccessKeyId"] == [signing.ACCESS_KEY_ID]
     assert query["Expires"] == ["1700000000"]
     assert urlsplit(url).path == "/__oss/mineru/api-upload/x/y.pdf"
 
 
 def test_oss_headers_are_canonicalised_into_the_string() -> None:
-    s = oss.string_to_sign(
+    s = signing.string_to_sign(
         "PUT", "md5", "text/plain", "9", "/b/k", {"X-OSS-Meta-B": "2 ", "x-oss-meta-a": "1"}
     )
     assert s == "PUT\nmd5\ntext/plain\n9\nx-oss-meta-a:1\nx-oss-meta-b:2\n/b/k"
@@ -82,7 +83,7 @@ async def test_tampered_signature_and_unknown_key(mock: Any) -> None:
     _batch, url = await presigned(client)
     r = await client.put(url.replace("Signature=", "Signature=AA"), content=b"x")
     assert r.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in r.text
-    r = await client.put(url.replace(oss.ACCESS_KEY_ID, "LTAIother"), content=b"x")
+    r = await client.put(url.replace(signing.ACCESS_KEY_ID, "LTAIother"), content=b"x")
     assert r.status_code == 403 and "<Code>InvalidAccessKeyId</Code>" in r.text
     r = await client.put(url.split("?")[0], content=b"x")
     assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text

@@ -9,7 +9,7 @@ import zlib
 import pytest
 from pypdf import PdfWriter
 
-from mockserver import pdftext
+from mockserver.documents import pdftext
 from mockserver.samples import multipage_pdf, receipt_pdf
 
 

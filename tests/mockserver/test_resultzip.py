@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mockserver import docmodel, resultzip, samples
-from mockserver.docmodel import DocError
+from mockserver import samples
+from mockserver.documents import docmodel, resultzip
+from mockserver.documents.docmodel import DocError
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:

@@ -1,29 +1,4 @@
-"""docparse v1 (seed 001): a self-hosted, MinerU-compatible parser that only takes URLs.
-
-Routes:
-
-``POST /api/v1/extract/task``                      camelCase request and response
-``GET  /api/v1/extract/task/{taskId}``             camelCase: taskId, state, fullZipUrl,
-                                                   markdownUrl, errMsg
-``POST /api/v1/extract/task/batch``                snake_case, as MinerU's batch
-``GET  /api/v1/extract-results/batch/{batch_id}``  snake_case, as MinerU's batch results
-``GET  /__cdn/docparse/pdf/{id}.zip`` / ``.md``    result zip / Markdown (no auth; expire)
-
-Envelopes differ by endpoint exactly as the seed shows them: single-task endpoints answer
-``{"code", "message", "data", "timestamp"}`` (milliseconds), batch endpoints
-``{"code", "msg", "trace_id", "data"}``.
-
-The seed gives its own token codes (``-20002`` wrong token, ``-20011`` expired) but not
-the HTTP status; the mock answers them with HTTP 401 (as MinerU, whose API this one
-copies, does for its token errors) in the endpoint's envelope. Accounts:
-``mock-docparse-token`` and ``mock-docparse-token-2`` (tasks are private to their
-token: ``-60013``); ``mock-docparse-token-expired`` gets ``-20011``.
-
-The mock really fetches the URL it is given (the daemon's signed file URLs), with the
-same submission-time vs task-failure split as the MinerU mock (see ``mineru.py``). The
-file's type comes from the URL path's suffix or, failing that, a Content-Disposition
-filename; a URL with neither is refused with ``-60002``.
-"""
+"""docparse v1: the handlers, their two envelopes and the accounts (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -32,20 +7,22 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
-from mockserver import defaults
-from mockserver.mineru import (
+from .. import defaults
+from ..core.context import MockContext
+from ..engine.api import (
     batch_results,
+    bearer,
     json_body,
     prepare_url_batch,
     serve_result,
     submit_task,
     submit_url_batch,
-    task_routes,
     trace_id,
 )
-from mockserver.parsejobs import ApiError, Engine, Task, bearer
+from ..engine.engine import Engine
+from ..engine.errors import ApiError
+from ..engine.tasks import Task
 
 SERVICE = "docparse"
 SECOND_TOKEN = "mock-docparse-token-2"
@@ -82,10 +59,9 @@ def batch(code: int, msg: str, data: Any, status: int = 200) -> JSONResponse:
 class DocParse:
     """The docparse v1 routes over one :class:`Engine`."""
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: MockContext) -> None:
         self.ctx = ctx
-        self.engine = Engine(ctx, SERVICE, uid=defaults.MOCK_UID)
-        self.engine.callback_content = self.camel_view  # type: ignore[method-assign]
+        self.engine = Engine(ctx, SERVICE, uid=defaults.MOCK_UID, callback_content=self.camel_view)
 
     def camel_view(self, task: Task, base_url: str | None = None) -> dict[str, Any]:
         """The single-task query's ``data`` (also a callback's ``content``)."""
@@ -160,14 +136,3 @@ class DocParse:
 
     async def download_md(self, request: Request) -> Response:
         return await serve_result(self.engine, request, "md")
-
-
-def routes(ctx: Any) -> list[BaseRoute]:
-    """Mounted by ``mockserver.app.create_app``."""
-    service = DocParse(ctx)
-    ctx.state[SERVICE] = service  # for tests and tools: the engine behind the routes
-    return [
-        *task_routes("/api/v1", service),
-        Route("/__cdn/docparse/pdf/{result_id}.zip", service.download_zip, methods=["GET"]),
-        Route("/__cdn/docparse/pdf/{result_id}.md", service.download_md, methods=["GET"]),
-    ]

@@ -23,6 +23,12 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import pageranges
+
+if TYPE_CHECKING:
+    from pypdf import PageObject
 
 MAX_BYTES = 200 * 1024 * 1024
 MAX_PAGES = 600
@@ -130,7 +136,6 @@ def analyze(path: Path, ext: str, page_spec: str | None = None) -> Document:
 
     Raises :class:`DocError` the way the service fails such a file.
     """
-    from mockserver import pageranges
 
     kind = check_type(ext)
     size = path.stat().st_size
@@ -246,7 +251,6 @@ def _unescape(text: str) -> str:
 
 
 def _pdf(path: Path, page_spec: str | None) -> Document:
-    from mockserver import pageranges
 
     try:
         import pypdf
@@ -275,8 +279,8 @@ def _pdf(path: Path, page_spec: str | None) -> Document:
     return Document("pdf", total, pages)
 
 
-def _pdf_page(page: object) -> Page:
-    box = page.mediabox  # type: ignore[attr-defined]
+def _pdf_page(page: PageObject) -> Page:
+    box = page.mediabox
     width, height = float(box.width), float(box.height)
     fragments: list[tuple[str, float, float, float]] = []
 
@@ -286,7 +290,7 @@ def _pdf_page(page: object) -> Page:
             y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
             fragments.append((text, x, y, float(size or 12.0)))
 
-    page.extract_text(visitor_text=visit)  # type: ignore[attr-defined]
+    page.extract_text(visitor_text=visit)
     result = Page(width, height)
     current = ""
     start: tuple[float, float, float] | None = None

@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from mockserver.docmodel import Document, Page, scale_bbox
+from .docmodel import Document, Page, scale_bbox
 
 VERSION_NAME = "2.5.4"
 EXTRA_FORMATS = ("docx", "html", "latex")
@@ -88,51 +88,16 @@ def markdown(doc: Document, image_name: str | None = None) -> str:
 
 
 def layout(doc: Document, backend: str, image_name: str | None = None) -> dict[str, Any]:
+    """The middle JSON (``layout.json``): the blocks of every page, in page units."""
     pdf_info = []
     for number in sorted(doc.pages):
         page = doc.pages[number]
         blocks: list[dict[str, Any]] = []
         if page.image:
-            blocks.append(
-                {
-                    "type": "image",
-                    "bbox": [0, 0, page.width, page.height],
-                    "index": 0,
-                    "blocks": [
-                        {
-                            "type": "image_body",
-                            "bbox": [0, 0, page.width, page.height],
-                            "lines": [
-                                {
-                                    "bbox": [0, 0, page.width, page.height],
-                                    "spans": [
-                                        {
-                                            "bbox": [0, 0, page.width, page.height],
-                                            "type": "image",
-                                            "image_path": image_name or "",
-                                        }
-                                    ],
-                                }
-                            ],
-                        }
-                    ],
-                }
-            )
+            blocks.append(_image_block(page, image_name))
         for i, line in enumerate(page.lines):
-            bbox = list(line.bbox)
-            blocks.append(
-                {
-                    "type": "title" if i == 0 else "text",
-                    "bbox": bbox,
-                    "index": len(blocks),
-                    "lines": [
-                        {
-                            "bbox": bbox,
-                            "spans": [{"bbox": bbox, "type": "text", "content": line.text}],
-                        }
-                    ],
-                }
-            )
+            blocks.append(_text_block(line.bbox, line.text, "title" if i == 0 else "text"))
+            blocks[-1]["index"] = len(blocks) - 1
         pdf_info.append(
             {
                 "page_idx": number - 1,
@@ -142,6 +107,21 @@ def layout(doc: Document, backend: str, image_name: str | None = None) -> dict[s
             }
         )
     return {"pdf_info": pdf_info, "_backend": backend, "_version_name": VERSION_NAME}
+
+
+def _image_block(page: Page, image_name: str | None) -> dict[str, Any]:
+    """A whole-page image: block > image_body > line > span."""
+    box = [0, 0, page.width, page.height]
+    span = {"bbox": box, "type": "image", "image_path": image_name or ""}
+    body = {"type": "image_body", "bbox": box, "lines": [{"bbox": box, "spans": [span]}]}
+    return {"type": "image", "bbox": box, "index": 0, "blocks": [body]}
+
+
+def _text_block(box: tuple[float, float, float, float], text: str, kind: str) -> dict[str, Any]:
+    """A one-line title or text block (its ``index`` is set by the caller)."""
+    bbox = list(box)
+    span = {"bbox": bbox, "type": "text", "content": text}
+    return {"type": kind, "bbox": bbox, "index": 0, "lines": [{"bbox": bbox, "spans": [span]}]}
 
 
 def model(doc: Document) -> list[dict[str, Any]]:

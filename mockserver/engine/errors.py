@@ -1,0 +1,16 @@
+"""The business error both MinerU-family APIs answer in their envelope."""
+
+from __future__ import annotations
+
+from ..documents import docmodel
+
+
+class ApiError(Exception):
+    """A business error answered with the service's envelope and this code."""
+
+    def __init__(self, code: int | str, message: str | None = None) -> None:
+        default = docmodel.MESSAGES.get(code, "error") if isinstance(code, int) else "error"
+        text = message or default
+        super().__init__(text)
+        self.code = code
+        self.message = text
