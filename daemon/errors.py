@@ -6,6 +6,7 @@
     ├── ConfigError                    config.toml or a secret is wrong: fix it, restart
     ├── StoreError                     the state database cannot be used
     │   ├── AlreadyRunning             another daemon owns these folders
+    │   ├── DamagedDatabase            pages of the database are damaged (found at start)
     │   └── StaleTransition            a job was not in the state an update expected
     ├── DocumentError                  this document cannot be processed (fails at once)
     │   ├── EmptyDocument  UnsupportedDocument  CorruptDocument  EncryptedDocument
@@ -82,6 +83,13 @@ class StoreError(DocinboxError):
 class AlreadyRunning(StoreError):
     code = "already_running"
     hint = "Another docinbox daemon uses these folders; stop it first."
+
+
+class DamagedDatabase(StoreError):
+    code = "damaged_database"
+    hint = ("Stop docinbox, move the state database aside (with its -wal and -shm files) "
+            "and start again: documents still in the inbox are queued anew, results already "
+            "in the outbox stay. docinbox never replaces the file on its own.")
 
 
 class StaleTransition(StoreError):

@@ -39,7 +39,7 @@ from . import embedded
 from . import services as registry
 from .clock import Clock, SystemClock
 from .control import FOREVER, StatusSnapshot
-from .errors import DocinboxError
+from .errors import DocinboxError, StoreError
 from .health import Health
 from .lock import DaemonLock
 from .outbox import OutboxWriter
@@ -103,6 +103,7 @@ class Daemon:
         self._tasks: set[asyncio.Task[None]] = set()
         self._work: set[asyncio.Task[None]] = set()
         self._probing: set[str] = set()
+        self._fatal: StoreError | None = None
         self.control = DaemonControl(self)
 
     # --- the outside: lock, run, stop -----------------------------------------------------
@@ -141,6 +142,8 @@ class Daemon:
             await self._run()
         finally:
             await self._shutdown()
+        if self._fatal is not None:
+            raise self._fatal
         return self.exit_code()
 
     def exit_code(self) -> int:
@@ -279,8 +282,23 @@ class Daemon:
         task = asyncio.create_task(coro, name=name)
         into.add(task)
         task.add_done_callback(into.discard)
-        task.add_done_callback(_log_failure)
+        task.add_done_callback(self._task_ended)
         return task
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A task that failed is a bug, logged; a state database that fails (damaged,
+        gone) stops the daemon with that error: nothing can be recorded any more."""
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        if isinstance(exc, StoreError):
+            if self._fatal is None:
+                self._fatal = exc
+                log.critical("%s. %s", exc.message, exc.hint)
+            if self._stopping is not None:
+                self._stopping.set()
+            return
+        log.error("background task %s failed", task.get_name(), exc_info=exc)
 
     async def _intake(self) -> None:
         assert self._queue is not None and self.rt is not None
@@ -553,8 +571,3 @@ async def _wait(event: asyncio.Event, timeout: float | None) -> None:
 def _soonest(waits: list[float | None]) -> float | None:
     present = [w for w in waits if w is not None]
     return min(present) if present else None
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background task %s failed", task.get_name(), exc_info=task.exception())

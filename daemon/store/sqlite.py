@@ -20,7 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from ..clock import Clock, SystemClock
-from ..errors import StaleTransition, StoreError
+from ..errors import DamagedDatabase, StaleTransition, StoreError
 from .job import Job
 from .migrations import current_version, migrate
 from .states import ACTIVE, State, allowed
@@ -51,16 +51,16 @@ class SQLiteStore:
             try:
                 with self._conn:
                     yield self._conn
-            except sqlite3.OperationalError as exc:
-                raise StoreError(f"state database error: {exc}") from exc
+            except sqlite3.DatabaseError as exc:  # locked, full, damaged pages...
+                raise _store_error(exc) from exc
 
     def _query(self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()
                ) -> list[sqlite3.Row]:
         with self._lock:
             try:
                 return self._conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
-            except sqlite3.OperationalError as exc:
-                raise StoreError(f"state database error: {exc}") from exc
+            except sqlite3.DatabaseError as exc:
+                raise _store_error(exc) from exc
 
     # --- writing --------------------------------------------------------------------------
 
@@ -362,6 +362,22 @@ class SQLiteStore:
                            "ORDER BY rowid", (job_id,))
 
 
+def _store_error(exc: sqlite3.DatabaseError) -> StoreError:
+    if isinstance(exc, sqlite3.OperationalError) and "malformed" not in str(exc):
+        return StoreError(f"state database error: {exc}")
+    return DamagedDatabase(f"the state database is damaged ({exc})")
+
+
+def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    """``PRAGMA quick_check`` at start: damaged pages are found now, as one clear error,
+    not later as a document failing for no reason."""
+    rows = conn.execute("PRAGMA quick_check(5)").fetchall()
+    lines = [line for r in rows for line in str(r[0]).splitlines()
+             if line != "ok" and not line.startswith("***")]
+    if lines:
+        raise DamagedDatabase(f"{path} is damaged (SQLite's check: {lines[0]})")
+
+
 def _placeholders(items: Iterable[Any]) -> str:
     return ", ".join("?" for _ in items)
 
@@ -383,6 +399,7 @@ def open_store(path: Path, *, clock: Clock | None = None, create: bool = True,
             conn = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_SECONDS)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
+        _check_integrity(conn, path)
         if not readonly:
             db = sqlite_utils.Database(conn)
             db.enable_wal()  # readers (docinbox status, the tray) never block the daemon
@@ -410,6 +427,8 @@ def open_store(path: Path, *, clock: Clock | None = None, create: bool = True,
             hint="Close whatever holds the database (a viewer, another docinbox) and start "
                  "again; docinbox never replaces it.",
         ) from exc
+    except DamagedDatabase:
+        raise
     except sqlite3.DatabaseError as exc:
         raise StoreError(
             f"{path} cannot be used as docinbox's state database: {exc}",
