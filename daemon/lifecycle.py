@@ -253,7 +253,7 @@ class Daemon:
             if "fetched_at" not in self.store.get(job_id).remote:
                 self.store.checkpoint(job_id, {"fetched_at": self.clock.now()})
 
-    def _on_callback(self, service: str, ids: set[str]) -> None:
+    def _on_callback(self, service: str, ids: Mapping[str, str]) -> None:
         if self.rt is not None:
             wake(self.rt, service, ids)
 

@@ -6,8 +6,9 @@ state of each job says what may have happened:
 - an outbox folder still in its temporary name: the service's output that was moved in
   goes back to the job's work folder; the half-written folder goes;
 - ``submitting``: the request may or may not have reached the service.  Services whose
-  ids were checkpointed resume from them; a synchronous API cannot be asked, so the
-  document is sent again;
+  ids were checkpointed resume from them; one that provably has the document (it
+  fetched it) is waited for; a synchronous API cannot be asked, so the document is
+  sent again;
 - ``submitted``: polled again, never resubmitted; ``received``: written out (or found
   already written) by the finish step;
 - unsent queued jobs are routed again (the routes may have changed);
@@ -38,6 +39,11 @@ def recover(rt: Runtime) -> None:
             store.transition(job.id, State.SUBMITTING, State.QUEUED,
                              note="recovered: the request may not have reached the service")
             log.info("%s: resubmitting after an interrupted request", job.rel_path)
+        else:
+            store.transition(job.id, State.SUBMITTING, State.SUBMITTED, not_before=0.0,
+                             remote={**job.remote, "awaiting_answer": True},
+                             note="recovered: the service has it; waiting for its answer")
+            log.info("%s: the service already has it; waiting for its answer", job.rel_path)
     store.clear_routes()
     health.clear(store, only_user_fixable=True)
     cut = store.cap_waits(rt.clock.now() + RETRY_AFTER_CEILING)

@@ -46,8 +46,8 @@ _KIND_OF_SUFFIX = {**{f".{k}": k for k in MIME}, **{v: k for k, v in EXTENSION.i
                    ".jpeg": "jpg", ".tiff": "tiff"}
 
 LookupFn = Callable[[int], "Path | None"]
-CallbackFn = Callable[[str, set[str]], None]
-VerifyFn = Callable[[Mapping[str, Any]], "set[str] | None"]
+CallbackFn = Callable[[str, Mapping[str, str]], None]
+VerifyFn = Callable[[Mapping[str, Any]], "Mapping[str, str] | None"]
 FetchFn = Callable[[int], None]
 
 

@@ -181,10 +181,11 @@ class Service(ABC):
         return False
 
     def resubmit_after_crash(self, doc: SourceDocument) -> bool:
-        """After a crash mid-submission: may the document be sent again?
+        """After a crash mid-submission: send it again (True), or poll for it (False:
+        the service provably has it and will say so)?
 
         True when the service cannot have kept it or cannot be asked (a synchronous
-        API); services with checkpointed ids resume from them instead.
+        API); services with checkpointed ids resume from them in ``submit``.
         """
         return True
 
@@ -192,9 +193,10 @@ class Service(ABC):
     def normalize(self, raw_dir: Path, doc: SourceDocument) -> Normalized:
         """The SPEC's normalized result from the stored raw output."""
 
-    def callback_ids(self, payload: Mapping[str, Any]) -> set[str] | None:
-        """A pushed result, verified: the remote ids it is about (to poll them now), or
-        None when it is not genuine.  Services without callbacks refuse every push."""
+    def callback_ids(self, payload: Mapping[str, Any]) -> dict[str, str] | None:
+        """A pushed result, verified: the remote ids it is about, by kind (``data_id``,
+        ``task_id``, ...: to poll them now), or None when it is not genuine.  Services
+        without callbacks refuse every push."""
         return None
 
     async def probe(self) -> None:

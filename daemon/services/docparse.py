@@ -14,15 +14,28 @@ Token errors are ``-20002``/``-20011`` (the mock answers them with HTTP 401).
 from __future__ import annotations
 
 import dataclasses
+import logging
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DocinboxError, TransientError
 from ..settings import ServiceSettings, ServiceSpec, key
-from .base import Accepted, BatchOutcome, Checkpoint, Outcome, ServiceContext, SourceDocument, each
+from . import mineru_result
+from .base import (
+    Accepted,
+    BatchOutcome,
+    Checkpoint,
+    Outcome,
+    Received,
+    ServiceContext,
+    SourceDocument,
+    each,
+)
 from .mineru import (
     POLL_FIRST,
+    POLL_MAX,
     ROUTE_OPTIONS,
     MineruFamily,
     MineruSettings,
@@ -30,8 +43,13 @@ from .mineru import (
     remote_name,
 )
 
+log = logging.getLogger("docinbox")
+
 #: How long a signed document URL works: the parser may queue a task before fetching.
 FILE_URL_TTL = 24 * 3600.0
+#: After a crash lost a submission's answer, how long to wait for the parser's callback
+#: before sending the document again.
+LOST_ANSWER_WAIT = 600.0
 #: seed 001's camelCase names of the single-task request.
 CAMEL = {"is_ocr": "isOcr", "enable_formula": "enableFormula", "enable_table": "enableTable",
          "language": "language", "extra_formats": "extraFormats", "page_ranges": "pageRanges",
@@ -110,6 +128,49 @@ class Docparse(MineruFamily):
                          "submitted_at": self.clock.now(), "poll_interval": POLL_FIRST},
                         poll_after=POLL_FIRST)
 
+    def resubmit_after_crash(self, doc: SourceDocument) -> bool:
+        """The parser fetches the document while it handles the submission, so a crash in
+        that request may leave a task docinbox never heard of.  The file server recorded
+        the fetch (``fetched_at``): then, when the parser pushes results, its callback
+        (which names the ``data_id``, persisted before the request) brings the task back —
+        the document is polled, not sent twice.  Without callbacks the parser cannot be
+        asked (seed 001 has no lookup by data id), so it is sent again."""
+        if doc.remote.get("task_id") or doc.remote.get("batch_id"):
+            return True  # submit() resumes from the checkpoint
+        return not (doc.remote.get("fetched_at") and self.callbacks is not None)
+
+    async def _poll_task(self, doc: SourceDocument) -> Outcome:
+        if doc.remote.get("task_id") or doc.remote.get("batch_id"):
+            return await super()._poll_task(doc)
+        return await self._find_lost_task(doc)
+
+    async def _find_lost_task(self, doc: SourceDocument) -> Outcome:
+        """A submission whose answer a crash lost.  The parser's callbacks name tasks
+        docinbox does not know (``candidates``, see pipeline/poll.wake); the one whose
+        result holds this very document (its ``*_origin`` file has the document's
+        sha256) is this job's.  Until one proves so, or for LOST_ANSWER_WAIT, wait; then
+        send the document again."""
+        waiting = False
+        for task_id in list(doc.remote.get("candidates") or []):
+            probe = dataclasses.replace(doc, remote={**doc.remote, "task_id": task_id})
+            try:
+                outcome = await super()._poll_task(probe)
+            except DocinboxError:
+                continue  # not ours to know about (another token's, or gone)
+            if isinstance(outcome, Accepted):
+                waiting = True
+            elif mineru_result.origin_sha256(doc.raw) == doc.sha256:
+                log.info("%s: its task %s, lost in a crash, was found again", doc.name, task_id)
+                return Received({**outcome.remote, "task_id": task_id})
+            else:
+                shutil.rmtree(doc.raw, ignore_errors=True)  # another document's result
+        since = float(doc.remote.get("fetched_at") or 0)
+        if waiting or self.clock.now() - since < LOST_ANSWER_WAIT:
+            return Accepted(dict(doc.remote), poll_after=POLL_MAX)
+        raise TransientError(
+            f"docparse: the task for {doc.name} was lost in a crash and no callback named "
+            "it; sending it again", service=self.name, resubmit=True)
+
     async def submit(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
                      ) -> BatchOutcome:
         outcomes: dict[int, Outcome | DocinboxError] = {}
@@ -119,6 +180,9 @@ class Docparse(MineruFamily):
             if already is not None:
                 outcomes[doc.job_id] = already
             else:
+                # The intent: the data_id the parser's callback will name, before the
+                # request (see resubmit_after_crash).
+                checkpoint(doc.job_id, {"data_id": data_id_for(doc), "fetched_at": None})
                 todo.append(doc)
         if len(todo) == 1 or any(d.url is not None for d in todo):
             # One document (or links): the single-task API says more (markdownUrl, errors

@@ -199,7 +199,7 @@ class MineruFamily(Service):
             return {}
         return {"callback": f"{self.callbacks.url}/{self.name}", "seed": self.callbacks.seed}
 
-    def callback_ids(self, payload: Mapping[str, Any]) -> set[str] | None:
+    def callback_ids(self, payload: Mapping[str, Any]) -> dict[str, str] | None:
         """seed 002's push: ``{"checksum", "content"}`` with checksum = sha256(uid + seed +
         content); the ids in the verified content say which jobs to poll now."""
         if self.callbacks is None:
@@ -215,8 +215,10 @@ class MineruFamily(Service):
             return None
         if not isinstance(data, dict):
             return None
-        return {str(data[k]) for k in ("data_id", "dataId", "task_id", "taskId", "batch_id")
-                if data.get(k)}
+        names = {"data_id": "data_id", "dataId": "data_id", "task_id": "task_id",
+                 "taskId": "task_id", "batch_id": "batch_id", "batchId": "batch_id"}
+        return {names[k]: str(v) for k, v in data.items()
+                if k in names and isinstance(v, str | int) and v != ""}
 
     def batch_key(self, kind: str, options: Mapping[str, Any]) -> str | None:
         if kind == "link":

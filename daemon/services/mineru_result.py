@@ -13,6 +13,7 @@ the work folder's ``raw/`` and copied to ``outbox/<stem>/raw/``, so:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -42,6 +43,19 @@ def find_markdown(raw_dir: Path) -> Path | None:
         return found[0]
     mds = sorted(raw_dir.rglob("*.md"), key=lambda p: (len(p.parts), p.name))
     return mds[0] if mds else None
+
+
+def origin_sha256(raw_dir: Path) -> str | None:
+    """The sha256 of the original the service put into its result (``*_origin.<ext>``),
+    or None when the result holds none: proof of which document a task parsed."""
+    for path in sorted(raw_dir.rglob("*_origin.*")):
+        if path.is_file() and not path.is_symlink():
+            digest = hashlib.sha256()
+            with path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+            return digest.hexdigest()
+    return None
 
 
 def rewrite_links(markdown: str, base: str) -> str:

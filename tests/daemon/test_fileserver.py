@@ -193,7 +193,7 @@ def test_callback_with_good_checksum_is_handed_over(env: Env) -> None:
     content = json.dumps({"task_id": "t-1", "state": "done"})
     r = _callback(env.server, "mineru", _signed(content))
     assert r.status_code == 200
-    assert env.calls == [("mineru", {"t-1"})]  # the ids the verified content names
+    assert env.calls == [("mineru", {"task_id": "t-1"})]  # the ids the verified content names
 
 
 @pytest.mark.parametrize(

@@ -635,8 +635,10 @@ def test_callback_ids_verifies_the_push_and_names_its_ids() -> None:
     callbacks = Callbacks("https://me.example/callbacks", "seed_1")
     m = Mineru(settings(uid="uid-1"), ServiceContext(callbacks=callbacks))
     content = json.dumps({"task_id": "t-1", "data_id": "docinbox-1-ab", "state": "done"})
-    assert m.callback_ids(_push(content)) == {"t-1", "docinbox-1-ab"}
-    assert m.callback_ids(_push(json.dumps({"batch_id": "b-1"}))) == {"b-1"}
+    assert m.callback_ids(_push(content)) == {"task_id": "t-1", "data_id": "docinbox-1-ab"}
+    assert m.callback_ids(_push(json.dumps({"batch_id": "b-1"}))) == {"batch_id": "b-1"}
+    assert m.callback_ids(_push(json.dumps({"taskId": "t-2", "dataId": "d"}))) == {
+        "task_id": "t-2", "data_id": "d"}
     assert m.callback_ids(_push(content, seed="seed_2")) is None
     assert m.callback_ids(_push(content, uid="uid-2")) is None
     assert m.callback_ids({**_push(content), "content": content + " "}) is None
