@@ -223,17 +223,17 @@ class InboxWatcher:
             polling = isinstance(observer, PollingObserver)
             return observer, "polling" if polling else "native", _reports_closes(observer)
         if self.mode != "polling":
-            observer = None
+            native: BaseObserver | None = None
             try:
-                observer = _native_observer()
-                self._schedule(observer)
+                native = _native_observer()
+                self._schedule(native)
             except OSError as exc:  # inotify limits, a file system inotify cannot watch
-                _stop(observer)
+                _stop(native)
                 if self.mode == "native" and initial:
                     raise OSError(f"cannot watch {self.inbox} natively: {exc}") from exc
                 return self._polling_observer(), self._degrade(exc), False
             self._degraded = None
-            return observer, "native", _reports_closes(observer)
+            return native, "native", _reports_closes(native)
         return self._polling_observer(), "polling", False
 
     def _schedule(self, observer: BaseObserver) -> None:
@@ -435,8 +435,8 @@ class InboxWatcher:
             )
         else:
             log.warning(
-                "the inbox %s was replaced by another folder (deleted and created "
-                "again, or a drive mounted or unmounted there); watching the new one "
+                "the inbox %s was replaced by another folder (the old one deleted or "
+                "moved away, or a drive mounted or unmounted there); watching the new one "
                 "(%s mode)",
                 self.inbox,
                 self.active_mode,

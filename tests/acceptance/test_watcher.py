@@ -152,6 +152,7 @@ def test_out_of_inotify_watches(workspace: Workspace) -> None:
         daemon.kill()
 
 
-def _finished(workspace: Workspace) -> dict[str, int] | None:
+def _finished(workspace: Workspace) -> dict[str, int]:
+    """The counts once a document ended (done or failed); empty before."""
     counts = workspace.counts()
-    return counts if counts.get("done") or counts.get("failed") else None
+    return counts if counts.get("done") or counts.get("failed") else {}
