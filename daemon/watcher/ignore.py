@@ -8,9 +8,22 @@ from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 BUILTIN = (
-    "*.part", "*.partial", "*.crdownload", "*.filepart", "*.tmp", "*.download",
-    "~$*", ".~lock.*", ".syncthing.*", ".DS_Store", "Thumbs.db", "desktop.ini",
-    "@eaDir", "__MACOSX", "$RECYCLE.BIN", "System Volume Information",
+    "*.part",
+    "*.partial",
+    "*.crdownload",
+    "*.filepart",
+    "*.tmp",
+    "*.download",
+    "~$*",
+    ".~lock.*",
+    ".syncthing.*",
+    ".DS_Store",
+    "Thumbs.db",
+    "desktop.ini",
+    "@eaDir",
+    "__MACOSX",
+    "$RECYCLE.BIN",
+    "System Volume Information",
 )
 
 
@@ -25,7 +38,8 @@ class IgnoreRules:
         )
 
     def ignored(self, rel_path: str | PurePosixPath) -> bool:
-        for part in PurePosixPath(rel_path).parts:
-            if part.startswith(".") or self._regex.match(part.lower()):
-                return True
-        return False
+        return any(self.ignored_name(part) for part in PurePosixPath(rel_path).parts)
+
+    def ignored_name(self, name: str) -> bool:
+        """One component: what a walk checks as it descends (its parents passed already)."""
+        return name.startswith(".") or self._regex.match(name.lower()) is not None

@@ -88,8 +88,16 @@ def test_written_again_after_close_waits_for_the_last_close(tmp_path: Path, watc
 def test_ignored_files_and_folders(tmp_path: Path, watch) -> None:  # type: ignore[no-untyped-def]
     _w, rec = watch(ignore=IgnoreRules(["*.bak"]))
     inbox = tmp_path / "inbox"
-    for name in ("a.pdf.part", "b.crdownload", "~$c.docx", ".hidden.pdf", "Thumbs.db",
-                 "d.bak", "e.tmp", "desktop.ini"):
+    for name in (
+        "a.pdf.part",
+        "b.crdownload",
+        "~$c.docx",
+        ".hidden.pdf",
+        "Thumbs.db",
+        "d.bak",
+        "e.tmp",
+        "desktop.ini",
+    ):
         (inbox / name).write_bytes(b"x")
     (inbox / "@eaDir").mkdir()
     (inbox / "@eaDir" / "f.pdf").write_bytes(b"x")
@@ -124,8 +132,12 @@ def test_polling_mode_uses_the_settle_window(tmp_path: Path, watch) -> None:  # 
     wait_for(lambda: rec.names() == ["share.pdf"], message="share.pdf")
 
 
-def test_falls_back_to_polling_when_inotify_cannot_start(tmp_path: Path, watch,  # type: ignore[no-untyped-def]
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_falls_back_to_polling_when_inotify_cannot_start(
+    tmp_path: Path,
+    watch,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     import daemon.watcher.watcher as module
 
     native = module._native_observer
@@ -141,7 +153,10 @@ def test_falls_back_to_polling_when_inotify_cannot_start(tmp_path: Path, watch, 
 
     monkeypatch.setattr(module, "_native_observer", exhausted)
     w, rec = watch(settle_seconds=0.3)
-    assert w.active_mode == "polling"
+    # the log and the mode say so, and what to do about it
+    assert w.active_mode == "polling (inotify watch limit reached)"
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "sudo sysctl fs.inotify.max_user_watches=" in warning
     (tmp_path / "inbox" / "x.pdf").write_bytes(b"x")
     wait_for(lambda: rec.names() == ["x.pdf"], message="x.pdf via polling")
 
