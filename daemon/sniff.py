@@ -283,7 +283,8 @@ def _pdf_error(exc: BaseException, name: str) -> DocumentError:
         return DocumentTooComplex(f"{name} is nested too deeply to read")
     if isinstance(exc, OSError) and not isinstance(exc, EOFError):
         return os_error(exc, name)
-    return CorruptDocument(f"{name} is not a readable PDF: {type(exc).__name__}: {_brief(exc)}")
+    detail = f": {_brief(exc)}" if str(exc).strip() else ""
+    return CorruptDocument(f"{name} is not a readable PDF: {type(exc).__name__}{detail}")
 
 
 def _require_eof_marker(fh: BinaryIO, name: str, chunk: int = 1 << 20) -> None:
@@ -295,7 +296,7 @@ def _require_eof_marker(fh: BinaryIO, name: str, chunk: int = 1 << 20) -> None:
     size = os.fstat(fh.fileno()).st_size
     fh.seek(max(0, size - 1024))
     tail = fh.read()
-    if b"%%EOF" in tail or tail.rstrip().endswith(b"%"):
+    if b"%%EOF" in tail or tail.rstrip().endswith((b"%%EO", b"%%E", b"%")):
         return
     fh.seek(0)
     carry = b""

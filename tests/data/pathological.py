@@ -78,6 +78,43 @@ def fan_out(width: int = 3000, depth: int = 2) -> bytes:
     return pdf(objects)
 
 
+def xref_stream_pdf(
+    objects: Mapping[int, bytes],
+    compressed: Mapping[int, tuple[int, int]] = {},
+    *,
+    widths: tuple[int, ...] = (1, 4, 2),
+) -> bytes:
+    """A PDF 1.5 file whose cross references are a stream (/W *widths*); *compressed*
+    maps an object number to (object stream number, index) for objects stored inside an
+    object stream."""
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = {}
+    for number in sorted(objects):
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n" % number + objects[number] + b"\nendobj\n"
+    xref_number = max([*objects, *compressed]) + 1
+    rows = bytearray()
+    pack = ">" + "".join({1: "B", 2: "H", 4: "I"}[w] for w in widths)
+    for number in range(xref_number + 1):
+        if number in offsets:
+            fields = (1, offsets[number], 0)
+        elif number in compressed:
+            fields = (2, *compressed[number])
+        elif number == xref_number:
+            fields = (1, len(out), 0)
+        else:
+            fields = (0, 0, 0)
+        rows += struct.pack(pack, *fields[: len(widths)])
+    start = len(out)
+    out += (
+        b"%d 0 obj\n<< /Type /XRef /Size %d /W [%s] /Root 1 0 R /Length %d >>\nstream\n"
+        % (xref_number, xref_number + 1, b" ".join(b"%d" % w for w in widths), len(rows))
+        + rows
+        + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % start
+    )
+    return bytes(out)
+
+
 def object_stream_bomb(megabytes: int = 200) -> bytes:
     """The page tree sits in an object stream that inflates to *megabytes* (1 MB on disk
     per 1,000 MB); pypdf stops at 75 MB."""
@@ -86,37 +123,25 @@ def object_stream_bomb(megabytes: int = 200) -> bytes:
     data = squeeze.compress(head + b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>")
     data += b"".join(squeeze.compress(b" " * (1 << 20)) for _ in range(megabytes))
     data += squeeze.flush()
-    objects = {
-        1: CATALOG,
-        3: PAGE,
-        4: b"<< /Type /ObjStm /N 1 /First %d /Length %d /Filter /FlateDecode >>\nstream\n"
+    stream = (
+        b"<< /Type /ObjStm /N 1 /First %d /Length %d /Filter /FlateDecode >>\nstream\n"
         % (len(head), len(data))
         + data
-        + b"\nendstream",
-    }
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = {}
-    for number in sorted(objects):
-        offsets[number] = len(out)
-        out += b"%d 0 obj\n" % number + objects[number] + b"\nendobj\n"
-    rows = bytearray()
-    for number in range(6):
-        if number in offsets:
-            rows += struct.pack(">BIH", 1, offsets[number], 0)
-        elif number == 2:
-            rows += struct.pack(">BIH", 2, 4, 0)
-        elif number == 5:
-            rows += struct.pack(">BIH", 1, len(out), 0)
-        else:
-            rows += struct.pack(">BIH", 0, 0, 0)
-    start = len(out)
-    out += (
-        b"5 0 obj\n<< /Type /XRef /Size 6 /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n"
-        % len(rows)
-        + rows
-        + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % start
+        + b"\nendstream"
     )
-    return bytes(out)
+    return xref_stream_pdf({1: CATALOG, 3: PAGE, 4: stream}, {2: (4, 0)})
+
+
+def xref_stream_short_widths() -> bytes:
+    """A cross-reference stream with two field widths instead of three (pypdf asserts)."""
+    return xref_stream_pdf(
+        {1: CATALOG, 2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", 3: PAGE}, widths=(1, 4)
+    )
+
+
+def compressed_in_a_non_object_stream() -> bytes:
+    """The page tree is said to live in object 4's object stream, but object 4 is a page."""
+    return xref_stream_pdf({1: CATALOG, 3: PAGE, 4: PAGE}, {2: (4, 0)})
 
 
 def many_objects_without_xref(count: int = 100_000) -> bytes:
@@ -139,6 +164,8 @@ PATHOLOGICAL = {
     "self reference": self_reference,
     "fan-out": fan_out,
     "object stream bomb": object_stream_bomb,
+    "short xref widths": xref_stream_short_widths,
+    "bad object stream": compressed_in_a_non_object_stream,
     "no end marker": no_eof_marker,
 }
 
