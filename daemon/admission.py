@@ -141,7 +141,7 @@ def _admit(
                 hint="Drop the document itself into the inbox.",
             )
         )
-    if not _inside(location, inbox):
+    if not _inside(location, rel_path, inbox, followed_link=target is not st):
         # A link, or a linked folder on the way: the file lives elsewhere, and whoever can
         # write to the inbox must not make docinbox send files it can read out of it.
         return refuse(
@@ -158,8 +158,20 @@ def _admit(
     return Admitted(rel_path, location, digest, size, mtime_ns)
 
 
-def _inside(location: str, inbox: Path) -> bool:
-    """Whether *location*, all links followed, is inside the inbox (itself resolved)."""
+def _inside(location: str, rel_path: str, inbox: Path, followed_link: bool) -> bool:
+    """Whether *location*, all links followed, is inside the inbox.
+
+    The common case costs nothing more: a plain file directly in the inbox, or below
+    folders none of which is a link (one lstat each). Otherwise the full resolution."""
+    parts = rel_path.split("/")
+    if not followed_link and ".." not in parts:
+        folder = os.fspath(inbox)
+        for part in parts[:-1]:
+            folder = os.path.join(folder, part)
+            if os.path.islink(folder):
+                break
+        else:
+            return True
     real = os.path.realpath(location)
     root = os.path.realpath(inbox)
     try:

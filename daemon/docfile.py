@@ -33,6 +33,7 @@ import codecs
 import errno
 import hashlib
 import os
+import re
 import stat
 from typing import BinaryIO
 
@@ -72,35 +73,41 @@ def open_document(path: str | os.PathLike[str]) -> BinaryIO:
     ``O_NONBLOCK`` (a FIFO swapped in meanwhile cannot block) and checked again on the
     descriptor, which is what every later read uses. Raises ``DocumentVanished`` (gone),
     ``UnreadableDocument`` (permissions, I/O), ``UnsupportedDocument`` (not a file)."""
-    name = display_name(os.path.basename(os.fspath(path)))
     try:
-        _require_regular(os.stat(path).st_mode, name)
-        fd = os.open(
-            path,
-            os.O_RDONLY
-            | getattr(os, "O_NONBLOCK", 0)
-            | getattr(os, "O_CLOEXEC", 0)
-            | getattr(os, "O_NOCTTY", 0)
-            | getattr(os, "O_BINARY", 0),
-        )
+        _require_regular(os.stat(path).st_mode, path)
+        fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
-        raise os_error(exc, name) from exc
+        raise os_error(exc, _name(path)) from exc
     try:
-        _require_regular(os.fstat(fd).st_mode, name)
-        if hasattr(os, "O_NONBLOCK"):
+        _require_regular(os.fstat(fd).st_mode, path)
+        if _NONBLOCK:
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException as exc:
         os.close(fd)
         if isinstance(exc, OSError):
-            raise os_error(exc, name) from exc
+            raise os_error(exc, _name(path)) from exc
         raise
 
 
-def _require_regular(mode: int, name: str) -> None:
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | _NONBLOCK
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
+
+def _name(path: str | os.PathLike[str]) -> str:
+    return display_name(os.path.basename(os.fspath(path)))
+
+
+def _require_regular(mode: int, path: str | os.PathLike[str]) -> None:
     if not stat.S_ISREG(mode):
         raise UnsupportedDocument(
-            f"{name} is {file_kind(mode)}, not a document",
+            f"{_name(path)} is {file_kind(mode)}, not a document",
             hint="Drop the document itself into the inbox.",
         )
 
@@ -131,12 +138,11 @@ def sha256_of(path: str | os.PathLike[str]) -> tuple[str, int, int]:
     The descriptor is fstat'ed before and after: a file that grew, shrank or was touched
     while it was read raises ``DocumentChanging`` (the caller offers it again later), so
     the digest always belongs to the size and time returned."""
-    name = display_name(os.path.basename(os.fspath(path)))
     with open_document(path) as fh:
         try:
             before = os.fstat(fh.fileno())
             h = hashlib.sha256()
-            buffer = bytearray(HASH_CHUNK)
+            buffer = bytearray(min(HASH_CHUNK, before.st_size + 1))  # small files: small
             view = memoryview(buffer)
             total = 0
             while n := fh.readinto(buffer):
@@ -144,12 +150,12 @@ def sha256_of(path: str | os.PathLike[str]) -> tuple[str, int, int]:
                 total += n
             after = os.fstat(fh.fileno())
         except OSError as exc:
-            raise os_error(exc, name) from exc
+            raise os_error(exc, _name(path)) from exc
     if (before.st_size, before.st_mtime_ns) != (
         after.st_size,
         after.st_mtime_ns,
     ) or total != before.st_size:
-        raise DocumentChanging(f"{name} changed while docinbox read it")
+        raise DocumentChanging(f"{_name(path)} changed while docinbox read it")
     return h.hexdigest(), before.st_size, before.st_mtime_ns
 
 
@@ -164,8 +170,11 @@ def read_bounded(fh: BinaryIO, limit: int) -> bytes:
 # --- names that are not UTF-8 -----------------------------------------------------------------
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _has_surrogates(text: str) -> bool:
-    return any("\ud800" <= ch <= "\udfff" for ch in text)
+    return not text.isascii() and _SURROGATE.search(text) is not None
 
 
 def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import errno
 import logging
 import multiprocessing
 import os
@@ -132,11 +133,16 @@ def inspect(path: str | os.PathLike[str]) -> DocumentInfo:
     ``InternalDocumentError`` for a bug of ours met on this file."""
     name = display_name(os.path.basename(os.fspath(path)))
     try:
-        with open_document(path) as fh:
+        # Parsers warn about the damage they work around (PIL: "Corrupt EXIF data"): the
+        # outcome says what matters; the helper process ignores warnings altogether.
+        with open_document(path) as fh, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             return _inspect_open(fh, name)
     except DocumentError:
         raise
     except OSError as exc:
+        if exc.errno in (None, errno.EINVAL):  # a parser's, not the disk's
+            raise CorruptDocument(f"{name} cannot be read: {_brief(exc)}") from exc
         raise os_error(exc, name) from exc
     except MemoryError as exc:
         raise DocumentTooComplex(f"{name} needs more memory to read than docinbox allows") from exc
@@ -281,8 +287,8 @@ def _pdf_error(exc: BaseException, name: str) -> DocumentError:
         return DocumentTooComplex(f"{name} needs more memory to read than docinbox allows")
     if isinstance(exc, RecursionError):
         return DocumentTooComplex(f"{name} is nested too deeply to read")
-    if isinstance(exc, OSError) and not isinstance(exc, EOFError):
-        return os_error(exc, name)
+    if isinstance(exc, OSError) and exc.errno not in (None, errno.EINVAL):
+        return os_error(exc, name)  # the disk or share said no; EINVAL: a seek before 0
     detail = f": {_brief(exc)}" if str(exc).strip() else ""
     return CorruptDocument(f"{name} is not a readable PDF: {type(exc).__name__}{detail}")
 
@@ -587,6 +593,11 @@ class Inspector:
         #: Helpers started so far (tests and the report read it).
         self.starts = 0
 
+    @property
+    def busy(self) -> bool:
+        """Whether a call is being served (or the helper is starting) right now."""
+        return self._lock.locked()
+
     def __enter__(self) -> Inspector:
         return self
 
@@ -604,14 +615,16 @@ class Inspector:
                 return inspect(path)
             try:
                 conn.send(os.fspath(path))
-                if not conn.poll(self.timeout):
+                if not self._answered(conn):
                     self._discard()
+                    if self._closed:
+                        raise Stopping("inspection stopped: docinbox is shutting down")
                     raise DocumentTooComplex(
                         f"{name} could not be read within {self.timeout:g} s: its structure "
                         "is damaged or built to exhaust readers"
                     )
                 reply = conn.recv()
-            except DocumentTooComplex:
+            except (DocumentTooComplex, Stopping):
                 raise
             except (EOFError, OSError) as exc:
                 self._discard()
@@ -623,6 +636,17 @@ class Inspector:
             if reply[-1]:  # the helper retires after this answer
                 self._discard(kill=False)
         return _decode(reply)
+
+    def _answered(self, conn: Any) -> bool:
+        """Wait for the answer until the deadline, or until close() is called."""
+        deadline = time.monotonic() + self.timeout
+        while not self._closed:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if conn.poll(min(left, 0.5)):
+                return True
+        return False
 
     def close(self) -> None:
         """Stop the helper; safe from any thread, and more than once."""

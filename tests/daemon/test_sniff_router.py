@@ -178,6 +178,10 @@ def test_pypdf_exceptions_outside_its_hierarchy_become_corrupt_documents(tmp_pat
         sniff.inspect(_file(tmp_path, "a.pdf", pathological.compressed_in_a_non_object_stream()))
     with pytest.raises(DocumentTooComplex, match="safety limits"):
         sniff.inspect(_file(tmp_path, "b.pdf", pathological.deep_page_tree()))
+    # pypdf seeks before the start of a mangled file: OSError(EINVAL), not a disk error
+    with pytest.raises(CorruptDocument, match="Invalid argument") as info:
+        sniff.inspect(DATA / "fuzzed-negative-seek.pdf")
+    assert type(info.value) is CorruptDocument
 
 
 def test_a_sane_count_is_read_without_walking_the_page_tree(tmp_path: Path) -> None:
@@ -324,6 +328,11 @@ def test_the_helper_inspects_like_inspect(tmp_path: Path) -> None:
         with pytest.raises(UnsupportedDocument, match="not a document"):
             inspector.inspect(_file(tmp_path, "notes.pdf", b"just text"))
         assert inspector.inspect(DATA / "receipt.xls").kind == "xls"
+        odd = _file(tmp_path, os.fsdecode(b"Factura_\xf1.pdf"), receipt_pdf())
+        assert inspector.inspect(odd) == sniff.DocumentInfo("pdf", 1)
+        empty = _file(tmp_path, os.fsdecode(b"Vac\xedo.pdf"), b"")
+        with pytest.raises(EmptyDocument, match=r"^Vacío\.pdf is empty"):
+            inspector.inspect(empty)
         assert inspector.starts == 1
 
 
@@ -367,7 +376,7 @@ def test_closing_releases_a_waiting_inspection(tmp_path: Path) -> None:
 
     thread = threading.Thread(target=run)
     thread.start()
-    wait_for(lambda: inspector._lock.locked(), message="the inspection to start")
+    wait_for(lambda: inspector.busy, message="the inspection to start")
     started = time.monotonic()
     inspector.close()
     thread.join(15)
