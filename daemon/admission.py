@@ -155,6 +155,8 @@ def _admit(
         return None  # still being written, or gone: the watcher offers it again
     except DocumentError as exc:
         return refuse(exc)
+    except OSError as exc:  # sha256_of maps its own; this keeps admit() total regardless
+        return refuse(os_error(exc, name))
     return Admitted(rel_path, location, digest, size, mtime_ns)
 
 
