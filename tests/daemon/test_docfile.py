@@ -167,7 +167,7 @@ def test_a_non_utf8_name_is_stored_losslessly_in_sqlite(tmp_path: Path) -> None:
     assert found.fetchone() == (1,)
 
 
-@settings(max_examples=300, derandomize=True, deadline=None)
+@settings(max_examples=300, derandomize=True, deadline=None, database=None)
 @given(st.binary(min_size=1, max_size=40).filter(lambda b: b"/" not in b and b"\0" not in b))
 def test_any_name_displays_and_round_trips(raw: bytes) -> None:
     name = os.fsdecode(raw)
