@@ -257,9 +257,10 @@ def _pdf_pages(fh: BinaryIO, name: str) -> int:
 def _count_pages(reader: Any) -> int:
     """The page tree's ``/Count`` when it is plausible, else the pages counted.
 
-    Viewers take ``/Count`` as the page count (pdf.js ``Catalog.numPages`` reads it from
-    the root page-tree node; MuPDF's ``pdf_count_pages`` too), and it is O(1): walking
-    the tree is O(pages) in pure Python (100,000 pages: 12 s, 330 MB). A ``/Count`` that
+    Viewers take ``/Count`` as the page count (pdf.js, src/core/catalog.js: ``numPages``
+    is the top-level page-tree node's ``Count`` until pages fail to load), and it is
+    O(1): walking the tree is O(pages) in pure Python (100,000 pages: 12 s, 330 MB),
+    and a page-tree loop or fan-out makes it worse. A ``/Count`` that
     is not a positive integer, or larger than the file's object count (each page is an
     object of its own), is not trusted: then pypdf walks the tree, within its limits."""
     # Not .get(): dict.get bypasses pypdf's __getitem__, which resolves indirect objects.
