@@ -373,8 +373,9 @@ _MAXREGSECT = 0xFFFFFFFA
 #: MB at most) and time whatever the file's size or its chains claim.
 _OLE_MAX_DIR_SECTORS = 512
 _OLE_MAX_ENTRIES = 4096
-#: The streams at the root that name each legacy format ([MS-DOC] 2.1, [MS-XLS] 2.1.2
-#: (``Book`` for Excel 5/95), [MS-PPT] 2.1.1), checked in this order.
+#: The streams at the root that name each legacy format: [MS-DOC] ``WordDocument``,
+#: [MS-PPT] ``PowerPoint Document``, [MS-XLS] ``Workbook`` (Excel 5/95 called it
+#: ``Book``); checked in this order.
 _OLE_KINDS = (
     ("worddocument", "doc"),
     ("powerpoint document", "ppt"),
