@@ -9,9 +9,14 @@
     │   ├── DamagedDatabase            pages of the database are damaged (found at start)
     │   └── StaleTransition            a job was not in the state an update expected
     ├── DocumentError                  this document cannot be processed (fails at once)
-    │   ├── EmptyDocument  UnsupportedDocument  CorruptDocument  EncryptedDocument
+    │   ├── EmptyDocument  UnsupportedDocument  EncryptedDocument
+    │   ├── CorruptDocument
+    │   │   └── DocumentTooComplex     reading it took too long or too much memory
+    │   ├── UnreadableDocument         the file cannot be read (permissions, I/O error)
     │   ├── DocumentTooLarge  TooManyPages
-    │   └── DocumentVanished           the file went away or changed while in flight
+    │   ├── DocumentVanished           the file went away or changed while in flight
+    │   │   └── DocumentChanging       it changed while being read: offered again later
+    │   └── InternalDocumentError      (also an InternalError) a bug met on this document
     ├── ServiceError                   a remote service failed or said no
     │   ├── TransientError             retryable: try again later, with backoff
     │   │   ├── NetworkError           connect/read errors, resets, timeouts (scope service)
@@ -27,7 +32,8 @@
     │   ├── UnsafeArchive              a result zip that escapes its folder, links, bombs
     │   └── (TransientError) RawOutputLost   the stored answer is unreadable: fetch again
     ├── InternalError                  a docinbox bug, recorded on the one document
-    └── HostError                      the local disk said no (full, read-only): retryable
+    ├── HostError                      the local disk said no (full, read-only): retryable
+    └── Stopping                       docinbox is stopping: the work is left for the next start
 
 Library errors are converted where they enter (``raise ... from exc``) so the
 engine decides retries from ``retryable`` and ``scope`` alone.
@@ -87,9 +93,11 @@ class AlreadyRunning(StoreError):
 
 class DamagedDatabase(StoreError):
     code = "damaged_database"
-    hint = ("Stop docinbox, move the state database aside (with its -wal and -shm files) "
-            "and start again: documents still in the inbox are queued anew, results already "
-            "in the outbox stay. docinbox never replaces the file on its own.")
+    hint = (
+        "Stop docinbox, move the state database aside (with its -wal and -shm files) "
+        "and start again: documents still in the inbox are queued anew, results already "
+        "in the outbox stay. docinbox never replaces the file on its own."
+    )
 
 
 class StaleTransition(StoreError):
@@ -125,6 +133,21 @@ class EncryptedDocument(DocumentError):
     hint = "Remove the password from the PDF and drop it again."
 
 
+class DocumentTooComplex(CorruptDocument):
+    """Reading the file hit a ceiling (time, memory): a damaged or hostile structure."""
+
+    code = "too_complex"
+    hint = (
+        "The file's structure is damaged or unusually complex; open it and save (or print "
+        "to PDF) a fresh copy, then drop that into the inbox."
+    )
+
+
+class UnreadableDocument(DocumentError):
+    code = "unreadable"
+    hint = "Give docinbox read permission on the file (or copy it again), then drop it again."
+
+
 class DocumentTooLarge(DocumentError):
     code = "too_large"
     hint = "Split or compress the document below the service's size limit."
@@ -138,6 +161,14 @@ class TooManyPages(DocumentError):
 class DocumentVanished(DocumentError):
     code = "file_vanished"
     hint = "The file was removed or changed while docinbox worked on it; drop it again."
+
+
+class DocumentChanging(DocumentVanished):
+    """Size or modification time moved while the file was read: it is still being written.
+    Intake leaves it to the watcher, which offers it again once it has settled."""
+
+    code = "file_changing"
+    hint = "The file was still being written; docinbox reads it again once it is complete."
 
 
 # --- services ------------------------------------------------------------------------------
@@ -178,8 +209,10 @@ class TransientError(ServiceError):
 class NetworkError(TransientError):
     code = "network"
     scope = "service"
-    hint = ("Check the network connection (and a proxy, if you use one); docinbox waits "
-            "and resumes on its own once the service answers.")
+    hint = (
+        "Check the network connection (and a proxy, if you use one); docinbox waits "
+        "and resumes on its own once the service answers."
+    )
 
 
 class ServerError(TransientError):
@@ -246,6 +279,25 @@ class InternalError(DocinboxError):
     hint = "This is a docinbox bug; please report it with the log."
 
 
+class InternalDocumentError(InternalError, DocumentError):
+    """A docinbox bug met while handling one document, raised where only DocumentErrors
+    may come out (intake, inspection): that document fails with the bug named, and
+    ``except InternalError`` finds it like any other bug."""
+
+    code = "internal"
+    hint = "This is a docinbox bug; please report it with the log. Other documents go on."
+
+
+class Stopping(DocinboxError):
+    """The daemon is shutting down while a step waited (e.g. on the inspection helper):
+    the job is not failed, it stays where it was and resumes at the next start."""
+
+    code = "stopping"
+    retryable = True
+    scope = "daemon"
+    hint = "docinbox is stopping; the document is picked up again at the next start."
+
+
 class HostError(DocinboxError):
     code = "host"
     retryable = True
@@ -257,6 +309,7 @@ class UnsafeArchive(ServiceError):
     bomb: retrying would fetch the same archive, so the document fails at once."""
 
     code = "unsafe_archive"
-    hint = ("The service sent a result archive docinbox refuses to unpack (paths outside "
-            "its folder, links, or far too large); report it to the service's operator.")
-
+    hint = (
+        "The service sent a result archive docinbox refuses to unpack (paths outside "
+        "its folder, links, or far too large); report it to the service's operator."
+    )
