@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     n = args.n
     from daemon import sniff
-    from daemon.admission import sha256_file as _sha256
+    from daemon.docfile import sha256_of as _sha256
     from daemon.outbox.writer import OutboxWriter
     from daemon.store import State, open_store
 

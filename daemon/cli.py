@@ -158,81 +158,19 @@ def _open_readonly(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .status import build_snapshot
+    from . import status
 
     settings, store = _open_readonly(args)
-    if store is None:
-        snap, jobs = None, []
-    else:
-        snap = build_snapshot(store, time.time(), outbox=settings.folders.outbox)
-        jobs = store.jobs()
-    counts = snap.counts if snap else {}
-    holder = lock.running(settings.folders.state)
+    report = status.report(store, settings, time.time())
     if args.json:
-        out = {
-            "daemon": _daemon_json(holder),
-            "counts": counts,
-            "documents": [_job_json(j, settings.folders.outbox) for j in jobs],
-            "services": [s.__dict__ for s in snap.services] if snap else [],
-            "paused_until": snap.paused_until if snap else None,
-        }
-        print(json.dumps(out, indent=2, ensure_ascii=False, default=str))
-        return EXIT_OK
-    total = sum(counts.values())
-    parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    print(f"docinbox: {total} document{'s' if total != 1 else ''}" + (f" — {parts}" if parts
-                                                                       else ""))
-    print(f"  {_daemon_line(holder)}")
-    if snap and snap.paused_until is not None:
-        print("  paused" + ("" if snap.paused_until == float("inf") else
-                            f" until {time.strftime('%H:%M', time.localtime(snap.paused_until))}"))
-    for s in snap.services if snap else ():
-        print(f"  {s.name}: {s.condition}" + (f" — {s.reason}" if s.reason else ""))
-    for job in jobs[len(jobs) - args.limit:] if args.limit else ():
-        line = f"  #{job.id:<5} {job.state!s:<10} {job.rel_path}"
-        if job.result_dir and job.state == "done":
-            line += f" → {settings.folders.outbox / job.result_dir}"
-        elif job.error:
-            line += f"  ({job.error}: {job.message})"
-        print(line)
+        print(json.dumps(report.as_json(), indent=2, ensure_ascii=False, default=str))
+    else:
+        print(report.as_text(limit=args.limit))
     return EXIT_OK
 
 
-def _daemon_json(holder: lock.Holder | None) -> dict[str, object]:
-    if holder is None:
-        return {"running": False}
-    return {"running": True, "pid": holder.pid or None, "config": holder.config or None,
-            "since": holder.since or None}
-
-
-def _daemon_line(holder: lock.Holder | None) -> str:
-    if holder is None:
-        return "no daemon is running (start one with: docinbox run)"
-    line = "daemon running"
-    if holder.pid:
-        line += f" (process {holder.pid}"
-        if holder.since:
-            line += f", since {time.strftime('%Y-%m-%d %H:%M', time.localtime(holder.since))}"
-        line += ")"
-    if holder.config:
-        line += f" with {holder.config}"
-    return line
-
-
-def _job_json(job, outbox: Path) -> dict:  # type: ignore[no-untyped-def]
-    return {
-        "id": job.id, "name": job.name, "path": job.rel_path, "state": str(job.state),
-        "service": job.service, "sha256": job.sha256, "bytes": job.size, "pages": job.pages,
-        "type": job.kind, "attempts": job.attempts, "error": job.error,
-        "message": job.message, "remote": dict(job.remote),
-        "result": str(outbox / job.result_dir) if job.result_dir and str(job.state) == "done"
-        else None,
-        "location": job.location or None,
-        "created_at": job.created_at, "updated_at": job.updated_at,
-    }
-
-
 def cmd_retry(args: argparse.Namespace) -> int:
+    from .docfile import display_name
     from .health import paused_for_settings
     from .status import retry
     from .store import open_store
@@ -248,7 +186,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     finally:
         store.close()
     for job in moved:
-        print(f"  #{job.id} {job.rel_path}: queued again")
+        print(f"  #{job.id} {display_name(job.rel_path)}: queued again")
     print(f"docinbox: {len(moved)} document{'s' if len(moved) != 1 else ''} back in line")
     holder = lock.running(settings.folders.state)
     for name, reason in held.items():

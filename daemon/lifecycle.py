@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from . import embedded
+from . import embedded, sniff
 from . import services as registry
 from .clock import Clock, SystemClock
 from .control import FOREVER, StatusSnapshot
@@ -104,6 +104,7 @@ class Daemon:
         self._work: set[asyncio.Task[None]] = set()
         self._probing: set[str] = set()
         self._fatal: StoreError | None = None
+        self._inspect_timer: asyncio.TimerHandle | None = None
         self.control = DaemonControl(self)
 
     # --- the outside: lock, run, stop -----------------------------------------------------
@@ -189,7 +190,8 @@ class Daemon:
             settings=self.settings, store=store, services=services, clock=self.clock,
             writer=OutboxWriter(f.outbox, fsync=self._fsync), health=Health(store, self.clock),
             retry=RetryPolicy(self.settings.retry, self._rng),
-            ignore=IgnoreRules(self.settings.watcher.ignore), once=self._once)
+            ignore=IgnoreRules(self.settings.watcher.ignore), inspector=sniff.Inspector(),
+            once=self._once)
         self.outcomes = Outcomes(rt)
         self.scheduler = Scheduler(services, store, self.clock)
         recover(rt)
@@ -324,6 +326,13 @@ class Daemon:
             while not self._admitting and self._queue.empty():
                 if not await inspect_pending(rt, self.outcomes):
                     break
+            # Documents held back (still being written) are looked at again when due.
+            now = self.clock.now()
+            due = rt.store.next_due(State.QUEUED, after=now)
+            if self._inspect_timer is not None:
+                self._inspect_timer.cancel()
+            self._inspect_timer = None if due is None else \
+                asyncio.get_running_loop().call_later(due - now, rt.signals.inspect.set)
 
     async def _scheduler(self) -> None:
         rt, stopping = self.rt, self._stopping
@@ -455,6 +464,8 @@ class Daemon:
     # --- stop -----------------------------------------------------------------------------
 
     async def _shutdown(self) -> None:
+        if self.rt is not None:
+            self.rt.inspector.close()  # an inspection under way ends now, not in 30 s
         if self.watcher is not None:
             await asyncio.to_thread(self.watcher.stop)
         for task in list(self._tasks):

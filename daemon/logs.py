@@ -47,7 +47,8 @@ def setup(level: str, file: Path | None, secrets: Iterable[str]) -> None:
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.handlers.RotatingFileHandler(
-            file, maxBytes=5 * 1024 * 1024, backupCount=3, encoding="utf-8"))
+            file, maxBytes=5 * 1024 * 1024, backupCount=3, encoding="utf-8",
+            errors="backslashreplace"))  # a name that is not UTF-8 is logged, not lost
     for handler in handlers:
         handler.setFormatter(logging.Formatter(FORMAT))
         handler.addFilter(redact)
@@ -57,5 +58,6 @@ def setup(level: str, file: Path | None, secrets: Iterable[str]) -> None:
     # watchdog logs a benign race at every stop as an error; nothing a user can act on.
     logging.getLogger("watchdog.observers.inotify").addFilter(
         lambda record: "called when the thread is inactive" not in record.getMessage())
-    for noisy in ("httpx", "httpcore", "watchdog", "uvicorn", "uvicorn.access", "uvicorn.error"):
+    for noisy in ("httpx", "httpcore", "watchdog", "uvicorn", "uvicorn.access", "uvicorn.error",
+                  "pypdf"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

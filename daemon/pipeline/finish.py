@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..docfile import display_name
 from ..errors import DocinboxError, HostError, InternalError, RawOutputLost, StaleTransition
 from ..outbox import archive_original
 from ..outbox.writer import Folder
@@ -111,7 +112,7 @@ def _choose_names(rt: Runtime, jobs: list[Job]) -> list[Job]:
     for job in jobs:
         if job.result_dir:
             continue
-        name = rt.writer.free_name(Path(job.name).stem, taken)
+        name = rt.writer.free_name(Path(display_name(job.name)).stem, taken)
         taken.add(name)
         changes.append((job.id, State.RECEIVED, State.RECEIVED, {"result_dir": name}))
     if not changes:
@@ -173,7 +174,7 @@ def _prepare(rt: Runtime, job: Job, twin_raw: Path | None) -> Folder | Written:
             f"({type(exc).__name__}: {exc})", service=service.name,
             resubmit=twin_raw is not None or not service.can_refetch(job.remote)) from exc
     result = {
-        "source": {"name": job.name, "path": job.rel_path, "sha256": job.sha256,
+        "source": {"name": doc.name, "path": display_name(job.rel_path), "sha256": job.sha256,
                    "bytes": job.size, "pages": job.pages, "type": job.kind},
         "service": job.service,
         "remote": dict(normalized.remote),

@@ -1,11 +1,14 @@
 """Step 2: what a queued document really is, and which service takes it.
 
 The type comes from the bytes, never the name, and the page count from the document
-(:func:`daemon.sniff.inspect`, in a worker thread: pypdf is slow and blocking); the
-route is the first ``[[routes]]`` entry that matches and whose service takes that type
-within its limits (:mod:`daemon.router`).  A whole batch is recorded in one transaction.
-Anything wrong with one document fails that document only, with its error file; a
-docinbox bug met on one document is recorded on that document as ``internal``.
+(:class:`daemon.sniff.Inspector`: pypdf in a helper process with a time and memory
+ceiling, so no file can hold inspection or the daemon up); the route is the first
+``[[routes]]`` entry that matches and whose service takes that type within its limits
+(:mod:`daemon.router`).  A whole batch is recorded in one transaction.  Anything wrong
+with one document fails that document only, with its error file; a docinbox bug met
+on one document is recorded on that document as ``internal``.  A document that reads
+as cut short while it was written moments ago gets time instead (a scanner adding
+pages).
 """
 
 from __future__ import annotations
@@ -14,10 +17,18 @@ import asyncio
 import dataclasses
 import logging
 from pathlib import Path
+from typing import Any
 
 from .. import router, sniff
-from ..errors import DocinboxError, DocumentError, DocumentVanished, InternalError
-from ..store import Job
+from ..errors import (
+    CorruptDocument,
+    DocinboxError,
+    DocumentError,
+    EmptyDocument,
+    InternalError,
+    Stopping,
+)
+from ..store import Job, State
 from .outcomes import Outcomes
 from .runtime import Runtime
 
@@ -25,6 +36,10 @@ log = logging.getLogger("docinbox")
 
 #: Documents inspected per batch: the first submissions wait for one batch.
 BATCH = 64
+#: A document that reads as incomplete but was modified this recently is given time...
+STILL_WRITING_SECONDS = 10.0
+#: ... and looked at again after this long (or as soon as it changes).
+HOLD_SECONDS = 2.0
 
 
 def decide(rt: Runtime, job: Job) -> router.Decision:
@@ -44,20 +59,28 @@ def decide(rt: Runtime, job: Job) -> router.Decision:
 
 async def inspect_pending(rt: Runtime, outcomes: Outcomes) -> bool:
     """Inspect (or re-route) one batch; False when there was nothing to do."""
-    fresh = [j for j in rt.store.uninspected(BATCH) if j.id not in rt.inflight]
+    now = rt.clock.now()
+    fresh = [j for j in rt.store.uninspected(BATCH, due_before=now) if j.id not in rt.inflight]
     unrouted = [j for j in rt.store.unrouted(512) if j.id not in rt.inflight]
     if not fresh and not unrouted:
         return False
     rt.inflight.update(j.id for j in fresh)
     try:
-        infos = await asyncio.to_thread(lambda: [_sniff(j) for j in fresh])
+        infos = await asyncio.to_thread(lambda: [_sniff(rt, j) for j in fresh])
     finally:
         rt.inflight.difference_update(j.id for j in fresh)
-    inspected: list[tuple[int, str, int | None, str, dict]] = []
-    routed: list[tuple[int, str, dict]] = []
+    inspected: list[tuple[int, str, str, int | None, str, dict[str, Any]]] = []
+    routed: list[tuple[int, str, dict[str, Any]]] = []
     failures: list[tuple[Job, DocinboxError]] = []
     for job, info in zip(fresh, infos, strict=True):
+        if isinstance(info, Stopping):
+            continue  # shutting down: inspected at the next start
         if isinstance(info, DocinboxError):
+            if _still_being_written(rt, job, info, now):
+                rt.store.update(job.id, State.QUEUED, not_before=now + HOLD_SECONDS)
+                log.info("%s: not complete yet (%s); it was written moments ago, so docinbox "
+                         "waits for the rest", job.rel_path, info.message)
+                continue
             failures.append((job, info))
             continue
         try:
@@ -65,7 +88,8 @@ async def inspect_pending(rt: Runtime, outcomes: Outcomes) -> bool:
         except DocumentError as exc:
             failures.append((job, exc))
             continue
-        inspected.append((job.id, info.kind, info.pages, decision.service, decision.options))
+        inspected.append((job.id, job.sha256, info.kind, info.pages, decision.service,
+                          decision.options))
         log.info("%s: queued for %s (%s%s)", job.rel_path, decision.service, info.kind,
                  f", {info.pages} page{'s' if info.pages != 1 else ''}" if info.pages else "")
     for job in unrouted:
@@ -86,17 +110,21 @@ async def inspect_pending(rt: Runtime, outcomes: Outcomes) -> bool:
     return True
 
 
-def _sniff(job: Job) -> sniff.DocumentInfo | DocinboxError:
+def _still_being_written(rt: Runtime, job: Job, error: DocinboxError, now: float) -> bool:
+    """A document that reads as cut short or empty while it was written moments ago is
+    most likely still being written (a scanner that reopens its file for each page):
+    it gets time instead of failing.  When it changes, admission refreshes this job."""
+    if not isinstance(error, CorruptDocument | EmptyDocument):
+        return False
+    return now - job.mtime_ns / 1e9 < STILL_WRITING_SECONDS
+
+
+def _sniff(rt: Runtime, job: Job) -> sniff.DocumentInfo | DocinboxError:
     """One document's type and pages, or the error that is this document's alone."""
     try:
-        return sniff.inspect(Path(job.location))
-    except DocumentError as exc:
+        return rt.inspector.inspect(Path(job.location))
+    except DocinboxError as exc:  # DocumentErrors, and Stopping at shutdown
         return exc
-    except FileNotFoundError:
-        return DocumentVanished(f"{job.rel_path} was removed before it was sent")
-    except PermissionError as exc:
-        return DocumentError(f"{job.rel_path} cannot be read: {exc.strerror}",
-                             hint="Give docinbox read permission on the file.")
     except Exception as exc:  # a bug (or a library's): this document's, not the batch's
         log.error("%s: unexpected error while inspecting it", job.rel_path, exc_info=exc)
         return InternalError(f"internal error while inspecting {job.rel_path}: "

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..docfile import display_name
 from ..errors import (
     DocinboxError,
     DocumentVanished,
@@ -159,7 +160,7 @@ class Outcomes:
         rt = self.rt
         error = {"error": job.error, "message": job.message, "service": job.service,
                  "attempts": job.attempts, "hint": job.hint or "",
-                 "document": job.rel_path}
+                 "document": display_name(job.rel_path)}
         # A file that changed under us is no longer the one this job knew: leave it.
         location = None if job.error == DocumentVanished.code else Path(job.location)
         try:

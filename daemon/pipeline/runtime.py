@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .. import sniff
 from ..clock import Clock
+from ..docfile import display_name
 from ..errors import DocumentError
 from ..health import Health
 from ..outbox import OutboxWriter
@@ -52,6 +53,7 @@ class Runtime:
     health: Health
     retry: RetryPolicy
     ignore: IgnoreRules
+    inspector: sniff.Inspector
     signals: Signals = field(default_factory=Signals)
     #: Jobs this run queued or worked on: ``--once`` exits 1 if any of them failed.
     touched: set[int] = field(default_factory=set)
@@ -76,7 +78,8 @@ class Runtime:
             with contextlib.suppress(OSError, DocumentError):
                 url = sniff.read_link(Path(job.location))
         return SourceDocument(
-            job_id=job.id, path=Path(job.location), name=job.name, kind=job.kind or "",
+            job_id=job.id, path=Path(job.location), name=display_name(job.name),
+            kind=job.kind or "",
             pages=job.pages, size=job.size, sha256=job.sha256, workdir=self.workdir(job.id),
             options=job.options, url=url, remote=job.remote,
         )

@@ -27,21 +27,23 @@ log = logging.getLogger("docinbox")
 
 
 async def submit(rt: Runtime, outcomes: Outcomes, service: Service, jobs: Sequence[Job]) -> None:
+    # No await until the intent is committed: the jobs planned are the jobs begun.
     ready: list[Job] = []
+    problems: list[tuple[Job, DocinboxError]] = []
     for job in jobs:
         try:
             check_unchanged(job)  # one stat: not worth a thread hop
         except DocinboxError as exc:
-            await outcomes.error(job.id, exc)
+            problems.append((job, exc))
             continue
         twin = _twin(rt, job, service.name)
         if twin is not None:
             _reuse(rt, outcomes, job, twin)
             continue
         ready.append(job)
-    if not ready:
-        return
-    started = begin(rt, ready)
+    started = begin(rt, ready) if ready else []
+    for job, exc in problems:
+        await outcomes.error(job.id, exc)
     if not started:
         return
     rt.activity = (f"sending {started[0].name}" if len(started) == 1

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..docfile import from_storable
 from .states import State
 
 
@@ -46,6 +47,8 @@ class Job:
         values["state"] = State(values["state"])
         values["options"] = json.loads(values["options"] or "{}")
         values["remote"] = json.loads(values["remote"] or "{}")
+        values["rel_path"] = from_storable(values["rel_path"])
+        values["location"] = from_storable(values["location"])
         return cls(**values)
 
 

@@ -20,12 +20,15 @@ from typing import Any
 import sqlite_utils
 
 from ..clock import Clock, SystemClock
+from ..docfile import from_storable, storable
 from ..errors import DamagedDatabase, StaleTransition, StoreError
 from .job import Job
 from .migrations import current_version, migrate
 from .states import ACTIVE, State, allowed
 
 _JSON_COLUMNS = ("options", "remote")
+#: Paths are kept losslessly: a name that is not UTF-8 is stored as its bytes (docfile).
+_PATH_COLUMNS = ("rel_path", "location")
 #: How long a write waits for another connection's lock before giving up.
 BUSY_SECONDS = 5.0
 
@@ -66,49 +69,51 @@ class SQLiteStore:
 
     def add(self, *, rel_path: str, location: str, sha256: str, size: int, mtime_ns: int,
             kind: str | None = None, pages: int | None = None) -> Job | None:
-        """Queue a new document, unless the same path with the same content is active."""
-        now = self.clock.now()
-        with self._tx() as conn:
-            dup = conn.execute(
-                "SELECT 1 FROM jobs WHERE rel_path = ? AND sha256 = ? AND state IN "
-                f"({_placeholders(ACTIVE)}) LIMIT 1",
-                (rel_path, sha256, *map(str, ACTIVE)),
-            ).fetchone()
-            if dup:
-                return None
-            cur = conn.execute(
-                "INSERT INTO jobs (rel_path, location, sha256, size, mtime_ns, kind, pages, "
-                "state, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (rel_path, location, sha256, size, mtime_ns, kind, pages, str(State.QUEUED),
-                 now, now),
-            )
-            job_id = cur.lastrowid
-            conn.execute("INSERT INTO history (job_id, at, src, dst) VALUES (?,?,?,?)",
-                         (job_id, now, None, str(State.QUEUED)))
-        return self.get(job_id)  # type: ignore[arg-type]
+        """Queue one document (see :meth:`add_many`)."""
+        (job_id,) = self.add_many([{"rel_path": rel_path, "location": location,
+                                    "sha256": sha256, "size": size, "mtime_ns": mtime_ns,
+                                    "kind": kind, "pages": pages}])
+        return None if job_id is None else self.get(job_id)
 
     def add_many(self, items: Iterable[Mapping[str, Any]]) -> list[int | None]:
-        """Queue many documents in one transaction (one fsync for a whole start-up scan):
-        each item has add()'s keyword arguments; None where it was already active."""
+        """Queue many documents in one transaction (one fsync for a whole start-up scan).
+
+        Each item has add()'s keyword arguments.  None where the same path with the same
+        content is already active.  A path whose earlier version is queued but was never
+        sent (a scanner still adding pages when it was first seen) is that same job,
+        refreshed: new content, inspected again — not a second document."""
         now = self.clock.now()
         ids: list[int | None] = []
         active = tuple(map(str, ACTIVE))
         with self._tx() as conn:
             for item in items:
-                dup = conn.execute(
-                    "SELECT 1 FROM jobs WHERE rel_path = ? AND sha256 = ? AND state IN "
-                    f"({_placeholders(active)}) LIMIT 1",
-                    (item["rel_path"], item["sha256"], *active),
-                ).fetchone()
-                if dup:
+                rel, location = storable(item["rel_path"]), storable(item["location"])
+                rows = conn.execute(
+                    "SELECT id, sha256, state, attempts FROM jobs WHERE rel_path = ? AND "
+                    f"state IN ({_placeholders(active)})", (rel, *active)).fetchall()
+                if any(r["sha256"] == item["sha256"] for r in rows):
                     ids.append(None)
+                    continue
+                unsent = [r["id"] for r in rows
+                          if r["state"] == str(State.QUEUED) and r["attempts"] == 0]
+                if unsent:
+                    conn.execute(
+                        "UPDATE jobs SET location = ?, sha256 = ?, size = ?, mtime_ns = ?, "
+                        "kind = ?, pages = ?, service = NULL, options = '{}', not_before = 0, "
+                        "updated_at = ? WHERE id = ?",
+                        (location, item["sha256"], item["size"], item["mtime_ns"],
+                         item.get("kind"), item.get("pages"), now, unsent[0]))
+                    conn.execute("INSERT INTO history (job_id, at, src, dst, note) "
+                                 "VALUES (?,?,?,?,?)", (unsent[0], now, str(State.QUEUED),
+                                                        str(State.QUEUED),
+                                                        "changed before it was sent"))
+                    ids.append(unsent[0])
                     continue
                 cur = conn.execute(
                     "INSERT INTO jobs (rel_path, location, sha256, size, mtime_ns, kind, pages, "
                     "state, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (item["rel_path"], item["location"], item["sha256"], item["size"],
-                     item["mtime_ns"], item.get("kind"), item.get("pages"), str(State.QUEUED),
-                     now, now),
+                    (rel, location, item["sha256"], item["size"], item["mtime_ns"],
+                     item.get("kind"), item.get("pages"), str(State.QUEUED), now, now),
                 )
                 ids.append(cur.lastrowid)
                 conn.execute("INSERT INTO history (job_id, at, src, dst) VALUES (?,?,?,?)",
@@ -128,16 +133,17 @@ class SQLiteStore:
                 "UPDATE jobs SET service = NULL WHERE state = 'queued' AND attempts = 0 "
                 "AND kind IS NOT NULL AND kind != '' AND service IS NOT NULL").rowcount
 
-    def set_inspected(self, rows: Iterable[tuple[int, str, int | None, str,
+    def set_inspected(self, rows: Iterable[tuple[int, str, str, int | None, str,
                                                  Mapping[str, Any]]]) -> None:
-        """Record (job id, kind, pages, service, options) for queued jobs, one transaction."""
+        """Record (job id, sha256 inspected, kind, pages, service, options) for queued jobs,
+        one transaction; a job whose content changed meanwhile is left for the next look."""
         now = self.clock.now()
         with self._tx() as conn:
             conn.executemany(
                 "UPDATE jobs SET kind = ?, pages = ?, service = ?, options = ?, updated_at = ? "
-                "WHERE id = ? AND state = 'queued'",
-                [(kind, pages, service, json.dumps(dict(options), sort_keys=True), now, job_id)
-                 for job_id, kind, pages, service, options in rows])
+                "WHERE id = ? AND state = 'queued' AND sha256 = ?",
+                [(kind, pages, service, json.dumps(dict(options), sort_keys=True), now, job_id,
+                  sha256) for job_id, sha256, kind, pages, service, options in rows])
 
     def set_routes(self, routes: Iterable[tuple[int, str, Mapping[str, Any]]]) -> None:
         """Record (job id, service, options) for queued jobs, in one transaction."""
@@ -168,10 +174,12 @@ class SQLiteStore:
                            f"AND kind IS NOT NULL AND kind != '' ORDER BY id LIMIT {int(limit)}")
         return [Job.from_row(r) for r in rows]
 
-    def uninspected(self, limit: int) -> list[Job]:
-        """Queued documents whose type and pages are not known yet."""
-        rows = self._query("SELECT * FROM jobs WHERE state = 'queued' AND kind IS NULL "
-                           f"ORDER BY id LIMIT {int(limit)}")
+    def uninspected(self, limit: int, *, due_before: float | None = None) -> list[Job]:
+        """Queued documents whose type and pages are not known yet (and, with
+        *due_before*, whose inspection is not held back)."""
+        due = "" if due_before is None else f" AND not_before <= {float(due_before)!r}"
+        rows = self._query("SELECT * FROM jobs WHERE state = 'queued' AND kind IS NULL"
+                           f"{due} ORDER BY id LIMIT {int(limit)}")
         return [Job.from_row(r) for r in rows]
 
     def transition(self, job_id: int, expect: State | Iterable[State], to: State, *,
@@ -202,7 +210,8 @@ class SQLiteStore:
             if not allowed(src, to):
                 raise StaleTransition(f"job {job_id}: {src} → {to} is not a transition")
         now = self.clock.now()
-        sets = {k: (json.dumps(v, sort_keys=True) if k in _JSON_COLUMNS else v)
+        sets = {k: (json.dumps(v, sort_keys=True) if k in _JSON_COLUMNS
+                    else storable(v) if k in _PATH_COLUMNS and isinstance(v, str) else v)
                 for k, v in changes.items()}
         sets["state"] = str(to)
         sets["updated_at"] = now
@@ -305,7 +314,7 @@ class SQLiteStore:
     def active_signatures(self, rel_paths: Iterable[str]) -> set[tuple[str, int, int]]:
         """(path, size, mtime) of the active jobs among *rel_paths*: one query for a batch,
         so a start-up scan can skip known files without hashing them."""
-        paths = list(rel_paths)
+        paths = [storable(p) for p in rel_paths]
         found: set[tuple[str, int, int]] = set()
         active = tuple(map(str, ACTIVE))
         for start in range(0, len(paths), 500):
@@ -315,7 +324,7 @@ class SQLiteStore:
                     f"SELECT rel_path, size, mtime_ns FROM jobs WHERE rel_path IN "
                     f"({_placeholders(chunk)}) AND state IN ({_placeholders(active)})",
                     (*chunk, *active)).fetchall()
-            found.update((r[0], r[1], r[2]) for r in rows)
+            found.update((from_storable(r[0]), r[1], r[2]) for r in rows)
         return found
 
     def in_state(self, *states: State, due_before: float | None = None,

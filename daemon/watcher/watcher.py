@@ -540,7 +540,7 @@ class InboxWatcher:
                     except OSError:
                         stats[path] = None
                         continue
-                    if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                    if stat.S_ISDIR(st.st_mode):
                         st = None
                 stats[path] = st
             candidates = {p: st for p in check if (st := stats[p]) is not None}
@@ -605,7 +605,9 @@ class InboxWatcher:
                         st = entry.stat(follow_symlinks=False)
                         folders.append((path, (st.st_dev, st.st_ino)))
                         stack.append(path)
-                    elif files and (entry.is_file(follow_symlinks=False) or entry.is_symlink()):
+                    elif files:
+                        # Every entry that is not a folder: a FIFO or a device named like a
+                        # document reaches admission, which refuses it with an error file.
                         found.append((folder / entry.name, entry.stat(follow_symlinks=False)))
                 except OSError:
                     continue
@@ -695,7 +697,7 @@ class InboxWatcher:
         except OSError:
             self._gone(raw, folder=False)
             return
-        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+        if stat.S_ISDIR(st.st_mode):
             return
         with self._cond:
             observe(path, FileState.of(st), self.clock.monotonic())

@@ -87,15 +87,17 @@ def test_a_dropped_folder_is_walked(workdir: Path) -> None:
 def test_unreadable_file(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """(As root permissions cannot stop a read, so the refusal is injected.)"""
     import daemon.admission as admission
+    from daemon.errors import UnreadableDocument
 
-    real = admission.sha256_file
+    real = admission.sha256_of
 
-    def sha(path: Path) -> str:
-        if path.name == "locked.pdf":
-            raise PermissionError(13, "Permission denied", str(path))
+    def sha(path: Path) -> tuple[str, int, int]:
+        if Path(path).name == "locked.pdf":
+            raise UnreadableDocument("locked.pdf cannot be read: permission denied",
+                                     hint="Give docinbox read permission on the file.")
         return real(path)
 
-    monkeypatch.setattr(admission, "sha256_file", sha)
+    monkeypatch.setattr(admission, "sha256_of", sha)
     mock = MockContext()
     (workdir / "inbox" / "locked.pdf").write_bytes(receipt_pdf())
     (workdir / "inbox" / "fine.pdf").write_bytes(receipt_pdf(total="3.00"))

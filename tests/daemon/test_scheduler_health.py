@@ -59,9 +59,11 @@ def store(tmp_path: Path) -> SQLiteStore:
 
 
 def queue(store: SQLiteStore, n: int, *, kind: str = "pdf", lang: str = "") -> list[int]:
-    ids = store.add_many([{"rel_path": f"{kind}{lang}{i}.pdf", "location": "/x", "sha256": f"{i}",
-                           "size": 1, "mtime_ns": i} for i in range(n)])
-    store.set_inspected([(i, kind, 1, "batchy", {"lang": lang}) for i in ids if i])
+    shas = [f"{kind}{lang}{i}" for i in range(n)]
+    ids = store.add_many([{"rel_path": f"{sha}.pdf", "location": "/x", "sha256": sha,
+                           "size": 1, "mtime_ns": i} for i, sha in enumerate(shas)])
+    store.set_inspected([(i, sha, kind, 1, "batchy", {"lang": lang})
+                         for i, sha in zip(ids, shas, strict=True) if i])
     return [i for i in ids if i]
 
 
