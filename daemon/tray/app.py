@@ -58,38 +58,47 @@ class TrayApp:
     to run headless).  :meth:`run` blocks on the calling (main) thread.
     """
 
-    def __init__(self, control: Control, *, backend: str | None = None,
-                 opener: Opener = default_opener,
-                 clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time,
-                 refresh_seconds: float = REFRESH_SECONDS) -> None:
+    def __init__(
+        self,
+        control: Control,
+        *,
+        backend: str | None = None,
+        opener: Opener = default_opener,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        refresh_seconds: float = REFRESH_SECONDS,
+    ) -> None:
         self.control = control
         self._wall = wall_clock
         self.refresh_seconds = refresh_seconds
         module = backends.load(backend)
         self.backend_name = module.__name__.rsplit("._", 1)[-1]
         self._title: Callable[[str], str] = (
-            latin1_title if self.backend_name == "xorg" else (lambda text: text))
-        self.ready = threading.Event()         # the icon is shown
-        self.daemon_done = threading.Event()   # run_daemon returned
-        self.icon_ended = threading.Event()    # the icon's loop returned (or failed)
+            latin1_title if self.backend_name == "xorg" else (lambda text: text)
+        )
+        self.ready = threading.Event()  # the icon is shown
+        self.daemon_done = threading.Event()  # run_daemon returned
+        self.icon_ended = threading.Event()  # the icon's loop returned (or failed)
         self._wake = threading.Event()
         self._ui_lock = threading.Lock()
-        self._closed = False                   # no more updates to the icon
+        self._closed = False  # no more updates to the icon
         self._icon_stop_requested = False
-        self._stopping = False                 # Quit or a signal asked the daemon to stop
+        self._stopping = False  # Quit or a signal asked the daemon to stop
         self._signals_seen = 0
         self._notify_failed = False
-        self.actions = Actions(control, opener=opener, on_quit=self._mark_stopping,
-                               on_change=self.wake)
+        self.actions = Actions(
+            control, opener=opener, on_quit=self._mark_stopping, on_change=self.wake
+        )
         self.notifier = Notifier(self._send_notification, clock=clock)
         snap = self._snapshot()
         self.state = self._derive(snap)
         self.notifier.observe(snap, self.state.problems)
         self.icon: Any = module.Icon(
-            "docinbox", icon=render(self.state.kind, self.state.badge),
+            "docinbox",
+            icon=render(self.state.kind, self.state.badge),
             title=self._title(self.state.tooltip),
-            menu=build_menu(self.state.menu, self.actions.perform))
+            menu=build_menu(self.state.menu, self.actions.perform),
+        )
         self._updater: threading.Thread | None = None
         self._post_lock = threading.Lock()
         self._post_conn: Any = None
@@ -101,8 +110,10 @@ class TrayApp:
         nothing; select it, so a click runs the default action (Open inbox)."""
         try:
             from Xlib import X
+
             self.icon._window.change_attributes(
-                event_mask=X.ExposureMask | X.StructureNotifyMask | X.ButtonPressMask)
+                event_mask=X.ExposureMask | X.StructureNotifyMask | X.ButtonPressMask
+            )
             self.icon._display.flush()
         except Exception as exc:
             log.debug("tray: cannot enable clicks on the xorg icon: %s", _one_line(exc))
@@ -117,8 +128,12 @@ class TrayApp:
             return StatusSnapshot(problem=f"status unavailable: {_one_line(exc)}")
 
     def _derive(self, snap: StatusSnapshot) -> TrayState:
-        return derive(snap, now=self._wall(), stopping=self._stopping,
-                      log_available=self.control.log_path is not None)
+        return derive(
+            snap,
+            now=self._wall(),
+            stopping=self._stopping,
+            log_available=self.control.log_path is not None,
+        )
 
     def wake(self) -> None:
         """Ask for a refresh soon; safe from any thread, never blocks (subscribe callback)."""
@@ -198,6 +213,7 @@ class TrayApp:
         def restore() -> None:
             for s, handler in saved.items():
                 signal.signal(s, handler)
+
         return restore
 
     def _reassert_signals(self) -> bool:
@@ -220,11 +236,13 @@ class TrayApp:
                 icon._icon_valid = icon._visible = True
             else:
                 icon.visible = True
-        self._updater = threading.Thread(target=self._update_loop, name="docinbox-tray-refresh",
-                                         daemon=True)
+        self._updater = threading.Thread(
+            target=self._update_loop, name="docinbox-tray-refresh", daemon=True
+        )
         self._updater.start()
         if self.backend_name in _GLIB_BACKENDS:
             from gi.repository import GLib  # present: the backend loaded
+
             GLib.idle_add(self._reassert_signals)  # sets ready once our handlers are back
         else:
             self.ready.set()
@@ -243,8 +261,11 @@ class TrayApp:
         with self._ui_lock:
             self._closed = True
             self._wake.set()
-            if (self._icon_stop_requested or self.icon_ended.is_set()
-                    or not getattr(self.icon, "_running", False)):
+            if (
+                self._icon_stop_requested
+                or self.icon_ended.is_set()
+                or not getattr(self.icon, "_running", False)
+            ):
                 return  # not started yet: _setup stops it when it sees daemon_done
             self._icon_stop_requested = True
         try:
@@ -282,14 +303,20 @@ class TrayApp:
             window = conn.create_resource_object("window", self.icon._window.id)
             if method == "expose":
                 g = window.get_geometry()
-                window.send_event(event.Expose(window=window, x=0, y=0, width=g.width,
-                                               height=g.height, count=0),
-                                  event_mask=X.NoEventMask)
+                window.send_event(
+                    event.Expose(window=window, x=0, y=0, width=g.width, height=g.height, count=0),
+                    event_mask=X.NoEventMask,
+                )
                 conn.flush()
                 return
-            window.send_event(event.ClientMessage(
-                window=window, client_type=conn.intern_atom(f"_PYSTRAY_{method.upper()}"),
-                data=(32, (X.CurrentTime, 0, 0, 0, 0))), event_mask=X.NoEventMask)
+            window.send_event(
+                event.ClientMessage(
+                    window=window,
+                    client_type=conn.intern_atom(f"_PYSTRAY_{method.upper()}"),
+                    data=(32, (X.CurrentTime, 0, 0, 0, 0)),
+                ),
+                event_mask=X.NoEventMask,
+            )
             conn.flush()
 
     def _drain_xorg_results(self) -> None:
@@ -336,8 +363,9 @@ class TrayApp:
                 self.icon.run(setup=self._setup)
             except Exception as exc:
                 if not self.daemon_done.is_set():
-                    log.warning("tray: the icon stopped (%s); docinbox runs on without it",
-                                _one_line(exc))
+                    log.warning(
+                        "tray: the icon stopped (%s); docinbox runs on without it", _one_line(exc)
+                    )
             else:
                 if not self.daemon_done.is_set():
                     log.warning("tray: the icon stopped; docinbox runs on without it")
@@ -364,9 +392,14 @@ class TrayApp:
         return result[0]
 
 
-def run_with_tray(control: Control, run_daemon: Callable[[], int], *,
-                  backend: str | None = None, opener: Opener | None = None,
-                  on_start: Callable[[TrayApp], None] | None = None) -> int:
+def run_with_tray(
+    control: Control,
+    run_daemon: Callable[[], int],
+    *,
+    backend: str | None = None,
+    opener: Opener | None = None,
+    on_start: Callable[[TrayApp], None] | None = None,
+) -> int:
     """Run the daemon with a tray icon if one can be shown; return the daemon's exit code.
 
     *backend*: a pystray backend name (``appindicator``, ``gtk``, ``xorg``, ``darwin``,

@@ -63,8 +63,12 @@ def _one_line(exc: BaseException) -> str:
 def load(name: str | None = None) -> ModuleType:
     """Return the first backend module that loads, or raise :class:`TrayUnavailable`."""
     names = candidates(name)
-    if (sys.platform.startswith("linux") and names != ("dummy",)
-            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
+    if (
+        sys.platform.startswith("linux")
+        and names != ("dummy",)
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+    ):
         raise TrayUnavailable("no display (DISPLAY and WAYLAND_DISPLAY are not set)")
     try:
         import_pystray()

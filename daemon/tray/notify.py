@@ -39,15 +39,21 @@ class Notifier:
     when it appears, and again only if it reappears after *renotify_after* seconds.
     """
 
-    def __init__(self, send: Send, *, clock: Callable[[], float] = time.monotonic,
-                 quiet: float = 5.0, window: float = 60.0,
-                 renotify_after: float = 3600.0) -> None:
+    def __init__(
+        self,
+        send: Send,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        quiet: float = 5.0,
+        window: float = 60.0,
+        renotify_after: float = 3600.0,
+    ) -> None:
         self._send = send
         self._clock = clock
         self.quiet = quiet
         self.window = window
         self.renotify_after = renotify_after
-        self._counts: tuple[int, int] | None = None   # (done, failed) last seen
+        self._counts: tuple[int, int] | None = None  # (done, failed) last seen
         self._seen_ids: set[int] = set()
         self._batch = _Batch()
         self._active_problems: set[str] = set()
@@ -76,7 +82,9 @@ class Notifier:
             self._batch.done_names += [d.name for d in fresh if d.state == "done"]
             self._batch.failed_names += [
                 d.name + (f" ({d.message or d.error})" if d.message or d.error else "")
-                for d in fresh if d.state == "failed"]
+                for d in fresh
+                if d.state == "failed"
+            ]
         self.tick()
 
     def tick(self) -> None:

@@ -32,10 +32,10 @@ PAUSE_CHOICES: tuple[tuple[str, float | None], ...] = (
 class Kind(str, Enum):
     """The icon's state, most urgent first (see :func:`derive`)."""
 
-    ERROR = "error"          # credentials, quota or configuration: the user must act
-    PAUSED = "paused"        # the user paused docinbox
-    RETRYING = "retrying"    # a service is unreachable; docinbox retries on its own
-    WORKING = "working"      # documents in flight
+    ERROR = "error"  # credentials, quota or configuration: the user must act
+    PAUSED = "paused"  # the user paused docinbox
+    RETRYING = "retrying"  # a service is unreachable; docinbox retries on its own
+    WORKING = "working"  # documents in flight
     ATTENTION = "attention"  # idle, but some documents failed
     IDLE = "idle"
 
@@ -65,16 +65,16 @@ SEPARATOR = MenuEntry(separator=True)
 class Problem:
     """A credentials/quota/configuration problem worth one notification."""
 
-    key: str      # stable identity: the same problem keeps the same key
+    key: str  # stable identity: the same problem keeps the same key
     message: str
 
 
 @dataclass(frozen=True)
 class TrayState:
     kind: Kind
-    badge: str | None        # short text drawn on the icon ("3", "99+", "!"), or None
-    tooltip: str             # ≤ TOOLTIP_MAX characters
-    status_line: str         # the first (disabled) menu line
+    badge: str | None  # short text drawn on the icon ("3", "99+", "!"), or None
+    tooltip: str  # ≤ TOOLTIP_MAX characters
+    status_line: str  # the first (disabled) menu line
     menu: tuple[MenuEntry, ...]
     problems: tuple[Problem, ...] = ()
 
@@ -112,16 +112,16 @@ def problems_of(snap: StatusSnapshot) -> tuple[Problem, ...]:
     for svc in snap.services:
         if svc.condition == "paused":
             why = svc.reason or svc.error or "needs attention"
-            found.append(Problem(key=f"{svc.name}:{svc.error or svc.reason}",
-                                 message=f"{svc.name}: {why}"))
+            found.append(
+                Problem(key=f"{svc.name}:{svc.error or svc.reason}", message=f"{svc.name}: {why}")
+            )
     return tuple(found)
 
 
 def _work_summary(snap: StatusSnapshot) -> str:
     """'3 queued, 2 in progress' — unknown non-terminal states count as in progress."""
     queued = snap.counts.get("queued", 0)
-    working = sum(n for s, n in snap.counts.items()
-                  if s not in TERMINAL_STATES and s != "queued")
+    working = sum(n for s, n in snap.counts.items() if s not in TERMINAL_STATES and s != "queued")
     parts = []
     if queued:
         parts.append(f"{queued} queued")
@@ -130,8 +130,9 @@ def _work_summary(snap: StatusSnapshot) -> str:
     return ", ".join(parts)
 
 
-def _summary(kind: Kind, snap: StatusSnapshot, problems: Sequence[Problem], now: float,
-             stopping: bool) -> str:
+def _summary(
+    kind: Kind, snap: StatusSnapshot, problems: Sequence[Problem], now: float, stopping: bool
+) -> str:
     """One line, shared by the tooltip and the menu's status line."""
     if stopping:
         return "stopping…"
@@ -174,8 +175,9 @@ def _summary(kind: Kind, snap: StatusSnapshot, problems: Sequence[Problem], now:
     return head + (f" ({', '.join(tail)})" if tail else "")
 
 
-def derive(snap: StatusSnapshot, *, now: float, stopping: bool = False,
-           log_available: bool = True) -> TrayState:
+def derive(
+    snap: StatusSnapshot, *, now: float, stopping: bool = False, log_available: bool = True
+) -> TrayState:
     """Map a snapshot to what the icon, tooltip and menu show.
 
     Priority: error > paused > retrying > working > attention > idle.  Working beats
@@ -212,8 +214,14 @@ def derive(snap: StatusSnapshot, *, now: float, stopping: bool = False,
     tooltip = truncate(f"docinbox: {line}")
     status_line = truncate(line[:1].upper() + line[1:], 80)
     menu = build_menu_model(snap, status_line, log_available=log_available)
-    return TrayState(kind=kind, badge=badge, tooltip=tooltip, status_line=status_line,
-                     menu=menu, problems=problems)
+    return TrayState(
+        kind=kind,
+        badge=badge,
+        tooltip=tooltip,
+        status_line=status_line,
+        menu=menu,
+        problems=problems,
+    )
 
 
 def recent_entry(doc: DocumentSummary) -> MenuEntry:
@@ -233,8 +241,9 @@ def recent_entry(doc: DocumentSummary) -> MenuEntry:
     return MenuEntry(text, None, enabled=False)
 
 
-def build_menu_model(snap: StatusSnapshot, status_line: str, *,
-                     log_available: bool = True) -> tuple[MenuEntry, ...]:
+def build_menu_model(
+    snap: StatusSnapshot, status_line: str, *, log_available: bool = True
+) -> tuple[MenuEntry, ...]:
     """The menu, top to bottom; items that do not apply are left out, not greyed."""
     entries: list[MenuEntry] = [
         MenuEntry(status_line, None, enabled=False),
@@ -247,8 +256,15 @@ def build_menu_model(snap: StatusSnapshot, status_line: str, *,
         entries.append(MenuEntry("Recent documents", None, children=recent))
     entries.append(SEPARATOR)
     if snap.paused_until is None:
-        entries.append(MenuEntry("Pause", None, children=tuple(
-            MenuEntry(label, ("pause", seconds)) for label, seconds in PAUSE_CHOICES)))
+        entries.append(
+            MenuEntry(
+                "Pause",
+                None,
+                children=tuple(
+                    MenuEntry(label, ("pause", seconds)) for label, seconds in PAUSE_CHOICES
+                ),
+            )
+        )
     else:
         entries.append(MenuEntry("Resume", ("resume",)))
     if snap.failed:

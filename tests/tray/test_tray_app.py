@@ -31,16 +31,24 @@ def run_headless(control: FakeControl, **kw: object) -> tuple[int, threading.Thr
     return code, ran_on[0]
 
 
-@pytest.mark.parametrize(("env", "backend_name", "reason"), [
-    ({"DISPLAY": None, "WAYLAND_DISPLAY": None}, None, "no display"),
-    ({"DISPLAY": ":4999"}, "xorg", "xorg: "),       # a display nobody serves
-    ({"DISPLAY": ":4999"}, None, "xorg: "),         # the default chain, all failing
-    ({"DISPLAY": ":0"}, "no-such-backend", "unknown backend"),
-])
+@pytest.mark.parametrize(
+    ("env", "backend_name", "reason"),
+    [
+        ({"DISPLAY": None, "WAYLAND_DISPLAY": None}, None, "no display"),
+        ({"DISPLAY": ":4999"}, "xorg", "xorg: "),  # a display nobody serves
+        ({"DISPLAY": ":4999"}, None, "xorg: "),  # the default chain, all failing
+        ({"DISPLAY": ":0"}, "no-such-backend", "unknown backend"),
+    ],
+)
 def test_no_tray_gives_one_warning_and_runs_the_daemon_on_this_thread(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-        capfd: pytest.CaptureFixture[str], env: dict[str, str | None],
-        backend_name: str | None, reason: str) -> None:
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    env: dict[str, str | None],
+    backend_name: str | None,
+    reason: str,
+) -> None:
     monkeypatch.delenv("PYSTRAY_BACKEND", raising=False)
     for key, value in env.items():
         if value is None:
@@ -84,12 +92,12 @@ def test_backend_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_tray_that_dies_while_running_leaves_the_daemon_running(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """pystray's dummy backend loads but cannot run: the daemon goes on, Control stops it."""
     control = FakeControl(tmp_path, exit_code=0)
     app = TrayApp(control, backend="dummy")
-    threading.Thread(target=lambda: (app.icon_ended.wait(10), control.stop()),
-                     daemon=True).start()
+    threading.Thread(target=lambda: (app.icon_ended.wait(10), control.stop()), daemon=True).start()
     caplog.set_level(logging.INFO)
     assert app.run(control.run_daemon) == 0
     assert control.calls == [("stop",)]

@@ -18,12 +18,12 @@ class Clock:
 def make() -> tuple[Notifier, Clock, list[tuple[str, str]]]:
     clock = Clock()
     sent: list[tuple[str, str]] = []
-    return Notifier(lambda t, m: sent.append((t, m)), clock=clock, quiet=5, window=60), \
-        clock, sent
+    return Notifier(lambda t, m: sent.append((t, m)), clock=clock, quiet=5, window=60), clock, sent
 
 
-def snap(done: int = 0, failed: int = 0, recent: tuple[DocumentSummary, ...] = (),
-         **kw: object) -> StatusSnapshot:
+def snap(
+    done: int = 0, failed: int = 0, recent: tuple[DocumentSummary, ...] = (), **kw: object
+) -> StatusSnapshot:
     return StatusSnapshot(counts={"done": done, "failed": failed}, recent=recent, **kw)  # type: ignore[arg-type]
 
 
