@@ -15,6 +15,8 @@ from typing import Literal, Protocol
 
 #: A user pause with no end ("until resumed").
 FOREVER = math.inf
+#: What ``problem`` said before :attr:`StatusSnapshot.starting` existed.
+STARTING = "starting"
 
 ServiceCondition = Literal["ok", "retrying", "paused"]
 
@@ -50,6 +52,16 @@ class StatusSnapshot:
     paused_until: float | None = None  # user pause; FOREVER = until resumed; None = running
     activity: str | None = None  # e.g. "uploading invoice.pdf"
     problem: str | None = None  # configuration or start-up problem, if any
+    #: The daemon has not opened its state yet: counts are unknown (not zero), nothing
+    #: can be paused or retried yet.  A normal moment, not a problem.
+    starting: bool = False
+
+    def __post_init__(self) -> None:
+        # EngineControl (daemon/engine.py) still says problem="starting" for this moment;
+        # read it as the start-up state so no front end announces it as a problem.
+        if self.problem == STARTING:
+            object.__setattr__(self, "problem", None)
+            object.__setattr__(self, "starting", True)
 
     @property
     def failed(self) -> int:

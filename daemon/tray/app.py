@@ -8,8 +8,9 @@ callbacks just set an event that a tray-side thread acts on.
 
 Stop paths, all ending in ``control.stop()`` and the daemon returning its exit code:
 Quit in the menu, SIGTERM, Ctrl-C (SIGINT).  The icon goes away when the daemon
-thread ends.  If the tray cannot start (no display, a dead display, a backend that
-will not load) docinbox logs one warning line and runs without it.
+thread ends.  If the tray cannot start (a dead display, a backend that will not load)
+docinbox logs one warning line and runs without it; with no display at all (a server,
+SSH, systemd without a desktop) that is expected, and one INFO line says so.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ log = logging.getLogger("docinbox.tray")
 
 #: Seconds between refreshes when no subscribe() callback arrives (pause countdowns...).
 REFRESH_SECONDS = 2.0
+#: ... and while the daemon is starting (it does not call back when its state is open).
+STARTUP_REFRESH_SECONDS = 0.1
 #: How long the xorg loop gets to end by itself after stop() (see _unblock_xorg_loop).
 XORG_STOP_GRACE = 3.0
 _GLIB_BACKENDS = ("appindicator", "gtk")
@@ -89,10 +92,12 @@ class TrayApp:
         self.actions = Actions(
             control, opener=opener, on_quit=self._mark_stopping, on_change=self.wake
         )
+        # Nothing is announced before the icon is up: the first refresh (right after
+        # _setup) shows the notifier its first snapshot.
         self.notifier = Notifier(self._send_notification, clock=clock)
         snap = self._snapshot()
+        self._daemon_starting = snap.starting
         self.state = self._derive(snap)
-        self.notifier.observe(snap, self.state.problems)
         self.icon: Any = module.Icon(
             "docinbox",
             icon=render(self.state.kind, self.state.badge),
@@ -142,6 +147,7 @@ class TrayApp:
     def refresh(self) -> TrayState:
         """Re-read the snapshot, notify on changes, update icon/tooltip/menu if they changed."""
         snap = self._snapshot()
+        self._daemon_starting = snap.starting
         new = self._derive(snap)
         self.notifier.observe(snap, new.problems)
         self.notifier.tick()
@@ -169,7 +175,13 @@ class TrayApp:
 
     def _update_loop(self) -> None:
         while not self._closed:
-            self._wake.wait(self.refresh_seconds)
+            # The daemon does not signal that its state is open: look often until it is,
+            # so the notifier's baseline comes before any document can finish.
+            self._wake.wait(
+                min(self.refresh_seconds, STARTUP_REFRESH_SECONDS)
+                if self._daemon_starting
+                else self.refresh_seconds
+            )
             self._wake.clear()
             if self._closed:
                 break
@@ -236,6 +248,7 @@ class TrayApp:
                 icon._icon_valid = icon._visible = True
             else:
                 icon.visible = True
+        self._wake.set()  # the first refresh at once: it also feeds the notifier
         self._updater = threading.Thread(
             target=self._update_loop, name="docinbox-tray-refresh", daemon=True
         )
@@ -405,13 +418,17 @@ def run_with_tray(
     *backend*: a pystray backend name (``appindicator``, ``gtk``, ``xorg``, ``darwin``,
     ``win32``), ``None`` for ``$PYSTRAY_BACKEND`` or the platform's default, or ``"none"``
     for no tray at all (``--no-tray``).  Any failure to create the icon gives one
-    warning line and the daemon runs on the calling thread, without a tray.
+    warning line (one INFO line when there is no display at all) and the daemon runs
+    on the calling thread, without a tray.
     *opener* and *on_start* are for tests.
     """
     if backend == "none":
         return run_daemon()
     try:
         app = TrayApp(control, backend=backend, opener=opener or default_opener)
+    except backends.NoDisplay as exc:
+        log.info("%s: docinbox runs without a tray icon", exc)
+        return run_daemon()
     except Exception as exc:
         log.warning("no tray icon (%s); docinbox runs without it", _one_line(exc))
         return run_daemon()

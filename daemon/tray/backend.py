@@ -26,6 +26,11 @@ class TrayUnavailable(Exception):
     """No backend could be loaded; the message says why, in one line."""
 
 
+class NoDisplay(TrayUnavailable):
+    """No graphical session at all (a server, SSH, systemd without a desktop): expected
+    there, so not worth a warning."""
+
+
 def import_pystray() -> ModuleType:
     """Import the ``pystray`` package without it loading a real backend."""
     with _lock:
@@ -69,7 +74,7 @@ def load(name: str | None = None) -> ModuleType:
         and not os.environ.get("DISPLAY")
         and not os.environ.get("WAYLAND_DISPLAY")
     ):
-        raise TrayUnavailable("no display (DISPLAY and WAYLAND_DISPLAY are not set)")
+        raise NoDisplay("no display (DISPLAY and WAYLAND_DISPLAY are not set)")
     try:
         import_pystray()
     except Exception as exc:

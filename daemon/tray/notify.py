@@ -33,6 +33,7 @@ class _Batch:
 class Notifier:
     """Feed it every snapshot (:meth:`observe`) and call :meth:`tick` now and then.
 
+    Only documents that finish after the first snapshot of a started daemon count.
     Finished documents are collected until nothing new finished for *quiet*
     seconds (or *window* seconds passed since the first), then announced in one
     message.  Each problem (see :func:`daemon.tray.state.problems_of`) is announced
@@ -62,12 +63,16 @@ class Notifier:
     def observe(self, snap: StatusSnapshot, problems: tuple[Problem, ...] = ()) -> None:
         now = self._clock()
         self._observe_problems(problems, now)
+        if snap.starting:  # counts unknown yet: neither a baseline nor news
+            return
         done, failed = snap.counts.get("done", 0), snap.counts.get("failed", 0)
         fresh = [d for d in snap.recent if d.id not in self._seen_ids]
         self._seen_ids.update(d.id for d in snap.recent)
         if len(self._seen_ids) > 4096:  # bounded; the recent list is short anyway
             self._seen_ids = {d.id for d in snap.recent}
-        if self._counts is None:  # the first snapshot is the baseline, not news
+        # The first snapshot of a started daemon is the baseline: what earlier runs
+        # finished is not news after a restart.
+        if self._counts is None:
             self._counts = (done, failed)
             return
         new_done = max(0, done - self._counts[0])

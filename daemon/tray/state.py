@@ -136,6 +136,8 @@ def _summary(
     """One line, shared by the tooltip and the menu's status line."""
     if stopping:
         return "stopping…"
+    if snap.starting:
+        return "starting…"
     pending = snap.pending
     failed = snap.failed
     tail: list[str] = []
@@ -182,10 +184,13 @@ def derive(
 
     Priority: error > paused > retrying > working > attention > idle.  Working beats
     attention so progress stays visible; the failure count stays in the tooltip and
-    the menu ("Retry failed (N)") until the user acts.
+    the menu ("Retry failed (N)") until the user acts.  A daemon still starting shows
+    as working, without a count: it is busy, and nothing is wrong.
     """
     problems = problems_of(snap)
-    if problems:
+    if snap.starting:
+        kind = Kind.WORKING
+    elif problems:
         kind = Kind.ERROR
     elif snap.paused_until is not None:
         kind = Kind.PAUSED
@@ -202,7 +207,7 @@ def derive(
     if kind is Kind.ERROR:
         badge = "!"
     elif kind is Kind.WORKING:
-        badge = badge_count(snap.pending)
+        badge = badge_count(snap.pending) if snap.pending else None
     elif kind is Kind.ATTENTION:
         badge = badge_count(snap.failed)
     elif kind in (Kind.RETRYING, Kind.PAUSED) and snap.pending:
@@ -244,13 +249,18 @@ def recent_entry(doc: DocumentSummary) -> MenuEntry:
 def build_menu_model(
     snap: StatusSnapshot, status_line: str, *, log_available: bool = True
 ) -> tuple[MenuEntry, ...]:
-    """The menu, top to bottom; items that do not apply are left out, not greyed."""
+    """The menu, top to bottom; items that do not apply are left out, not greyed (while
+    the daemon starts, pausing and retrying do not apply yet)."""
     entries: list[MenuEntry] = [
         MenuEntry(status_line, None, enabled=False),
         SEPARATOR,
         MenuEntry("Open inbox", ("open_inbox",), default=True),
         MenuEntry("Open outbox", ("open_outbox",)),
     ]
+    if snap.starting:
+        if log_available:
+            entries.append(MenuEntry("Open log", ("open_log",)))
+        return (*entries, SEPARATOR, MenuEntry("Quit", ("quit",)))
     recent = tuple(recent_entry(d) for d in snap.recent[:RECENT_MAX])
     if recent:
         entries.append(MenuEntry("Recent documents", None, children=recent))

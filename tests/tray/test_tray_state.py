@@ -242,3 +242,17 @@ def test_no_recent_submenu_when_nothing_finished() -> None:
 def test_stopping() -> None:
     s = derive(StatusSnapshot(counts={"queued": 3}), now=NOW, stopping=True)
     assert s.tooltip == "docinbox: stopping…"
+
+
+def test_starting_is_a_normal_state_not_a_problem() -> None:
+    """EngineControl answers problem="starting" until the daemon's state is open."""
+    snap = StatusSnapshot(problem="starting")
+    assert snap.starting
+    assert snap.problem is None
+    assert problems_of(snap) == ()
+    s = derive(snap, now=NOW)
+    assert s.kind is Kind.WORKING
+    assert s.badge is None
+    assert s.tooltip == "docinbox: starting…"
+    # nothing that needs a started daemon (pause, retry) is offered yet
+    assert texts(s.menu) == ["Starting…", "Open inbox", "Open outbox", "Open log", "Quit"]
