@@ -130,6 +130,14 @@ def _work_summary(snap: StatusSnapshot) -> str:
     return ", ".join(parts)
 
 
+def _just_finished(snap: StatusSnapshot) -> str:
+    """'recibo.pdf processed': what the icon shows while it holds the working state."""
+    if not snap.recent:
+        return "working…"
+    doc = snap.recent[0]
+    return f"{truncate(doc.name, 60)} {'failed' if doc.state == 'failed' else 'processed'}"
+
+
 def _summary(
     kind: Kind, snap: StatusSnapshot, problems: Sequence[Problem], now: float, stopping: bool
 ) -> str:
@@ -164,8 +172,8 @@ def _summary(
         if pending:
             tail.append(f"{pending} waiting")
     elif kind is Kind.WORKING:
-        head = _work_summary(snap)
-        if snap.activity:
+        head = _work_summary(snap) or _just_finished(snap)
+        if snap.activity and snap.pending:  # the daemon keeps its last activity when idle
             head += f" – {snap.activity}"
     elif kind is Kind.ATTENTION:
         head = f"{_plural(failed, 'document')} failed"
@@ -178,14 +186,21 @@ def _summary(
 
 
 def derive(
-    snap: StatusSnapshot, *, now: float, stopping: bool = False, log_available: bool = True
+    snap: StatusSnapshot,
+    *,
+    now: float,
+    stopping: bool = False,
+    log_available: bool = True,
+    busy: bool = False,
 ) -> TrayState:
     """Map a snapshot to what the icon, tooltip and menu show.
 
     Priority: error > paused > retrying > working > attention > idle.  Working beats
     attention so progress stays visible; the failure count stays in the tooltip and
     the menu ("Retry failed (N)") until the user acts.  A daemon still starting shows
-    as working, without a count: it is busy, and nothing is wrong.
+    as working, without a count: it is busy, and nothing is wrong.  *busy* holds the
+    working state a moment after the work ended (the caller decides how long), so a
+    document done in 100 ms still shows on the icon.
     """
     problems = problems_of(snap)
     if snap.starting:
@@ -196,7 +211,7 @@ def derive(
         kind = Kind.PAUSED
     elif any(s.condition == "retrying" for s in snap.services):
         kind = Kind.RETRYING
-    elif snap.pending:
+    elif snap.pending or busy:
         kind = Kind.WORKING
     elif snap.failed:
         kind = Kind.ATTENTION

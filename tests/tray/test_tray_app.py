@@ -10,7 +10,7 @@ import pytest
 
 from daemon.control import DocumentSummary, ServiceHealth, StatusSnapshot
 from daemon.tray import backend
-from daemon.tray.app import TrayApp, latin1_title, run_with_tray
+from daemon.tray.app import BUSY_AT_LEAST, TrayApp, latin1_title, run_with_tray
 from daemon.tray.icons import render
 from daemon.tray.state import Kind
 from daemon.tray.testing import FakeControl
@@ -130,6 +130,9 @@ def test_refresh_updates_icon_tooltip_menu_and_notifies(tmp_path: Path) -> None:
     assert icon.icon is None  # unchanged since construction: nothing pushed
     control.set_snapshot(StatusSnapshot(counts={"done": 2}))
     app.refresh()
+    assert icon.icon is render(Kind.WORKING, None)  # held a moment after the work
+    clock[0] += BUSY_AT_LEAST
+    app.refresh()
     assert icon.icon is render(Kind.IDLE, None)
     assert icon.title == "docinbox: idle – 2 done"
     assert icon.menu is not None
@@ -229,3 +232,24 @@ def test_no_display_is_one_info_line(
             "docinbox runs without a tray icon",
         )
     ]
+
+
+def test_a_document_done_between_two_looks_still_shows_as_work(tmp_path: Path) -> None:
+    """A receipt takes ~0.1 s, less than the daemon's change callback takes to arrive: the
+    tray only ever sees it done.  The icon shows work anyway, for BUSY_AT_LEAST."""
+    control = FakeControl(tmp_path, StatusSnapshot(counts={"done": 3}))
+    clock = [0.0]
+    app = TrayApp(control, backend="dummy", clock=lambda: clock[0])
+    assert app.state.kind is Kind.IDLE  # earlier runs' documents are no news
+    app.icon = RecordingIcon()  # type: ignore[assignment]
+    receipt = DocumentSummary(4, "recibo.pdf", "done")
+    control.set_snapshot(StatusSnapshot(counts={"done": 4}, recent=(receipt,)))
+    state = app.refresh()
+    assert (state.kind, state.badge) == (Kind.WORKING, None)
+    assert state.tooltip == "docinbox: recibo.pdf processed"
+    clock[0] += BUSY_AT_LEAST - 0.1
+    assert app.refresh().kind is Kind.WORKING
+    clock[0] += 0.1
+    state = app.refresh()
+    assert state.kind is Kind.IDLE
+    assert state.tooltip == "docinbox: idle – 4 done"

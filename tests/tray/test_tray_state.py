@@ -256,3 +256,15 @@ def test_starting_is_a_normal_state_not_a_problem() -> None:
     assert s.tooltip == "docinbox: starting…"
     # nothing that needs a started daemon (pause, retry) is offered yet
     assert texts(s.menu) == ["Starting…", "Open inbox", "Open outbox", "Open log", "Quit"]
+
+
+def test_busy_holds_the_working_state_after_the_work() -> None:
+    done = DocumentSummary(4, "recibo.pdf", "done")
+    snap = StatusSnapshot(counts={"done": 4}, recent=(done,), activity="writing recibo.pdf")
+    s = derive(snap, now=NOW, busy=True)
+    assert (s.kind, s.badge, s.tooltip) == (Kind.WORKING, None, "docinbox: recibo.pdf processed")
+    bad = DocumentSummary(5, "scan.png", "failed", error="unreadable")
+    s = derive(StatusSnapshot(counts={"done": 4, "failed": 1}, recent=(bad,)), now=NOW, busy=True)
+    assert (s.kind, s.tooltip) == (Kind.WORKING, "docinbox: scan.png failed (1 failed)")
+    held = ServiceHealth("mineru", "paused", reason="quota exhausted", error="quota")
+    assert derive(StatusSnapshot(services=(held,)), now=NOW, busy=True).kind is Kind.ERROR
