@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import signal
 import threading
 import time
@@ -30,7 +31,7 @@ from daemon.tray.icons import render
 from daemon.tray.menu import Actions, Opener, build_menu, default_opener
 from daemon.tray.notify import Notifier
 from daemon.tray.state import TrayState, derive
-from daemon.tray.xorg import XorgIcon
+from daemon.tray.xorg import XorgIcon, has_system_tray
 
 log = logging.getLogger("docinbox.tray")
 
@@ -82,6 +83,10 @@ class TrayApp:
         self.refresh_seconds = refresh_seconds
         module = backends.load(backend)
         self.backend_name = module.__name__.rsplit("._", 1)[-1]
+        if self.backend_name == "xorg" and not has_system_tray():
+            raise backends.TrayUnavailable(
+                f"no system tray on display {os.environ.get('DISPLAY', '')}"
+            )
         self._title: Callable[[str], str] = (
             latin1_title if self.backend_name == "xorg" else (lambda text: text)
         )

@@ -46,6 +46,22 @@ log = logging.getLogger("docinbox.tray")
 STOP_GRACE = 3.0
 
 
+def has_system_tray() -> bool:
+    """Whether a system tray runs on ``$DISPLAY``: the owner of the ``_NET_SYSTEM_TRAY_S<n>``
+    selection (freedesktop.org System Tray Protocol).  Without one, pystray's xorg icon
+    cannot dock and logs an ERROR with a traceback; asked here through our own
+    connection, with python-xlib's public API."""
+    from Xlib import X
+    from Xlib import display as xdisplay
+
+    d = xdisplay.Display()
+    try:
+        owner = d.get_selection_owner(d.intern_atom(f"_NET_SYSTEM_TRAY_S{d.get_default_screen()}"))
+        return owner not in (X.NONE, None)
+    finally:
+        d.close()
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 

@@ -167,3 +167,33 @@ def test_the_icon_docks_follows_a_document_and_a_restart_announces_nothing_old(
     assert again.stop() == 0
     assert again.problems() == []
     assert "needs attention" not in again.output()
+
+
+def test_without_a_display_docinbox_runs_without_a_tray_and_without_a_warning(
+    workspace: Workspace,
+) -> None:
+    """A server, an SSH session, systemd without a desktop: no tray is expected."""
+    daemon = workspace.start()  # the workspace's environment has no DISPLAY
+    daemon.wait_ready()
+    daemon.wait_for_line(r"INFO +docinbox\.tray: no display \(.*\): docinbox runs without a tray")
+    workspace.drop("recibo.pdf", receipt())
+    daemon.wait_for_line(r"recibo\.pdf: done", 60)
+    assert daemon.stop() == 0
+    assert daemon.problems() == []
+
+
+def test_a_desktop_without_a_system_tray_gets_one_warning(workspace: Workspace) -> None:
+    """A display but no tray on it (none running, or not yet): one line says why."""
+    xvfb, name = start_xvfb(ARTIFACTS / "acceptance-xvfb-no-tray.log")
+    try:
+        daemon = workspace.start(env={"DISPLAY": name})
+        daemon.wait_ready()
+        workspace.drop("recibo.pdf", receipt())
+        daemon.wait_for_line(r"recibo\.pdf: done", 60)
+        assert daemon.stop() == 0
+    finally:
+        stop(xvfb)
+    assert [re.sub(r"^\S+ \S+ ", "", p) for p in daemon.problems()] == [
+        f"WARNING docinbox.tray: no tray icon (no system tray on display {name}); "
+        "docinbox runs without it"
+    ]

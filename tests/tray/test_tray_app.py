@@ -253,3 +253,16 @@ def test_a_document_done_between_two_looks_still_shows_as_work(tmp_path: Path) -
     state = app.refresh()
     assert state.kind is Kind.IDLE
     assert state.tooltip == "docinbox: idle – 4 done"
+
+
+def test_the_real_engine_reads_as_starting_until_its_state_is_open(tmp_path: Path) -> None:
+    """What the tray sees of docinbox's own engine before run() opened the store."""
+    from daemon import config
+    from daemon.engine import Engine
+    from tests.helpers import write_config
+
+    engine = Engine(config.load(write_config(tmp_path)))
+    snap = engine.control.snapshot()
+    assert (snap.starting, snap.problem) == (True, None)
+    state = TrayApp(engine.control, backend="dummy").state
+    assert (state.kind, state.tooltip, state.problems) == (Kind.WORKING, "docinbox: starting…", ())
