@@ -4,7 +4,10 @@
 opens the display while being imported: with no display that raises Xlib errors
 (not ImportError), and a broken GTK stack raises GLib errors.  So the package is
 imported with the harmless ``dummy`` backend, and the real backend module is
-loaded here, inside a ``try`` that catches everything.
+loaded here, inside a ``try`` that catches everything.  These are pystray's private
+modules ``pystray._<name>``, the ones pystray itself imports for each ``PYSTRAY_BACKEND``
+value: pystray deletes its own chooser after import, so there is no public way to try
+the next backend when one fails.
 """
 
 from __future__ import annotations
@@ -92,9 +95,6 @@ def load(name: str | None = None) -> ModuleType:
 
 
 def menu_classes() -> tuple[type, type]:
-    """pystray's ``Menu`` and ``MenuItem`` (backend independent)."""
-    base = importlib.import_module("pystray._base") if "pystray" in sys.modules else None
-    if base is None:
-        import_pystray()
-        base = importlib.import_module("pystray._base")
-    return base.Menu, base.MenuItem
+    """pystray's public ``Menu`` and ``MenuItem`` (the same for every backend)."""
+    pystray = import_pystray()
+    return pystray.Menu, pystray.MenuItem
