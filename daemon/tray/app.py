@@ -8,9 +8,10 @@ callbacks just set an event that a tray-side thread acts on.
 
 Stop paths, all ending in ``control.stop()`` and the daemon returning its exit code:
 Quit in the menu, SIGTERM, Ctrl-C (SIGINT).  The icon goes away when the daemon
-thread ends.  If the tray cannot start (a dead display, a backend that will not load)
-docinbox logs one warning line and runs without it; with no display at all (a server,
-SSH, systemd without a desktop) that is expected, and one INFO line says so.
+thread ends.  If the tray cannot start (no system tray on the display, a dead display,
+a backend that will not load) docinbox logs one warning line and runs without it; with
+no display at all (a server, SSH, systemd without a desktop) that is expected, and one
+INFO line says so.
 """
 
 from __future__ import annotations
