@@ -1,5 +1,6 @@
 """pystray's xorg backend, driven without its cross-thread calls.  The only module that
-touches pystray internals; it goes when the StatusNotifierItem backend replaces xorg.
+touches pystray's xorg internals; it goes when the StatusNotifierItem backend replaces
+xorg.
 
 pystray's public setters (``icon``, ``title``, ``visible``) and ``stop()`` on the xorg
 backend write to the loop's X connection from the calling thread, flush it, and wait,
@@ -28,7 +29,8 @@ backend:
 - ``_running``: cleared once the loop ended, else ``Icon.__del__`` destroys the window
   again through a dead loop.
 
-Everything else (showing the icon, the menu, the default action) uses the public API.
+The menu and the default action use pystray's public API, as every other backend does
+for everything.
 """
 
 from __future__ import annotations
