@@ -22,11 +22,11 @@ ServiceCondition = Literal["ok", "retrying", "paused"]
 @dataclass(frozen=True)
 class DocumentSummary:
     id: int
-    name: str                  # the file's name as dropped (relative to the inbox)
-    state: str                 # a job state, see daemon.store.states
+    name: str  # the file's name as dropped (relative to the inbox)
+    state: str  # a job state, see daemon.store.states
     service: str | None = None
-    error: str | None = None   # stable error code when failed
-    message: str | None = None # what the user should know (failed or retrying)
+    error: str | None = None  # stable error code when failed
+    message: str | None = None  # what the user should know (failed or retrying)
     result_dir: Path | None = None  # outbox folder once done
     updated_at: float = 0.0
     error_file: Path | None = None  # failed/<name>.error.json once failed
@@ -36,20 +36,23 @@ class DocumentSummary:
 class ServiceHealth:
     name: str
     condition: ServiceCondition = "ok"
-    reason: str | None = None        # e.g. "quota exhausted (402)", "invalid API key"
-    error: str | None = None         # stable error code
-    until: float | None = None       # when a pause ends on its own (Unix seconds)
+    reason: str | None = None  # e.g. "quota exhausted (402)", "invalid API key"
+    error: str | None = None  # stable error code
+    until: float | None = None  # when a pause ends on its own (Unix seconds)
 
 
 @dataclass(frozen=True)
 class StatusSnapshot:
-    counts: dict[str, int] = field(default_factory=dict)        # job state -> n
-    active: tuple[DocumentSummary, ...] = ()                     # in flight, oldest first
-    recent: tuple[DocumentSummary, ...] = ()                     # last finished, newest first
+    counts: dict[str, int] = field(default_factory=dict)  # job state -> n
+    active: tuple[DocumentSummary, ...] = ()  # in flight, oldest first
+    recent: tuple[DocumentSummary, ...] = ()  # last finished, newest first
     services: tuple[ServiceHealth, ...] = ()
-    paused_until: float | None = None   # user pause; FOREVER = until resumed; None = running
-    activity: str | None = None         # e.g. "uploading invoice.pdf"
-    problem: str | None = None          # configuration or start-up problem, if any
+    paused_until: float | None = None  # user pause; FOREVER = until resumed; None = running
+    activity: str | None = None  # e.g. "uploading invoice.pdf"
+    problem: str | None = None  # configuration or start-up problem, if any
+    #: The daemon has not opened its state yet: counts are unknown (not zero), nothing
+    #: can be paused or retried yet.  A normal moment, not a problem.
+    starting: bool = False
 
     @property
     def failed(self) -> int:

@@ -524,7 +524,7 @@ class DaemonControl:
         self.inbox = folders.inbox
         self.outbox = folders.outbox
         self.log_path = daemon.settings.log.file
-        self._snapshot = StatusSnapshot(problem="starting")  # TODO(tray merge): starting=True
+        self._snapshot = StatusSnapshot(starting=True)
         self._subscribers: list[Callable[[], None]] = []
 
     def snapshot(self) -> StatusSnapshot:

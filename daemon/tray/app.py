@@ -8,15 +8,18 @@ callbacks just set an event that a tray-side thread acts on.
 
 Stop paths, all ending in ``control.stop()`` and the daemon returning its exit code:
 Quit in the menu, SIGTERM, Ctrl-C (SIGINT).  The icon goes away when the daemon
-thread ends.  If the tray cannot start (no display, a dead display, a backend that
-will not load) docinbox logs one warning line and runs without it.
+thread ends.  If the tray cannot start (no system tray on the display, a dead display,
+a backend that will not load) docinbox logs one warning line and runs without it; with
+no display at all (a server, SSH, systemd without a desktop) that is expected, and one
+INFO line says so.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,13 +32,18 @@ from daemon.tray.icons import render
 from daemon.tray.menu import Actions, Opener, build_menu, default_opener
 from daemon.tray.notify import Notifier
 from daemon.tray.state import TrayState, derive
+from daemon.tray.xorg import XorgIcon, has_system_tray
 
 log = logging.getLogger("docinbox.tray")
 
 #: Seconds between refreshes when no subscribe() callback arrives (pause countdowns...).
 REFRESH_SECONDS = 2.0
-#: How long the xorg loop gets to end by itself after stop() (see _unblock_xorg_loop).
-XORG_STOP_GRACE = 3.0
+#: ... and while the daemon is starting (it does not call back when its state is open).
+STARTUP_REFRESH_SECONDS = 0.1
+#: The icon stays "working" at least this long after it saw work, or saw documents finish
+#: between two looks: a receipt takes ~0.1 s, less than the daemon's change callbacks
+#: take to arrive, and would otherwise never show on the icon.
+BUSY_AT_LEAST = 1.5
 _GLIB_BACKENDS = ("appindicator", "gtk")
 
 
@@ -58,54 +66,64 @@ class TrayApp:
     to run headless).  :meth:`run` blocks on the calling (main) thread.
     """
 
-    def __init__(self, control: Control, *, backend: str | None = None,
-                 opener: Opener = default_opener,
-                 clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time,
-                 refresh_seconds: float = REFRESH_SECONDS) -> None:
+    def __init__(
+        self,
+        control: Control,
+        *,
+        backend: str | None = None,
+        opener: Opener = default_opener,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        refresh_seconds: float = REFRESH_SECONDS,
+    ) -> None:
         self.control = control
+        self._clock = clock
         self._wall = wall_clock
+        self._finished: int | None = None  # done + failed at the last look (started daemon)
+        self._busy_until = -math.inf
         self.refresh_seconds = refresh_seconds
         module = backends.load(backend)
         self.backend_name = module.__name__.rsplit("._", 1)[-1]
+        if self.backend_name == "xorg" and not has_system_tray():
+            raise backends.TrayUnavailable(
+                f"no system tray on display {os.environ.get('DISPLAY', '')}"
+            )
         self._title: Callable[[str], str] = (
-            latin1_title if self.backend_name == "xorg" else (lambda text: text))
-        self.ready = threading.Event()         # the icon is shown
-        self.daemon_done = threading.Event()   # run_daemon returned
-        self.icon_ended = threading.Event()    # the icon's loop returned (or failed)
+            latin1_title if self.backend_name == "xorg" else (lambda text: text)
+        )
+        self.ready = threading.Event()  # the icon is shown
+        self.daemon_done = threading.Event()  # run_daemon returned
+        self.icon_ended = threading.Event()  # the icon's loop returned (or failed)
         self._wake = threading.Event()
         self._ui_lock = threading.Lock()
-        self._closed = False                   # no more updates to the icon
+        self._closed = False  # no more updates to the icon
         self._icon_stop_requested = False
-        self._stopping = False                 # Quit or a signal asked the daemon to stop
+        self._stopping = False  # Quit or a signal asked the daemon to stop
         self._signals_seen = 0
         self._notify_failed = False
-        self.actions = Actions(control, opener=opener, on_quit=self._mark_stopping,
-                               on_change=self.wake)
+        self.actions = Actions(
+            control, opener=opener, on_quit=self._mark_stopping, on_change=self.wake
+        )
+        # Nothing is announced before the icon is up: the first refresh (right after
+        # _setup) shows the notifier its first snapshot.
         self.notifier = Notifier(self._send_notification, clock=clock)
         snap = self._snapshot()
+        self._daemon_starting = snap.starting
+        self._track_work(snap)
         self.state = self._derive(snap)
-        self.notifier.observe(snap, self.state.problems)
         self.icon: Any = module.Icon(
-            "docinbox", icon=render(self.state.kind, self.state.badge),
+            "docinbox",
+            icon=render(self.state.kind, self.state.badge),
             title=self._title(self.state.tooltip),
-            menu=build_menu(self.state.menu, self.actions.perform))
+            menu=build_menu(self.state.menu, self.actions.perform),
+        )
         self._updater: threading.Thread | None = None
-        self._post_lock = threading.Lock()
-        self._post_conn: Any = None
-        if self.backend_name == "xorg":
-            self._enable_xorg_clicks()
-
-    def _enable_xorg_clicks(self) -> None:
-        """pystray's xorg icon handles ButtonPress but never selects it, so a click did
-        nothing; select it, so a click runs the default action (Open inbox)."""
-        try:
-            from Xlib import X
-            self.icon._window.change_attributes(
-                event_mask=X.ExposureMask | X.StructureNotifyMask | X.ButtonPressMask)
-            self.icon._display.flush()
-        except Exception as exc:
-            log.debug("tray: cannot enable clicks on the xorg icon: %s", _one_line(exc))
+        self._icon_up = False  # the icon's loop ran our setup: it has something to stop
+        # pystray's xorg backend cannot be updated from another thread through its public
+        # API (see daemon/tray/xorg.py); every other backend is.
+        self._xorg = XorgIcon(self.icon) if self.backend_name == "xorg" else None
+        if self._xorg is not None:
+            self._xorg.enable_clicks()
 
     # --- state -----------------------------------------------------------------------------
 
@@ -117,8 +135,24 @@ class TrayApp:
             return StatusSnapshot(problem=f"status unavailable: {_one_line(exc)}")
 
     def _derive(self, snap: StatusSnapshot) -> TrayState:
-        return derive(snap, now=self._wall(), stopping=self._stopping,
-                      log_available=self.control.log_path is not None)
+        return derive(
+            snap,
+            now=self._wall(),
+            stopping=self._stopping,
+            log_available=self.control.log_path is not None,
+            busy=self._clock() < self._busy_until,
+        )
+
+    def _track_work(self, snap: StatusSnapshot) -> None:
+        """Hold the working state :data:`BUSY_AT_LEAST` after work in flight or documents
+        that finished since the last look (not those of earlier runs: the first look at a
+        started daemon is the baseline)."""
+        if snap.starting:
+            return
+        finished = snap.counts.get("done", 0) + snap.counts.get("failed", 0)
+        if snap.pending or (self._finished is not None and finished > self._finished):
+            self._busy_until = self._clock() + BUSY_AT_LEAST
+        self._finished = finished
 
     def wake(self) -> None:
         """Ask for a refresh soon; safe from any thread, never blocks (subscribe callback)."""
@@ -127,6 +161,8 @@ class TrayApp:
     def refresh(self) -> TrayState:
         """Re-read the snapshot, notify on changes, update icon/tooltip/menu if they changed."""
         snap = self._snapshot()
+        self._daemon_starting = snap.starting
+        self._track_work(snap)
         new = self._derive(snap)
         self.notifier.observe(snap, new.problems)
         self.notifier.tick()
@@ -135,17 +171,13 @@ class TrayApp:
                 return new
             old, self.state = self.state, new
             if (old.kind, old.badge) != (new.kind, new.badge):
-                if self.backend_name == "xorg":
-                    # a synthetic Expose redraws without pystray re-docking the icon
-                    self.icon._icon = render(new.kind, new.badge)
-                    self.icon._icon_data = None
-                    self._xorg_post("expose")
+                if self._xorg is not None:
+                    self._xorg.set_image(render(new.kind, new.badge))
                 else:
                     self.icon.icon = render(new.kind, new.badge)
             if old.tooltip != new.tooltip:
-                if self.backend_name == "xorg":
-                    self.icon._title = self._title(new.tooltip)
-                    self._xorg_post("_update_title")
+                if self._xorg is not None:
+                    self._xorg.set_title(self._title(new.tooltip))
                 else:
                     self.icon.title = self._title(new.tooltip)
             if old.menu != new.menu:
@@ -154,7 +186,15 @@ class TrayApp:
 
     def _update_loop(self) -> None:
         while not self._closed:
-            self._wake.wait(self.refresh_seconds)
+            # The daemon does not signal that its state is open: look often until it is,
+            # so the notifier's baseline comes before any document can finish.
+            wait = self.refresh_seconds
+            if self._daemon_starting:
+                wait = min(wait, STARTUP_REFRESH_SECONDS)
+            busy_left = self._busy_until - self._clock()
+            if busy_left > 0:  # look again when the working state may end
+                wait = min(wait, busy_left + 0.05)
+            self._wake.wait(wait)
             self._wake.clear()
             if self._closed:
                 break
@@ -198,6 +238,7 @@ class TrayApp:
         def restore() -> None:
             for s, handler in saved.items():
                 signal.signal(s, handler)
+
         return restore
 
     def _reassert_signals(self) -> bool:
@@ -209,22 +250,28 @@ class TrayApp:
         return False  # GLib: do not repeat
 
     def _setup(self, icon: Any) -> None:
-        """Runs in pystray's setup thread once the icon loop is up."""
+        """Runs in pystray's setup thread once the icon loop is up (or, released by
+        :meth:`_release_setup_thread`, after a loop that failed before it was up)."""
         with self._ui_lock:
-            if self._closed:
-                return  # the loop failed before it was up (see _release_setup_thread)
-            if self.backend_name == "xorg":
-                # `icon.visible = True`, posted: _show docks; the Expose that follows
-                # docking draws the image (pystray's _update_icon would dock again)
-                self._xorg_post("_show")
-                icon._icon_valid = icon._visible = True
-            else:
+            if self.icon_ended.is_set():
+                return
+            self._icon_up = True
+            closed = self._closed
+            if not closed and self._xorg is not None:
+                self._xorg.show()
+            elif not closed:
                 icon.visible = True
-        self._updater = threading.Thread(target=self._update_loop, name="docinbox-tray-refresh",
-                                         daemon=True)
+        if closed:  # the daemon ended before the loop was up: end the loop too
+            self._stop_icon()
+            return
+        self._wake.set()  # the first refresh at once: it also feeds the notifier
+        self._updater = threading.Thread(
+            target=self._update_loop, name="docinbox-tray-refresh", daemon=True
+        )
         self._updater.start()
         if self.backend_name in _GLIB_BACKENDS:
             from gi.repository import GLib  # present: the backend loaded
+
             GLib.idle_add(self._reassert_signals)  # sets ready once our handlers are back
         else:
             self.ready.set()
@@ -233,8 +280,10 @@ class TrayApp:
 
     def _release_setup_thread(self) -> None:
         """A loop that failed before it was ready leaves pystray's (non-daemon) setup thread
-        waiting forever, which would keep the process alive at exit: let it go."""
-        if not getattr(self.icon, "_running", True):
+        waiting forever, which would keep the process alive at exit: let it go.  pystray has
+        no public way to, hence its private queue (dummy backend, or a loop that fails
+        early on GTK/Windows)."""
+        if not self._icon_up:
             queue = getattr(self.icon, "_Icon__queue", None)
             if queue is not None:
                 queue.put(True)
@@ -243,75 +292,16 @@ class TrayApp:
         with self._ui_lock:
             self._closed = True
             self._wake.set()
-            if (self._icon_stop_requested or self.icon_ended.is_set()
-                    or not getattr(self.icon, "_running", False)):
-                return  # not started yet: _setup stops it when it sees daemon_done
+            if self._icon_stop_requested or self.icon_ended.is_set() or not self._icon_up:
+                return  # not up yet: _setup ends the loop when it sees _closed
             self._icon_stop_requested = True
         try:
-            if self.backend_name == "xorg":
-                self._request_xorg_stop()
+            if self._xorg is not None:
+                self._xorg.stop(self.icon_ended)
             else:
                 self.icon.stop()
         except Exception as exc:
             log.debug("tray: stopping the icon: %s", _one_line(exc))
-        if self.backend_name == "xorg" and not self.icon_ended.wait(XORG_STOP_GRACE):
-            self._unblock_xorg_loop()
-
-    def _request_xorg_stop(self) -> None:
-        self._xorg_post("_stop")
-
-    def _xorg_post(self, method: str) -> None:
-        """Have pystray's xorg loop run its *method* (``_show``, ``_update_title``, ``_stop``,
-        or ``expose``: redraw) on its own thread, without waiting for it.
-
-        pystray's own cross-thread calls write to and flush the loop's X connection from
-        the calling thread and then wait; under python-xlib that sometimes left the loop
-        blind to the next event (an update that never returned, a stop that never ended
-        the loop).  Posting pystray's own message (``_PYSTRAY_<METHOD>``) from a separate
-        connection leaves all I/O on the loop's connection to the loop's thread.
-        """
-        from Xlib import X
-        from Xlib import display as xdisplay
-        from Xlib.protocol import event
-
-        with self._post_lock:
-            self._drain_xorg_results()
-            if self._post_conn is None:
-                self._post_conn = xdisplay.Display(self.icon._display.get_display_name())
-            conn = self._post_conn
-            window = conn.create_resource_object("window", self.icon._window.id)
-            if method == "expose":
-                g = window.get_geometry()
-                window.send_event(event.Expose(window=window, x=0, y=0, width=g.width,
-                                               height=g.height, count=0),
-                                  event_mask=X.NoEventMask)
-                conn.flush()
-                return
-            window.send_event(event.ClientMessage(
-                window=window, client_type=conn.intern_atom(f"_PYSTRAY_{method.upper()}"),
-                data=(32, (X.CurrentTime, 0, 0, 0, 0))), event_mask=X.NoEventMask)
-            conn.flush()
-
-    def _drain_xorg_results(self) -> None:
-        """The loop leaves each posted call's outcome in a queue nobody waits on: log it."""
-        results = getattr(self.icon, "_queue", None)
-        while results is not None and not results.empty():
-            outcome = results.get_nowait()
-            if outcome is not True:
-                log.debug("tray: xorg call failed: %s", outcome[1])
-
-    def _unblock_xorg_loop(self) -> None:
-        """pystray's xorg loop can miss its own DestroyNotify when another thread flushed
-        the shared connection (seen under load); shutting the socket down wakes it."""
-        log.debug("tray: the xorg loop did not end; closing its connection")
-        try:
-            # pystray would log the closed connection as an error with a traceback, and
-            # Icon.__del__ would close it again: both are expected here.
-            logging.getLogger("pystray._base").setLevel(logging.CRITICAL)
-            self.icon._display.close = lambda: None
-            self.icon._display.display.socket.shutdown(socket.SHUT_RDWR)
-        except Exception as exc:
-            log.debug("tray: %s", _one_line(exc))
 
     def run(self, run_daemon: Callable[[], int]) -> int:
         """Run *run_daemon* in a thread and the icon here; return the daemon's exit code."""
@@ -336,8 +326,9 @@ class TrayApp:
                 self.icon.run(setup=self._setup)
             except Exception as exc:
                 if not self.daemon_done.is_set():
-                    log.warning("tray: the icon stopped (%s); docinbox runs on without it",
-                                _one_line(exc))
+                    log.warning(
+                        "tray: the icon stopped (%s); docinbox runs on without it", _one_line(exc)
+                    )
             else:
                 if not self.daemon_done.is_set():
                     log.warning("tray: the icon stopped; docinbox runs on without it")
@@ -345,12 +336,8 @@ class TrayApp:
                 self._closed = True
                 self._wake.set()
             self.icon_ended.set()
-            if self.backend_name == "xorg":
-                self.icon._running = False  # else Icon.__del__ destroys the window again
-                with self._post_lock:
-                    if self._post_conn is not None:
-                        self._post_conn.close()
-                        self._post_conn = None
+            if self._xorg is not None:
+                self._xorg.loop_ended()
             self._release_setup_thread()
             worker.join()  # interruptible: signal handlers still run on this thread
         finally:
@@ -364,21 +351,30 @@ class TrayApp:
         return result[0]
 
 
-def run_with_tray(control: Control, run_daemon: Callable[[], int], *,
-                  backend: str | None = None, opener: Opener | None = None,
-                  on_start: Callable[[TrayApp], None] | None = None) -> int:
+def run_with_tray(
+    control: Control,
+    run_daemon: Callable[[], int],
+    *,
+    backend: str | None = None,
+    opener: Opener | None = None,
+    on_start: Callable[[TrayApp], None] | None = None,
+) -> int:
     """Run the daemon with a tray icon if one can be shown; return the daemon's exit code.
 
     *backend*: a pystray backend name (``appindicator``, ``gtk``, ``xorg``, ``darwin``,
     ``win32``), ``None`` for ``$PYSTRAY_BACKEND`` or the platform's default, or ``"none"``
     for no tray at all (``--no-tray``).  Any failure to create the icon gives one
-    warning line and the daemon runs on the calling thread, without a tray.
+    warning line (one INFO line when there is no display at all) and the daemon runs
+    on the calling thread, without a tray.
     *opener* and *on_start* are for tests.
     """
     if backend == "none":
         return run_daemon()
     try:
         app = TrayApp(control, backend=backend, opener=opener or default_opener)
+    except backends.NoDisplay as exc:
+        log.info("%s: docinbox runs without a tray icon", exc)
+        return run_daemon()
     except Exception as exc:
         log.warning("no tray icon (%s); docinbox runs without it", _one_line(exc))
         return run_daemon()

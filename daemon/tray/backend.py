@@ -4,7 +4,10 @@
 opens the display while being imported: with no display that raises Xlib errors
 (not ImportError), and a broken GTK stack raises GLib errors.  So the package is
 imported with the harmless ``dummy`` backend, and the real backend module is
-loaded here, inside a ``try`` that catches everything.
+loaded here, inside a ``try`` that catches everything.  These are pystray's private
+modules ``pystray._<name>``, the ones pystray itself imports for each ``PYSTRAY_BACKEND``
+value: pystray deletes its own chooser after import, so there is no public way to try
+the next backend when one fails.
 """
 
 from __future__ import annotations
@@ -24,6 +27,11 @@ _lock = threading.Lock()
 
 class TrayUnavailable(Exception):
     """No backend could be loaded; the message says why, in one line."""
+
+
+class NoDisplay(TrayUnavailable):
+    """No graphical session at all (a server, SSH, systemd without a desktop): expected
+    there, so not worth a warning."""
 
 
 def import_pystray() -> ModuleType:
@@ -63,9 +71,13 @@ def _one_line(exc: BaseException) -> str:
 def load(name: str | None = None) -> ModuleType:
     """Return the first backend module that loads, or raise :class:`TrayUnavailable`."""
     names = candidates(name)
-    if (sys.platform.startswith("linux") and names != ("dummy",)
-            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
-        raise TrayUnavailable("no display (DISPLAY and WAYLAND_DISPLAY are not set)")
+    if (
+        sys.platform.startswith("linux")
+        and names != ("dummy",)
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+    ):
+        raise NoDisplay("no display (DISPLAY and WAYLAND_DISPLAY are not set)")
     try:
         import_pystray()
     except Exception as exc:
@@ -83,9 +95,6 @@ def load(name: str | None = None) -> ModuleType:
 
 
 def menu_classes() -> tuple[type, type]:
-    """pystray's ``Menu`` and ``MenuItem`` (backend independent)."""
-    base = importlib.import_module("pystray._base") if "pystray" in sys.modules else None
-    if base is None:
-        import_pystray()
-        base = importlib.import_module("pystray._base")
-    return base.Menu, base.MenuItem
+    """pystray's public ``Menu`` and ``MenuItem`` (the same for every backend)."""
+    pystray = import_pystray()
+    return pystray.Menu, pystray.MenuItem

@@ -33,21 +33,28 @@ class _Batch:
 class Notifier:
     """Feed it every snapshot (:meth:`observe`) and call :meth:`tick` now and then.
 
+    Only documents that finish after the first snapshot of a started daemon count.
     Finished documents are collected until nothing new finished for *quiet*
     seconds (or *window* seconds passed since the first), then announced in one
     message.  Each problem (see :func:`daemon.tray.state.problems_of`) is announced
     when it appears, and again only if it reappears after *renotify_after* seconds.
     """
 
-    def __init__(self, send: Send, *, clock: Callable[[], float] = time.monotonic,
-                 quiet: float = 5.0, window: float = 60.0,
-                 renotify_after: float = 3600.0) -> None:
+    def __init__(
+        self,
+        send: Send,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        quiet: float = 5.0,
+        window: float = 60.0,
+        renotify_after: float = 3600.0,
+    ) -> None:
         self._send = send
         self._clock = clock
         self.quiet = quiet
         self.window = window
         self.renotify_after = renotify_after
-        self._counts: tuple[int, int] | None = None   # (done, failed) last seen
+        self._counts: tuple[int, int] | None = None  # (done, failed) last seen
         self._seen_ids: set[int] = set()
         self._batch = _Batch()
         self._active_problems: set[str] = set()
@@ -56,12 +63,16 @@ class Notifier:
     def observe(self, snap: StatusSnapshot, problems: tuple[Problem, ...] = ()) -> None:
         now = self._clock()
         self._observe_problems(problems, now)
+        if snap.starting:  # counts unknown yet: neither a baseline nor news
+            return
         done, failed = snap.counts.get("done", 0), snap.counts.get("failed", 0)
         fresh = [d for d in snap.recent if d.id not in self._seen_ids]
         self._seen_ids.update(d.id for d in snap.recent)
         if len(self._seen_ids) > 4096:  # bounded; the recent list is short anyway
             self._seen_ids = {d.id for d in snap.recent}
-        if self._counts is None:  # the first snapshot is the baseline, not news
+        # The first snapshot of a started daemon is the baseline: what earlier runs
+        # finished is not news after a restart.
+        if self._counts is None:
             self._counts = (done, failed)
             return
         new_done = max(0, done - self._counts[0])
@@ -76,7 +87,9 @@ class Notifier:
             self._batch.done_names += [d.name for d in fresh if d.state == "done"]
             self._batch.failed_names += [
                 d.name + (f" ({d.message or d.error})" if d.message or d.error else "")
-                for d in fresh if d.state == "failed"]
+                for d in fresh
+                if d.state == "failed"
+            ]
         self.tick()
 
     def tick(self) -> None:

@@ -32,10 +32,10 @@ PAUSE_CHOICES: tuple[tuple[str, float | None], ...] = (
 class Kind(str, Enum):
     """The icon's state, most urgent first (see :func:`derive`)."""
 
-    ERROR = "error"          # credentials, quota or configuration: the user must act
-    PAUSED = "paused"        # the user paused docinbox
-    RETRYING = "retrying"    # a service is unreachable; docinbox retries on its own
-    WORKING = "working"      # documents in flight
+    ERROR = "error"  # credentials, quota or configuration: the user must act
+    PAUSED = "paused"  # the user paused docinbox
+    RETRYING = "retrying"  # a service is unreachable; docinbox retries on its own
+    WORKING = "working"  # documents in flight
     ATTENTION = "attention"  # idle, but some documents failed
     IDLE = "idle"
 
@@ -65,16 +65,16 @@ SEPARATOR = MenuEntry(separator=True)
 class Problem:
     """A credentials/quota/configuration problem worth one notification."""
 
-    key: str      # stable identity: the same problem keeps the same key
+    key: str  # stable identity: the same problem keeps the same key
     message: str
 
 
 @dataclass(frozen=True)
 class TrayState:
     kind: Kind
-    badge: str | None        # short text drawn on the icon ("3", "99+", "!"), or None
-    tooltip: str             # ≤ TOOLTIP_MAX characters
-    status_line: str         # the first (disabled) menu line
+    badge: str | None  # short text drawn on the icon ("3", "99+", "!"), or None
+    tooltip: str  # ≤ TOOLTIP_MAX characters
+    status_line: str  # the first (disabled) menu line
     menu: tuple[MenuEntry, ...]
     problems: tuple[Problem, ...] = ()
 
@@ -112,16 +112,16 @@ def problems_of(snap: StatusSnapshot) -> tuple[Problem, ...]:
     for svc in snap.services:
         if svc.condition == "paused":
             why = svc.reason or svc.error or "needs attention"
-            found.append(Problem(key=f"{svc.name}:{svc.error or svc.reason}",
-                                 message=f"{svc.name}: {why}"))
+            found.append(
+                Problem(key=f"{svc.name}:{svc.error or svc.reason}", message=f"{svc.name}: {why}")
+            )
     return tuple(found)
 
 
 def _work_summary(snap: StatusSnapshot) -> str:
     """'3 queued, 2 in progress' — unknown non-terminal states count as in progress."""
     queued = snap.counts.get("queued", 0)
-    working = sum(n for s, n in snap.counts.items()
-                  if s not in TERMINAL_STATES and s != "queued")
+    working = sum(n for s, n in snap.counts.items() if s not in TERMINAL_STATES and s != "queued")
     parts = []
     if queued:
         parts.append(f"{queued} queued")
@@ -130,11 +130,22 @@ def _work_summary(snap: StatusSnapshot) -> str:
     return ", ".join(parts)
 
 
-def _summary(kind: Kind, snap: StatusSnapshot, problems: Sequence[Problem], now: float,
-             stopping: bool) -> str:
+def _just_finished(snap: StatusSnapshot) -> str:
+    """'recibo.pdf processed': what the icon shows while it holds the working state."""
+    if not snap.recent:
+        return "working…"
+    doc = snap.recent[0]
+    return f"{truncate(doc.name, 60)} {'failed' if doc.state == 'failed' else 'processed'}"
+
+
+def _summary(
+    kind: Kind, snap: StatusSnapshot, problems: Sequence[Problem], now: float, stopping: bool
+) -> str:
     """One line, shared by the tooltip and the menu's status line."""
     if stopping:
         return "stopping…"
+    if snap.starting:
+        return "starting…"
     pending = snap.pending
     failed = snap.failed
     tail: list[str] = []
@@ -161,8 +172,8 @@ def _summary(kind: Kind, snap: StatusSnapshot, problems: Sequence[Problem], now:
         if pending:
             tail.append(f"{pending} waiting")
     elif kind is Kind.WORKING:
-        head = _work_summary(snap)
-        if snap.activity:
+        head = _work_summary(snap) or _just_finished(snap)
+        if snap.activity and snap.pending:  # the daemon keeps its last activity when idle
             head += f" – {snap.activity}"
     elif kind is Kind.ATTENTION:
         head = f"{_plural(failed, 'document')} failed"
@@ -174,22 +185,33 @@ def _summary(kind: Kind, snap: StatusSnapshot, problems: Sequence[Problem], now:
     return head + (f" ({', '.join(tail)})" if tail else "")
 
 
-def derive(snap: StatusSnapshot, *, now: float, stopping: bool = False,
-           log_available: bool = True) -> TrayState:
+def derive(
+    snap: StatusSnapshot,
+    *,
+    now: float,
+    stopping: bool = False,
+    log_available: bool = True,
+    busy: bool = False,
+) -> TrayState:
     """Map a snapshot to what the icon, tooltip and menu show.
 
     Priority: error > paused > retrying > working > attention > idle.  Working beats
     attention so progress stays visible; the failure count stays in the tooltip and
-    the menu ("Retry failed (N)") until the user acts.
+    the menu ("Retry failed (N)") until the user acts.  A daemon still starting shows
+    as working, without a count: it is busy, and nothing is wrong.  *busy* holds the
+    working state a moment after the work ended (the caller decides how long), so a
+    document done in 100 ms still shows on the icon.
     """
     problems = problems_of(snap)
-    if problems:
+    if snap.starting:
+        kind = Kind.WORKING
+    elif problems:
         kind = Kind.ERROR
     elif snap.paused_until is not None:
         kind = Kind.PAUSED
     elif any(s.condition == "retrying" for s in snap.services):
         kind = Kind.RETRYING
-    elif snap.pending:
+    elif snap.pending or busy:
         kind = Kind.WORKING
     elif snap.failed:
         kind = Kind.ATTENTION
@@ -200,7 +222,7 @@ def derive(snap: StatusSnapshot, *, now: float, stopping: bool = False,
     if kind is Kind.ERROR:
         badge = "!"
     elif kind is Kind.WORKING:
-        badge = badge_count(snap.pending)
+        badge = badge_count(snap.pending) if snap.pending else None
     elif kind is Kind.ATTENTION:
         badge = badge_count(snap.failed)
     elif kind in (Kind.RETRYING, Kind.PAUSED) and snap.pending:
@@ -212,8 +234,14 @@ def derive(snap: StatusSnapshot, *, now: float, stopping: bool = False,
     tooltip = truncate(f"docinbox: {line}")
     status_line = truncate(line[:1].upper() + line[1:], 80)
     menu = build_menu_model(snap, status_line, log_available=log_available)
-    return TrayState(kind=kind, badge=badge, tooltip=tooltip, status_line=status_line,
-                     menu=menu, problems=problems)
+    return TrayState(
+        kind=kind,
+        badge=badge,
+        tooltip=tooltip,
+        status_line=status_line,
+        menu=menu,
+        problems=problems,
+    )
 
 
 def recent_entry(doc: DocumentSummary) -> MenuEntry:
@@ -233,22 +261,35 @@ def recent_entry(doc: DocumentSummary) -> MenuEntry:
     return MenuEntry(text, None, enabled=False)
 
 
-def build_menu_model(snap: StatusSnapshot, status_line: str, *,
-                     log_available: bool = True) -> tuple[MenuEntry, ...]:
-    """The menu, top to bottom; items that do not apply are left out, not greyed."""
+def build_menu_model(
+    snap: StatusSnapshot, status_line: str, *, log_available: bool = True
+) -> tuple[MenuEntry, ...]:
+    """The menu, top to bottom; items that do not apply are left out, not greyed (while
+    the daemon starts, pausing and retrying do not apply yet)."""
     entries: list[MenuEntry] = [
         MenuEntry(status_line, None, enabled=False),
         SEPARATOR,
         MenuEntry("Open inbox", ("open_inbox",), default=True),
         MenuEntry("Open outbox", ("open_outbox",)),
     ]
+    if snap.starting:
+        if log_available:
+            entries.append(MenuEntry("Open log", ("open_log",)))
+        return (*entries, SEPARATOR, MenuEntry("Quit", ("quit",)))
     recent = tuple(recent_entry(d) for d in snap.recent[:RECENT_MAX])
     if recent:
         entries.append(MenuEntry("Recent documents", None, children=recent))
     entries.append(SEPARATOR)
     if snap.paused_until is None:
-        entries.append(MenuEntry("Pause", None, children=tuple(
-            MenuEntry(label, ("pause", seconds)) for label, seconds in PAUSE_CHOICES)))
+        entries.append(
+            MenuEntry(
+                "Pause",
+                None,
+                children=tuple(
+                    MenuEntry(label, ("pause", seconds)) for label, seconds in PAUSE_CHOICES
+                ),
+            )
+        )
     else:
         entries.append(MenuEntry("Resume", ("resume",)))
     if snap.failed:

@@ -4,10 +4,6 @@ failed, and the log says what to do — nothing is lost, no half-copied files ap
 once there is room again they finish on their own.
 
 The small disks are real: a tmpfs mounted over the folder (mounting needs root).
-
-The failed-folder and outbox cases need engine.py to take the outbox room's HostError for
-what it is: ``_fail`` keeps the job and tries again when ``fail_original`` raises it, and
-``_write_results`` counts only a ``Path`` from ``write_many`` as written.
 """
 
 from __future__ import annotations

@@ -18,12 +18,12 @@ class Clock:
 def make() -> tuple[Notifier, Clock, list[tuple[str, str]]]:
     clock = Clock()
     sent: list[tuple[str, str]] = []
-    return Notifier(lambda t, m: sent.append((t, m)), clock=clock, quiet=5, window=60), \
-        clock, sent
+    return Notifier(lambda t, m: sent.append((t, m)), clock=clock, quiet=5, window=60), clock, sent
 
 
-def snap(done: int = 0, failed: int = 0, recent: tuple[DocumentSummary, ...] = (),
-         **kw: object) -> StatusSnapshot:
+def snap(
+    done: int = 0, failed: int = 0, recent: tuple[DocumentSummary, ...] = (), **kw: object
+) -> StatusSnapshot:
     return StatusSnapshot(counts={"done": done, "failed": failed}, recent=recent, **kw)  # type: ignore[arg-type]
 
 
@@ -118,3 +118,34 @@ def test_a_problem_is_announced_once_while_it_lasts() -> None:
     n.observe(both, problems_of(both))
     assert sent[-1] == ("docinbox needs attention", "mineru: quota exhausted")
     assert len(sent) == 3
+
+
+# --- start-up: the engine answers "starting" until its state is open -------------------------
+
+STARTING = StatusSnapshot(starting=True)  # what DaemonControl.snapshot() returns then
+
+
+def test_the_baseline_is_the_first_snapshot_of_a_started_daemon() -> None:
+    """A restart must not announce the documents of earlier runs as new."""
+    n, clock, sent = make()
+    old = (DocumentSummary(3, "old.pdf", "failed", error="unreadable"),)
+    n.observe(STARTING, problems_of(STARTING))
+    clock.now += 1
+    n.observe(snap(done=3, failed=1, recent=old))  # the store is open: earlier runs' documents
+    clock.now += 100
+    n.tick()
+    assert sent == []
+    new = DocumentSummary(4, "recibo.pdf", "done")
+    n.observe(snap(done=4, failed=1, recent=(new, *old)))
+    clock.now += 5
+    n.tick()
+    assert sent == [("docinbox", "recibo.pdf processed")]
+
+
+def test_starting_is_not_announced() -> None:
+    n, clock, sent = make()
+    for _ in range(3):
+        n.observe(STARTING, problems_of(STARTING))
+        clock.now += 1
+    n.flush()
+    assert sent == []

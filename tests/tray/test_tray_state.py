@@ -36,8 +36,10 @@ def test_idle() -> None:
 
 
 def test_working_counts_queued_and_in_flight_with_activity() -> None:
-    snap = StatusSnapshot(counts={"queued": 3, "submitting": 1, "received": 1, "done": 4},
-                          activity="uploading invoice.pdf")
+    snap = StatusSnapshot(
+        counts={"queued": 3, "submitting": 1, "received": 1, "done": 4},
+        activity="uploading invoice.pdf",
+    )
     s = derive(snap, now=NOW)
     assert s.kind is Kind.WORKING
     assert s.badge == "5"
@@ -82,9 +84,13 @@ def test_running_offers_three_pause_choices() -> None:
 
 
 def test_retrying_names_the_service() -> None:
-    snap = StatusSnapshot(counts={"submitted": 1},
-                          services=(ServiceHealth("mineru", "retrying", reason="connection reset"),
-                                    ServiceHealth("nanonets")))
+    snap = StatusSnapshot(
+        counts={"submitted": 1},
+        services=(
+            ServiceHealth("mineru", "retrying", reason="connection reset"),
+            ServiceHealth("nanonets"),
+        ),
+    )
     s = derive(snap, now=NOW)
     assert s.kind is Kind.RETRYING
     assert s.tooltip == "docinbox: mineru: connection reset, retrying (1 waiting)"
@@ -111,16 +117,33 @@ def test_working_beats_attention_but_keeps_the_failure_count() -> None:
     assert s.tooltip == "docinbox: 1 queued (2 failed)"
 
 
-@pytest.mark.parametrize(("snap", "message"), [
-    (StatusSnapshot(services=(ServiceHealth("nanonets", "paused", reason="invalid API key",
-                                            error="auth"),)),
-     "nanonets: invalid API key"),
-    (StatusSnapshot(services=(ServiceHealth("mineru", "paused", reason="quota exhausted (402)",
-                                            error="quota"),)),
-     "mineru: quota exhausted (402)"),
-    (StatusSnapshot(problem="config.toml: unknown key 'foldrs'"),
-     "config.toml: unknown key 'foldrs'"),
-])
+@pytest.mark.parametrize(
+    ("snap", "message"),
+    [
+        (
+            StatusSnapshot(
+                services=(
+                    ServiceHealth("nanonets", "paused", reason="invalid API key", error="auth"),
+                )
+            ),
+            "nanonets: invalid API key",
+        ),
+        (
+            StatusSnapshot(
+                services=(
+                    ServiceHealth(
+                        "mineru", "paused", reason="quota exhausted (402)", error="quota"
+                    ),
+                )
+            ),
+            "mineru: quota exhausted (402)",
+        ),
+        (
+            StatusSnapshot(problem="config.toml: unknown key 'foldrs'"),
+            "config.toml: unknown key 'foldrs'",
+        ),
+    ],
+)
 def test_error_states(snap: StatusSnapshot, message: str) -> None:
     s = derive(snap, now=NOW)
     assert s.kind is Kind.ERROR
@@ -132,8 +155,9 @@ def test_error_states(snap: StatusSnapshot, message: str) -> None:
 def test_priority_error_paused_retrying_working_attention() -> None:
     held = ServiceHealth("nanonets", "paused", reason="invalid API key")
     down = ServiceHealth("mineru", "retrying")
-    base = StatusSnapshot(counts={"queued": 1, "failed": 1}, paused_until=FOREVER,
-                          services=(held, down))
+    base = StatusSnapshot(
+        counts={"queued": 1, "failed": 1}, paused_until=FOREVER, services=(held, down)
+    )
     assert derive(base, now=NOW).kind is Kind.ERROR
     no_held = StatusSnapshot(counts=base.counts, paused_until=FOREVER, services=(down,))
     assert derive(no_held, now=NOW).kind is Kind.PAUSED
@@ -159,11 +183,21 @@ def test_tooltip_is_bounded() -> None:
 
 
 def test_menu_order_and_default() -> None:
-    snap = StatusSnapshot(counts={"done": 1, "failed": 1},
-                          recent=(DocumentSummary(1, "a.pdf", "done", result_dir=Path("/o/a")),))
+    snap = StatusSnapshot(
+        counts={"done": 1, "failed": 1},
+        recent=(DocumentSummary(1, "a.pdf", "done", result_dir=Path("/o/a")),),
+    )
     s = derive(snap, now=NOW)
-    assert texts(s.menu) == [s.status_line, "Open inbox", "Open outbox", "Recent documents",
-                             "Pause", "Retry failed (1)", "Open log", "Quit"]
+    assert texts(s.menu) == [
+        s.status_line,
+        "Open inbox",
+        "Open outbox",
+        "Recent documents",
+        "Pause",
+        "Retry failed (1)",
+        "Open log",
+        "Quit",
+    ]
     assert [e.text for e in s.menu if e.default] == ["Open inbox"]
     assert not s.menu[0].enabled  # the status line is a label
     no_log = derive(snap, now=NOW, log_available=False)
@@ -171,10 +205,13 @@ def test_menu_order_and_default() -> None:
 
 
 def test_recent_documents_marks_failures_and_opens_results() -> None:
-    docs = [DocumentSummary(i, f"doc{i}.pdf", "done", result_dir=Path(f"/out/doc{i}"))
-            for i in range(12)]
-    docs[0] = DocumentSummary(0, "broken.pdf", "failed", error="quota_exceeded",
-                              message="quota exhausted")
+    docs = [
+        DocumentSummary(i, f"doc{i}.pdf", "done", result_dir=Path(f"/out/doc{i}"))
+        for i in range(12)
+    ]
+    docs[0] = DocumentSummary(
+        0, "broken.pdf", "failed", error="quota_exceeded", message="quota exhausted"
+    )
     s = derive(StatusSnapshot(counts={"done": 11, "failed": 1}, recent=tuple(docs)), now=NOW)
     recent = entry(s.menu, "Recent documents").children
     assert len(recent) == RECENT_MAX
@@ -185,9 +222,14 @@ def test_recent_documents_marks_failures_and_opens_results() -> None:
 
 
 def test_a_failure_opens_its_error_file() -> None:
-    doc = DocumentSummary(3, "cut.pdf", "failed", error="corrupt_document",
-                          message="not a readable PDF",
-                          error_file=Path("/failed/cut.pdf.error.json"))
+    doc = DocumentSummary(
+        3,
+        "cut.pdf",
+        "failed",
+        error="corrupt_document",
+        message="not a readable PDF",
+        error_file=Path("/failed/cut.pdf.error.json"),
+    )
     s = derive(StatusSnapshot(counts={"failed": 1}, recent=(doc,)), now=NOW)
     [item] = entry(s.menu, "Recent documents").children
     assert item.action == ("open_path", Path("/failed/cut.pdf.error.json"))
@@ -200,3 +242,27 @@ def test_no_recent_submenu_when_nothing_finished() -> None:
 def test_stopping() -> None:
     s = derive(StatusSnapshot(counts={"queued": 3}), now=NOW, stopping=True)
     assert s.tooltip == "docinbox: stopping…"
+
+
+def test_starting_is_a_normal_state_not_a_problem() -> None:
+    """DaemonControl answers starting=True until the daemon's state is open."""
+    snap = StatusSnapshot(starting=True)
+    assert problems_of(snap) == ()
+    s = derive(snap, now=NOW)
+    assert s.kind is Kind.WORKING
+    assert s.badge is None
+    assert s.tooltip == "docinbox: starting…"
+    # nothing that needs a started daemon (pause, retry) is offered yet
+    assert texts(s.menu) == ["Starting…", "Open inbox", "Open outbox", "Open log", "Quit"]
+
+
+def test_busy_holds_the_working_state_after_the_work() -> None:
+    done = DocumentSummary(4, "recibo.pdf", "done")
+    snap = StatusSnapshot(counts={"done": 4}, recent=(done,), activity="writing recibo.pdf")
+    s = derive(snap, now=NOW, busy=True)
+    assert (s.kind, s.badge, s.tooltip) == (Kind.WORKING, None, "docinbox: recibo.pdf processed")
+    bad = DocumentSummary(5, "scan.png", "failed", error="unreadable")
+    s = derive(StatusSnapshot(counts={"done": 4, "failed": 1}, recent=(bad,)), now=NOW, busy=True)
+    assert (s.kind, s.tooltip) == (Kind.WORKING, "docinbox: scan.png failed (1 failed)")
+    held = ServiceHealth("mineru", "paused", reason="quota exhausted", error="quota")
+    assert derive(StatusSnapshot(services=(held,)), now=NOW, busy=True).kind is Kind.ERROR
