@@ -29,11 +29,19 @@ def test_schema_is_migrated_and_wal(tmp_path: Path) -> None:
 
 def test_same_path_and_content_is_queued_once(tmp_path: Path) -> None:
     store = open_store(tmp_path / "s.db")
-    assert _add(store) is not None
+    first = _add(store)
+    assert first is not None
     assert _add(store) is None
-    assert _add(store, sha="s2") is not None  # same name, other content: a new document
+    # Same name, other content, before the first was sent: the file changed under the same
+    # name (a scanner still adding pages) — the same job, refreshed, inspected again.
+    refreshed = _add(store, sha="s2")
+    assert refreshed is not None and refreshed.id == first.id and refreshed.sha256 == "s2"
     assert _add(store, name="b.pdf") is not None  # same content, other name
-    assert store.counts() == {"queued": 3}
+    assert store.counts() == {"queued": 2}
+    # Once the first has been sent, a new version under the same name is a new document.
+    store.transition(first.id, State.QUEUED, State.SUBMITTING, attempts=1)
+    assert _add(store, sha="s3").id != first.id
+    assert store.counts() == {"queued": 2, "submitting": 1}
 
 
 def test_transitions_are_guarded(tmp_path: Path) -> None:
