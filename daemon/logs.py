@@ -46,9 +46,15 @@ def setup(level: str, file: Path | None, secrets: Iterable[str]) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.handlers.RotatingFileHandler(
-            file, maxBytes=5 * 1024 * 1024, backupCount=3, encoding="utf-8",
-            errors="backslashreplace"))  # a name that is not UTF-8 is logged, not lost
+        handlers.append(
+            logging.handlers.RotatingFileHandler(
+                file,
+                maxBytes=5 * 1024 * 1024,
+                backupCount=3,
+                encoding="utf-8",
+                errors="backslashreplace",
+            )
+        )  # a name that is not UTF-8 is logged, not lost
     for handler in handlers:
         handler.setFormatter(logging.Formatter(FORMAT))
         handler.addFilter(redact)
@@ -57,7 +63,15 @@ def setup(level: str, file: Path | None, secrets: Iterable[str]) -> None:
     root.setLevel(getattr(logging, level.upper()))
     # watchdog logs a benign race at every stop as an error; nothing a user can act on.
     logging.getLogger("watchdog.observers.inotify").addFilter(
-        lambda record: "called when the thread is inactive" not in record.getMessage())
-    for noisy in ("httpx", "httpcore", "watchdog", "uvicorn", "uvicorn.access", "uvicorn.error",
-                  "pypdf"):
+        lambda record: "called when the thread is inactive" not in record.getMessage()
+    )
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "watchdog",
+        "uvicorn",
+        "uvicorn.access",
+        "uvicorn.error",
+        "pypdf",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)

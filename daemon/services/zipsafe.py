@@ -66,14 +66,21 @@ def _check_type(info: zipfile.ZipInfo) -> None:
     mode = (info.external_attr >> 16) & 0xFFFF
     kind = stat.S_IFMT(mode)
     if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
-        raise UnsafeArchive(f"the result archive holds a link or special file: "
-                            f"{info.filename!r} (mode {mode:o})")
+        raise UnsafeArchive(
+            f"the result archive holds a link or special file: {info.filename!r} (mode {mode:o})"
+        )
     if info.flag_bits & 0x1:
         raise UnsafeArchive(f"encrypted member in the result archive: {info.filename!r}")
 
 
-def extract(zip_path: Path, dest: Path, *, max_total_bytes: int = MAX_TOTAL_BYTES,
-            max_files: int = MAX_FILES, max_ratio: float = MAX_RATIO) -> list[Path]:
+def extract(
+    zip_path: Path,
+    dest: Path,
+    *,
+    max_total_bytes: int = MAX_TOTAL_BYTES,
+    max_files: int = MAX_FILES,
+    max_ratio: float = MAX_RATIO,
+) -> list[Path]:
     """Unpack *zip_path* into *dest* (replaced whole, via a temporary sibling folder).
 
     Returns the files written, under *dest*.  Nothing from the archive's headers is
@@ -87,8 +94,9 @@ def extract(zip_path: Path, dest: Path, *, max_total_bytes: int = MAX_TOTAL_BYTE
     tmp = dest.parent / f".{dest.name}.{secrets.token_hex(6)}"
     tmp.mkdir()
     try:
-        written = _extract_into(zip_path, tmp, max_total_bytes=max_total_bytes,
-                                max_files=max_files, max_ratio=max_ratio)
+        written = _extract_into(
+            zip_path, tmp, max_total_bytes=max_total_bytes, max_files=max_files, max_ratio=max_ratio
+        )
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
@@ -98,8 +106,9 @@ def extract(zip_path: Path, dest: Path, *, max_total_bytes: int = MAX_TOTAL_BYTE
     return [dest / p.relative_to(tmp) for p in written]
 
 
-def _extract_into(zip_path: Path, root: Path, *, max_total_bytes: int, max_files: int,
-                  max_ratio: float) -> list[Path]:
+def _extract_into(
+    zip_path: Path, root: Path, *, max_total_bytes: int, max_files: int, max_ratio: float
+) -> list[Path]:
     try:
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
@@ -110,16 +119,16 @@ def _extract_into(zip_path: Path, root: Path, *, max_total_bytes: int, max_files
     with archive:
         infos = archive.infolist()
         if len(infos) > max_files:
-            raise UnsafeArchive(f"the result archive holds {len(infos)} entries "
-                                f"(at most {max_files} accepted)")
+            raise UnsafeArchive(
+                f"the result archive holds {len(infos)} entries (at most {max_files} accepted)"
+            )
         seen: set[tuple[str, ...]] = set()
         for info in infos:
             parts = _safe_parts(info.filename)
             _check_type(info)
             key = tuple(p.lower() for p in parts)
             if key in seen and not info.is_dir():
-                raise UnsafeArchive(f"duplicate member in the result archive: "
-                                    f"{info.filename!r}")
+                raise UnsafeArchive(f"duplicate member in the result archive: {info.filename!r}")
             seen.add(key)
             target = root.joinpath(*parts)
             if not target.resolve().is_relative_to(root_resolved):  # belt and braces
@@ -138,25 +147,34 @@ def _extract_into(zip_path: Path, root: Path, *, max_total_bytes: int, max_files
                         if total > max_total_bytes:
                             raise UnsafeArchive(
                                 f"the result archive unpacks to more than {max_total_bytes} "
-                                "bytes (zip bomb?)")
+                                "bytes (zip bomb?)"
+                            )
                         if size > limit:
                             raise UnsafeArchive(
-                                f"{info.filename!r} expands more than {max_ratio:g}× "
-                                "(zip bomb?)")
+                                f"{info.filename!r} expands more than {max_ratio:g}× (zip bomb?)"
+                            )
                         out.write(chunk)
             except (FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
-                raise UnsafeArchive(f"duplicate member in the result archive: "
-                                    f"{info.filename!r}") from exc
-            except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, NotImplementedError,
-                    ValueError) as exc:
-                raise MalformedResponse(f"the result archive is damaged at "
-                                        f"{info.filename!r}: {exc}") from exc
+                raise UnsafeArchive(
+                    f"duplicate member in the result archive: {info.filename!r}"
+                ) from exc
+            except (
+                zipfile.BadZipFile,
+                EOFError,
+                zipfile.LargeZipFile,
+                NotImplementedError,
+                ValueError,
+            ) as exc:
+                raise MalformedResponse(
+                    f"the result archive is damaged at {info.filename!r}: {exc}"
+                ) from exc
             written.append(target)
     return written
 
 
-async def download(client: httpx.AsyncClient, url: str, dest: Path, *, max_bytes: int,
-                   service: str | None = None) -> int:
+async def download(
+    client: httpx.AsyncClient, url: str, dest: Path, *, max_bytes: int, service: str | None = None
+) -> int:
     """Stream *url* into *dest* (via ``dest.part``); returns the bytes received.
 
     A body shorter than its Content-Length, or a connection that drops, is a
@@ -177,27 +195,36 @@ async def download(client: httpx.AsyncClient, url: str, dest: Path, *, max_bytes
                 async for chunk in response.aiter_bytes(CHUNK):
                     received += len(chunk)
                     if received > max_bytes:
-                        raise UnsafeArchive(f"{service}: the result is larger than "
-                                            f"{max_bytes} bytes", service=service)
+                        raise UnsafeArchive(
+                            f"{service}: the result is larger than {max_bytes} bytes",
+                            service=service,
+                        )
                     out.write(chunk)
             encoded = response.headers.get("content-encoding", "identity") != "identity"
             # Content-Length counts the bytes on the wire, before any decoding.
             wire = response.num_bytes_downloaded if encoded else received
         if expected is not None and expected.isdigit() and int(expected) != wire:
-            raise MalformedResponse(f"{service}: result download truncated ({wire} of "
-                                    f"{expected} bytes)", service=service)
+            raise MalformedResponse(
+                f"{service}: result download truncated ({wire} of {expected} bytes)",
+                service=service,
+            )
         os.replace(part, dest)
     except httpx.TimeoutException as exc:
         raise NetworkError(f"{service}: result download timed out", service=service) from exc
     except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-        raise MalformedResponse(f"{service}: result download cut short after {received} "
-                                f"bytes ({exc or type(exc).__name__})", service=service) from exc
+        raise MalformedResponse(
+            f"{service}: result download cut short after {received} "
+            f"bytes ({exc or type(exc).__name__})",
+            service=service,
+        ) from exc
     except httpx.TransportError as exc:
-        raise NetworkError(f"{service}: result download failed: {exc or type(exc).__name__}",
-                           service=service) from exc
+        raise NetworkError(
+            f"{service}: result download failed: {exc or type(exc).__name__}", service=service
+        ) from exc
     except ConnectionError as exc:  # in-process transports surface a dropped connection so
-        raise MalformedResponse(f"{service}: result download cut short ({exc})",
-                                service=service) from exc
+        raise MalformedResponse(
+            f"{service}: result download cut short ({exc})", service=service
+        ) from exc
     finally:
         with contextlib.suppress(OSError):
             part.unlink()
@@ -208,18 +235,31 @@ def _link_error(status: int, body: str, service: str | None) -> Exception:
     code = xml_tag(body, "Code")
     message = xml_tag(body, "Message") or body[:120]
     if status == 403 and code == "AccessDenied":
-        return TransientError(f"{service}: the result link expired ({message}); a fresh one "
-                              "is fetched on the next poll", service=service, status=403,
-                              remote_code="AccessDenied")
+        return TransientError(
+            f"{service}: the result link expired ({message}); a fresh one "
+            "is fetched on the next poll",
+            service=service,
+            status=403,
+            remote_code="AccessDenied",
+        )
     if status == 404:
         # NoSuchKey right after "done" can be CDN propagation; asking again is cheap.
-        return TransientError(f"{service}: the result link answered 404 {code or ''}".strip(),
-                              service=service, status=404, remote_code=code or None)
+        return TransientError(
+            f"{service}: the result link answered 404 {code or ''}".strip(),
+            service=service,
+            status=404,
+            remote_code=code or None,
+        )
     if status == 429 or status >= 500:
-        return ServerError(f"{service}: result download got HTTP {status}", service=service,
-                           status=status)
-    return RemoteRejected(f"{service}: result download refused: HTTP {status} {message}",
-                          service=service, status=status, remote_code=code or None)
+        return ServerError(
+            f"{service}: result download got HTTP {status}", service=service, status=status
+        )
+    return RemoteRejected(
+        f"{service}: result download refused: HTTP {status} {message}",
+        service=service,
+        status=status,
+        remote_code=code or None,
+    )
 
 
 def xml_tag(body: str, tag: str) -> str:

@@ -15,8 +15,7 @@ from daemon.services import zipsafe
 from mockserver.core import oss_expired_xml
 
 
-def _zip(path: Path, members: dict[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED
-         ) -> Path:
+def _zip(path: Path, members: dict[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED) -> Path:
     with zipfile.ZipFile(path, "w", compression) as zf:
         for name, data in members.items():
             zf.writestr(name, data)
@@ -24,11 +23,16 @@ def _zip(path: Path, members: dict[str, bytes], *, compression: int = zipfile.ZI
 
 
 def test_honest_archive_unpacks_with_folders(tmp_path: Path) -> None:
-    z = _zip(tmp_path / "ok.zip", {"full.md": b"# hi", "images/a.jpg": b"\xff\xd8\xff",
-                                    "x_content_list.json": b"[]"})
+    z = _zip(
+        tmp_path / "ok.zip",
+        {"full.md": b"# hi", "images/a.jpg": b"\xff\xd8\xff", "x_content_list.json": b"[]"},
+    )
     written = zipsafe.extract(z, tmp_path / "raw")
     assert sorted(p.relative_to(tmp_path / "raw").as_posix() for p in written) == [
-        "full.md", "images/a.jpg", "x_content_list.json"]
+        "full.md",
+        "images/a.jpg",
+        "x_content_list.json",
+    ]
     assert (tmp_path / "raw" / "images" / "a.jpg").read_bytes() == b"\xff\xd8\xff"
 
 
@@ -39,10 +43,20 @@ def test_replaces_an_earlier_extraction_whole(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["full.md"]
 
 
-@pytest.mark.parametrize("name", [
-    "../evil.txt", "a/../../evil.txt", "/etc/evil", "C:/evil.txt", "c:evil.txt",
-    "..\\evil.txt", "a\\..\\..\\evil.txt", "./a.txt", "a//b.txt",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../evil.txt",
+        "a/../../evil.txt",
+        "/etc/evil",
+        "C:/evil.txt",
+        "c:evil.txt",
+        "..\\evil.txt",
+        "a\\..\\..\\evil.txt",
+        "./a.txt",
+        "a//b.txt",
+    ],
+)
 def test_zip_slip_names_are_refused(tmp_path: Path, name: str) -> None:
     z = _zip(tmp_path / "bad.zip", {"full.md": b"ok", name: b"pwned"})
     with pytest.raises(UnsafeArchive):
@@ -72,8 +86,11 @@ def test_zip_bomb_by_ratio_is_refused(tmp_path: Path) -> None:
 
 
 def test_total_size_is_counted_from_bytes_written_not_headers(tmp_path: Path) -> None:
-    z = _zip(tmp_path / "big.zip", {f"f{i}.bin": bytes(range(256)) * 4096 for i in range(4)},
-             compression=zipfile.ZIP_STORED)
+    z = _zip(
+        tmp_path / "big.zip",
+        {f"f{i}.bin": bytes(range(256)) * 4096 for i in range(4)},
+        compression=zipfile.ZIP_STORED,
+    )
     with pytest.raises(UnsafeArchive, match="more than"):
         zipsafe.extract(z, tmp_path / "raw", max_total_bytes=3 * 1024 * 1024)
 
@@ -84,7 +101,7 @@ def test_lying_header_size_does_not_pass(tmp_path: Path) -> None:
     z = _zip(tmp_path / "liar.zip", {"a.bin": b"A" * (1 << 20)}, compression=zipfile.ZIP_STORED)
     data = bytearray(z.read_bytes())
     cd = data.rfind(b"PK\x01\x02")
-    data[cd + 24:cd + 28] = (10).to_bytes(4, "little")  # uncompressed size in the CD
+    data[cd + 24 : cd + 28] = (10).to_bytes(4, "little")  # uncompressed size in the CD
     z.write_bytes(bytes(data))
     with pytest.raises((MalformedResponse, UnsafeArchive)):
         zipsafe.extract(z, tmp_path / "raw")
@@ -108,9 +125,14 @@ def test_truncated_zip_is_malformed_and_retryable(tmp_path: Path) -> None:
 def _download(handler, tmp_path: Path, max_bytes: int = 1 << 20) -> int:  # type: ignore[no-untyped-def]
     async def go() -> int:
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-            return await zipsafe.download(client, "https://cdn.example/r.zip",
-                                          tmp_path / "r.zip", max_bytes=max_bytes,
-                                          service="mineru")
+            return await zipsafe.download(
+                client,
+                "https://cdn.example/r.zip",
+                tmp_path / "r.zip",
+                max_bytes=max_bytes,
+                service="mineru",
+            )
+
     return asyncio.run(go())
 
 
@@ -122,8 +144,10 @@ def test_download_writes_the_body(tmp_path: Path) -> None:
 
 def test_download_short_of_content_length_is_malformed(tmp_path: Path) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"Content-Length": "1000"},
-                              stream=httpx.ByteStream(b"x" * 10))
+        return httpx.Response(
+            200, headers={"Content-Length": "1000"}, stream=httpx.ByteStream(b"x" * 10)
+        )
+
     with pytest.raises(MalformedResponse, match="truncated"):
         _download(handler, tmp_path)
     assert not (tmp_path / "r.zip").exists()
@@ -131,8 +155,10 @@ def test_download_short_of_content_length_is_malformed(tmp_path: Path) -> None:
 
 def test_download_expired_link_is_transient_access_denied(tmp_path: Path) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(403, content=oss_expired_xml(),
-                              headers={"Content-Type": "application/xml"})
+        return httpx.Response(
+            403, content=oss_expired_xml(), headers={"Content-Type": "application/xml"}
+        )
+
     with pytest.raises(TransientError) as info:
         _download(handler, tmp_path)
     assert info.value.remote_code == "AccessDenied" and info.value.retryable
