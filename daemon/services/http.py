@@ -334,13 +334,13 @@ MIB = 1024 * 1024
 
 if sys.version_info >= (3, 11):
     _timeout_at = asyncio.timeout_at
-else:  # pragma: no cover - exercised through _FallbackTimeout's own test
+else:  # pragma: no cover - exercised through FallbackTimeout's own test
 
-    def _timeout_at(when: float | None) -> _FallbackTimeout:
-        return _FallbackTimeout(when)
+    def _timeout_at(when: float | None) -> FallbackTimeout:
+        return FallbackTimeout(when)
 
 
-class _FallbackTimeout:
+class FallbackTimeout:
     """``asyncio.timeout_at`` for Python 3.10: cancel the task at *when* (reschedulable)
     and turn that cancellation into TimeoutError, as ``async_timeout`` does."""
 
@@ -350,7 +350,7 @@ class _FallbackTimeout:
         self._task: asyncio.Task[Any] | None = None
         self._expired = False
 
-    async def __aenter__(self) -> _FallbackTimeout:
+    async def __aenter__(self) -> FallbackTimeout:
         self._task = asyncio.current_task()
         self.reschedule(self._when)
         return self

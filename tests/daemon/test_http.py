@@ -20,7 +20,7 @@ import pytest
 
 from daemon import redact
 from daemon.errors import AnswerTooLarge, ConfigError, MalformedResponse, ServerError
-from daemon.services import netstream
+from daemon.services import http, netstream
 from daemon.services.http import (
     GRACE,
     MAX_ANSWER_BYTES,
@@ -470,3 +470,26 @@ def test_truststore_failing_falls_back_to_certifi(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(truststore, "SSLContext", broken)
     context, what = netstream.trust_store("darwin")
     assert type(context) is ssl.SSLContext and "certifi" in what
+
+
+def test_the_fallback_timer_for_python_3_10_cuts_and_reschedules() -> None:
+    """``asyncio.timeout_at`` is 3.11+; before, a small stand-in does the same (tested
+    here on any version, since it is plain asyncio)."""
+
+    async def go() -> tuple[bool, bool, float]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        timer = http.FallbackTimeout(start + 0.05)
+        with pytest.raises(TimeoutError):
+            async with timer:
+                timer.reschedule(loop.time() + 0.2)  # moved on, as a transfer moves it
+                await asyncio.sleep(5)
+        cut_after = loop.time() - start
+        quiet = http.FallbackTimeout(loop.time() + 5)
+        async with quiet:
+            await asyncio.sleep(0.01)
+        return timer.expired(), quiet.expired(), cut_after
+
+    expired, quiet_expired, cut_after = asyncio.run(go())
+    assert expired and not quiet_expired
+    assert 0.15 < cut_after < 2
