@@ -155,6 +155,12 @@ def scrub(text: str) -> str:
     return _active.scrub(text)
 
 
+def clip(text: str, limit: int) -> str:
+    """*text* scrubbed, then cut to *limit* characters — in that order: a cut through a
+    secret leaves a piece of it that no scrubber recognises any more."""
+    return _active.scrub(text)[:limit]
+
+
 @contextlib.contextmanager
 def only(secrets: Iterable[str | None]) -> Iterator[Redactor]:
     """The process-wide redactor knows exactly *secrets* inside; the earlier one after

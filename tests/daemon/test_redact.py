@@ -125,6 +125,14 @@ def test_register_adds_and_never_forgets() -> None:
     assert redact.scrub("first-secret second-secret ab") == f"{MASK} {MASK} ab"
 
 
+@pytest.mark.usefixtures("nothing_registered")
+def test_clip_scrubs_before_it_cuts() -> None:
+    redact.register([KEY])
+    text = repr({"detail": "x" * 100 + KEY})
+    assert KEY[:8] in text[:120]  # what a plain cut would have shown
+    assert redact.clip(text, 120) == text[: text.index(KEY)] + MASK + "'}"
+
+
 def test_only_restores_the_earlier_redactor() -> None:
     before = redact.active()
     with redact.only(["temporary-secret"]):
