@@ -67,9 +67,9 @@ def setup(level: str, file: Path | None, secrets: Iterable[str]) -> None:
                 maxBytes=5 * 1024 * 1024,
                 backupCount=3,
                 encoding="utf-8",
-                errors="backslashreplace",
+                errors="backslashreplace",  # a name that is not UTF-8 is logged, not lost
             )
-        )  # a name that is not UTF-8 is logged, not lost
+        )
     for handler in handlers:
         handler.setFormatter(logging.Formatter(FORMAT))
         handler.addFilter(scrubber)
