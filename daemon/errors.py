@@ -20,10 +20,12 @@
     ├── ServiceError                   a remote service failed or said no
     │   ├── TransientError             retryable: try again later, with backoff
     │   │   ├── NetworkError           connect/read errors, resets, timeouts (scope service)
+    │   │   │   └── AnswerTooSlow      the exchange outlived its deadline (a trickle, a stall)
     │   │   ├── ServerError            5xx, HTML error pages, busy queues
     │   │   │   └── GatewayError       502/503/504: the service is down (scope service)
     │   │   ├── RateLimited            429 and friends; carries retry_after
     │   │   └── MalformedResponse      a body that is not what the API documents
+    │   │       └── AnswerTooLarge     an answer over its size cap (read no further)
     │   ├── ServiceBlocked             the whole service must pause (scope "service")
     │   │   ├── CredentialsError       bad or expired key / token
     │   │   ├── ModelNotFound          the configured model does not exist
@@ -38,6 +40,11 @@
 Library errors are converted where they enter (``raise ... from exc``) so the
 engine decides retries from ``retryable`` and ``scope`` alone.
 
+Every message (and hint) is scrubbed of the configuration's secrets when the error is
+made (:mod:`daemon.redact`): a message carries text from outside — a service's error
+body, a URL — to the log, the state database, ``docinbox status`` and error files, and a
+service that echoes the key it was sent must not put it there.
+
 Scope "service" with ``retryable`` (the service cannot be reached, its gateway says it
 is down) pauses that service and probes it until it answers: an outage is the
 service's state, so it never spends a document's retry budget.  Only when the service
@@ -48,6 +55,8 @@ error the document's.
 from __future__ import annotations
 
 from typing import ClassVar, Literal
+
+from . import redact
 
 Scope = Literal["document", "service", "daemon"]
 
@@ -61,10 +70,11 @@ class DocinboxError(Exception):
     hint: ClassVar[str] = ""
 
     def __init__(self, message: str, *, hint: str | None = None, service: str | None = None):
+        message = redact.scrub(message)
         super().__init__(message)
         self.message = message
         if hint is not None:
-            self.hint = hint  # type: ignore[misc]
+            self.hint = redact.scrub(hint)  # type: ignore[misc]
         self.service = service
 
     def to_dict(self) -> dict[str, object]:
@@ -215,6 +225,18 @@ class NetworkError(TransientError):
     )
 
 
+class AnswerTooSlow(NetworkError):
+    """The whole exchange — request and answer — outlived its deadline: a body that
+    trickles in a byte at a time, or headers and then silence, would otherwise hold a
+    service slot for as long as the server likes (a per-read timeout never fires)."""
+
+    code = "too_slow"
+    hint = (
+        "The service answered too slowly or stalled mid-answer; docinbox tries again on its "
+        "own. On a slow line, raise the service's timeout in the configuration."
+    )
+
+
 class ServerError(TransientError):
     code = "server_error"
 
@@ -233,6 +255,19 @@ class RateLimited(TransientError):
 
 class MalformedResponse(TransientError):
     code = "malformed_response"
+
+
+class AnswerTooLarge(MalformedResponse):
+    """An answer over the size its caller allows: reading stops there, so a hostile or
+    broken server cannot fill the daemon's memory.  Retryable (a broken proxy may send
+    garbage once) within the document's retry budget."""
+
+    code = "answer_too_large"
+    hint = (
+        "The service sent a far larger answer than its API ever should; docinbox tries "
+        "again, and fails the document if it keeps happening. Report it to the service's "
+        "operator."
+    )
 
 
 class ServiceBlocked(ServiceError):

@@ -7,57 +7,86 @@ import logging.handlers
 from collections.abc import Iterable
 from pathlib import Path
 
+from . import redact
+
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 class RedactSecrets(logging.Filter):
-    """Replaces every known credential in a record by ``****``, whatever logged it."""
+    """Scrubs every form of every known credential from a record (its message, the
+    exception's traceback, the stack), whatever logged it: see :mod:`daemon.redact`.
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    Without *secrets* it uses the process-wide redactor, so secrets registered later are
+    scrubbed too."""
+
+    def __init__(self, secrets: Iterable[str] | None = None) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self._own = redact.Redactor(secrets) if secrets is not None else None
+
+    @property
+    def redactor(self) -> redact.Redactor:
+        return self._own if self._own is not None else redact.active()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
+        redactor = self.redactor
+        if not redactor:
             return True
-        message = record.getMessage()
-        clean = message
-        for secret in self.secrets:
-            clean = clean.replace(secret, "****")
-        if clean != message or record.exc_info:
-            if record.exc_info:
-                text = logging.Formatter().formatException(record.exc_info)
-                for secret in self.secrets:
-                    text = text.replace(secret, "****")
-                clean = f"{clean}\n{text}"
-                record.exc_info = None
-                record.exc_text = None
+        try:
+            message = record.getMessage()
+        except Exception:  # bad arguments: the handler reports that, with no text of ours
+            return True
+        clean = redactor.scrub(message)
+        if record.exc_info or record.exc_text:
+            text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+            clean = f"{clean}\n{redactor.scrub(text)}"
+            record.exc_info = None
+            record.exc_text = None
+        if record.stack_info:
+            record.stack_info = redactor.scrub(record.stack_info)
+        if clean != message:
             record.msg, record.args = clean, None
         return True
 
 
 def setup(level: str, file: Path | None, secrets: Iterable[str]) -> None:
+    """Handlers for stderr and *file*; *secrets* join the process-wide redactor
+    (:func:`daemon.redact.register`), which every handler's filter uses."""
+    redact.register(secrets)
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_docinbox", False):
             root.removeHandler(handler)
             handler.close()
-    redact = RedactSecrets(secrets)
+    scrubber = RedactSecrets()
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.handlers.RotatingFileHandler(
-            file, maxBytes=5 * 1024 * 1024, backupCount=3, encoding="utf-8",
-            errors="backslashreplace"))  # a name that is not UTF-8 is logged, not lost
+        handlers.append(
+            logging.handlers.RotatingFileHandler(
+                file,
+                maxBytes=5 * 1024 * 1024,
+                backupCount=3,
+                encoding="utf-8",
+                errors="backslashreplace",  # a name that is not UTF-8 is logged, not lost
+            )
+        )
     for handler in handlers:
         handler.setFormatter(logging.Formatter(FORMAT))
-        handler.addFilter(redact)
+        handler.addFilter(scrubber)
         handler._docinbox = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper()))
     # watchdog logs a benign race at every stop as an error; nothing a user can act on.
     logging.getLogger("watchdog.observers.inotify").addFilter(
-        lambda record: "called when the thread is inactive" not in record.getMessage())
-    for noisy in ("httpx", "httpcore", "watchdog", "uvicorn", "uvicorn.access", "uvicorn.error",
-                  "pypdf"):
+        lambda record: "called when the thread is inactive" not in record.getMessage()
+    )
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "watchdog",
+        "uvicorn",
+        "uvicorn.access",
+        "uvicorn.error",
+        "pypdf",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -13,11 +13,14 @@ lives there.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
 import ipaddress
 import json
 import logging
+import math
 import os
+import re
 import secrets
 import sys
 import time
@@ -28,7 +31,16 @@ from typing import Any
 
 import httpx
 
-from ..errors import GatewayError, MalformedResponse, NetworkError, RateLimited, ServerError
+from .. import redact
+from ..errors import (
+    AnswerTooLarge,
+    AnswerTooSlow,
+    GatewayError,
+    MalformedResponse,
+    NetworkError,
+    RateLimited,
+    ServerError,
+)
 from . import netstream
 from .proxies import check_proxy, redact_url
 
@@ -301,23 +313,243 @@ def make_client(
     )
 
 
+# --- one exchange, bounded in size and time ---------------------------------------------
+
+#: What an answer read through :func:`send` may weigh unless its caller says otherwise:
+#: every JSON answer docinbox reads is far smaller; a 3 GB body must not grow the daemon.
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
+#: An error answer (4xx, 5xx) is read this far at most: only its first words are shown.
+MAX_ERROR_BYTES = 64 * 1024
+#: The slowest transfer a deadline allows for (bytes per second, 256 kbit/s): an exchange
+#: gets the service's ``timeout``, plus a second per MIN_RATE bytes it moves.  A 200 MB
+#: upload on such a line gets 1.8 h; a body trickling a byte every 2 s is cut after the
+#: timeout.
+MIN_RATE = 32 * 1024
+#: A deadline's slack over the timeout: a server that sends nothing at all meets httpx's
+#: own read timeout first (a plain "timed out"); the deadline catches what that cannot.
+GRACE = 1.0
+#: The longest wait a ``Retry-After`` is taken for: a daily quota's reset, no more.
+MAX_RETRY_AFTER = 24 * 3600.0
+MIB = 1024 * 1024
+
+if sys.version_info >= (3, 11):
+    _timeout_at = asyncio.timeout_at
+else:  # pragma: no cover - exercised through FallbackTimeout's own test
+
+    def _timeout_at(when: float | None) -> FallbackTimeout:
+        return FallbackTimeout(when)
+
+
+class FallbackTimeout:
+    """``asyncio.timeout_at`` for Python 3.10: cancel the task at *when* (reschedulable)
+    and turn that cancellation into TimeoutError, as ``async_timeout`` does."""
+
+    def __init__(self, when: float | None) -> None:
+        self._when = when
+        self._handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._expired = False
+
+    async def __aenter__(self) -> FallbackTimeout:
+        self._task = asyncio.current_task()
+        self.reschedule(self._when)
+        return self
+
+    async def __aexit__(self, typ: Any, exc: Any, tb: Any) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._expired and typ is asyncio.CancelledError:
+            raise TimeoutError from exc
+
+    def reschedule(self, when: float | None) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._when = when
+        if when is not None and self._task is not None and not self._expired:
+            self._handle = asyncio.get_running_loop().call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._expired = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def expired(self) -> bool:
+        return self._expired
+
+
+class Deadline:
+    """How long one whole exchange may take: *seconds* (and :data:`GRACE`) once it is on
+    the wire, plus a second per :data:`MIN_RATE` bytes it moves (the *upload* at once,
+    the answer as it arrives: :meth:`moved`).  httpx's timeouts are per read, so a body
+    that trickles in a byte at a time never trips them; this does, and frees the
+    service's slot.
+
+    The clock restarts when the request's headers go out (:meth:`trace`, httpcore's
+    ``trace`` extension): waiting for a pooled connection or the rate limiter is bounded
+    by httpx's own pool timeout and is not the exchange's.  *seconds* None: no deadline.
+    """
+
+    def __init__(self, seconds: float | None, *, upload: int = 0, rate: float = MIN_RATE) -> None:
+        self.seconds = seconds
+        self.rate = rate
+        self.allowed = 0.0 if seconds is None else seconds + GRACE + upload / rate
+        self._start = 0.0
+        self._timer: Any = None
+
+    async def __aenter__(self) -> Deadline:
+        self._start = asyncio.get_running_loop().time()
+        self._timer = _timeout_at(self._when())
+        await self._timer.__aenter__()
+        return self
+
+    async def __aexit__(self, typ: Any, exc: Any, tb: Any) -> bool | None:
+        return await self._timer.__aexit__(typ, exc, tb)  # type: ignore[no-any-return]
+
+    def _when(self) -> float | None:
+        return None if self.seconds is None else self._start + self.allowed
+
+    def expired(self) -> bool:
+        """Did this deadline fire (rather than anything else time out)?"""
+        return self._timer is not None and bool(self._timer.expired())
+
+    def moved(self, count: int) -> None:
+        """*count* more bytes arrived: the deadline moves on by their time at MIN_RATE."""
+        if self.seconds is not None and count:
+            self.allowed += count / self.rate
+            self._timer.reschedule(self._when())
+
+    def restart(self) -> None:
+        """The request goes on the wire now: the whole allowance starts here."""
+        if self.seconds is not None and not self.expired():
+            self._start = asyncio.get_running_loop().time()
+            self._timer.reschedule(self._when())
+
+    async def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpcore's ``trace`` extension: restart when the request headers go out."""
+        if event.endswith("send_request_headers.started"):
+            self.restart()
+
+
+def deadline_for(request: httpx.Request) -> Deadline:
+    """The :class:`Deadline` of *request*: its read timeout (the service's ``timeout``, or
+    the call's own), plus its body's size at MIN_RATE."""
+    timeout = request.extensions.get("timeout") or {}
+    seconds = timeout.get("read") if isinstance(timeout, Mapping) else None
+    length = request.headers.get("content-length", "")
+    upload = int(length) if length.isdigit() else 0
+    return Deadline(None if seconds is None else float(seconds), upload=upload)
+
+
+def describe_url(url: httpx.URL | str) -> str:
+    """*url* for a message: no query (a presigned URL's signature), no user info."""
+    try:
+        return str(httpx.URL(url).copy_with(query=None, fragment=None, userinfo=b""))
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return "(an invalid URL)"
+
+
+async def read_capped(
+    response: httpx.Response,
+    limit: int,
+    *,
+    deadline: Deadline | None = None,
+    strict: bool = True,
+    service: str | None = None,
+    what: str = "the answer",
+) -> bytes:
+    """At most *limit* bytes of *response*'s body (decoded), read as they arrive.
+
+    *strict*: more than *limit* is :class:`AnswerTooLarge`, raised as soon as the count
+    passes it (a Content-Length above it: before reading anything); otherwise the body
+    is cut at *limit* (an error page, of which only the first words are shown).  The
+    caller closes the response."""
+    declared = response.headers.get("content-length", "")
+    encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
+    if strict and declared.isdigit() and not encoded and int(declared) > limit:
+        raise _too_large(service, what, limit)
+    chunks: list[bytes] = []
+    received = 0
+    # Decoded bytes are counted: a gzip bomb meets the cap as it inflates (one chunk of
+    # the wire, at most 64 KiB, inflates to at most ~66 MB: deflate's limit is 1032:1).
+    async for chunk in response.aiter_bytes():
+        received += len(chunk)
+        if received > limit:
+            if strict:
+                raise _too_large(service, what, limit)
+            chunks.append(chunk[: len(chunk) - (received - limit)])
+            break
+        chunks.append(chunk)
+        if deadline is not None:
+            deadline.moved(len(chunk))
+    return b"".join(chunks)
+
+
+def _too_large(service: str | None, what: str, limit: int) -> AnswerTooLarge:
+    size = f"{limit / MIB:g} MB" if limit >= MIB else f"{limit} bytes"
+    return AnswerTooLarge(f"{service}: {what} exceeded {size}", service=service)
+
+
+def too_slow(service: str | None, what: str, deadline: Deadline) -> AnswerTooSlow:
+    allowed = deadline.allowed
+    within = f"{allowed:.0f}" if allowed >= 10 else f"{allowed:.1f}"
+    return AnswerTooSlow(f"{service}: {what} did not complete within {within} s", service=service)
+
+
 async def send(
-    client: httpx.AsyncClient, method: str, url: str, *, service: str, **kwargs: Any
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    service: str,
+    max_bytes: int = MAX_ANSWER_BYTES,
+    **kwargs: Any,
 ) -> httpx.Response:
     """One request; transport failures become NetworkError, 429 RateLimited, 5xx ServerError.
 
-    The body is read in full: every response docinbox reads this way is small JSON.
+    The answer is read whole, but never more than *max_bytes* of it (AnswerTooLarge, read
+    no further; error answers are cut at :data:`MAX_ERROR_BYTES`), and the whole exchange
+    within its :class:`Deadline` (AnswerTooSlow).  The response returned holds the body
+    (decoded: it has no Content-Encoding any more).
     """
+    auth = kwargs.pop("auth", httpx.USE_CLIENT_DEFAULT)
+    follow = kwargs.pop("follow_redirects", httpx.USE_CLIENT_DEFAULT)
+    where = f"{method} {describe_url(url)}"
     try:
-        response = await client.request(method, url, **kwargs)
+        request = client.build_request(method, url, **kwargs)
+    except httpx.InvalidURL as exc:
+        raise NetworkError(f"{service}: {where}: {exc}", service=service) from exc
+    deadline = deadline_for(request)
+    request.extensions = {**request.extensions, "trace": deadline.trace}
+    try:
+        async with deadline:
+            streamed = await client.send(request, auth=auth, follow_redirects=follow, stream=True)
+            try:
+                failed = streamed.status_code >= 400
+                body = await read_capped(
+                    streamed,
+                    min(max_bytes, MAX_ERROR_BYTES) if failed else max_bytes,
+                    deadline=deadline,
+                    strict=not failed,
+                    service=service,
+                    what=f"the answer to {where}",
+                )
+            finally:
+                await streamed.aclose()
+    except TimeoutError as exc:
+        if not deadline.expired():
+            raise
+        raise too_slow(service, f"the answer to {where}", deadline) from exc
     except httpx.TimeoutException as exc:
         raise NetworkError(
-            f"{service}: {method} {url} timed out ({type(exc).__name__})", service=service
+            f"{service}: {where} timed out ({type(exc).__name__})", service=service
         ) from exc
     except httpx.TransportError as exc:
         raise NetworkError(
-            f"{service}: {method} {url} failed: {exc or type(exc).__name__}", service=service
+            f"{service}: {where} failed: {exc or type(exc).__name__}", service=service
         ) from exc
+    response = _settled(streamed, body)
     if response.status_code == 429:
         raise RateLimited(
             f"{service}: rate limited (HTTP 429)",
@@ -342,11 +574,31 @@ async def send(
     return response
 
 
+#: Headers that describe the body on the wire, not the decoded body a settled response holds.
+_WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+def _settled(streamed: httpx.Response, body: bytes) -> httpx.Response:
+    """A complete response with *body* (already decoded) in place of *streamed*'s stream."""
+    headers = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in _WIRE_HEADERS]
+    extensions = {
+        k: v for k, v in streamed.extensions.items() if k in ("http_version", "reason_phrase")
+    }
+    return httpx.Response(
+        streamed.status_code,
+        headers=headers,
+        content=body,
+        request=streamed.request,
+        extensions=extensions,
+    )
+
+
 def json_body(response: httpx.Response, *, service: str) -> Any:
     try:
         return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
-        # An HTML error page from a proxy, or a body cut short: worth another try.
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # An HTML error page from a proxy, a body cut short, nesting no parser takes:
+        # worth another try.
         raise MalformedResponse(
             f"{service}: HTTP {response.status_code} with a body that is not JSON "
             f"({describe_body(response)})",
@@ -355,26 +607,44 @@ def json_body(response: httpx.Response, *, service: str) -> Any:
         ) from exc
 
 
+#: describe_body looks at this much of a body: the secrets are scrubbed before it is cut.
+_DESCRIBED = 16 * 1024
+
+
 def describe_body(response: httpx.Response, limit: int = 120) -> str:
+    """The body's first words for a message, scrubbed of secrets before it is cut (a cut
+    through a secret would leave a piece no scrubber recognises)."""
     ctype = response.headers.get("content-type", "")
-    text = response.text.strip().replace("\n", " ")
+    head = response.content[:_DESCRIBED].decode(response.encoding or "utf-8", "replace")
+    text = redact.scrub(head).strip().replace("\n", " ")
     if "html" in ctype or text.lower().startswith(("<!doctype", "<html")):
         return "(an HTML error page)"
     return repr(text[:limit]) if text else "(empty body)"
 
 
+#: delta-seconds (RFC 9110 §10.2.3: digits; a fraction tolerated, nothing else).
+_DELTA = re.compile(r"[0-9]+(?:\.[0-9]*)?")
+
+
 def retry_after(response: httpx.Response, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date."""
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date, at most
+    :data:`MAX_RETRY_AFTER`; None when it is absent or unreadable (a negative number,
+    ``nan``, an exponent, a date no calendar has).  A date in the past is 0."""
     value = response.headers.get("retry-after")
     if not value:
         return None
     value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    if _DELTA.fullmatch(value):
+        return min(float(value), MAX_RETRY_AFTER)
+    if len(value) > 64:
+        return None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:  # "-0000": an HTTP-date is in GMT whatever it says
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    if math.isnan(seconds):
+        return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)

@@ -5,20 +5,37 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import gzip
+import json
+import math
+import random
 import ssl
+import string
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from daemon.errors import ConfigError
-from daemon.services import netstream
+from daemon import redact
+from daemon.errors import AnswerTooLarge, ConfigError, MalformedResponse, ServerError
+from daemon.services import http, netstream
 from daemon.services.http import (
+    GRACE,
+    MAX_ANSWER_BYTES,
+    MAX_ERROR_BYTES,
+    MAX_RETRY_AFTER,
+    MIN_RATE,
     RateLimiter,
+    deadline_for,
+    describe_body,
+    json_body,
     make_client,
     network_transport,
     proxies,
     retry_after,
+    send,
 )
 
 
@@ -85,6 +102,176 @@ def test_retry_after_seconds_and_http_date() -> None:
     assert retry_after(httpx.Response(503, headers={"Retry-After": when}), now=1_000_000) == 60
     assert retry_after(httpx.Response(429, headers={"Retry-After": "soon"})) is None
     assert retry_after(httpx.Response(429)) is None
+
+
+def _after(value: str, now: float = 1_000_000.0) -> float | None:
+    return retry_after(httpx.Response(429, headers={"Retry-After": value}), now=now)
+
+
+def test_retry_after_is_bounded_and_tolerates_garbage() -> None:
+    assert _after("99999999999") == MAX_RETRY_AFTER  # parked 3,000 years before
+    assert _after("9" * 400) == MAX_RETRY_AFTER
+    assert _after(" 7.5 ") == 7.5
+    assert _after("0") == 0.0
+    for garbage in (
+        "-5",
+        "+5",
+        "nan",
+        "inf",
+        "-inf",
+        "1e9",
+        "1_000",
+        "0x10",
+        "5 s",
+        "",
+        " ",
+        "Fri, 31 Dec 99999 23:59:59 GMT",
+        "Mon, 32 Foo 2025 25:61:61 GMT",
+    ):
+        assert _after(garbage) is None, garbage
+    assert _after("Fri, 31 Dec 9999 23:59:59 GMT") == MAX_RETRY_AFTER
+    assert _after("Thu, 01 Jan 1970 00:00:00 GMT") == 0.0  # in the past: now
+    # an HTTP-date is GMT even when it says "-0000" (a naive date to Python)
+    assert _after(email.utils.formatdate(1_000_090)) == 90.0  # formatdate writes "-0000"
+
+
+def test_retry_after_fuzz_never_raises_and_stays_in_bounds() -> None:
+    rng = random.Random(20240612)
+    alphabet = string.printable + "٣é€\x00\u2028"
+    pieces = ["GMT", "Mon,", "Dec", "-", "+", ".", "e", "99999", "1970", ":", " ", "nan"]
+    for _ in range(20000):
+        kind = rng.randrange(4)
+        if kind == 0:
+            value = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 40)))
+        elif kind == 1:
+            value = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 8)))
+        elif kind == 2:
+            value = str(rng.choice([-1, 1]) * rng.random() * 10 ** rng.randrange(0, 30))
+        else:
+            stamp = rng.uniform(-1e10, 1e12)
+            try:
+                value = email.utils.formatdate(stamp, usegmt=True)
+            except (OverflowError, OSError, ValueError):
+                continue
+        # raw bytes, as a server sends them (httpx decodes them for .get)
+        header = httpx.Headers([(b"Retry-After", value.encode("utf-8"))])
+        seconds = retry_after(httpx.Response(503, headers=header), now=1_700_000_000.0)
+        assert seconds is None or (0.0 <= seconds <= MAX_RETRY_AFTER), (value, seconds)
+        assert seconds is None or math.isfinite(seconds)
+
+
+# --- answers: bounded in size, decoded, scrubbed ----------------------------------------------
+
+
+def _client(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.AsyncClient:
+    return make_client(
+        "http://svc", timeout=5, transport=httpx.MockTransport(handler), max_connections=1
+    )
+
+
+async def _send(
+    handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any
+) -> httpx.Response:
+    async with _client(handler) as client:
+        return await send(client, "GET", "/x", service="svc", **kwargs)
+
+
+class CountingStream(httpx.AsyncByteStream):
+    """A body of *total* bytes in 64 KiB pieces, counting what the client took."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.taken = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while self.taken < self.total:
+            piece = min(65536, self.total - self.taken)
+            self.taken += piece
+            yield b" " * piece
+
+
+def test_an_answer_over_its_cap_is_refused_while_it_streams() -> None:
+    body = CountingStream(64 * 1024 * 1024)
+    with pytest.raises(AnswerTooLarge, match="exceeded 1 MB") as info:
+        asyncio.run(_send(lambda r: httpx.Response(200, stream=body), max_bytes=1024 * 1024))
+    assert info.value.retryable and info.value.code == "answer_too_large"
+    assert body.taken <= 1024 * 1024 + 65536  # not one piece more than it needed
+
+
+def test_a_declared_length_over_the_cap_is_refused_unread() -> None:
+    body = CountingStream(10 * 1024 * 1024)
+    headers = {"Content-Length": str(body.total)}
+    with pytest.raises(AnswerTooLarge):
+        asyncio.run(
+            _send(
+                lambda r: httpx.Response(200, headers=headers, stream=body), max_bytes=1024 * 1024
+            )
+        )
+    assert body.taken == 0
+
+
+def test_a_caller_may_allow_more_and_the_default_is_32_mib() -> None:
+    assert MAX_ANSWER_BYTES == 32 * 1024 * 1024
+    response = asyncio.run(
+        _send(lambda r: httpx.Response(200, stream=CountingStream(3_000_000)), max_bytes=4_000_000)
+    )
+    assert len(response.content) == 3_000_000
+
+
+def test_a_huge_error_page_is_cut_not_refused() -> None:
+    body = CountingStream(50 * 1024 * 1024)
+    with pytest.raises(ServerError, match="HTTP 500"):
+        asyncio.run(_send(lambda r: httpx.Response(500, stream=body)))
+    assert body.taken <= MAX_ERROR_BYTES + 65536
+
+
+def test_a_compressed_answer_is_counted_and_handed_over_decoded() -> None:
+    payload = json.dumps({"result": ["x" * 1000] * 100}).encode()
+    packed = gzip.compress(payload)
+    headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    response = asyncio.run(_send(lambda r: httpx.Response(200, headers=headers, content=packed)))
+    assert response.json()["result"][0] == "x" * 1000
+    assert "content-encoding" not in response.headers
+    assert response.headers["content-length"] == str(len(payload))
+    bomb = gzip.compress(b"\0" * (8 * 1024 * 1024))  # 8 KB on the wire
+    with pytest.raises(AnswerTooLarge):
+        asyncio.run(
+            _send(
+                lambda r: httpx.Response(200, headers=headers, content=bomb), max_bytes=1024 * 1024
+            )
+        )
+
+
+def test_json_nested_beyond_any_parser_is_a_malformed_answer() -> None:
+    deep = b"[" * 200_000 + b"]" * 200_000
+    response = asyncio.run(_send(lambda r: httpx.Response(200, content=deep)))
+    with pytest.raises(MalformedResponse, match="not JSON"):
+        json_body(response, service="svc")
+
+
+def test_describe_body_scrubs_before_it_cuts() -> None:
+    key = "sk-live-0123456789abcdef"
+    text = "x" * 110 + key + " and more"  # the cut at 120 falls inside the key
+    with redact.only([key]):
+        described = describe_body(httpx.Response(400, content=text.encode()))
+    assert key[:6] not in described
+    assert described == repr("x" * 110 + "****" + " and m")
+
+
+def test_the_deadline_counts_the_upload_at_the_minimum_rate() -> None:
+    client = make_client(
+        "http://svc",
+        timeout=120,
+        transport=httpx.MockTransport(lambda r: httpx.Response(200)),
+        max_connections=1,
+    )
+    big = client.build_request("PUT", "/u", headers={"Content-Length": str(200 * 1024**2)})
+    small = client.build_request("GET", "/x")
+    probe = client.build_request("GET", "/", timeout=10)
+    assert deadline_for(big).allowed > 6000  # 200 MB at 32 KiB/s: not cut at 120 s
+    assert deadline_for(small).allowed == 120 + GRACE
+    assert deadline_for(probe).allowed == 10 + GRACE
+    assert MIN_RATE == 32 * 1024
 
 
 # --- proxies: which URL goes through which proxy ---------------------------------------------
@@ -283,3 +470,26 @@ def test_truststore_failing_falls_back_to_certifi(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(truststore, "SSLContext", broken)
     context, what = netstream.trust_store("darwin")
     assert type(context) is ssl.SSLContext and "certifi" in what
+
+
+def test_the_fallback_timer_for_python_3_10_cuts_and_reschedules() -> None:
+    """``asyncio.timeout_at`` is 3.11+; before, a small stand-in does the same (tested
+    here on any version, since it is plain asyncio)."""
+
+    async def go() -> tuple[bool, bool, float]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        timer = http.FallbackTimeout(start + 0.05)
+        with pytest.raises(TimeoutError):
+            async with timer:
+                timer.reschedule(loop.time() + 0.2)  # moved on, as a transfer moves it
+                await asyncio.sleep(5)
+        cut_after = loop.time() - start
+        quiet = http.FallbackTimeout(loop.time() + 5)
+        async with quiet:
+            await asyncio.sleep(0.01)
+        return timer.expired(), quiet.expired(), cut_after
+
+    expired, quiet_expired, cut_after = asyncio.run(go())
+    assert expired and not quiet_expired
+    assert 0.15 < cut_after < 2

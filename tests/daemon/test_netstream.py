@@ -6,10 +6,12 @@ closed, a certificate that is not trusted, a proxy that says no)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import socket
 import ssl
 import sys
+import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,7 +20,7 @@ import httpcore
 import httpx
 import pytest
 
-from daemon.errors import NetworkError
+from daemon.errors import AnswerTooLarge, AnswerTooSlow, NetworkError
 from daemon.services import http, netstream
 from tests.acceptance.test_network import ForwardProxy
 
@@ -302,3 +304,147 @@ def test_one_ssl_context_per_process() -> None:
     assert netstream.ssl_context() is netstream.ssl_context()
     a, b = netstream.transport(LIMITS), netstream.transport(LIMITS, proxy="http://p:1")
     assert a.ssl_context is b.ssl_context is netstream.ssl_context()
+
+
+# --- hostile answers: a deadline for the whole exchange, a cap on its size ----------------------
+
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+
+
+def service_client(port: int, timeout: float) -> httpx.AsyncClient:
+    """What a service uses (``http.make_client``), with ONE connection: a request left
+    hanging would keep the next from ever starting."""
+    return http.make_client(
+        f"http://127.0.0.1:{port}", timeout=timeout, transport=None, max_connections=1
+    )
+
+
+async def _until_hung_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Write one byte at a time (every 0.1 s, well inside any per-read timeout) until the
+    client hangs up."""
+    try:
+        while not reader.at_eof():
+            writer.write(b" ")
+            await writer.drain()
+            await asyncio.sleep(0.1)
+    except ConnectionError:
+        pass
+
+
+@sync
+async def test_a_trickling_answer_is_cut_at_its_deadline_and_the_slot_freed() -> None:
+    hung_up = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await _read_request(reader)
+                if head.startswith(b"GET /fast "):
+                    writer.write(_answer(b'{"ok": true}'))
+                    await writer.drain()
+                    continue
+                writer.write(HEAD + b"Content-Length: 100000\r\n\r\n")
+                await _until_hung_up(reader, writer)
+                hung_up.set()
+                return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async with server(handler) as port, service_client(port, timeout=0.5) as c:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(AnswerTooSlow, match=r"did not complete within 1\.5 s") as info:
+            # on a per-read timeout alone this would take 100,000 × 0.1 s
+            await asyncio.wait_for(http.send(c, "GET", "/slow", service="svc"), 10)
+        assert 1.4 < loop.time() - start < 5
+        assert info.value.retryable and info.value.code == "too_slow"
+        await asyncio.wait_for(hung_up.wait(), 5)  # the connection was closed, not parked
+        # the one connection is free again: the next request goes through at once
+        response = await asyncio.wait_for(http.send(c, "GET", "/fast", service="svc"), 5)
+        assert response.json() == {"ok": True}
+
+
+@sync
+async def test_headers_and_then_silence_do_not_hold_the_slot() -> None:
+    hung_up = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(HEAD + b"Content-Length: 10\r\n\r\n")
+        await writer.drain()
+        with contextlib.suppress(ConnectionError):
+            await reader.read()  # nothing more, until the client hangs up
+        hung_up.set()
+        writer.close()
+
+    async with server(handler) as port, service_client(port, timeout=0.5) as c:
+        with pytest.raises(NetworkError):
+            await asyncio.wait_for(http.send(c, "GET", "/", service="svc"), 10)
+        await asyncio.wait_for(hung_up.wait(), 5)
+
+
+@sync
+async def test_the_deadline_grows_with_the_upload() -> None:
+    """An upload buys time at the minimum rate: the same slow answer that cuts a GET
+    completes after a 128 KiB POST (4 s more at 32 KiB/s)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                await _read_request(reader)
+                writer.write(HEAD + b"Content-Length: 30\r\n\r\n")
+                for _ in range(30):  # 3 s for the body, a byte every 0.1 s
+                    writer.write(b" ")
+                    await writer.drain()
+                    await asyncio.sleep(0.1)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async with server(handler) as port, service_client(port, timeout=1.0) as c:
+        with pytest.raises(AnswerTooSlow, match=r"within 2\.0 s"):
+            await asyncio.wait_for(http.send(c, "GET", "/", service="svc"), 10)
+        response = await asyncio.wait_for(
+            http.send(c, "POST", "/", service="svc", content=b"x" * 128 * 1024), 10
+        )
+        assert response.content == b" " * 30
+
+
+@sync
+async def test_a_huge_answer_is_refused_while_it_streams() -> None:
+    """A server that would send 48 MiB: the client stops at its 1 MiB cap and hangs up;
+    what the server got out before noticing is the cap plus the sockets' buffers."""
+    total = 48 * 1024 * 1024
+    sent = 0
+    done = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal sent
+        await _read_request(reader)
+        writer.write(HEAD + b"Connection: close\r\n\r\n")  # no length: until the close
+        piece = b"[" + b"1," * 32767 + b"1"
+        try:
+            while sent < total:
+                writer.write(piece)
+                await writer.drain()
+                sent += len(piece)
+        except ConnectionError:
+            pass
+        finally:
+            done.set()
+            writer.close()
+
+    tracemalloc.start()
+    try:
+        async with server(handler) as port, service_client(port, timeout=5) as c:
+            with pytest.raises(AnswerTooLarge, match="exceeded 1 MB"):
+                await http.send(c, "GET", "/", service="svc", max_bytes=1024 * 1024)
+            peak = tracemalloc.get_traced_memory()[1]
+            await asyncio.wait_for(done.wait(), 10)
+    finally:
+        tracemalloc.stop()
+    assert sent < total / 2  # the client hung up early (~5 MiB on loopback)
+    assert peak < 8 * 1024 * 1024  # what the client held never grew past a few MiB
