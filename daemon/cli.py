@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, config, lock, logs
+from . import __version__, config, lock, logs, redact
 from .errors import ConfigError, DocinboxError, StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
@@ -126,10 +126,18 @@ def _dispatch(args: argparse.Namespace) -> int:
     return EXIT_USAGE
 
 
+def load(path: Path) -> config.Settings:
+    """The configuration, its secrets registered at once: any text shown or stored from
+    here on is scrubbed of every form of them (daemon.redact)."""
+    settings = config.load(path)
+    redact.register(settings.secrets())
+    return settings
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .lifecycle import Daemon
 
-    settings = config.load(args.config)
+    settings = load(args.config)
     daemon = Daemon(settings)
     try:
         # Before the first log line or tray icon: a second daemon on these folders is
@@ -152,7 +160,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _open_readonly(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from .store import open_store
 
-    settings = config.load(args.config)
+    settings = load(args.config)
     path = settings.folders.state
     return settings, (open_store(path, readonly=True) if path.exists() else None)
 
@@ -175,7 +183,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     from .status import retry
     from .store import open_store
 
-    settings = config.load(args.config)
+    settings = load(args.config)
     if not settings.folders.state.exists():
         print("docinbox: nothing to retry (no state database yet)")
         return EXIT_FAILED

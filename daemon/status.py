@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import health, lock
+from . import health, lock, redact
 from .control import FOREVER, DocumentSummary, ServiceHealth, StatusSnapshot
 from .docfile import display_name
 from .settings import Settings
@@ -26,7 +26,7 @@ def summary(job: Job, outbox: Path | None = None) -> DocumentSummary:
     failed = job.state is State.FAILED and job.location
     return DocumentSummary(
         id=job.id, name=display_name(job.rel_path), state=str(job.state), service=job.service,
-        error=job.error, message=job.message,
+        error=job.error, message=redact.scrub(job.message or "") or None,
         result_dir=(outbox / job.result_dir) if outbox and job.result_dir
         and job.state is State.DONE else None,
         updated_at=job.updated_at,
@@ -54,9 +54,10 @@ def build_snapshot(store: Store, now: float, *, activity: str | None = None,
         until = h.get("until")
         if until is not None and float(until) <= now and h.get("condition") != health.RETRYING:
             continue
+        reason = h.get("reason")
         services.append(ServiceHealth(name=name, condition=h.get("condition", health.PAUSED),
-                                      reason=h.get("reason"), error=h.get("error"),
-                                      until=until))
+                                      reason=redact.scrub(reason) if reason else None,
+                                      error=h.get("error"), until=until))
     retrying = {j.service for j in store.jobs(states=(State.QUEUED,), limit=200)
                 if j.error and j.service}
     for name in sorted(retrying - {s.name for s in services}):
@@ -108,7 +109,7 @@ class Report:
             if job.result_dir and job.state is State.DONE:
                 line += f" → {self.outbox / job.result_dir}"
             elif job.error:
-                line += f"  ({job.error}: {job.message})"
+                line += f"  ({job.error}: {redact.scrub(job.message or '')})"
             lines.append(line)
         return "\n".join(lines)
 
@@ -125,7 +126,10 @@ def job_json(job: Job, outbox: Path) -> dict[str, Any]:
         "id": job.id, "name": display_name(job.name), "path": display_name(job.rel_path),
         "state": str(job.state), "service": job.service, "sha256": job.sha256,
         "bytes": job.size, "pages": job.pages, "type": job.kind, "attempts": job.attempts,
-        "error": job.error, "message": job.message, "hint": job.hint,
+        # What a service said is scrubbed again on the way out: a database written before
+        # a key was known (or changed) may still hold it.
+        "error": job.error, "message": redact.scrub(job.message or "") or None,
+        "hint": redact.scrub(job.hint or "") or None,
         "remote": dict(job.remote),
         "result": str(outbox / job.result_dir) if job.result_dir and job.state is State.DONE
         else None,

@@ -36,6 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from .. import redact
 from ..errors import (
     CorruptDocument,
     CredentialsError,
@@ -50,6 +51,7 @@ from ..errors import (
     TransientError,
     UnsupportedDocument,
 )
+from ..outbox.disk import host_errors
 from ..settings import ServiceSettings, ServiceSpec, key
 from ..sniff import EXTENSION
 from . import http, mineru_result, zipsafe
@@ -350,7 +352,8 @@ class MineruFamily(Service):
     def _data(body: Mapping[str, Any], *keys: str) -> dict[str, Any]:
         data = body.get("data")
         if not isinstance(data, dict) or any(k not in data for k in keys):
-            raise MalformedResponse(f"expected data with {', '.join(keys)}, got {data!r:.120}")
+            raise MalformedResponse(
+                f"expected data with {', '.join(keys)}, got {redact.clip(repr(data), 120)}")
         return data
 
     # ------------------------------------------------------------------ polling
@@ -394,7 +397,8 @@ class MineruFamily(Service):
         """Download the result zip streamed and unpack it safely into ``workdir/raw``."""
         workdir = doc.workdir
         raw = doc.raw
-        workdir.mkdir(parents=True, exist_ok=True)
+        with host_errors(workdir.parent, "make the work folder"):
+            workdir.mkdir(parents=True, exist_ok=True)
         if zip_url:
             target = workdir / RESULT_ZIP
             try:
@@ -404,11 +408,10 @@ class MineruFamily(Service):
             finally:
                 target.unlink(missing_ok=True)
         if markdown_url and mineru_result.find_markdown(raw) is None:
-            target = workdir / mineru_result.MARKDOWN_NAME
-            await zipsafe.download(self.client, markdown_url, target,
-                                   max_bytes=MAX_RESULT_BYTES, service=self.name)
-            raw.mkdir(parents=True, exist_ok=True)
-            target.replace(raw / mineru_result.MARKDOWN_NAME)
+            with host_errors(workdir, "store the result"):
+                raw.mkdir(parents=True, exist_ok=True)
+            await zipsafe.download(self.client, markdown_url, raw / mineru_result.MARKDOWN_NAME,
+                                   max_bytes=MAX_RESULT_BYTES, service=self.name, durable=True)
         if not raw.is_dir():
             raise MalformedResponse(f"{self.name}: task done but no result link",
                                     service=self.name)
@@ -609,7 +612,7 @@ class Mineru(MineruFamily):
         urls = data["file_urls"]
         if not isinstance(urls, list) or len(urls) != len(docs):
             raise MalformedResponse(f"{self.name}: asked for {len(docs)} upload URLs, got "
-                                    f"{urls!r:.80}", service=self.name)
+                                    f"{redact.clip(repr(urls), 80)}", service=self.name)
         issued = self.clock.now()
         out = []
         for doc, f, url in zip(docs, files, urls, strict=True):

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from .. import redact
 from ..errors import (
     CredentialsError,
     MalformedResponse,
@@ -49,6 +50,8 @@ from .rawfiles import open_document, read_document, store_raw
 RAW_NAME = "response.json"
 #: Files up to this size are uploaded from one in-memory buffer; larger ones stream.
 SMALL_UPLOAD = 4 * 1024 * 1024
+#: A long document's whole prediction (hundreds of pages of boxes) may be large.
+PREDICTION_MAX_BYTES = 256 * 1024 * 1024
 #: Polling an asynchronous prediction: first look after this long, then back off to the cap.
 POLL_FIRST, POLL_CAP = 5.0, 60.0
 
@@ -137,7 +140,8 @@ class Nanonets(Service):
                             poll_after=POLL_FIRST)
         results = body.get("result")
         if not isinstance(results, list) or not results:
-            raise MalformedResponse(f"nanonets: the answer has no result list ({body!r:.120})",
+            raise MalformedResponse(f"nanonets: the answer has no result list "
+                                    f"({redact.clip(repr(body), 120)})",
                                     service=self.name)
         failed = [r for r in results if isinstance(r, dict)
                   and str(r.get("message", "Success")).lower() != "success"]
@@ -152,7 +156,8 @@ class Nanonets(Service):
         file_id = doc.remote["request_file_id"]
         response = await http.send(self.client, "GET",
                                    f"/api/v2/OCR/Model/{model}/getFile/{file_id}/",
-                                   service=self.name, auth=self.auth)
+                                   service=self.name, auth=self.auth,
+                                   max_bytes=PREDICTION_MAX_BYTES)
         body = self._check(response)
         pages = int(body.get("moderated_images_count") or 0) + \
             int(body.get("unmoderated_images_count") or 0)
@@ -180,7 +185,8 @@ class Nanonets(Service):
                                  status=status)
         body = http.json_body(response, service=self.name)
         if not isinstance(body, dict):
-            raise MalformedResponse(f"nanonets: expected a JSON object, got {body!r:.80}",
+            raise MalformedResponse(f"nanonets: expected a JSON object, got "
+                                    f"{redact.clip(repr(body), 80)}",
                                     service=self.name)
         return body
 
