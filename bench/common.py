@@ -43,6 +43,7 @@ _procs: list[subprocess.Popen[Any]] = []
 
 # --- processes -------------------------------------------------------------------------------
 
+
 def spawn(cmd: list[str], **kw: Any) -> subprocess.Popen[Any]:
     env = {**os.environ, "PYTHONPATH": str(REPO), **kw.pop("env", {})}
     proc = subprocess.Popen(cmd, start_new_session=True, env=env, **kw)
@@ -79,8 +80,9 @@ def cleanup() -> None:
 atexit.register(cleanup)
 
 
-def wait_until(cond: Callable[[], T], timeout: float, interval: float = 0.02,
-               what: str = "condition") -> T:
+def wait_until(
+    cond: Callable[[], T], timeout: float, interval: float = 0.02, what: str = "condition"
+) -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = cond()
@@ -93,12 +95,14 @@ def wait_until(cond: Callable[[], T], timeout: float, interval: float = 0.02,
 
 # --- the mock --------------------------------------------------------------------------------
 
+
 class Mock:
     """``docinbox-mock --port 0`` as its own process, throttles off (we measure speed)."""
 
     def __init__(self) -> None:
-        self.proc = spawn([PY, "-m", "mockserver", "--port", "0"], stdout=subprocess.PIPE,
-                          text=True)
+        self.proc = spawn(
+            [PY, "-m", "mockserver", "--port", "0"], stdout=subprocess.PIPE, text=True
+        )
         assert self.proc.stdout is not None
         with selectors.DefaultSelector() as sel:
             sel.register(self.proc.stdout, selectors.EVENT_READ)
@@ -110,13 +114,15 @@ class Mock:
             stop(self.proc)
             raise RuntimeError(f"unexpected mock output: {line!r}")
         self.url = line.split()[-1].rstrip("/")
-        self.admin("POST", "/__admin/config",
-                   {"nanonets": {"rate_per_second": 0, "free_quota": None}})
+        self.admin(
+            "POST", "/__admin/config", {"nanonets": {"rate_per_second": 0, "free_quota": None}}
+        )
 
     def admin(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # loopback only
             return json.loads(resp.read() or b"null")
 
@@ -159,9 +165,18 @@ LABELFILE = f"/api/v2/OCR/Model/{defaults.NANONETS_MODEL_ID}/LabelFile/"
 
 # --- configs and the daemon ------------------------------------------------------------------
 
-def write_config(folder: Path, base_url: str | None, *, concurrency: int = 8,
-                 level: str = "info", quiet: float = 0.2, settle: float = 2.0,
-                 routes: str | None = None, archive: str = "archive") -> Path:
+
+def write_config(
+    folder: Path,
+    base_url: str | None,
+    *,
+    concurrency: int = 8,
+    level: str = "info",
+    quiet: float = 0.2,
+    settle: float = 2.0,
+    routes: str | None = None,
+    archive: str = "archive",
+) -> Path:
     """The shipped defaults (watcher, log level), against *base_url* or the embedded mock."""
     embedded = base_url is None
     url = base_url or "http://127.0.0.1:9"
@@ -204,8 +219,9 @@ level = "{level}"
     return path
 
 
-def start_daemon(config: Path, *, once: bool = False, stdout: Any = subprocess.DEVNULL
-                 ) -> subprocess.Popen[Any]:
+def start_daemon(
+    config: Path, *, once: bool = False, stdout: Any = subprocess.DEVNULL
+) -> subprocess.Popen[Any]:
     cmd = [DOCINBOX] if DOCINBOX else [PY, "-m", "daemon"]
     cmd += ["run", "-c", str(config), "--no-tray"] + (["--once"] if once else [])
     return spawn(cmd, stdout=stdout, stderr=subprocess.STDOUT)
@@ -232,6 +248,7 @@ def failed_codes(config: Path) -> dict[str, int]:
 
 
 # --- the state database (read-only, like `docinbox status`) ----------------------------------
+
 
 class StateDB:
     def __init__(self, config: Path) -> None:
@@ -284,10 +301,13 @@ class StateDB:
 
 # --- documents -------------------------------------------------------------------------------
 
+
 def receipt(i: int) -> bytes:
     """A unique one-page receipt the demo model reads (total varies with *i*)."""
-    return pdf_bytes([receipt_lines(total=f"{i % 1000}.{i % 100:02d}",
-                                    fecha=f"{1 + i % 28:02d}/12/2025")], title=f"recibo {i}")
+    return pdf_bytes(
+        [receipt_lines(total=f"{i % 1000}.{i % 100:02d}", fecha=f"{1 + i % 28:02d}/12/2025")],
+        title=f"recibo {i}",
+    )
 
 
 def make_receipts(folder: Path, n: int, *, aged: bool = True, prefix: str = "r") -> list[Path]:
@@ -331,8 +351,10 @@ def big_pdf(path: Path, size: int) -> None:
         fh.write(b"xref\n0 %d\n0000000000 65535 f \n" % (n + 1))
         for off in [*offsets, pad_offset]:
             fh.write(b"%010d 00000 n \n" % off)
-        fh.write(b"trailer\n<< /Size %d /Root %s 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-                 % (n + 1, root.group(1), xref))
+        fh.write(
+            b"trailer\n<< /Size %d /Root %s 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+            % (n + 1, root.group(1), xref)
+        )
 
 
 def sha256_file(path: Path) -> str:
@@ -346,6 +368,7 @@ def sha256_file(path: Path) -> str:
 
 
 # --- /proc -----------------------------------------------------------------------------------
+
 
 def proc_status(pid: int) -> dict[str, int]:
     """VmRSS / VmHWM in KiB."""

@@ -42,14 +42,19 @@ def main(argv: list[str] | None = None) -> int:
         files = C.make_receipts(tmp / "inbox", n)
         out: dict[str, float] = {}
         out["sha"] = timed("sha256 of the file", n, lambda: [_sha256(f) for f in files])
-        out["sniff"] = timed("sniff.inspect (pypdf page count, path → whole file read)", n,
-                             lambda: [sniff.inspect(f) for f in files])
+        out["sniff"] = timed(
+            "sniff.inspect (pypdf page count, path → whole file read)",
+            n,
+            lambda: [sniff.inspect(f) for f in files],
+        )
 
         def pypdf_fh() -> None:
             import pypdf
+
             for f in files:
                 with f.open("rb") as fh:
                     len(pypdf.PdfReader(fh, strict=False).pages)
+
         out["pypdf_fh"] = timed("  pypdf page count from an open file object", n, pypdf_fh)
 
         for sync in ("FULL", "NORMAL"):
@@ -59,10 +64,17 @@ def main(argv: list[str] | None = None) -> int:
 
             def add(store=store) -> None:  # type: ignore[no-untyped-def]
                 for i, f in enumerate(files):
-                    store.add(rel_path=f.name, location=str(f), sha256=f"{i:064d}",
-                              size=1, mtime_ns=1, kind="pdf", pages=1)
-            out[f"add_{sync}"] = timed(f"store.add (own transaction), synchronous={sync}", n,
-                                       add)
+                    store.add(
+                        rel_path=f.name,
+                        location=str(f),
+                        sha256=f"{i:064d}",
+                        size=1,
+                        mtime_ns=1,
+                        kind="pdf",
+                        pages=1,
+                    )
+
+            out[f"add_{sync}"] = timed(f"store.add (own transaction), synchronous={sync}", n, add)
 
             def lifecycle(store=store) -> None:  # type: ignore[no-untyped-def]
                 for job in store.in_state(State.QUEUED):
@@ -70,14 +82,23 @@ def main(argv: list[str] | None = None) -> int:
                     store.transition(job.id, State.SUBMITTING, State.RECEIVED, remote={"a": 1})
                     store.update(job.id, State.RECEIVED, result_dir=f"r{job.id}")
                     store.transition(job.id, State.RECEIVED, State.DONE, location="x")
-            out[f"life_{sync}"] = timed(f"4 state changes of a job, synchronous={sync}", n,
-                                        lifecycle)
+
+            out[f"life_{sync}"] = timed(
+                f"4 state changes of a job, synchronous={sync}", n, lifecycle
+            )
             store.close()
 
         store = open_store(tmp / "q.db")
         for i, f in enumerate(files):
-            store.add(rel_path=f.name, location=str(f), sha256=f"{i:064d}", size=1,
-                      mtime_ns=1, kind="pdf", pages=1)
+            store.add(
+                rel_path=f.name,
+                location=str(f),
+                sha256=f"{i:064d}",
+                size=1,
+                mtime_ns=1,
+                kind="pdf",
+                pages=1,
+            )
         reps = 200
         t0 = time.perf_counter()
         for _ in range(reps):
@@ -92,19 +113,28 @@ def main(argv: list[str] | None = None) -> int:
         raw.mkdir()
         (raw / "response.json").write_bytes(b"{}" * 1000)
         result = {"source": {"name": "x"}, "fields": [], "tables": []}
-        out["outbox"] = timed("OutboxWriter.write (3 files, 6 fsyncs)", n, lambda: [
-            writer.write(f"d{i}", i, result, "# x\n", raw) for i in range(n)])
+        out["outbox"] = timed(
+            "OutboxWriter.write (3 files, 6 fsyncs)",
+            n,
+            lambda: [writer.write(f"d{i}", i, result, "# x\n", raw) for i in range(n)],
+        )
         reserved: set[str] = set()
-        out["free_name"] = timed("OutboxWriter.free_name (builds 10,000 candidates)", n,
-                                 lambda: [writer.free_name(f"new{i}", reserved)
-                                          for i in range(n)])
+        out["free_name"] = timed(
+            "OutboxWriter.free_name (builds 10,000 candidates)",
+            n,
+            lambda: [writer.free_name(f"new{i}", reserved) for i in range(n)],
+        )
         fd = os.open(tmp / "f", os.O_WRONLY | os.O_CREAT)
-        out["fsync"] = timed("one fsync on this disk", 200, lambda: [
-            (os.write(fd, b"x"), os.fsync(fd)) for _ in range(200)])
+        out["fsync"] = timed(
+            "one fsync on this disk",
+            200,
+            lambda: [(os.write(fd, b"x"), os.fsync(fd)) for _ in range(200)],
+        )
         os.close(fd)
         with sqlite3.connect(":memory:") as _:
             pass
         import json
+
         print(json.dumps({k: round(v, 1) for k, v in out.items()}))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -35,14 +35,31 @@ ROWS: list[dict[str, Any]] = []
 RAW: dict[str, Any] = {}
 
 
-def row(bench: str, metric: str, value: Any, unit: str = "", goal: str = "",
-        ok: bool | None = None, note: str = "") -> None:
-    r = {"bench": bench, "metric": metric, "value": value, "unit": unit, "goal": goal,
-         "pass": ok, "note": note}
+def row(
+    bench: str,
+    metric: str,
+    value: Any,
+    unit: str = "",
+    goal: str = "",
+    ok: bool | None = None,
+    note: str = "",
+) -> None:
+    r = {
+        "bench": bench,
+        "metric": metric,
+        "value": value,
+        "unit": unit,
+        "goal": goal,
+        "pass": ok,
+        "note": note,
+    }
     ROWS.append(r)
     v = f"{value:.3g}" if isinstance(value, float) else str(value)
-    print(f"  · {metric}: {v} {unit}  {goal} {'' if ok is None else ('PASS' if ok else 'FAIL')}"
-          f"  {note}", flush=True)
+    print(
+        f"  · {metric}: {v} {unit}  {goal} {'' if ok is None else ('PASS' if ok else 'FAIL')}"
+        f"  {note}",
+        flush=True,
+    )
 
 
 def spread(xs: list[float]) -> str:
@@ -56,6 +73,7 @@ def ready(cfg: Path, proc: subprocess.Popen[Any], timeout: float = 60) -> None:
         if proc.poll() is not None:
             raise RuntimeError(f"the daemon exited with {proc.returncode} during start-up")
         return C.log_says(cfg, "watching ")
+
     wait_until(up, timeout, 0.01, "the daemon to watch its inbox")
 
 
@@ -65,6 +83,7 @@ def finished(db: StateDB, n: int) -> bool:
 
 
 # --- 1. throughput ---------------------------------------------------------------------------
+
 
 def daemon_burst(tmp: Path, n: int, profile: Path | None = None) -> dict[str, Any]:
     """A running daemon; *n* finished receipts renamed into the inbox at once; until all done."""
@@ -94,8 +113,13 @@ def daemon_burst(tmp: Path, n: int, profile: Path | None = None) -> dict[str, An
             if spy is not None:
                 stop_pyspy(spy)
             stop(daemon)
-        return {"seconds": elapsed, "rate": n / elapsed, "drop_seconds": dropped,
-                "counts": counts, "cpu_ms_per_doc": cpu / n * 1000}
+        return {
+            "seconds": elapsed,
+            "rate": n / elapsed,
+            "drop_seconds": dropped,
+            "counts": counts,
+            "cpu_ms_per_doc": cpu / n * 1000,
+        }
 
 
 def daemon_once(tmp: Path, n: int) -> dict[str, Any]:
@@ -116,8 +140,7 @@ def daemon_once(tmp: Path, n: int) -> dict[str, Any]:
         return {"seconds": elapsed, "rate": n / elapsed, "rc": rc, "counts": counts}
 
 
-CURL = ('curl -s -X POST "$URL/api/v2/OCR/Model/$MODEL/LabelFile/" -u "$KEY:" '
-        '-F "file=@$f"')
+CURL = 'curl -s -X POST "$URL/api/v2/OCR/Model/$MODEL/LabelFile/" -u "$KEY:" -F "file=@$f"'
 
 
 def curl_loop(tmp: Path, n: int, parallel: int = 1) -> dict[str, Any]:
@@ -129,10 +152,16 @@ def curl_loop(tmp: Path, n: int, parallel: int = 1) -> dict[str, Any]:
         if parallel == 1:
             script = f'cd "$DIR"; for f in *.pdf; do {CURL} > "out/$f.json"; done'
         else:
-            script = (f'cd "$DIR"; printf "%s\\n" *.pdf | xargs -P {parallel} -I{{}} '
-                      f'sh -c \'f="$1"; {CURL} > "out/$f.json"\' _ {{}}')
-        env = {"URL": mock.url, "MODEL": C.defaults.NANONETS_MODEL_ID,
-               "KEY": C.defaults.NANONETS_API_KEY, "DIR": str(folder)}
+            script = (
+                f'cd "$DIR"; printf "%s\\n" *.pdf | xargs -P {parallel} -I{{}} '
+                f'sh -c \'f="$1"; {CURL} > "out/$f.json"\' _ {{}}'
+            )
+        env = {
+            "URL": mock.url,
+            "MODEL": C.defaults.NANONETS_MODEL_ID,
+            "KEY": C.defaults.NANONETS_API_KEY,
+            "DIR": str(folder),
+        }
         t0 = time.time()
         proc = C.spawn(["bash", "-c", script], env=env)
         try:
@@ -145,25 +174,34 @@ def curl_loop(tmp: Path, n: int, parallel: int = 1) -> dict[str, Any]:
 
 
 def mock_ceiling() -> dict[str, Any]:
-    out = subprocess.run([C.PY, str(REPO / "bench" / "mock_rate.py"), "--seconds", "3",
-                          "--json"], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [C.PY, str(REPO / "bench" / "mock_rate.py"), "--seconds", "3", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def bench_throughput(args: argparse.Namespace, tmp: Path) -> None:
     n = args.docs
-    print(f"throughput: {n} one-page receipts, mock without latency, {args.repeat} runs",
-          flush=True)
+    print(
+        f"throughput: {n} one-page receipts, mock without latency, {args.repeat} runs", flush=True
+    )
     burst, once, seq, par = [], [], [], []
     for i in range(args.repeat):
         r = daemon_burst(tmp / f"burst{i}", n)
         burst.append(r)
-        print(f"    daemon (running, burst drop): {r['rate']:.1f} docs/s  {r['counts']}",
-              flush=True)
+        print(
+            f"    daemon (running, burst drop): {r['rate']:.1f} docs/s  {r['counts']}", flush=True
+        )
         r = daemon_once(tmp / f"once{i}", n)
         once.append(r)
-        print(f"    docinbox run --once: {r['rate']:.1f} docs/s rc={r['rc']} {r['counts']}",
-              flush=True)
+        print(
+            f"    docinbox run --once: {r['rate']:.1f} docs/s rc={r['rc']} {r['counts']}",
+            flush=True,
+        )
         r = curl_loop(tmp / f"curl{i}", n)
         seq.append(r)
         print(f"    curl loop: {r['rate']:.1f} docs/s ({r['ok']} ok)", flush=True)
@@ -176,33 +214,82 @@ def bench_throughput(args: argparse.Namespace, tmp: Path) -> None:
     c = median([r["rate"] for r in seq])
     p = median([r["rate"] for r in par])
     all_done = all(r["counts"].get("done", 0) == n for r in burst + once)
-    row("throughput", f"docinbox, running daemon, {n} dropped at once", round(d, 1), "docs/s",
-        "≥ 200", d >= 200, spread([r["rate"] for r in burst]) +
-        ("" if all_done else "; NOT all done"))
+    row(
+        "throughput",
+        f"docinbox, running daemon, {n} dropped at once",
+        round(d, 1),
+        "docs/s",
+        "≥ 200",
+        d >= 200,
+        spread([r["rate"] for r in burst]) + ("" if all_done else "; NOT all done"),
+    )
     cpu = median([r["cpu_ms_per_doc"] for r in burst])
-    row("throughput", "daemon CPU per document (user+sys, all threads)", round(cpu, 1), "ms",
-        "", None, f"≥ 200 docs/s needs ≤ {2000 / 200:.0f} ms on 2 cores minus the mock's share")
-    row("throughput", f"docinbox run --once, {n} in inbox (incl. start/exit)", round(o, 1),
-        "docs/s", "≥ 200", o >= 200, spread([r["rate"] for r in once]))
-    row("throughput", "curl loop (seed command, sequential)", round(c, 1), "docs/s", "", None,
-        spread([r["rate"] for r in seq]))
+    row(
+        "throughput",
+        "daemon CPU per document (user+sys, all threads)",
+        round(cpu, 1),
+        "ms",
+        "",
+        None,
+        f"≥ 200 docs/s needs ≤ {2000 / 200:.0f} ms on 2 cores minus the mock's share",
+    )
+    row(
+        "throughput",
+        f"docinbox run --once, {n} in inbox (incl. start/exit)",
+        round(o, 1),
+        "docs/s",
+        "≥ 200",
+        o >= 200,
+        spread([r["rate"] for r in once]),
+    )
+    row(
+        "throughput",
+        "curl loop (seed command, sequential)",
+        round(c, 1),
+        "docs/s",
+        "",
+        None,
+        spread([r["rate"] for r in seq]),
+    )
     row("throughput", "ratio docinbox / curl loop", round(d / c, 2), "×", "≥ 5×", d / c >= 5)
-    row("throughput", "curl via xargs -P 8 (for reference)", round(p, 1), "docs/s", "", None,
-        f"docinbox / this = {d / p:.2f}×")
+    row(
+        "throughput",
+        "curl via xargs -P 8 (for reference)",
+        round(p, 1),
+        "docs/s",
+        "",
+        None,
+        f"docinbox / this = {d / p:.2f}×",
+    )
     try:
         m = mock_ceiling()
         RAW["mock_rate"] = m
         for ph in m["phases"]:
-            row("throughput", f"mock ceiling: {ph['phase']}", ph["rps"], "req/s", "", None,
-                "bench/mock_rate.py, concurrency 8")
+            row(
+                "throughput",
+                f"mock ceiling: {ph['phase']}",
+                ph["rps"],
+                "req/s",
+                "",
+                None,
+                "bench/mock_rate.py, concurrency 8",
+            )
         label = next(ph["rps"] for ph in m["phases"] if ph["phase"].startswith("LabelFile"))
-        row("throughput", "docinbox / mock LabelFile ceiling", round(d / label, 2), "×", "",
-            None, "1.0 would mean the mock is the bottleneck")
+        row(
+            "throughput",
+            "docinbox / mock LabelFile ceiling",
+            round(d / label, 2),
+            "×",
+            "",
+            None,
+            "1.0 would mean the mock is the bottleneck",
+        )
     except Exception as exc:
         row("throughput", "mock ceiling", "error", "", "", None, str(exc)[:100])
 
 
 # --- 2. pickup latency -----------------------------------------------------------------------
+
 
 def match_arrivals(drops: list[float], entries: list[dict[str, Any]]) -> list[float]:
     """Drop k ↔ the first unused upload that arrived after it (drops are paced apart)."""
@@ -251,11 +338,17 @@ def pickup_inotify(tmp: Path, n: int, pace: float) -> list[float]:
         (tmp / "inbox").mkdir(parents=True)
         (tmp / "staging").mkdir()
         (tmp / "out").mkdir()
-        script = ('inotifywait -m -e close_write,moved_to --format "%w%f" "$INBOX" | '
-                  f'while read -r f; do {CURL} > "$OUT/$(basename "$f").json"; done')
-        env = {"URL": mock.url, "MODEL": C.defaults.NANONETS_MODEL_ID,
-               "KEY": C.defaults.NANONETS_API_KEY, "INBOX": str(tmp / "inbox"),
-               "OUT": str(tmp / "out")}
+        script = (
+            'inotifywait -m -e close_write,moved_to --format "%w%f" "$INBOX" | '
+            f'while read -r f; do {CURL} > "$OUT/$(basename "$f").json"; done'
+        )
+        env = {
+            "URL": mock.url,
+            "MODEL": C.defaults.NANONETS_MODEL_ID,
+            "KEY": C.defaults.NANONETS_API_KEY,
+            "INBOX": str(tmp / "inbox"),
+            "OUT": str(tmp / "out"),
+        }
         proc = C.spawn(["bash", "-c", script], env=env, stderr=subprocess.PIPE, text=True)
         try:
             assert proc.stderr is not None
@@ -274,33 +367,58 @@ def pickup_inotify(tmp: Path, n: int, pace: float) -> list[float]:
 
 def bench_pickup(args: argparse.Namespace, tmp: Path) -> None:
     n, pace = args.drops, 0.1
-    print(f"pickup: {n} drops by rename(), {pace * 1000:.0f} ms apart; latency to the upload's "
-          "arrival at the mock (journal `at`)", flush=True)
+    print(
+        f"pickup: {n} drops by rename(), {pace * 1000:.0f} ms apart; latency to the upload's "
+        "arrival at the mock (journal `at`)",
+        flush=True,
+    )
     d = pickup_daemon(tmp / "daemon", n, pace)
     i = pickup_inotify(tmp / "inotify", n, pace)
     nd = pickup_daemon(tmp / "noarchive", n, pace, archive="")
-    RAW["pickup"] = {"daemon_ms": [x * 1000 for x in d], "inotify_ms": [x * 1000 for x in i],
-                     "daemon_archive_off_ms": [x * 1000 for x in nd]}
+    RAW["pickup"] = {
+        "daemon_ms": [x * 1000 for x in d],
+        "inotify_ms": [x * 1000 for x in i],
+        "daemon_archive_off_ms": [x * 1000 for x in nd],
+    }
     note = "" if len(d) == n else f"only {len(d)} of {n} matched"
     p50, p99 = pct(d, 50) * 1000, pct(d, 99) * 1000
     row("pickup", "docinbox pickup latency p50", round(p50, 1), "ms", "≤ 20", p50 <= 20, note)
-    row("pickup", "docinbox pickup latency p99", round(p99, 1), "ms", "≤ 100", p99 <= 100,
-        f"max {max(d) * 1000:.1f} ms")
-    row("pickup", "docinbox p50 / p99 with archive = \"\" (diagnostic)",
-        f"{pct(nd, 50) * 1000:.1f} / {pct(nd, 99) * 1000:.1f}", "ms", "", None,
-        "originals deleted instead of renamed out of the inbox")
+    row(
+        "pickup",
+        "docinbox pickup latency p99",
+        round(p99, 1),
+        "ms",
+        "≤ 100",
+        p99 <= 100,
+        f"max {max(d) * 1000:.1f} ms",
+    )
+    row(
+        "pickup",
+        'docinbox p50 / p99 with archive = "" (diagnostic)',
+        f"{pct(nd, 50) * 1000:.1f} / {pct(nd, 99) * 1000:.1f}",
+        "ms",
+        "",
+        None,
+        "originals deleted instead of renamed out of the inbox",
+    )
     row("pickup", "inotifywait + curl loop p50", round(pct(i, 50) * 1000, 1), "ms")
-    row("pickup", "inotifywait + curl loop p99", round(pct(i, 99) * 1000, 1), "ms",
-        note=f"max {max(i) * 1000:.1f} ms")
+    row(
+        "pickup",
+        "inotifywait + curl loop p99",
+        round(pct(i, 99) * 1000, 1),
+        "ms",
+        note=f"max {max(i) * 1000:.1f} ms",
+    )
 
 
 # --- 2b. slow writers ------------------------------------------------------------------------
+
 
 def slow_write(path: Path, data: bytes, chunks: int, pause: float) -> None:
     step = -(-len(data) // chunks)
     with path.open("wb") as fh:
         for k in range(0, len(data), step):
-            fh.write(data[k:k + step])
+            fh.write(data[k : k + step])
             fh.flush()
             time.sleep(pause)
 
@@ -308,8 +426,10 @@ def slow_write(path: Path, data: bytes, chunks: int, pause: float) -> None:
 def bench_slowwriter(args: argparse.Namespace, tmp: Path) -> None:
     from mockserver.samples import multipage_pdf
 
-    cases = [("pauses 0.4 s (< settle 2 s), file kept open", 10, 6, 0.4),
-             ("pauses 2.5 s (> settle 2 s), file kept open", 2, 3, 2.5)]
+    cases = [
+        ("pauses 0.4 s (< settle 2 s), file kept open", 10, 6, 0.4),
+        ("pauses 2.5 s (> settle 2 s), file kept open", 2, 3, 2.5),
+    ]
     print("slow writer: PDFs written in chunks straight into the inbox", flush=True)
     for label, files, chunks, pause in cases:
         with Mock() as mock:
@@ -317,19 +437,28 @@ def bench_slowwriter(args: argparse.Namespace, tmp: Path) -> None:
             daemon = C.start_daemon(cfg)
             try:
                 ready(cfg, daemon)
-                datas = {f"s{i:03d}.pdf": multipage_pdf(3, words=f"Slow{i}") + b"%" * 3000 * i
-                         for i in range(files)}
-                threads = [threading.Thread(target=slow_write, args=(
-                    cfg.parent / "inbox" / name, data, chunks, pause)) for name, data in
-                    datas.items()]
+                datas = {
+                    f"s{i:03d}.pdf": multipage_pdf(3, words=f"Slow{i}") + b"%" * 3000 * i
+                    for i in range(files)
+                }
+                threads = [
+                    threading.Thread(
+                        target=slow_write, args=(cfg.parent / "inbox" / name, data, chunks, pause)
+                    )
+                    for name, data in datas.items()
+                ]
                 for t in threads:
                     t.start()
                 for t in threads:
                     t.join(60)
                 db = StateDB(cfg)
                 with contextlib.suppress(TimeoutError):
-                    wait_until(lambda db=db, files=files: finished(db, files), 30, 0.05,
-                               "slow files settled")
+                    wait_until(
+                        lambda db=db, files=files: finished(db, files),
+                        30,
+                        0.05,
+                        "slow files settled",
+                    )
                 counts = db.counts()
                 db.close()
                 tasks = mock.tasks()
@@ -340,14 +469,22 @@ def bench_slowwriter(args: argparse.Namespace, tmp: Path) -> None:
         sent_ok = {t["name"] for t in tasks if t.get("sha256") == want.get(t["name"])}
         half = len(bad) + counts.get("failed", 0)
         goal = "0" if pause < 2 else ""
-        row("slowwriter", f"half-written pickups, {files} files, {label}", half, "",
-            goal, (half == 0) if goal else None,
-            f"{len(sent_ok)}/{files} uploaded with full bytes; states {counts}")
-        RAW.setdefault("slowwriter", []).append({"case": label, "counts": counts,
-                                                 "bad": bad, "ok": sorted(sent_ok)})
+        row(
+            "slowwriter",
+            f"half-written pickups, {files} files, {label}",
+            half,
+            "",
+            goal,
+            (half == 0) if goal else None,
+            f"{len(sent_ok)}/{files} uploaded with full bytes; states {counts}",
+        )
+        RAW.setdefault("slowwriter", []).append(
+            {"case": label, "counts": counts, "bad": bad, "ok": sorted(sent_ok)}
+        )
 
 
 # --- 3. memory -------------------------------------------------------------------------------
+
 
 def bench_memory(args: argparse.Namespace, tmp: Path) -> None:
     n = args.backlog
@@ -366,6 +503,7 @@ def bench_memory(args: argparse.Namespace, tmp: Path) -> None:
                 if daemon.poll() is not None:
                     raise RuntimeError("daemon died")
                 return finished(db, n)
+
             wait_until(sample, max(300, n / 10), 0.25, f"{n} done")
             elapsed = time.time() - t0
             st = C.proc_status(daemon.pid)
@@ -373,13 +511,31 @@ def bench_memory(args: argparse.Namespace, tmp: Path) -> None:
             db.close()
         finally:
             stop(daemon)
-    RAW["memory_backlog"] = {"counts": counts, "seconds": elapsed, "VmHWM_kB": st["VmHWM"],
-                             "rss_samples": samples[::8]}
+    RAW["memory_backlog"] = {
+        "counts": counts,
+        "seconds": elapsed,
+        "VmHWM_kB": st["VmHWM"],
+        "rss_samples": samples[::8],
+    }
     hwm = st["VmHWM"] / 1024
-    row("memory", f"peak RSS (VmHWM), {n}-document backlog", round(hwm, 1), "MB", "≤ 80",
-        hwm <= 80, f"final RSS {st['VmRSS'] / 1024:.1f} MB")
-    row("memory", f"backlog of {n} drained (process start → all done)", round(n / elapsed, 1),
-        "docs/s", "", None, f"{elapsed:.1f} s; {counts}")
+    row(
+        "memory",
+        f"peak RSS (VmHWM), {n}-document backlog",
+        round(hwm, 1),
+        "MB",
+        "≤ 80",
+        hwm <= 80,
+        f"final RSS {st['VmRSS'] / 1024:.1f} MB",
+    )
+    row(
+        "memory",
+        f"backlog of {n} drained (process start → all done)",
+        round(n / elapsed, 1),
+        "docs/s",
+        "",
+        None,
+        f"{elapsed:.1f} s; {counts}",
+    )
 
 
 def bench_bigfile(args: argparse.Namespace, tmp: Path) -> None:
@@ -415,19 +571,31 @@ def bench_bigfile(args: argparse.Namespace, tmp: Path) -> None:
     route = ", ".join(sorted({t["service"] for t in tasks})) or "nothing reached the mock"
     if tasks and tasks[-1].get("sha256") != want:
         route += " (sha256 MISMATCH)"
-    RAW["memory_bigfile"] = {"before": before, "after": after, "seconds": elapsed,
-                             "counts": counts, "tasks": tasks}
-    row("memory", f"peak RSS growth, {args.big_mb} MB upload", round(growth, 1), "MB", "≤ 16",
-        growth <= 16, f"via {route}; HWM {before['VmHWM'] / 1024:.0f}→"
-        f"{after['VmHWM'] / 1024:.0f} MB; {elapsed:.1f} s; {counts}")
+    RAW["memory_bigfile"] = {
+        "before": before,
+        "after": after,
+        "seconds": elapsed,
+        "counts": counts,
+        "tasks": tasks,
+    }
+    row(
+        "memory",
+        f"peak RSS growth, {args.big_mb} MB upload",
+        round(growth, 1),
+        "MB",
+        "≤ 16",
+        growth <= 16,
+        f"via {route}; HWM {before['VmHWM'] / 1024:.0f}→"
+        f"{after['VmHWM'] / 1024:.0f} MB; {elapsed:.1f} s; {counts}",
+    )
 
 
 # --- 4. idle ---------------------------------------------------------------------------------
 
+
 def bench_idle(args: argparse.Namespace, tmp: Path) -> None:
     secs = args.idle_seconds
-    print(f"idle: CPU over {secs:.0f} s with nothing to do (both daemons side by side)",
-          flush=True)
+    print(f"idle: CPU over {secs:.0f} s with nothing to do (both daemons side by side)", flush=True)
     with Mock() as mock:
         cfg_ext = C.write_config(tmp / "ext", mock.url)
         cfg_emb = C.write_config(tmp / "emb", None)
@@ -446,22 +614,30 @@ def bench_idle(args: argparse.Namespace, tmp: Path) -> None:
             stop(d1)
             stop(d2)
     ext, emb, mk = ((b - a) / dt * 100 for a, b in zip(c0, c1, strict=True))
-    RAW["idle"] = {"seconds": dt, "cpu_pct": {"external_mock": ext, "embedded_mock": emb,
-                                              "mock_process": mk}}
+    RAW["idle"] = {
+        "seconds": dt,
+        "cpu_pct": {"external_mock": ext, "embedded_mock": emb, "mock_process": mk},
+    }
     tick = 100 / C.CLK_TCK / dt
-    row("idle", "idle CPU, daemon (mock in another process)", round(ext, 3), "%", "≤ 0.5",
-        ext <= 0.5, f"over {dt:.0f} s; resolution {tick:.3f} %")
-    row("idle", "idle CPU, daemon with the embedded mock", round(emb, 3), "%", "≤ 0.5",
-        emb <= 0.5)
+    row(
+        "idle",
+        "idle CPU, daemon (mock in another process)",
+        round(ext, 3),
+        "%",
+        "≤ 0.5",
+        ext <= 0.5,
+        f"over {dt:.0f} s; resolution {tick:.3f} %",
+    )
+    row("idle", "idle CPU, daemon with the embedded mock", round(emb, 3), "%", "≤ 0.5", emb <= 0.5)
     row("idle", "idle CPU, the standalone mock process", round(mk, 3), "%", "", None)
 
 
 # --- 5. start-up -----------------------------------------------------------------------------
 
+
 def bench_startup(args: argparse.Namespace, tmp: Path, profile: Path | None = None) -> None:
     n = args.backlog
-    print(f"start-up: {n} files already in the inbox, uploads hang (nothing completes)",
-          flush=True)
+    print(f"start-up: {n} files already in the inbox, uploads hang (nothing completes)", flush=True)
     runs = []
     for r in range(args.repeat):
         with Mock() as mock:
@@ -490,8 +666,9 @@ def bench_startup(args: argparse.Namespace, tmp: Path, profile: Path | None = No
                 t1 = time.time()
                 daemon = C.start_daemon(cfg)
                 log = cfg.parent / "state" / "docinbox.log"
-                wait_until(lambda log=log: log.read_text().count("watching ") >= 2, 60, 0.01,
-                           "restart")
+                wait_until(
+                    lambda log=log: log.read_text().count("watching ") >= 2, 60, 0.01, "restart"
+                )
                 ready_at = time.time() - t1
                 # let the restart's admission pass reach every file (it only stats and
                 # looks up; no hashing): a quarter of the first pass, 3-30 s
@@ -502,29 +679,77 @@ def bench_startup(args: argparse.Namespace, tmp: Path, profile: Path | None = No
                 if spy is not None:
                     stop_pyspy(spy)
                 stop(daemon)
-        runs.append({"queued_s": queued, "inspected_s": inspected, "saturated_cpu_pct": busy,
-                     "stop_s": stop_s, "restart_ready_s": ready_at,
-                     "rows_after_restart": total, "queued_again": again})
+        runs.append(
+            {
+                "queued_s": queued,
+                "inspected_s": inspected,
+                "saturated_cpu_pct": busy,
+                "stop_s": stop_s,
+                "restart_ready_s": ready_at,
+                "rows_after_restart": total,
+                "queued_again": again,
+            }
+        )
         print(f"    {runs[-1]}", flush=True)
     RAW["startup"] = runs
     q = median([r["queued_s"] for r in runs])
-    row("startup", f"{n} files in the inbox → all queued (process start)", round(q, 2), "s",
-        "≤ 3", q <= 3, spread([r["queued_s"] for r in runs]))
+    row(
+        "startup",
+        f"{n} files in the inbox → all queued (process start)",
+        round(q, 2),
+        "s",
+        "≤ 3",
+        q <= 3,
+        spread([r["queued_s"] for r in runs]),
+    )
     again = max(r["queued_again"] for r in runs)
-    row("startup", "documents queued again by a restart", again, "", "0", again == 0,
-        f"rows after restart {runs[0]['rows_after_restart']} (want {n})")
-    row("startup", f"{n} files → all inspected (type, pages)", round(median(
-        [r["inspected_s"] for r in runs]), 2), "s", "", None, "rows with kind set")
+    row(
+        "startup",
+        "documents queued again by a restart",
+        again,
+        "",
+        "0",
+        again == 0,
+        f"rows after restart {runs[0]['rows_after_restart']} (want {n})",
+    )
+    row(
+        "startup",
+        f"{n} files → all inspected (type, pages)",
+        round(median([r["inspected_s"] for r in runs]), 2),
+        "s",
+        "",
+        None,
+        "rows with kind set",
+    )
     sat = median([r["saturated_cpu_pct"] for r in runs])
-    row("startup", "daemon CPU while every upload slot is busy (backlog waiting)",
-        round(sat, 1), "%", "", None, "3 s once all are inspected; ~0 expected")
-    row("startup", "SIGTERM → exit with uploads in flight", round(median(
-        [r["stop_s"] for r in runs]), 2), "s", "", None, "hung uploads: waits for in-flight")
-    row("startup", "restart with a full inbox → watching", round(median(
-        [r["restart_ready_s"] for r in runs]), 2), "s")
+    row(
+        "startup",
+        "daemon CPU while every upload slot is busy (backlog waiting)",
+        round(sat, 1),
+        "%",
+        "",
+        None,
+        "3 s once all are inspected; ~0 expected",
+    )
+    row(
+        "startup",
+        "SIGTERM → exit with uploads in flight",
+        round(median([r["stop_s"] for r in runs]), 2),
+        "s",
+        "",
+        None,
+        "hung uploads: waits for in-flight",
+    )
+    row(
+        "startup",
+        "restart with a full inbox → watching",
+        round(median([r["restart_ready_s"] for r in runs]), 2),
+        "s",
+    )
 
 
 # --- 6. API economy --------------------------------------------------------------------------
+
 
 def bench_api(args: argparse.Namespace, tmp: Path) -> None:
     """Requests per document: MinerU batches (status polls) and the Nanonets sync path."""
@@ -533,11 +758,21 @@ def bench_api(args: argparse.Namespace, tmp: Path) -> None:
 
     n = args.api_docs
     if "mineru" not in REGISTRY:
-        row("api", "status requests per document (MinerU batches)", "n/a", "", "≤ 0.2", None,
-            "n/a: not wired yet (daemon.services.REGISTRY has no mineru)")
+        row(
+            "api",
+            "status requests per document (MinerU batches)",
+            "n/a",
+            "",
+            "≤ 0.2",
+            None,
+            "n/a: not wired yet (daemon.services.REGISTRY has no mineru)",
+        )
     else:
-        print(f"api: {n} ten-page PDFs to MinerU at once, mock timings as shipped "
-              "(queue 3 s, 1 s/page)", flush=True)
+        print(
+            f"api: {n} ten-page PDFs to MinerU at once, mock timings as shipped "
+            "(queue 3 s, 1 s/page)",
+            flush=True,
+        )
         with Mock() as mock:
             cfg = C.write_config(tmp / "mineru", mock.url)
             old = time.time() - 60
@@ -556,18 +791,30 @@ def bench_api(args: argparse.Namespace, tmp: Path) -> None:
             db = StateDB(cfg)
             counts = db.counts()
             db.close()
-        status = [r for r in reqs if r["method"] == "GET" and (
-            r["path"].startswith("/api/v4/extract-results/") or
-            r["path"].startswith("/api/v4/extract/task/"))]
+        status = [
+            r
+            for r in reqs
+            if r["method"] == "GET"
+            and (
+                r["path"].startswith("/api/v4/extract-results/")
+                or r["path"].startswith("/api/v4/extract/task/")
+            )
+        ]
         per = len(status) / n
         kinds: dict[str, int] = {}
         for r in reqs:
             key = r["method"] + " " + "/".join(r["path"].split("/")[:5])
             kinds[key] = kinds.get(key, 0) + 1
         RAW["api_mineru"] = {"counts": counts, "rc": rc, "seconds": elapsed, "requests": kinds}
-        row("api", f"status requests per document (MinerU, {n} docs)", round(per, 3), "",
-            "≤ 0.2", per <= 0.2, f"{len(status)} polls, {len(reqs)} requests in all, "
-            f"{elapsed:.0f} s, {counts}")
+        row(
+            "api",
+            f"status requests per document (MinerU, {n} docs)",
+            round(per, 3),
+            "",
+            "≤ 0.2",
+            per <= 0.2,
+            f"{len(status)} polls, {len(reqs)} requests in all, {elapsed:.0f} s, {counts}",
+        )
     # the Nanonets path: one synchronous request per document, no polling
     m = 50
     with Mock() as mock:
@@ -579,12 +826,20 @@ def bench_api(args: argparse.Namespace, tmp: Path) -> None:
         finally:
             stop(proc)
         reqs = mock.requests()
-    row("api", "Nanonets requests per document (sync LabelFile)", round(len(reqs) / m, 2), "",
-        "", None, f"{len(reqs)} requests for {m} docs; "
-        f"{sum(1 for r in reqs if 'getFile' in r['path'])} status polls")
+    row(
+        "api",
+        "Nanonets requests per document (sync LabelFile)",
+        round(len(reqs) / m, 2),
+        "",
+        "",
+        None,
+        f"{len(reqs)} requests for {m} docs; "
+        f"{sum(1 for r in reqs if 'getFile' in r['path'])} status polls",
+    )
 
 
 # --- profiling -------------------------------------------------------------------------------
+
 
 def start_pyspy(pid: int, out: Path) -> subprocess.Popen[Any] | None:
     exe = shutil.which("py-spy") or str(C.VENV_BIN / "py-spy")
@@ -592,9 +847,23 @@ def start_pyspy(pid: int, out: Path) -> subprocess.Popen[Any] | None:
         print("    (py-spy not installed: no profile)")
         return None
     out.parent.mkdir(parents=True, exist_ok=True)
-    proc = C.spawn([exe, "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
-                    "-o", str(out), "--threads"], stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    proc = C.spawn(
+        [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "-o",
+            str(out),
+            "--threads",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(0.5)
     return proc
 
@@ -608,9 +877,15 @@ def stop_pyspy(proc: subprocess.Popen[Any]) -> None:
     stop(proc)
 
 
-IDLE_LEAVES = ("_worker (concurrent/futures/thread.py:81)", "Condition.wait (",
-               "_check_inotify_fd (", "DelayedQueue.get (", "Event.wait (",
-               "EpollSelector.select (", "Thread.join (")
+IDLE_LEAVES = (
+    "_worker (concurrent/futures/thread.py:81)",
+    "Condition.wait (",
+    "_check_inotify_fd (",
+    "DelayedQueue.get (",
+    "Event.wait (",
+    "EpollSelector.select (",
+    "Thread.join (",
+)
 
 
 def summarize_profile(raw: Path, top: int = 25) -> dict[str, Any]:
@@ -642,11 +917,16 @@ def summarize_profile(raw: Path, top: int = 25) -> dict[str, Any]:
 
     def share(items: Any) -> list[tuple[str, float]]:
         return [(k, round(100 * v / max(1, busy), 1)) for k, v in items]
-    return {"samples": total, "busy_samples": busy,
-            "threads": share(threads.most_common(6)),
-            "self": share(selfc.most_common(top)),
-            "inclusive": share([kv for kv in incl.most_common(400)
-                                if any(k in kv[0] for k in keep)][:top * 2])}
+
+    return {
+        "samples": total,
+        "busy_samples": busy,
+        "threads": share(threads.most_common(6)),
+        "self": share(selfc.most_common(top)),
+        "inclusive": share(
+            [kv for kv in incl.most_common(400) if any(k in kv[0] for k in keep)][: top * 2]
+        ),
+    }
 
 
 def bench_profile(args: argparse.Namespace, tmp: Path) -> None:
@@ -654,8 +934,10 @@ def bench_profile(args: argparse.Namespace, tmp: Path) -> None:
     out = RESULTS_DIR / "profiles"
     prof = {}
     r = daemon_burst(tmp / "prof-burst", args.docs, profile=out / "throughput.txt")
-    prof["throughput"] = {"rate_under_profiler": r["rate"],
-                          **summarize_profile(out / "throughput.txt")}
+    prof["throughput"] = {
+        "rate_under_profiler": r["rate"],
+        **summarize_profile(out / "throughput.txt"),
+    }
     sub = argparse.Namespace(**{**vars(args), "repeat": 1})
     saved = len(ROWS)
     bench_startup(sub, tmp / "prof-startup", profile=out / "startup.txt")
@@ -663,8 +945,10 @@ def bench_profile(args: argparse.Namespace, tmp: Path) -> None:
     prof["startup"] = summarize_profile(out / "startup.txt")
     RAW["profile"] = prof
     for name, p in prof.items():
-        print(f"  {name}: {p['samples']} samples, {p['busy_samples']} busy (250 Hz, all "
-              f"threads); busy by thread {p['threads']}")
+        print(
+            f"  {name}: {p['samples']} samples, {p['busy_samples']} busy (250 Hz, all "
+            f"threads); busy by thread {p['threads']}"
+        )
         for k, v in p["inclusive"][:40]:
             print(f"     incl {v:5.1f}%  {k}")
         for k, v in p["self"][:15]:
@@ -674,10 +958,17 @@ def bench_profile(args: argparse.Namespace, tmp: Path) -> None:
 
 # --- the table -------------------------------------------------------------------------------
 
-BENCHES = {"throughput": bench_throughput, "pickup": bench_pickup,
-           "slowwriter": bench_slowwriter, "memory": bench_memory, "bigfile": bench_bigfile,
-           "idle": bench_idle, "startup": bench_startup, "api": bench_api,
-           "profile": bench_profile}
+BENCHES = {
+    "throughput": bench_throughput,
+    "pickup": bench_pickup,
+    "slowwriter": bench_slowwriter,
+    "memory": bench_memory,
+    "bigfile": bench_bigfile,
+    "idle": bench_idle,
+    "startup": bench_startup,
+    "api": bench_api,
+    "profile": bench_profile,
+}
 DEFAULT = ["throughput", "pickup", "slowwriter", "memory", "bigfile", "idle", "startup", "api"]
 
 
@@ -688,13 +979,18 @@ def fmt(v: Any) -> str:
 
 
 def table_markdown(command: str, meta: dict[str, Any]) -> str:
-    lines = [f"`{command}` — {meta['date']}, {meta['machine']}", "",
-             "| benchmark | figure | value | goal | result | notes |",
-             "|---|---|---:|---|---|---|"]
+    lines = [
+        f"`{command}` — {meta['date']}, {meta['machine']}",
+        "",
+        "| benchmark | figure | value | goal | result | notes |",
+        "|---|---|---:|---|---|---|",
+    ]
     for r in ROWS:
         res = "" if r["pass"] is None else ("pass" if r["pass"] else "**FAIL**")
-        lines.append(f"| {r['bench']} | {r['metric']} | {fmt(r['value'])} {r['unit']} | "
-                     f"{r['goal']} | {res} | {r['note']} |")
+        lines.append(
+            f"| {r['bench']} | {r['metric']} | {fmt(r['value'])} {r['unit']} | "
+            f"{r['goal']} | {res} | {r['note']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -739,14 +1035,20 @@ def main(argv: list[str] | None = None) -> int:
     for tool in ("curl", "inotifywait"):
         if shutil.which(tool) is None:
             print(f"bench: {tool} is missing (scripts/apt-packages.txt; run scripts/setup)")
-    command = args.command or "scripts/bench " + " ".join(shlex.quote(a) for a in (
-        argv if argv is not None else __import__("sys").argv[1:]))
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "machine": f"{os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-                       f"Python {platform.python_version()}",
-            "load_before": os.getloadavg(), "command": command.strip(),
-            "sizes": {k: getattr(args, k) for k in ("repeat", "docs", "drops", "backlog",
-                                                    "big_mb", "idle_seconds", "api_docs")}}
+    command = args.command or "scripts/bench " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else __import__("sys").argv[1:])
+    )
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}",
+        "load_before": os.getloadavg(),
+        "command": command.strip(),
+        "sizes": {
+            k: getattr(args, k)
+            for k in ("repeat", "docs", "drops", "backlog", "big_mb", "idle_seconds", "api_docs")
+        },
+    }
     failures = []
     tmp_root = Path(tempfile.mkdtemp(prefix="docinbox-bench-"))
     try:
@@ -768,17 +1070,21 @@ def main(argv: list[str] | None = None) -> int:
     meta["load_after"] = os.getloadavg()
     print_table()
     RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / "latest.json").write_text(json.dumps(
-        {"meta": meta, "rows": ROWS, "raw": RAW}, indent=1, default=str))
+    (RESULTS_DIR / "latest.json").write_text(
+        json.dumps({"meta": meta, "rows": ROWS, "raw": RAW}, indent=1, default=str)
+    )
     md = table_markdown(meta["command"], meta)
     if args.only or args.quick:
         (RESULTS_DIR / "latest.md").write_text(md)
-        print(f"\nwrote {RESULTS_DIR / 'latest.json'} and latest.md "
-              "(bench/RESULTS.md is only rewritten by a full run)")
+        print(
+            f"\nwrote {RESULTS_DIR / 'latest.json'} and latest.md "
+            "(bench/RESULTS.md is only rewritten by a full run)"
+        )
     else:
         (REPO / "bench" / "RESULTS.md").write_text(
             "# docinbox benchmark results\n\nMade by `scripts/bench` (see bench/README.md). "
-            "Paste into the README's performance section.\n\n" + md)
+            "Paste into the README's performance section.\n\n" + md
+        )
         print(f"\nwrote {RESULTS_DIR / 'latest.json'} and bench/RESULTS.md")
     return 1 if failures else 0
 

@@ -31,19 +31,31 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sp.add_argument("-c", "--config", default="config.toml", type=Path,
-                        help="configuration file (default: ./config.toml)")
+        sp.add_argument(
+            "-c",
+            "--config",
+            default="config.toml",
+            type=Path,
+            help="configuration file (default: ./config.toml)",
+        )
         return sp
 
     run = with_config(sub.add_parser("run", help="run the daemon in the foreground"))
     run.add_argument("--no-tray", action="store_true", help="no tray icon")
-    run.add_argument("--once", action="store_true",
-                     help="process what is in the inbox, then exit (1 if any document failed)")
+    run.add_argument(
+        "--once",
+        action="store_true",
+        help="process what is in the inbox, then exit (1 if any document failed)",
+    )
 
     status = with_config(sub.add_parser("status", help="what docinbox is doing"))
     status.add_argument("--json", action="store_true", help="one JSON object")
-    status.add_argument("--limit", type=_count, default=50,
-                        help="documents to list, newest last (text; 0 lists none)")
+    status.add_argument(
+        "--limit",
+        type=_count,
+        default=50,
+        help="documents to list, newest last (text; 0 lists none)",
+    )
 
     retry = with_config(sub.add_parser("retry", help="put failed documents back in line"))
     which = retry.add_mutually_exclusive_group(required=True)
@@ -83,8 +95,9 @@ def _count(text: str) -> int:
     except ValueError:
         value = -1
     if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number of documents (0 or more), "
-                                         f"got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a number of documents (0 or more), got {text!r}"
+        )
     return value
 
 
@@ -201,8 +214,10 @@ def cmd_retry(args: argparse.Namespace) -> int:
         print(f"  {name} was paused: {reason}")
         if holder is not None:
             # The daemon read its keys and configuration when it started.
-            print("  If you changed its key or the configuration, restart docinbox so it "
-                  "reads them again (docinbox run).")
+            print(
+                "  If you changed its key or the configuration, restart docinbox so it "
+                "reads them again (docinbox run)."
+            )
     return EXIT_OK if moved or args.failed else EXIT_FAILED
 
 

@@ -16,8 +16,7 @@ def start_mock(settings: Settings) -> tuple[Any, Settings]:
     from mockserver import defaults
     from mockserver.server import MockServer
 
-    server = MockServer(host=settings.mock.host, port=settings.mock.port,
-                        speed=settings.mock.speed)
+    server = MockServer(host=settings.mock.host, port=settings.mock.port, speed=settings.mock.speed)
     try:
         server.start()
     except OSError as exc:
@@ -30,6 +29,8 @@ def start_mock(settings: Settings) -> tuple[Any, Settings]:
 
 def rebase(settings: Settings, url: str, values: dict[str, Any]) -> Settings:
     """Every service pointed at the mock at *url*, each as its declaration says."""
-    services = {name: REGISTRY[name].for_mock(s, url, settings.mock.host, values)
-                for name, s in settings.services.items()}
+    services = {
+        name: REGISTRY[name].for_mock(s, url, settings.mock.host, values)
+        for name, s in settings.services.items()
+    }
     return dataclasses.replace(settings, services=services)

@@ -47,7 +47,7 @@ def reason_of(err: DocinboxError) -> str:
     """The message without the service's name in front (the status line names it)."""
     prefix = f"{err.service}: "
     if err.service and err.message.startswith(prefix):
-        return err.message[len(prefix):]
+        return err.message[len(prefix) :]
     return err.message
 
 
@@ -58,9 +58,11 @@ def records(store: Store) -> dict[str, dict[str, Any]]:
 def paused_for_settings(store: Store) -> dict[str, str]:
     """Services paused for something only the user can fix (a key, a model id): name →
     why.  A retry alone does not help them while the daemon runs on the old settings."""
-    return {name: str(h.get("reason") or h.get("error"))
-            for name, h in records(store).items()
-            if h.get("condition") == PAUSED and h.get("until") is None}
+    return {
+        name: str(h.get("reason") or h.get("error"))
+        for name, h in records(store).items()
+        if h.get("condition") == PAUSED and h.get("until") is None
+    }
 
 
 def clear(store: Store, *, only_user_fixable: bool = False) -> None:
@@ -86,9 +88,11 @@ class Health:
         """Services not to send to now: paused until a time or a user action, or
         unreachable (until a probe finds them back, whatever the time)."""
         now = self.clock.now()
-        return {name: h for name, h in records(self.store).items()
-                if h.get("until") is None or float(h["until"]) > now
-                or h.get("condition") == RETRYING}
+        return {
+            name: h
+            for name, h in records(self.store).items()
+            if h.get("until") is None or float(h["until"]) > now or h.get("condition") == RETRYING
+        }
 
     def answered(self, service: str, job_id: int | None = None) -> None:
         self._answered_at[service] = self.clock.now()
@@ -117,8 +121,12 @@ class Health:
                 return  # probes lengthen the wait; the documents that met the outage don't
             wait = probe_delay(1)
             self._set(name, RETRYING, err, until=now + wait, probes=0)
-            log.warning("%s cannot be reached (%s); its documents wait, and docinbox tries "
-                        "again in %.0f s", name, reason_of(err), wait)
+            log.warning(
+                "%s cannot be reached (%s); its documents wait, and docinbox tries again in %.0f s",
+                name,
+                reason_of(err),
+                wait,
+            )
             return
         retry_after = err.retry_after if isinstance(err, ServiceError) else None
         if retry_after is None and isinstance(err, QuotaExceeded):
@@ -126,37 +134,54 @@ class Health:
         reason = err.message
         if isinstance(err, CredentialsError) and credential:
             reason = f"{err.message}; the key is {credential}"
-        self._set(name, PAUSED, err, until=now + retry_after if retry_after else None,
-                  reason=reason)
+        self._set(
+            name, PAUSED, err, until=now + retry_after if retry_after else None, reason=reason
+        )
         log.error("%s paused: %s. %s", name, reason, err.hint)
 
     def due_probes(self) -> dict[str, int]:
         """Unreachable services whose next look is due: name → probes so far."""
         now = self.clock.now()
-        return {name: int(h.get("probes") or 0) for name, h in records(self.store).items()
-                if h.get("condition") == RETRYING and float(h.get("until") or 0) <= now}
+        return {
+            name: int(h.get("probes") or 0)
+            for name, h in records(self.store).items()
+            if h.get("condition") == RETRYING and float(h.get("until") or 0) <= now
+        }
 
     def next_probe(self) -> float | None:
-        times = [float(h.get("until") or 0) for h in records(self.store).values()
-                 if h.get("condition") == RETRYING]
+        times = [
+            float(h.get("until") or 0)
+            for h in records(self.store).values()
+            if h.get("condition") == RETRYING
+        ]
         return min(times) if times else None
 
     def still_unreachable(self, name: str, probes: int, err: DocinboxError) -> None:
         wait = probe_delay(probes + 1)
         self._set(name, RETRYING, err, until=self.clock.now() + wait, probes=probes)
-        log.info("%s still cannot be reached (%s); next try in %.0f s", name, reason_of(err),
-                 wait)
+        log.info("%s still cannot be reached (%s); next try in %.0f s", name, reason_of(err), wait)
 
     def resumed(self, name: str) -> None:
         self.answered(name)
         self.store.delete_meta(PREFIX + name)
         log.info("%s answers again; its documents go on", name)
 
-    def _set(self, name: str, condition: str, err: DocinboxError, *, until: float | None,
-             probes: int | None = None, reason: str | None = None) -> None:
+    def _set(
+        self,
+        name: str,
+        condition: str,
+        err: DocinboxError,
+        *,
+        until: float | None,
+        probes: int | None = None,
+        reason: str | None = None,
+    ) -> None:
         record: Mapping[str, Any] = {
-            "condition": condition, "error": err.code,
+            "condition": condition,
+            "error": err.code,
             "reason": reason or (reason_of(err) if condition == RETRYING else err.message),
-            "hint": err.hint, "until": until,
-            **({"probes": probes} if probes is not None else {})}
+            "hint": err.hint,
+            "until": until,
+            **({"probes": probes} if probes is not None else {}),
+        }
         self.store.set_meta(PREFIX + name, dict(record))

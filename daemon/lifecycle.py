@@ -76,11 +76,17 @@ STOP_GRACE = 5.0
 class Daemon:
     """One docinbox daemon on one configuration."""
 
-    def __init__(self, settings: Settings, *,
-                 transport: httpx.AsyncBaseTransport | None = None,
-                 clock: Clock | None = None, rng: random.Random | None = None,
-                 services: Mapping[str, Service] | None = None, fsync: bool = True,
-                 start_mock: bool | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        services: Mapping[str, Service] | None = None,
+        fsync: bool = True,
+        start_mock: bool | None = None,
+    ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self._transport = transport
@@ -180,29 +186,47 @@ class Daemon:
         callbacks = self._callbacks(store)
         if registry.fetches_documents(self.settings) or callbacks is not None:
             self.files = await self._start_file_server(store)
-        ctx = ServiceContext(transport=self._transport, clock=self.clock, files=self.files,
-                             callbacks=callbacks)
-        services = dict(self._given_services) if self._given_services is not None \
+        ctx = ServiceContext(
+            transport=self._transport, clock=self.clock, files=self.files, callbacks=callbacks
+        )
+        services = (
+            dict(self._given_services)
+            if self._given_services is not None
             else registry.build(self.settings, ctx)
+        )
         if self.files is not None:
             self.files.verifiers.update({n: s.callback_ids for n, s in services.items()})
         self.rt = rt = Runtime(
-            settings=self.settings, store=store, services=services, clock=self.clock,
-            writer=OutboxWriter(f.outbox, fsync=self._fsync), health=Health(store, self.clock),
+            settings=self.settings,
+            store=store,
+            services=services,
+            clock=self.clock,
+            writer=OutboxWriter(f.outbox, fsync=self._fsync),
+            health=Health(store, self.clock),
             retry=RetryPolicy(self.settings.retry, self._rng),
-            ignore=IgnoreRules(self.settings.watcher.ignore), inspector=sniff.Inspector(),
-            once=self._once)
+            ignore=IgnoreRules(self.settings.watcher.ignore),
+            inspector=sniff.Inspector(),
+            once=self._once,
+        )
         self.outcomes = Outcomes(rt)
         self.scheduler = Scheduler(services, store, self.clock)
         recover(rt)
         self._queue = asyncio.Queue()
         w = self.settings.watcher
         self.watcher = InboxWatcher(
-            f.inbox, self._offer, ignore=rt.ignore, mode=w.mode, quiet_seconds=w.quiet_seconds,
-            settle_seconds=w.settle_seconds, rescan_seconds=w.rescan_seconds, clock=self.clock)
+            f.inbox,
+            self._offer,
+            ignore=rt.ignore,
+            mode=w.mode,
+            quiet_seconds=w.quiet_seconds,
+            settle_seconds=w.settle_seconds,
+            rescan_seconds=w.rescan_seconds,
+            clock=self.clock,
+        )
         await asyncio.to_thread(self.watcher.start)
-        log.info("watching %s (%s mode); results go to %s", f.inbox, self.watcher.active_mode,
-                 f.outbox)
+        log.info(
+            "watching %s (%s mode); results go to %s", f.inbox, self.watcher.active_mode, f.outbox
+        )
 
     def _persisted_secret(self, store: Store, key: str, make: Callable[[], str]) -> str:
         value = store.meta(key)
@@ -227,12 +251,17 @@ class Daemon:
             if address is not None:
                 listen, public = address
         secret = self._persisted_secret(store, FILES_SECRET_KEY, lambda: secrets.token_hex(32))
-        files = FileServer(listen, public, bytes.fromhex(secret), self._in_flight_path,
-                           clock=self.clock, on_callback=self._on_callback,
-                           on_fetch=self._on_fetch)
+        files = FileServer(
+            listen,
+            public,
+            bytes.fromhex(secret),
+            self._in_flight_path,
+            clock=self.clock,
+            on_callback=self._on_callback,
+            on_fetch=self._on_fetch,
+        )
         await files.start()
-        log.info("docinbox's HTTP server (documents for the parser, callbacks) at %s",
-                 files.url)
+        log.info("docinbox's HTTP server (documents for the parser, callbacks) at %s", files.url)
         return files
 
     def _in_flight_path(self, job_id: int) -> Path | None:
@@ -271,16 +300,24 @@ class Daemon:
 
     async def _run(self) -> None:
         assert self._stopping is not None and self.rt is not None
-        for body in (self._intake, self._inspector, self._scheduler, self._finisher,
-                     self._prober, self._external, self._publisher):
+        for body in (
+            self._intake,
+            self._inspector,
+            self._scheduler,
+            self._finisher,
+            self._prober,
+            self._external,
+            self._publisher,
+        ):
             self._spawn(body(), self._tasks, body.__name__)
         self.rt.signals.all()
         if self._once:
             self._spawn(self._until_idle(), self._tasks, "once")
         await self._stopping.wait()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], into: set[asyncio.Task[None]],
-               name: str) -> asyncio.Task[None]:
+    def _spawn(
+        self, coro: Coroutine[Any, Any, None], into: set[asyncio.Task[None]], name: str
+    ) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=name)
         into.add(task)
         task.add_done_callback(into.discard)
@@ -331,8 +368,11 @@ class Daemon:
             due = rt.store.next_due(State.QUEUED, after=now)
             if self._inspect_timer is not None:
                 self._inspect_timer.cancel()
-            self._inspect_timer = None if due is None else \
-                asyncio.get_running_loop().call_later(due - now, rt.signals.inspect.set)
+            self._inspect_timer = (
+                None
+                if due is None
+                else asyncio.get_running_loop().call_later(due - now, rt.signals.inspect.set)
+            )
 
     async def _scheduler(self) -> None:
         rt, stopping = self.rt, self._stopping
@@ -343,14 +383,18 @@ class Daemon:
             pause = paused_until(rt.store, now)
             blocked = rt.health.blocked()
             if pause is None or self._once:
-                for work in self.scheduler.plan(blocked=set(blocked), inflight=rt.inflight,
-                                                stopping=stopping.is_set()):
+                for work in self.scheduler.plan(
+                    blocked=set(blocked), inflight=rt.inflight, stopping=stopping.is_set()
+                ):
                     self._start_work(work)
             waits = [self.scheduler.next_wake()]
             if pause is not None and pause != FOREVER:
                 waits.append(pause - now)
-            waits += [float(h["until"]) - now for h in blocked.values()
-                      if h.get("until") is not None and h.get("condition") != "retrying"]
+            waits += [
+                float(h["until"]) - now
+                for h in blocked.values()
+                if h.get("until") is not None and h.get("condition") != "retrying"
+            ]
             await _wait(rt.signals.schedule, _soonest(waits))
 
     def _start_work(self, work: Work) -> None:
@@ -439,9 +483,14 @@ class Daemon:
         while True:
             await rt.signals.changed.wait()
             rt.signals.changed.clear()
-            self.control.publish(build_snapshot(rt.store, self.clock.now(),
-                                                activity=rt.activity,
-                                                outbox=self.settings.folders.outbox))
+            self.control.publish(
+                build_snapshot(
+                    rt.store,
+                    self.clock.now(),
+                    activity=rt.activity,
+                    outbox=self.settings.folders.outbox,
+                )
+            )
             await asyncio.sleep(PUBLISH_INTERVAL)
 
     async def _until_idle(self) -> None:
@@ -479,8 +528,9 @@ class Daemon:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         if self.rt is not None:
-            self.control.publish(build_snapshot(self.rt.store, self.clock.now(),
-                                                outbox=self.settings.folders.outbox))
+            self.control.publish(
+                build_snapshot(self.rt.store, self.clock.now(), outbox=self.settings.folders.outbox)
+            )
             for service in self.rt.services.values():
                 with contextlib.suppress(Exception):
                     await service.aclose()
@@ -544,6 +594,7 @@ class DaemonControl:
         def unsubscribe() -> None:
             if callback in self._subscribers:
                 self._subscribers.remove(callback)
+
         return unsubscribe
 
     def pause(self, seconds: float | None = None) -> None:

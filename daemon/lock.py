@@ -65,7 +65,8 @@ class DaemonLock:
                 holder = read_holder(self.database_lock)
                 who = f" (process {holder.pid}, {holder.config})" if holder else ""
                 raise AlreadyRunning(
-                    f"another docinbox daemon{who} already uses {self.database_lock.parent}")
+                    f"another docinbox daemon{who} already uses {self.database_lock.parent}"
+                )
             for folder in self.folders:
                 folder.mkdir(parents=True, exist_ok=True)
                 fd = _open_folder(folder)
@@ -74,15 +75,21 @@ class DaemonLock:
                     raise AlreadyRunning(
                         f"another docinbox daemon already uses {folder}",
                         hint="Two daemons on one folder would take each other's files: "
-                             "stop the other one, or give this configuration its own "
-                             "folders.")
+                        "stop the other one, or give this configuration its own "
+                        "folders.",
+                    )
         except BaseException:
             self.release()
             raise
         fd = self._fds[0]
         os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "config": str(self.config),
-                                 "since": time.time()}).encode() + b"\n")
+        os.write(
+            fd,
+            json.dumps(
+                {"pid": os.getpid(), "config": str(self.config), "since": time.time()}
+            ).encode()
+            + b"\n",
+        )
 
     def release(self) -> None:
         for fd in reversed(self._fds):
@@ -116,8 +123,7 @@ def running(database: Path) -> Holder | None:
 def read_holder(path: Path) -> Holder | None:
     try:
         data = json.loads(path.read_text("utf-8"))
-        return Holder(pid=int(data["pid"]), config=str(data["config"]),
-                      since=float(data["since"]))
+        return Holder(pid=int(data["pid"]), config=str(data["config"]), since=float(data["since"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None  # an older docinbox wrote only its pid, or it is being rewritten
 

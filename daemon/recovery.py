@@ -31,22 +31,35 @@ log = logging.getLogger("docinbox")
 def recover(rt: Runtime) -> None:
     store = rt.store
     for problem in rt.writer.recover(lambda job_id: rt.workdir(job_id) / "raw"):
-        log.error("%s; the unfinished folder stays for the next start. %s", problem.message,
-                  problem.hint)
+        log.error(
+            "%s; the unfinished folder stays for the next start. %s", problem.message, problem.hint
+        )
     for job in store.in_state(State.SUBMITTING):
         service = rt.services.get(job.service or "")
         if service is None or service.resubmit_after_crash(rt.document(job)):
-            store.transition(job.id, State.SUBMITTING, State.QUEUED,
-                             note="recovered: the request may not have reached the service")
+            store.transition(
+                job.id,
+                State.SUBMITTING,
+                State.QUEUED,
+                note="recovered: the request may not have reached the service",
+            )
             log.info("%s: resubmitting after an interrupted request", job.rel_path)
         else:
-            store.transition(job.id, State.SUBMITTING, State.SUBMITTED, not_before=0.0,
-                             remote={**job.remote, "awaiting_answer": True},
-                             note="recovered: the service has it; waiting for its answer")
+            store.transition(
+                job.id,
+                State.SUBMITTING,
+                State.SUBMITTED,
+                not_before=0.0,
+                remote={**job.remote, "awaiting_answer": True},
+                note="recovered: the service has it; waiting for its answer",
+            )
             log.info("%s: the service already has it; waiting for its answer", job.rel_path)
     store.clear_routes()
     health.clear(store, only_user_fixable=True)
     cut = store.cap_waits(rt.clock.now() + RETRY_AFTER_CEILING)
     if cut:
-        log.info("%d document(s) had a wait longer than %.0f h; it is cut to that", cut,
-                 RETRY_AFTER_CEILING / 3600)
+        log.info(
+            "%d document(s) had a wait longer than %.0f h; it is cut to that",
+            cut,
+            RETRY_AFTER_CEILING / 3600,
+        )

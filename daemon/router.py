@@ -60,8 +60,14 @@ def _no_limits(service: str) -> tuple[int | None, int | None]:
     return None, None
 
 
-def route(routes: Iterable[Route], rel_path: str, size: int, info: DocumentInfo,
-          accepts: Callable[[str, str], bool], limits: Limits = _no_limits) -> Decision:
+def route(
+    routes: Iterable[Route],
+    rel_path: str,
+    size: int,
+    info: DocumentInfo,
+    accepts: Callable[[str, str], bool],
+    limits: Limits = _no_limits,
+) -> Decision:
     """The decision for a document; *accepts(service, kind)* says what a service can take
     and *limits(service)* its (max bytes, max pages).  A document over a service's limits
     goes to the next route that matches; if none does, the limit is the error."""
@@ -81,11 +87,13 @@ def route(routes: Iterable[Route], rel_path: str, size: int, info: DocumentInfo,
         if max_bytes is not None and size > max_bytes:
             over = over or DocumentTooLarge(
                 f"{rel_path} is {size / MB:.0f} MB; {r.service} takes at most "
-                f"{max_bytes / MB:.0f} MB")
+                f"{max_bytes / MB:.0f} MB"
+            )
             continue
         if max_pages is not None and info.pages is not None and info.pages > max_pages:
             over = over or TooManyPages(
-                f"{rel_path} has {info.pages} pages; {r.service} takes at most {max_pages}")
+                f"{rel_path} has {info.pages} pages; {r.service} takes at most {max_pages}"
+            )
             continue
         return Decision(r.service, dict(r.options), index)
     if over is not None:

@@ -94,8 +94,9 @@ class Scheduler:
             free[name] -= 1
             yield Work("poll", name, tuple(jobs))
 
-    def _submissions(self, now: float, free: dict[str, int], inflight: Set[int],
-                     stopping: bool) -> list[Work]:
+    def _submissions(
+        self, now: float, free: dict[str, int], inflight: Set[int], stopping: bool
+    ) -> list[Work]:
         """What the free slots allow, asking the store per service for just that many jobs
         (a backlog of thousands costs one small query per pass, not a scan)."""
         mono = self.clock.monotonic()
@@ -104,8 +105,9 @@ class Scheduler:
             if slots <= 0:
                 continue
             service = self.services[name]
-            jobs = self.store.due_for(name, now, slots * max(1, service.batch_limit),
-                                      exclude=inflight)
+            jobs = self.store.due_for(
+                name, now, slots * max(1, service.batch_limit), exclude=inflight
+            )
             batches: dict[str, list[Job]] = {}
             for job in jobs:
                 key = service.batch_key(job.kind or "", job.options)
@@ -116,8 +118,9 @@ class Scheduler:
                     continue
                 self._due_since.setdefault(job.id, mono)
                 batches.setdefault(key, []).append(job)
-            for chunk in (c for group in batches.values()
-                          for c in _chunks(group, service.batch_limit)):
+            for chunk in (
+                c for group in batches.values() for c in _chunks(group, service.batch_limit)
+            ):
                 oldest = min(self._due_since[j.id] for j in chunk)
                 full = len(chunk) >= service.batch_limit
                 if not full and mono - oldest < service.batch_window and not stopping:
@@ -135,4 +138,4 @@ class Scheduler:
 
 def _chunks(items: list[Job], size: int) -> Iterator[list[Job]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]

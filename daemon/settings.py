@@ -29,6 +29,7 @@ DOCUMENT_TYPES = (
     "link",
 )
 
+
 class Secret:
     """A credential that never shows itself in a repr, a log line or a traceback.
 
@@ -96,8 +97,7 @@ class ServiceSettings:
     proxy: str = ""
 
 
-def key(*, minimum: float | None = None, required: bool = False, help: str = ""
-        ) -> dict[str, Any]:
+def key(*, minimum: float | None = None, required: bool = False, help: str = "") -> dict[str, Any]:
     """A service's own setting, declared as a dataclass field's metadata: the bounds the
     configuration must respect, and whether a real (not embedded-mock) run needs it."""
     return {"minimum": minimum, "required": required, "help": help}
@@ -185,4 +185,3 @@ DEFAULT_ROUTES = (
     Route(service="nanonets", max_pages=3, types=("pdf", "png", "jpg", "tiff")),
     Route(service="mineru"),
 )
-

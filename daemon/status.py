@@ -25,12 +25,18 @@ PAUSE_KEY = "paused_until"
 def summary(job: Job, outbox: Path | None = None) -> DocumentSummary:
     failed = job.state is State.FAILED and job.location
     return DocumentSummary(
-        id=job.id, name=display_name(job.rel_path), state=str(job.state), service=job.service,
-        error=job.error, message=redact.scrub(job.message or "") or None,
-        result_dir=(outbox / job.result_dir) if outbox and job.result_dir
-        and job.state is State.DONE else None,
+        id=job.id,
+        name=display_name(job.rel_path),
+        state=str(job.state),
+        service=job.service,
+        error=job.error,
+        message=redact.scrub(job.message or "") or None,
+        result_dir=(outbox / job.result_dir)
+        if outbox and job.result_dir and job.state is State.DONE
+        else None,
         updated_at=job.updated_at,
-        error_file=Path(job.location + ".error.json") if failed else None)
+        error_file=Path(job.location + ".error.json") if failed else None,
+    )
 
 
 def paused_until(store: Store, now: float) -> float | None:
@@ -42,29 +48,43 @@ def paused_until(store: Store, now: float) -> float | None:
     return None if until != FOREVER and until <= now else until
 
 
-def build_snapshot(store: Store, now: float, *, activity: str | None = None,
-                   outbox: Path | None = None) -> StatusSnapshot:
+def build_snapshot(
+    store: Store, now: float, *, activity: str | None = None, outbox: Path | None = None
+) -> StatusSnapshot:
     """What ``docinbox status`` and the tray show; works from any process."""
     counts = store.counts()
     active = tuple(summary(j, outbox) for j in store.jobs(states=ACTIVE, limit=50))
-    recent = tuple(summary(j, outbox)
-                   for j in store.jobs(states=TERMINAL, newest_first=True, limit=8))
+    recent = tuple(
+        summary(j, outbox) for j in store.jobs(states=TERMINAL, newest_first=True, limit=8)
+    )
     services = []
     for name, h in sorted(health.records(store).items()):
         until = h.get("until")
         if until is not None and float(until) <= now and h.get("condition") != health.RETRYING:
             continue
         reason = h.get("reason")
-        services.append(ServiceHealth(name=name, condition=h.get("condition", health.PAUSED),
-                                      reason=redact.scrub(reason) if reason else None,
-                                      error=h.get("error"), until=until))
-    retrying = {j.service for j in store.jobs(states=(State.QUEUED,), limit=200)
-                if j.error and j.service}
+        services.append(
+            ServiceHealth(
+                name=name,
+                condition=h.get("condition", health.PAUSED),
+                reason=redact.scrub(reason) if reason else None,
+                error=h.get("error"),
+                until=until,
+            )
+        )
+    retrying = {
+        j.service for j in store.jobs(states=(State.QUEUED,), limit=200) if j.error and j.service
+    }
     for name in sorted(retrying - {s.name for s in services}):
         services.append(ServiceHealth(name=name, condition="retrying"))
-    return StatusSnapshot(counts=counts, active=active, recent=recent,
-                          services=tuple(services), paused_until=paused_until(store, now),
-                          activity=activity)
+    return StatusSnapshot(
+        counts=counts,
+        active=active,
+        recent=recent,
+        services=tuple(services),
+        paused_until=paused_until(store, now),
+        activity=activity,
+    )
 
 
 def retry(store: Store, ids: list[int] | None = None) -> list[Job]:
@@ -97,14 +117,23 @@ class Report:
         counts = snap.counts if snap else {}
         total = sum(counts.values())
         parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-        lines = [f"docinbox: {total} document{'s' if total != 1 else ''}"
-                 + (f" — {parts}" if parts else ""), f"  {_daemon_line(self.holder)}"]
+        lines = [
+            f"docinbox: {total} document{'s' if total != 1 else ''}"
+            + (f" — {parts}" if parts else ""),
+            f"  {_daemon_line(self.holder)}",
+        ]
         if snap and snap.paused_until is not None:
-            lines.append("  paused" + ("" if snap.paused_until == FOREVER else
-                         f" until {time.strftime('%H:%M', time.localtime(snap.paused_until))}"))
+            lines.append(
+                "  paused"
+                + (
+                    ""
+                    if snap.paused_until == FOREVER
+                    else f" until {time.strftime('%H:%M', time.localtime(snap.paused_until))}"
+                )
+            )
         for s in snap.services if snap else ():
             lines.append(f"  {s.name}: {s.condition}" + (f" — {s.reason}" if s.reason else ""))
-        for job in self.jobs[len(self.jobs) - limit:] if limit else ():
+        for job in self.jobs[len(self.jobs) - limit :] if limit else ():
             line = f"  #{job.id:<5} {job.state!s:<10} {display_name(job.rel_path)}"
             if job.result_dir and job.state is State.DONE:
                 line += f" → {self.outbox / job.result_dir}"
@@ -123,26 +152,40 @@ def report(store: Store | None, settings: Settings, now: float) -> Report:
 
 def job_json(job: Job, outbox: Path) -> dict[str, Any]:
     return {
-        "id": job.id, "name": display_name(job.name), "path": display_name(job.rel_path),
-        "state": str(job.state), "service": job.service, "sha256": job.sha256,
-        "bytes": job.size, "pages": job.pages, "type": job.kind, "attempts": job.attempts,
+        "id": job.id,
+        "name": display_name(job.name),
+        "path": display_name(job.rel_path),
+        "state": str(job.state),
+        "service": job.service,
+        "sha256": job.sha256,
+        "bytes": job.size,
+        "pages": job.pages,
+        "type": job.kind,
+        "attempts": job.attempts,
         # What a service said is scrubbed again on the way out: a database written before
         # a key was known (or changed) may still hold it.
-        "error": job.error, "message": redact.scrub(job.message or "") or None,
+        "error": job.error,
+        "message": redact.scrub(job.message or "") or None,
         "hint": redact.scrub(job.hint or "") or None,
         "remote": dict(job.remote),
-        "result": str(outbox / job.result_dir) if job.result_dir and job.state is State.DONE
+        "result": str(outbox / job.result_dir)
+        if job.result_dir and job.state is State.DONE
         else None,
         "location": display_name(job.location) if job.location else None,
-        "created_at": job.created_at, "updated_at": job.updated_at,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
     }
 
 
 def _daemon_json(holder: lock.Holder | None) -> dict[str, object]:
     if holder is None:
         return {"running": False}
-    return {"running": True, "pid": holder.pid or None, "config": holder.config or None,
-            "since": holder.since or None}
+    return {
+        "running": True,
+        "pid": holder.pid or None,
+        "config": holder.config or None,
+        "since": holder.since or None,
+    }
 
 
 def _daemon_line(holder: lock.Holder | None) -> str:

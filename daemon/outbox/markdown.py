@@ -12,22 +12,31 @@ def _cell(value: Any) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(_cell(h) for h in header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
+    lines = [
+        "| " + " | ".join(_cell(h) for h in header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
     return lines
 
 
-def render_extraction(name: str, fields: Sequence[Mapping[str, Any]],
-                      tables: Sequence[Mapping[str, Any]]) -> str:
+def render_extraction(
+    name: str, fields: Sequence[Mapping[str, Any]], tables: Sequence[Mapping[str, Any]]
+) -> str:
     out = [f"# {_cell(name)}", ""]
     if fields:
         out += ["## Fields", ""]
         out += _table(
             ["Field", "Value", "Score", "Page"],
-            [[f.get("label"), f.get("text"),
-              "" if f.get("score") is None else f"{float(f['score']):.2f}",
-              "" if f.get("page") is None else int(f["page"]) + 1] for f in fields],
+            [
+                [
+                    f.get("label"),
+                    f.get("text"),
+                    "" if f.get("score") is None else f"{float(f['score']):.2f}",
+                    "" if f.get("page") is None else int(f["page"]) + 1,
+                ]
+                for f in fields
+            ],
         )
         out.append("")
     for t in tables:

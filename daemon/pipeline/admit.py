@@ -31,7 +31,7 @@ BATCH = 256
 
 async def admit_paths(rt: Runtime, outcomes: Outcomes, paths: Sequence[Path]) -> None:
     for start in range(0, len(paths), BATCH):
-        await _admit_batch(rt, outcomes, paths[start:start + BATCH])
+        await _admit_batch(rt, outcomes, paths[start : start + BATCH])
 
 
 async def _admit_batch(rt: Runtime, outcomes: Outcomes, paths: Sequence[Path]) -> None:
@@ -44,14 +44,28 @@ async def _admit_batch(rt: Runtime, outcomes: Outcomes, paths: Sequence[Path]) -
     refused: list[DocinboxError | None] = []
     for result in results:
         if isinstance(result, Admitted):
-            rows.append({"rel_path": result.rel_path, "location": str(result.location),
-                         "sha256": result.sha256, "size": result.size,
-                         "mtime_ns": result.mtime_ns, "kind": None})
+            rows.append(
+                {
+                    "rel_path": result.rel_path,
+                    "location": str(result.location),
+                    "sha256": result.sha256,
+                    "size": result.size,
+                    "mtime_ns": result.mtime_ns,
+                    "kind": None,
+                }
+            )
             refused.append(None)
         elif isinstance(result, Refused):
-            rows.append({"rel_path": result.rel_path, "location": str(result.location),
-                         "sha256": "0" * 64, "size": result.size,
-                         "mtime_ns": result.mtime_ns, "kind": ""})
+            rows.append(
+                {
+                    "rel_path": result.rel_path,
+                    "location": str(result.location),
+                    "sha256": "0" * 64,
+                    "size": result.size,
+                    "mtime_ns": result.mtime_ns,
+                    "kind": "",
+                }
+            )
             refused.append(result.error)
     if not rows:
         return

@@ -45,8 +45,11 @@ _UNREADABLE = (OSError, ValueError, UnicodeDecodeError, zipfile.BadZipFile, KeyE
 async def move_failing(rt: Runtime, outcomes: Outcomes) -> bool:
     """Originals of failed documents whose move to ``failed/`` is due (it waited for a
     disk, or a crash came between); False when none was."""
-    jobs = [j for j in rt.store.in_state(State.FAILING, due_before=rt.clock.now(), limit=BATCH)
-            if j.id not in rt.inflight]
+    jobs = [
+        j
+        for j in rt.store.in_state(State.FAILING, due_before=rt.clock.now(), limit=BATCH)
+        if j.id not in rt.inflight
+    ]
     for job in jobs:
         await outcomes.move_failed(job)
     return bool(jobs)
@@ -55,8 +58,11 @@ async def move_failing(rt: Runtime, outcomes: Outcomes) -> bool:
 async def finish_received(rt: Runtime, outcomes: Outcomes) -> bool:
     """Write out one batch of received results; False when none was due."""
     now = rt.clock.now()
-    jobs = [j for j in rt.store.in_state(State.RECEIVED, due_before=now, limit=BATCH)
-            if j.id not in rt.inflight]
+    jobs = [
+        j
+        for j in rt.store.in_state(State.RECEIVED, due_before=now, limit=BATCH)
+        if j.id not in rt.inflight
+    ]
     if not jobs:
         return False
     rt.inflight.update(j.id for j in jobs)
@@ -71,14 +77,16 @@ async def _finish(rt: Runtime, outcomes: Outcomes, jobs: list[Job]) -> None:
     jobs = _choose_names(rt, jobs)
     rt.activity = f"writing {jobs[0].name}" if len(jobs) == 1 else f"writing {len(jobs)} results"
     rt.changed()
-    twins = {j.id: _twin_raw(rt, int(j.remote["same_as_job"])) for j in jobs
-             if j.remote.get("same_as_job")}
+    twins = {
+        j.id: _twin_raw(rt, int(j.remote["same_as_job"]))
+        for j in jobs
+        if j.remote.get("same_as_job")
+    }
     try:
         results = await asyncio.to_thread(_write, rt, jobs, twins)
     except Exception as exc:  # a bug: recorded on the documents, never a spin
         log.exception("unexpected error while writing results")
-        error = InternalError(f"internal error while writing results: {type(exc).__name__}: "
-                              f"{exc}")
+        error = InternalError(f"internal error while writing results: {type(exc).__name__}: {exc}")
         results = [error] * len(jobs)
     moves: list[tuple[int, State, State, Mapping[str, Any]]] = []
     for job, result in zip(jobs, results, strict=True):
@@ -90,9 +98,19 @@ async def _finish(rt: Runtime, outcomes: Outcomes, jobs: list[Job]) -> None:
             await outcomes.error(job.id, result)
         else:
             name, archived = result
-            moves.append((job.id, State.RECEIVED, State.DONE, {
-                "result_dir": name, "location": str(archived) if archived else "",
-                "error": None, "message": None}))
+            moves.append(
+                (
+                    job.id,
+                    State.RECEIVED,
+                    State.DONE,
+                    {
+                        "result_dir": name,
+                        "location": str(archived) if archived else "",
+                        "error": None,
+                        "message": None,
+                    },
+                )
+            )
     finished: list[Job] = []
     for moved in rt.store.transition_many(moves):
         if isinstance(moved, StaleTransition):
@@ -124,8 +142,9 @@ def _choose_names(rt: Runtime, jobs: list[Job]) -> list[Job]:
 Written = tuple[str, "Path | None"]
 
 
-def _write(rt: Runtime, jobs: Sequence[Job], twins: Mapping[int, Path]
-           ) -> list[Written | DocinboxError | OSError]:
+def _write(
+    rt: Runtime, jobs: Sequence[Job], twins: Mapping[int, Path]
+) -> list[Written | DocinboxError | OSError]:
     """(Worker thread) the batch's folders together, then the originals: an original
     leaves the inbox only once its result is durable."""
     out: list[Written | DocinboxError | OSError] = []
@@ -137,7 +156,8 @@ def _write(rt: Runtime, jobs: Sequence[Job], twins: Mapping[int, Path]
             folders.append((i, prepared))
     try:
         written: Sequence[Path | OSError | DocinboxError] = rt.writer.write_many(
-            [f for _, f in folders])
+            [f for _, f in folders]
+        )
     except OSError as exc:  # the writer says per folder; this is the outbox as a whole
         written = [_as_error(jobs[i], exc) for i, _ in folders]
     for (i, _folder), path in zip(folders, written, strict=True):
@@ -147,8 +167,9 @@ def _write(rt: Runtime, jobs: Sequence[Job], twins: Mapping[int, Path]
         done = out[i]
         if isinstance(done, tuple):
             archived = _guard(job, lambda j=job: _archive(rt, j))  # type: ignore[misc]
-            out[i] = archived if isinstance(archived, DocinboxError | OSError) \
-                else (done[0], archived)
+            out[i] = (
+                archived if isinstance(archived, DocinboxError | OSError) else (done[0], archived)
+            )
     return out
 
 
@@ -171,19 +192,26 @@ def _prepare(rt: Runtime, job: Job, twin_raw: Path | None) -> Folder | Written:
     except _UNREADABLE as exc:
         raise RawOutputLost(
             f"{job.rel_path}: the stored answer of {service.name} cannot be read "
-            f"({type(exc).__name__}: {exc})", service=service.name,
-            resubmit=twin_raw is not None or not service.can_refetch(job.remote)) from exc
+            f"({type(exc).__name__}: {exc})",
+            service=service.name,
+            resubmit=twin_raw is not None or not service.can_refetch(job.remote),
+        ) from exc
     result = {
-        "source": {"name": doc.name, "path": display_name(job.rel_path), "sha256": job.sha256,
-                   "bytes": job.size, "pages": job.pages, "type": job.kind},
+        "source": {
+            "name": doc.name,
+            "path": display_name(job.rel_path),
+            "sha256": job.sha256,
+            "bytes": job.size,
+            "pages": job.pages,
+            "type": job.kind,
+        },
         "service": job.service,
         "remote": dict(normalized.remote),
         "fields": list(normalized.fields),
         "tables": list(normalized.tables),
         "markdown": "document.md",
     }
-    return Folder(name, job.id, result, normalized.markdown, raw,
-                  copy_raw=twin_raw is not None)
+    return Folder(name, job.id, result, normalized.markdown, raw, copy_raw=twin_raw is not None)
 
 
 def _twin_raw(rt: Runtime, twin_id: int) -> Path:
@@ -201,8 +229,9 @@ def _archive(rt: Runtime, job: Job) -> Path | None:
     if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns) and not location.is_symlink():
         # Replaced while in flight: the file there now is another document (the watcher
         # queues it on its own); this job's result stands for the content it was sent.
-        log.warning("%s: replaced while it was processed; the new file is left in place",
-                    job.rel_path)
+        log.warning(
+            "%s: replaced while it was processed; the new file is left in place", job.rel_path
+        )
         return None
     archived = archive_original(location, job.rel_path, rt.folders.archive)
     if location.is_relative_to(rt.folders.failed):  # a retried failure succeeded
@@ -224,8 +253,9 @@ def _as_error(job: Job, exc: Exception) -> DocinboxError | OSError:
     if isinstance(exc, OSError):
         return HostError(f"cannot write the result of {job.rel_path}: {exc}")
     log.error("%s: unexpected error while writing the result", job.rel_path, exc_info=exc)
-    return InternalError(f"internal error while writing {job.rel_path}: "
-                         f"{type(exc).__name__}: {exc}")
+    return InternalError(
+        f"internal error while writing {job.rel_path}: {type(exc).__name__}: {exc}"
+    )
 
 
 def _remove_workdirs(rt: Runtime, job_ids: list[int]) -> None:

@@ -78,8 +78,12 @@ async def inspect_pending(rt: Runtime, outcomes: Outcomes) -> bool:
         if isinstance(info, DocinboxError):
             if _still_being_written(rt, job, info, now):
                 rt.store.update(job.id, State.QUEUED, not_before=now + HOLD_SECONDS)
-                log.info("%s: not complete yet (%s); it was written moments ago, so docinbox "
-                         "waits for the rest", job.rel_path, info.message)
+                log.info(
+                    "%s: not complete yet (%s); it was written moments ago, so docinbox "
+                    "waits for the rest",
+                    job.rel_path,
+                    info.message,
+                )
                 continue
             failures.append((job, info))
             continue
@@ -88,10 +92,16 @@ async def inspect_pending(rt: Runtime, outcomes: Outcomes) -> bool:
         except DocumentError as exc:
             failures.append((job, exc))
             continue
-        inspected.append((job.id, job.sha256, info.kind, info.pages, decision.service,
-                          decision.options))
-        log.info("%s: queued for %s (%s%s)", job.rel_path, decision.service, info.kind,
-                 f", {info.pages} page{'s' if info.pages != 1 else ''}" if info.pages else "")
+        inspected.append(
+            (job.id, job.sha256, info.kind, info.pages, decision.service, decision.options)
+        )
+        log.info(
+            "%s: queued for %s (%s%s)",
+            job.rel_path,
+            decision.service,
+            info.kind,
+            f", {info.pages} page{'s' if info.pages != 1 else ''}" if info.pages else "",
+        )
     for job in unrouted:
         try:
             decision = decide(rt, job)
@@ -127,5 +137,6 @@ def _sniff(rt: Runtime, job: Job) -> sniff.DocumentInfo | DocinboxError:
         return exc
     except Exception as exc:  # a bug (or a library's): this document's, not the batch's
         log.error("%s: unexpected error while inspecting it", job.rel_path, exc_info=exc)
-        return InternalError(f"internal error while inspecting {job.rel_path}: "
-                             f"{type(exc).__name__}: {exc}")
+        return InternalError(
+            f"internal error while inspecting {job.rel_path}: {type(exc).__name__}: {exc}"
+        )

@@ -51,8 +51,9 @@ class Outcomes:
 
     # --- a service answered ---------------------------------------------------------------
 
-    async def apply(self, job_id: int, expect: State,
-                    outcome: Received | Accepted | DocinboxError) -> None:
+    async def apply(
+        self, job_id: int, expect: State, outcome: Received | Accepted | DocinboxError
+    ) -> None:
         try:
             if isinstance(outcome, DocinboxError):
                 await self.error(job_id, outcome)
@@ -65,21 +66,40 @@ class Outcomes:
         except StaleTransition as exc:
             log.warning("job %s: %s", job_id, exc)
 
-    def received(self, job: Job, expect: State, *, remote: Mapping[str, Any],
-                 note: str | None = None, from_service: bool = True) -> None:
+    def received(
+        self,
+        job: Job,
+        expect: State,
+        *,
+        remote: Mapping[str, Any],
+        note: str | None = None,
+        from_service: bool = True,
+    ) -> None:
         """The raw answer is stored (or an earlier result will be reused): write it out."""
         if from_service:
             self.rt.health.answered(job.service or "", job.id)
-        self.rt.store.transition(job.id, expect, State.RECEIVED, remote=dict(remote),
-                                 error=None, message=None, not_before=0.0, note=note)
+        self.rt.store.transition(
+            job.id,
+            expect,
+            State.RECEIVED,
+            remote=dict(remote),
+            error=None,
+            message=None,
+            not_before=0.0,
+            note=note,
+        )
         self.rt.signals.finish.set()
         self.rt.changed()
 
     def accepted(self, job: Job, expect: State, outcome: Accepted) -> None:
         self.rt.health.answered(job.service or "", job.id)
-        self.rt.store.transition(job.id, expect, State.SUBMITTED,
-                                 remote={**job.remote, **outcome.remote},
-                                 not_before=self.rt.clock.now() + outcome.poll_after)
+        self.rt.store.transition(
+            job.id,
+            expect,
+            State.SUBMITTED,
+            remote={**job.remote, **outcome.remote},
+            not_before=self.rt.clock.now() + outcome.poll_after,
+        )
         self.rt.signals.schedule.set()
 
     # --- something went wrong -------------------------------------------------------------
@@ -103,8 +123,15 @@ class Outcomes:
             rt.signals.health.set()
             # The attempt was the service's to lose, not the document's: give it back.
             attempts = job.attempts - 1 if job.state is State.SUBMITTING else job.attempts
-            rt.store.transition(job.id, job.state, back, error=err.code, message=err.message,
-                                attempts=max(0, attempts), note=f"service paused: {err.code}")
+            rt.store.transition(
+                job.id,
+                job.state,
+                back,
+                error=err.code,
+                message=err.message,
+                attempts=max(0, attempts),
+                note=f"service paused: {err.code}",
+            )
             rt.changed()
             return
         if isinstance(err, HostError):
@@ -112,11 +139,19 @@ class Outcomes:
             # result and the original where they are and try again, however long it takes.
             self._host_failures[job.id] = n = self._host_failures.get(job.id, 0) + 1
             wait = rt.retry.delay(n)
-            log.error("%s: %s; trying again in %.0f s. %s", job.rel_path, err.message, wait,
-                      err.hint)
+            log.error(
+                "%s: %s; trying again in %.0f s. %s", job.rel_path, err.message, wait, err.hint
+            )
             stay = job.state if job.state is not State.SUBMITTING else State.QUEUED
-            rt.store.transition(job.id, job.state, stay, not_before=now + wait,
-                                error=err.code, message=err.message, note="host error")
+            rt.store.transition(
+                job.id,
+                job.state,
+                stay,
+                not_before=now + wait,
+                error=err.code,
+                message=err.message,
+                note="host error",
+            )
             rt.changed()
             return
         if err.retryable and not rt.retry.gives_up(job.attempts, job.first_error_at, now):
@@ -125,10 +160,16 @@ class Outcomes:
                 asked = min(asked, RETRY_AFTER_CEILING)
             wait = rt.retry.delay(max(1, job.attempts), asked)
             log.warning("%s: %s; retrying in %.1f s", job.rel_path, err.message, wait)
-            rt.store.transition(job.id, job.state, back, not_before=now + wait,
-                                error=err.code, message=err.message,
-                                first_error_at=job.first_error_at or now,
-                                note=f"retry: {err.code}")
+            rt.store.transition(
+                job.id,
+                job.state,
+                back,
+                not_before=now + wait,
+                error=err.code,
+                message=err.message,
+                first_error_at=job.first_error_at or now,
+                note=f"retry: {err.code}",
+            )
             rt.signals.schedule.set()
             rt.changed()
             return
@@ -147,8 +188,15 @@ class Outcomes:
         if current.state is not State.FAILING:
             try:
                 current = rt.store.transition(
-                    current.id, current.state, State.FAILING, error=err.code,
-                    message=err.message, hint=err.hint, not_before=0.0, note=err.code)
+                    current.id,
+                    current.state,
+                    State.FAILING,
+                    error=err.code,
+                    message=err.message,
+                    hint=err.hint,
+                    not_before=0.0,
+                    note=err.code,
+                )
             except StaleTransition:
                 return
             log.error("%s: failed (%s): %s", current.rel_path, err.code, err.message)
@@ -158,19 +206,26 @@ class Outcomes:
         """A ``failing`` job's original → ``failed/`` with its error file; a disk that
         says no leaves everything where it is and the move is tried again later."""
         rt = self.rt
-        error = {"error": job.error, "message": job.message, "service": job.service,
-                 "attempts": job.attempts, "hint": job.hint or "",
-                 "document": display_name(job.rel_path)}
+        error = {
+            "error": job.error,
+            "message": job.message,
+            "service": job.service,
+            "attempts": job.attempts,
+            "hint": job.hint or "",
+            "document": display_name(job.rel_path),
+        }
         # A file that changed under us is no longer the one this job knew: leave it.
         location = None if job.error == DocumentVanished.code else Path(job.location)
         try:
-            moved = await asyncio.to_thread(fail_original, location, job.rel_path,
-                                            rt.folders.failed, error)
+            moved = await asyncio.to_thread(
+                fail_original, location, job.rel_path, rt.folders.failed, error
+            )
         except HostError as exc:
             self._host_failures[job.id] = n = self._host_failures.get(job.id, 0) + 1
             wait = rt.retry.delay(n)
-            log.error("%s: %s; trying again in %.0f s. %s", job.rel_path, exc.message, wait,
-                      exc.hint)
+            log.error(
+                "%s: %s; trying again in %.0f s. %s", job.rel_path, exc.message, wait, exc.hint
+            )
             rt.store.update(job.id, State.FAILING, not_before=rt.clock.now() + wait)
             rt.signals.finish.set()
             rt.changed()

@@ -30,12 +30,14 @@ async def poll(rt: Runtime, outcomes: Outcomes, service: Service, jobs: Sequence
         answers = {j.id: exc for j in jobs}
     except Exception as exc:  # a bug: recorded on the documents, never hidden
         log.exception("%s: unexpected error while polling", service.name)
-        error = InternalError(f"internal error while asking {service.name}: "
-                              f"{type(exc).__name__}: {exc}")
+        error = InternalError(
+            f"internal error while asking {service.name}: {type(exc).__name__}: {exc}"
+        )
         answers = {j.id: error for j in jobs}
     for job in jobs:
-        answer = answers.get(job.id) or InternalError(f"{service.name} said nothing about "
-                                                      f"{job.rel_path}")
+        answer = answers.get(job.id) or InternalError(
+            f"{service.name} said nothing about {job.rel_path}"
+        )
         await outcomes.apply(job.id, State.SUBMITTED, answer)
 
 
@@ -47,8 +49,9 @@ def wake(rt: Runtime, service: str, ids: Mapping[str, str]) -> int:
     now = rt.clock.now()
     woke = 0
     jobs = [j for j in rt.store.in_state(State.SUBMITTED) if j.service == service]
-    named = [j for j in jobs
-             if wanted & {str(v) for v in j.remote.values() if isinstance(v, str | int)}]
+    named = [
+        j for j in jobs if wanted & {str(v) for v in j.remote.values() if isinstance(v, str | int)}
+    ]
     if not named and ids.get("task_id"):
         # A task nobody here knows: maybe one whose submission answer a crash lost.  The
         # jobs that lost theirs take it as a candidate; the service proves which is which.
@@ -60,8 +63,9 @@ def wake(rt: Runtime, service: str, ids: Mapping[str, str]) -> int:
                 rt.store.update(job.id, State.SUBMITTED, not_before=now)
                 woke += 1
     for job in named:
-        missing = {k: v for k, v in ids.items()
-                   if k in ("task_id", "batch_id") and not job.remote.get(k)}
+        missing = {
+            k: v for k, v in ids.items() if k in ("task_id", "batch_id") and not job.remote.get(k)
+        }
         if missing:
             rt.store.checkpoint(job.id, missing)
         if job.not_before > now:

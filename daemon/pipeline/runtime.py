@@ -30,16 +30,22 @@ from ..watcher import IgnoreRules
 class Signals:
     """One event per kind of work that may be waiting; set by whoever made it."""
 
-    intake: asyncio.Event = field(default_factory=asyncio.Event)      # paths to admit
-    inspect: asyncio.Event = field(default_factory=asyncio.Event)     # jobs to inspect/route
-    schedule: asyncio.Event = field(default_factory=asyncio.Event)    # work may be startable
-    finish: asyncio.Event = field(default_factory=asyncio.Event)      # results to write
-    health: asyncio.Event = field(default_factory=asyncio.Event)      # a service paused
-    changed: asyncio.Event = field(default_factory=asyncio.Event)     # anything a user sees
+    intake: asyncio.Event = field(default_factory=asyncio.Event)  # paths to admit
+    inspect: asyncio.Event = field(default_factory=asyncio.Event)  # jobs to inspect/route
+    schedule: asyncio.Event = field(default_factory=asyncio.Event)  # work may be startable
+    finish: asyncio.Event = field(default_factory=asyncio.Event)  # results to write
+    health: asyncio.Event = field(default_factory=asyncio.Event)  # a service paused
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # anything a user sees
 
     def all(self) -> None:
-        for event in (self.intake, self.inspect, self.schedule, self.finish, self.health,
-                      self.changed):
+        for event in (
+            self.intake,
+            self.inspect,
+            self.schedule,
+            self.finish,
+            self.health,
+            self.changed,
+        ):
             event.set()
 
 
@@ -78,10 +84,17 @@ class Runtime:
             with contextlib.suppress(OSError, DocumentError):
                 url = sniff.read_link(Path(job.location))
         return SourceDocument(
-            job_id=job.id, path=Path(job.location), name=display_name(job.name),
+            job_id=job.id,
+            path=Path(job.location),
+            name=display_name(job.name),
             kind=job.kind or "",
-            pages=job.pages, size=job.size, sha256=job.sha256, workdir=self.workdir(job.id),
-            options=job.options, url=url, remote=job.remote,
+            pages=job.pages,
+            size=job.size,
+            sha256=job.sha256,
+            workdir=self.workdir(job.id),
+            options=job.options,
+            url=url,
+            remote=job.remote,
         )
 
     def changed(self) -> None:

@@ -46,8 +46,11 @@ async def submit(rt: Runtime, outcomes: Outcomes, service: Service, jobs: Sequen
         await outcomes.error(job.id, exc)
     if not started:
         return
-    rt.activity = (f"sending {started[0].name}" if len(started) == 1
-                   else f"sending {len(started)} documents to {service.name}")
+    rt.activity = (
+        f"sending {started[0].name}"
+        if len(started) == 1
+        else f"sending {len(started)} documents to {service.name}"
+    )
     rt.changed()
     docs = [rt.document(j) for j in started]
     try:
@@ -56,22 +59,24 @@ async def submit(rt: Runtime, outcomes: Outcomes, service: Service, jobs: Sequen
         answers = {j.id: exc for j in started}
     except Exception as exc:  # a bug: recorded on the documents, never hidden
         log.exception("%s: unexpected error while submitting", service.name)
-        error = InternalError(f"internal error while sending to {service.name}: "
-                              f"{type(exc).__name__}: {exc}")
+        error = InternalError(
+            f"internal error while sending to {service.name}: {type(exc).__name__}: {exc}"
+        )
         answers = {j.id: error for j in started}
     for job in started:
-        answer = answers.get(job.id) or InternalError(f"{service.name} said nothing about "
-                                                      f"{job.rel_path}")
+        answer = answers.get(job.id) or InternalError(
+            f"{service.name} said nothing about {job.rel_path}"
+        )
         await outcomes.apply(job.id, State.SUBMITTING, answer)
 
 
 def begin(rt: Runtime, jobs: Sequence[Job]) -> list[Job]:
     """The intent, persisted before the request: ``submitting``, attempt n — one commit."""
-    moves = [(j.id, State.QUEUED, State.SUBMITTING, {"attempts": j.attempts + 1})
-             for j in jobs]
+    moves = [(j.id, State.QUEUED, State.SUBMITTING, {"attempts": j.attempts + 1}) for j in jobs]
     started = []
-    for job, moved in zip(jobs, rt.store.transition_many(
-            moves, note=f"attempt to {jobs[0].service}"), strict=True):
+    for job, moved in zip(
+        jobs, rt.store.transition_many(moves, note=f"attempt to {jobs[0].service}"), strict=True
+    ):
         if isinstance(moved, StaleTransition):
             log.warning("%s: %s", job.rel_path, moved)
             continue
@@ -103,8 +108,11 @@ def _twin(rt: Runtime, job: Job, service: str) -> Job | None:
     if rt.settings.daemon.duplicates != "reuse":
         return None
     for other in rt.store.by_content(job.sha256, State.DONE):
-        if other.service == service and other.result_dir and \
-                (rt.folders.outbox / other.result_dir / "raw").is_dir():
+        if (
+            other.service == service
+            and other.result_dir
+            and (rt.folders.outbox / other.result_dir / "raw").is_dir()
+        ):
             return other
     return None
 
@@ -115,8 +123,11 @@ def _reuse(rt: Runtime, outcomes: Outcomes, job: Job, twin: Job) -> None:
     started = begin(rt, [job])
     if not started:
         return
-    outcomes.received(started[0], State.SUBMITTING,
-                      remote={**twin.remote, "same_as_job": twin.id},
-                      note=f"same content as job {twin.id}: result reused",
-                      from_service=False)
+    outcomes.received(
+        started[0],
+        State.SUBMITTING,
+        remote={**twin.remote, "same_as_job": twin.id},
+        note=f"same content as job {twin.id}: result reused",
+        from_service=False,
+    )
     log.info("%s: same content as %s; its result is reused", job.rel_path, twin.rel_path)

@@ -42,8 +42,12 @@ log = logging.getLogger("docinbox.fileserver")
 
 MAX_CALLBACK_BYTES = 4 * 1024 * 1024
 #: Suffix → sniffed kind (the signed name carries the kind's extension).
-_KIND_OF_SUFFIX = {**{f".{k}": k for k in MIME}, **{v: k for k, v in EXTENSION.items()},
-                   ".jpeg": "jpg", ".tiff": "tiff"}
+_KIND_OF_SUFFIX = {
+    **{f".{k}": k for k in MIME},
+    **{v: k for k, v in EXTENSION.items()},
+    ".jpeg": "jpg",
+    ".tiff": "tiff",
+}
 
 LookupFn = Callable[[int], "Path | None"]
 CallbackFn = Callable[[str, Mapping[str, str]], None]
@@ -72,10 +76,18 @@ def parse_listen(listen: str) -> tuple[str, int]:
 class FileServer:
     """Signed document URLs for docparse, and the callback endpoint."""
 
-    def __init__(self, listen: str, public_url: str | None, secret: bytes, lookup: LookupFn,
-                 *, clock: Clock | None = None, on_callback: CallbackFn | None = None,
-                 verifiers: Mapping[str, VerifyFn] | None = None,
-                 on_fetch: FetchFn | None = None) -> None:
+    def __init__(
+        self,
+        listen: str,
+        public_url: str | None,
+        secret: bytes,
+        lookup: LookupFn,
+        *,
+        clock: Clock | None = None,
+        on_callback: CallbackFn | None = None,
+        verifiers: Mapping[str, VerifyFn] | None = None,
+        on_fetch: FetchFn | None = None,
+    ) -> None:
         if len(secret) < 16:
             raise ValueError("the file server's secret must be at least 16 bytes")
         self.host, self._asked_port = parse_listen(listen)
@@ -88,10 +100,12 @@ class FileServer:
         #: service name → its callback verifier (``Service.callback_ids``).
         self.verifiers: dict[str, VerifyFn] = dict(verifiers or {})
         self.port = self._asked_port
-        self.app = Starlette(routes=[
-            Route("/files/{rest:path}", self._serve_file, methods=["GET", "HEAD"]),
-            Route("/callbacks/{service}", self._callback, methods=["POST"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/files/{rest:path}", self._serve_file, methods=["GET", "HEAD"]),
+                Route("/callbacks/{service}", self._callback, methods=["POST"]),
+            ]
+        )
         self._server: Served | None = None
 
     # ------------------------------------------------------------------ URLs
@@ -124,8 +138,12 @@ class FileServer:
         if len(segments) != 6 or segments[:2] != ["", "files"]:
             return _not_found()
         job_text, expires_text, signature, quoted = segments[2:]
-        if not (job_text.isdigit() and expires_text.isdigit() and len(job_text) < 19
-                and len(expires_text) < 19):
+        if not (
+            job_text.isdigit()
+            and expires_text.isdigit()
+            and len(job_text) < 19
+            and len(expires_text) < 19
+        ):
             return _not_found()
         try:
             name = unquote(quoted, errors="strict")
@@ -149,8 +167,12 @@ class FileServer:
         kind = _KIND_OF_SUFFIX.get(PurePosixPath(name).suffix.lower())
         media_type = MIME.get(kind or "", "application/octet-stream")
         safe_name = PurePosixPath(name.replace("\\", "/")).name or "document"
-        return FileResponse(Path(path), media_type=media_type, filename=safe_name,
-                            content_disposition_type="attachment")
+        return FileResponse(
+            Path(path),
+            media_type=media_type,
+            filename=safe_name,
+            content_disposition_type="attachment",
+        )
 
     async def _callback(self, request: Request) -> Response:
         verify = self.verifiers.get(request.path_params["service"])
@@ -179,11 +201,11 @@ class FileServer:
         if self._server is not None:
             raise RuntimeError("the file server is already started")
         try:
-            self._server = await serve(self.app, self.host, self._asked_port,
-                                       name="files")
+            self._server = await serve(self.app, self.host, self._asked_port, name="files")
         except OSError as exc:
-            raise ConfigError(f"files_listen: cannot listen on {self.host}:"
-                              f"{self._asked_port}: {exc}") from exc
+            raise ConfigError(
+                f"files_listen: cannot listen on {self.host}:{self._asked_port}: {exc}"
+            ) from exc
         self.port = self._server.port
         return self
 

@@ -68,8 +68,13 @@ async def serve(app: ASGIApp, host: str, port: int, *, name: str) -> Served:
     except OSError:
         sock.close()
         raise
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=int(GRACE_SECONDS))
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=int(GRACE_SECONDS),
+    )
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name=f"server:{name}")
     ready = asyncio.create_task(server.ready.wait())

@@ -34,10 +34,21 @@ def fetches_documents(settings: Settings) -> bool:
 
 
 def build(settings: Settings, ctx: ServiceContext) -> dict[str, Service]:
-    return {name: REGISTRY[name](settings.services[name], ctx)
-            for name in sorted(needed(settings))}
+    return {name: REGISTRY[name](settings.services[name], ctx) for name in sorted(needed(settings))}
 
 
-__all__ = ["REGISTRY", "Accepted", "BatchOutcome", "Callbacks", "Checkpoint", "Normalized",
-           "Received", "Service", "ServiceContext", "SourceDocument", "build",
-           "fetches_documents", "needed"]
+__all__ = [
+    "REGISTRY",
+    "Accepted",
+    "BatchOutcome",
+    "Callbacks",
+    "Checkpoint",
+    "Normalized",
+    "Received",
+    "Service",
+    "ServiceContext",
+    "SourceDocument",
+    "build",
+    "fetches_documents",
+    "needed",
+]

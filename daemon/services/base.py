@@ -38,13 +38,13 @@ PROBE_TIMEOUT = 10.0
 @dataclass(frozen=True)
 class SourceDocument:
     job_id: int
-    path: Path              # where the original is now
-    name: str               # its name as dropped
+    path: Path  # where the original is now
+    name: str  # its name as dropped
     kind: str
     pages: int | None
     size: int
     sha256: str
-    workdir: Path           # the job's own folder; the raw answer goes to workdir/raw
+    workdir: Path  # the job's own folder; the raw answer goes to workdir/raw
     options: Mapping[str, Any] = field(default_factory=dict)
     url: str | None = None  # links: the URL to parse instead of the bytes
     remote: Mapping[str, Any] = field(default_factory=dict)  # ids from an earlier attempt
@@ -142,8 +142,9 @@ class Service(ABC):
         return None
 
     @classmethod
-    def for_mock(cls, settings: ServiceSettings, url: str, host: str,
-                 values: Mapping[str, Any]) -> ServiceSettings:
+    def for_mock(
+        cls, settings: ServiceSettings, url: str, host: str, values: Mapping[str, Any]
+    ) -> ServiceSettings:
         """These settings pointed at the embedded mock at *url*, with the mock's own
         credentials (*values*: ``mockserver.defaults`` by name, see ``spec.mock``)."""
         changes: dict[str, Any] = {"base_url": url}
@@ -166,12 +167,10 @@ class Service(ABC):
         return None
 
     @abstractmethod
-    async def submit(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
-                     ) -> BatchOutcome:
+    async def submit(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint) -> BatchOutcome:
         """Send documents that share a :meth:`batch_key` (or one on its own)."""
 
-    async def poll(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
-                   ) -> BatchOutcome:
+    async def poll(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint) -> BatchOutcome:
         """Ask again about Accepted documents that share a :meth:`poll_key` (or one)."""
         error = InternalError(f"{self.name} answers synchronously; nothing to poll")
         return {d.job_id: error for d in docs}
@@ -209,8 +208,9 @@ class Service(ABC):
         await self.client.aclose()
 
 
-async def each(docs: Sequence[SourceDocument],
-               one: Callable[[SourceDocument], Awaitable[Outcome]]) -> BatchOutcome:
+async def each(
+    docs: Sequence[SourceDocument], one: Callable[[SourceDocument], Awaitable[Outcome]]
+) -> BatchOutcome:
     """For APIs without batches: one request per document, concurrently; a document's
     error is its outcome, never the batch's."""
     results = await asyncio.gather(*(settled(one(d)) for d in docs))
@@ -225,8 +225,11 @@ async def settled(outcome: Awaitable[Outcome]) -> Outcome | DocinboxError:
         return exc
 
 
-async def alone(batch: Callable[[Sequence[SourceDocument], Checkpoint], Awaitable[BatchOutcome]],
-                doc: SourceDocument, checkpoint: Checkpoint | None = None) -> Outcome:
+async def alone(
+    batch: Callable[[Sequence[SourceDocument], Checkpoint], Awaitable[BatchOutcome]],
+    doc: SourceDocument,
+    checkpoint: Checkpoint | None = None,
+) -> Outcome:
     """*doc* on its own through a batch method; its error raised."""
     outcome = (await batch([doc], checkpoint or (lambda _j, _r: None)))[doc.job_id]
     if isinstance(outcome, DocinboxError):

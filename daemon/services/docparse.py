@@ -51,9 +51,15 @@ FILE_URL_TTL = 24 * 3600.0
 #: before sending the document again.
 LOST_ANSWER_WAIT = 600.0
 #: seed 001's camelCase names of the single-task request.
-CAMEL = {"is_ocr": "isOcr", "enable_formula": "enableFormula", "enable_table": "enableTable",
-         "language": "language", "extra_formats": "extraFormats", "page_ranges": "pageRanges",
-         "model_version": "modelVersion"}
+CAMEL = {
+    "is_ocr": "isOcr",
+    "enable_formula": "enableFormula",
+    "enable_table": "enableTable",
+    "language": "language",
+    "extra_formats": "extraFormats",
+    "page_ranges": "pageRanges",
+    "model_version": "modelVersion",
+}
 
 
 @dataclass(frozen=True)
@@ -68,9 +74,13 @@ class Docparse(MineruFamily):
 
     name = "docparse"
     spec = ServiceSpec(
-        settings=DocparseSettings, credential_key="token", credential_env="DOCPARSE_API_KEY",
-        base_url="", route_options=ROUTE_OPTIONS,
-        mock={"credential": "DOCPARSE_TOKEN", "uid": "MOCK_UID"})
+        settings=DocparseSettings,
+        credential_key="token",
+        credential_env="DOCPARSE_API_KEY",
+        base_url="",
+        route_options=ROUTE_OPTIONS,
+        mock={"credential": "DOCPARSE_TOKEN", "uid": "MOCK_UID"},
+    )
     settings: DocparseSettings
     token_codes = frozenset({"-20002", "-20011"})
     task_path = "/api/v1/extract/task"
@@ -87,8 +97,9 @@ class Docparse(MineruFamily):
         return settings.files_listen, settings.files_url
 
     @classmethod
-    def for_mock(cls, settings: ServiceSettings, url: str, host: str,
-                 values: Mapping[str, Any]) -> ServiceSettings:
+    def for_mock(
+        cls, settings: ServiceSettings, url: str, host: str, values: Mapping[str, Any]
+    ) -> ServiceSettings:
         # The mock fetches documents from this machine: serve them on loopback only, at
         # the address the file server learns once it listens.
         mocked = super().for_mock(settings, url, host, values)
@@ -121,12 +132,17 @@ class Docparse(MineruFamily):
             return already
         snake = {**self._batch_options(doc), **self._file_options(doc)}
         body: dict[str, Any] = {CAMEL[k]: v for k, v in snake.items()}
-        body.update(url=self._source_url(doc), dataId=data_id_for(doc),
-                    **self._callback_fields())
+        body.update(url=self._source_url(doc), dataId=data_id_for(doc), **self._callback_fields())
         data = self._data(await self._call("POST", self.task_path, json=body), "taskId")
-        return Accepted({"task_id": str(data["taskId"]), "data_id": body["dataId"],
-                         "submitted_at": self.clock.now(), "poll_interval": POLL_FIRST},
-                        poll_after=POLL_FIRST)
+        return Accepted(
+            {
+                "task_id": str(data["taskId"]),
+                "data_id": body["dataId"],
+                "submitted_at": self.clock.now(),
+                "poll_interval": POLL_FIRST,
+            },
+            poll_after=POLL_FIRST,
+        )
 
     def resubmit_after_crash(self, doc: SourceDocument) -> bool:
         """The parser fetches the document while it handles the submission, so a crash in
@@ -169,10 +185,12 @@ class Docparse(MineruFamily):
             return Accepted(dict(doc.remote), poll_after=POLL_MAX)
         raise TransientError(
             f"docparse: the task for {doc.name} was lost in a crash and no callback named "
-            "it; sending it again", service=self.name, resubmit=True)
+            "it; sending it again",
+            service=self.name,
+            resubmit=True,
+        )
 
-    async def submit(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
-                     ) -> BatchOutcome:
+    async def submit(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint) -> BatchOutcome:
         outcomes: dict[int, Outcome | DocinboxError] = {}
         todo: list[SourceDocument] = []
         for doc in docs:
@@ -191,34 +209,44 @@ class Docparse(MineruFamily):
             return outcomes
         if not todo:
             return outcomes
-        files = [{"url": self._source_url(d), "data_id": data_id_for(d), **self._file_options(d)}
-                 for d in todo]
+        files = [
+            {"url": self._source_url(d), "data_id": data_id_for(d), **self._file_options(d)}
+            for d in todo
+        ]
         body = {**self._batch_options(todo[0]), **self._callback_fields(), "files": files}
         try:
-            data = self._data(await self._call("POST", "/api/v1/extract/task/batch", json=body),
-                              "batch_id")
+            data = self._data(
+                await self._call("POST", "/api/v1/extract/task/batch", json=body), "batch_id"
+            )
         except DocinboxError as exc:
             outcomes.update({d.job_id: exc for d in todo})
             return outcomes
         now = self.clock.now()
         for doc, f in zip(todo, files, strict=True):
-            remote = {"batch_id": str(data["batch_id"]), "data_id": f["data_id"],
-                      "submitted_at": now}
+            remote = {
+                "batch_id": str(data["batch_id"]),
+                "data_id": f["data_id"],
+                "submitted_at": now,
+            }
             checkpoint(doc.job_id, remote)
-            outcomes[doc.job_id] = Accepted({**remote, "poll_interval": POLL_FIRST},
-                                            poll_after=POLL_FIRST)
+            outcomes[doc.job_id] = Accepted(
+                {**remote, "poll_interval": POLL_FIRST}, poll_after=POLL_FIRST
+            )
         return outcomes
 
-    def _fetch_failed(self, doc: SourceDocument, message: str,
-                      checkpoint: Checkpoint | None) -> DocinboxError:
+    def _fetch_failed(
+        self, doc: SourceDocument, message: str, checkpoint: Checkpoint | None
+    ) -> DocinboxError:
         if doc.url is not None:
             return super()._fetch_failed(doc, message, checkpoint)
         # The parser could not reach our file server: a new URL may do, or files_url is
         # wrong; either way the next attempt submits afresh.
         if checkpoint is not None:
             checkpoint(doc.job_id, self._cleared())
-        return TransientError(f"docparse could not fetch {doc.name} from the daemon's file "
-                              f"server ({message})", service=self.name, remote_code="-60008",
-                              resubmit=True,
-                              hint="Check that services.docparse.files_url is reachable "
-                                   "from the parser.")
+        return TransientError(
+            f"docparse could not fetch {doc.name} from the daemon's file server ({message})",
+            service=self.name,
+            remote_code="-60008",
+            resubmit=True,
+            hint="Check that services.docparse.files_url is reachable from the parser.",
+        )

@@ -94,18 +94,30 @@ _DATA_ID_BAD = re.compile(r"[^A-Za-z0-9_.-]")
 
 #: The seeds' error codes → (class, retryable-by-resubmitting?).  Token codes are per API.
 DOCUMENT_CODES: dict[int, type[DocinboxError]] = {
-    -60002: UnsupportedDocument, -60003: CorruptDocument, -60004: EmptyDocument,
-    -60005: DocumentTooLarge, -60006: TooManyPages,
+    -60002: UnsupportedDocument,
+    -60003: CorruptDocument,
+    -60004: EmptyDocument,
+    -60005: DocumentTooLarge,
+    -60006: TooManyPages,
 }
 TRANSIENT_CODES = frozenset({-10001, -60001, -60007, -60009, -60010, -60011, -60016})
 REQUEST_BUG_CODES = frozenset({-500, -10002})
 #: A failed task reports only ``err_msg``: the seeds' messages, by their first words.
 MESSAGE_CODES: tuple[tuple[str, int], ...] = (
-    ("页码余额不足", -60017), ("获取匹配的文件格式失败", -60002), ("文件格式不支持", -60002),
-    ("文件读取失败", -60003), ("空文件", -60004), ("文件大小超出限制", -60005),
-    ("文件页数超过限制", -60006), ("模型服务暂时不可用", -60007), ("文件读取超时", -60008),
-    ("任务提交队列已满", -60009), ("解析失败", -60010), ("获取有效文件失败", -60011),
-    ("文件转换失败，文件转换为指定格式失败", -60016), ("文件转换失败", -60015),
+    ("页码余额不足", -60017),
+    ("获取匹配的文件格式失败", -60002),
+    ("文件格式不支持", -60002),
+    ("文件读取失败", -60003),
+    ("空文件", -60004),
+    ("文件大小超出限制", -60005),
+    ("文件页数超过限制", -60006),
+    ("模型服务暂时不可用", -60007),
+    ("文件读取超时", -60008),
+    ("任务提交队列已满", -60009),
+    ("解析失败", -60010),
+    ("获取有效文件失败", -60011),
+    ("文件转换失败，文件转换为指定格式失败", -60016),
+    ("文件转换失败", -60015),
     ("服务异常", -10001),
 )
 
@@ -135,8 +147,9 @@ def remote_name(doc: SourceDocument) -> str:
 def seconds_until_quota_renews(now: float) -> float:
     """Until the next midnight in Beijing, when MinerU's daily allowances renew."""
     local = datetime.datetime.fromtimestamp(now, _BEIJING)
-    tomorrow = (local + datetime.timedelta(days=1)).replace(hour=0, minute=0, second=0,
-                                                            microsecond=0)
+    tomorrow = (local + datetime.timedelta(days=1)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
     return max(60.0, tomorrow.timestamp() - now)
 
 
@@ -150,8 +163,14 @@ def message_code(message: str) -> int | None:
 
 #: What a route may set for MinerU and docparse (the API's own names).
 ROUTE_OPTIONS: dict[str, type | tuple[type, ...]] = {
-    "model_version": str, "is_ocr": bool, "language": str, "enable_formula": bool,
-    "enable_table": bool, "page_ranges": str, "extra_formats": list}
+    "model_version": str,
+    "is_ocr": bool,
+    "language": str,
+    "enable_formula": bool,
+    "enable_table": bool,
+    "page_ranges": str,
+    "extra_formats": list,
+}
 
 
 @dataclass(frozen=True)
@@ -184,9 +203,13 @@ class MineruFamily(Service):
 
     def __init__(self, settings: MineruSettings, ctx: ServiceContext) -> None:
         super().__init__(settings, ctx)
-        self.client = http.make_client(settings.base_url, timeout=settings.timeout,
-                                       transport=ctx.transport, proxy=settings.proxy,
-                                       max_connections=max(settings.concurrency, 8))
+        self.client = http.make_client(
+            settings.base_url,
+            timeout=settings.timeout,
+            transport=ctx.transport,
+            proxy=settings.proxy,
+            max_connections=max(settings.concurrency, 8),
+        )
         #: Results pushed here (seed 002 ``callback``/``seed``) when the account's uid is
         #: known: MinerU signs each push with it, and an unsigned push proves nothing.
         self.callbacks = ctx.callbacks if settings.uid else None
@@ -217,10 +240,19 @@ class MineruFamily(Service):
             return None
         if not isinstance(data, dict):
             return None
-        names = {"data_id": "data_id", "dataId": "data_id", "task_id": "task_id",
-                 "taskId": "task_id", "batch_id": "batch_id", "batchId": "batch_id"}
-        return {names[k]: str(v) for k, v in data.items()
-                if k in names and isinstance(v, str | int) and v != ""}
+        names = {
+            "data_id": "data_id",
+            "dataId": "data_id",
+            "task_id": "task_id",
+            "taskId": "task_id",
+            "batch_id": "batch_id",
+            "batchId": "batch_id",
+        }
+        return {
+            names[k]: str(v)
+            for k, v in data.items()
+            if k in names and isinstance(v, str | int) and v != ""
+        }
 
     def batch_key(self, kind: str, options: Mapping[str, Any]) -> str | None:
         if kind == "link":
@@ -239,9 +271,11 @@ class MineruFamily(Service):
     @staticmethod
     def _batch_options(doc: SourceDocument) -> dict[str, Any]:
         o = doc.options
-        out: dict[str, Any] = {k: o[k] for k in ("model_version", "enable_formula",
-                                                   "enable_table", "language")
-                               if o.get(k) is not None}
+        out: dict[str, Any] = {
+            k: o[k]
+            for k in ("model_version", "enable_formula", "enable_table", "language")
+            if o.get(k) is not None
+        }
         if o.get("extra_formats"):
             out["extra_formats"] = list(o["extra_formats"])
         return out
@@ -256,8 +290,9 @@ class MineruFamily(Service):
             out["page_ranges"] = str(o["page_ranges"])
         return out
 
-    def _error_for_code(self, code: Any, message: str, *, status: int | None = None,
-                        resubmit: bool = False) -> DocinboxError:
+    def _error_for_code(
+        self, code: Any, message: str, *, status: int | None = None, resubmit: bool = False
+    ) -> DocinboxError:
         """The docinbox error for one of the seeds' codes (a number or ``A0202``);
         *resubmit*: the task failed remotely, so a transient cause means a new task."""
         svc = self.name
@@ -269,32 +304,48 @@ class MineruFamily(Service):
         except (TypeError, ValueError):
             return RemoteRejected(text, service=svc, status=status, remote_code=str(code))
         if number == -60017:
-            return QuotaExceeded(text, service=svc, status=status, remote_code=str(code),
-                                 retry_after=seconds_until_quota_renews(self.clock.now()),
-                                 resubmit=resubmit)
+            return QuotaExceeded(
+                text,
+                service=svc,
+                status=status,
+                remote_code=str(code),
+                retry_after=seconds_until_quota_renews(self.clock.now()),
+                resubmit=resubmit,
+            )
         if number in DOCUMENT_CODES:
             hint = "Split the document first." if number in (-60005, -60006) else None
             return DOCUMENT_CODES[number](text, service=svc, hint=hint)
         if number in TRANSIENT_CODES:
-            return ServerError(text, service=svc, status=status, remote_code=str(code),
-                               resubmit=resubmit)
+            return ServerError(
+                text, service=svc, status=status, remote_code=str(code), resubmit=resubmit
+            )
         if number == -60015:
-            return RemoteRejected(text, service=svc, remote_code=str(code),
-                                  hint="The service could not convert the file; export it "
-                                       "as PDF and drop that instead.")
+            return RemoteRejected(
+                text,
+                service=svc,
+                remote_code=str(code),
+                hint="The service could not convert the file; export it "
+                "as PDF and drop that instead.",
+            )
         if number in REQUEST_BUG_CODES:
-            return RemoteRejected(f"{text}: the service refused docinbox's request",
-                                  service=svc, status=status, remote_code=str(code))
+            return RemoteRejected(
+                f"{text}: the service refused docinbox's request",
+                service=svc,
+                status=status,
+                remote_code=str(code),
+            )
         return RemoteRejected(text, service=svc, status=status, remote_code=str(code))
 
-    def _failed_task(self, doc: SourceDocument, message: str, checkpoint: Checkpoint | None
-                     ) -> DocinboxError:
+    def _failed_task(
+        self, doc: SourceDocument, message: str, checkpoint: Checkpoint | None
+    ) -> DocinboxError:
         """A task that ended ``failed``: its ``err_msg`` decides; transient causes clear
         the remote ids so the next attempt submits again (polling would see the same)."""
         code = message_code(message)
         if code is None:
-            return RemoteRejected(f"{self.name} could not parse {doc.name}: {message}",
-                                  service=self.name)
+            return RemoteRejected(
+                f"{self.name} could not parse {doc.name}: {message}", service=self.name
+            )
         if code == -60008:
             return self._fetch_failed(doc, message, checkpoint)
         error = self._error_for_code(code, message, resubmit=True)
@@ -302,16 +353,26 @@ class MineruFamily(Service):
             checkpoint(doc.job_id, self._cleared())
         return error
 
-    def _fetch_failed(self, doc: SourceDocument, message: str,
-                      checkpoint: Checkpoint | None) -> DocinboxError:
-        return RemoteRejected(f"{self.name} could not fetch {doc.url or doc.name}: {message}",
-                              service=self.name, remote_code="-60008")
+    def _fetch_failed(
+        self, doc: SourceDocument, message: str, checkpoint: Checkpoint | None
+    ) -> DocinboxError:
+        return RemoteRejected(
+            f"{self.name} could not fetch {doc.url or doc.name}: {message}",
+            service=self.name,
+            remote_code="-60008",
+        )
 
     @staticmethod
     def _cleared() -> dict[str, Any]:
         """Remote ids to forget so the next attempt is a fresh submission."""
-        return {"batch_id": None, "task_id": None, "upload_url": None, "uploaded": False,
-                "url_issued_at": None, "submitted_at": None}
+        return {
+            "batch_id": None,
+            "task_id": None,
+            "upload_url": None,
+            "uploaded": False,
+            "url_issued_at": None,
+            "submitted_at": None,
+        }
 
     def _json(self, response: httpx.Response) -> dict[str, Any]:
         """The envelope of an API answer; auth failures and non-zero codes raise."""
@@ -322,30 +383,41 @@ class MineruFamily(Service):
         if status in (401, 403):
             code = body.get("msgCode") or body.get("code") if isinstance(body, dict) else None
             msg = body.get("msg") or body.get("message") if isinstance(body, dict) else None
-            raise CredentialsError(f"{self.name} rejected the token (HTTP {status}"
-                                   f"{f' {code}' if code else ''}: {msg or 'unauthorized'})",
-                                   service=self.name, status=status,
-                                   remote_code=str(code) if code else None)
+            raise CredentialsError(
+                f"{self.name} rejected the token (HTTP {status}"
+                f"{f' {code}' if code else ''}: {msg or 'unauthorized'})",
+                service=self.name,
+                status=status,
+                remote_code=str(code) if code else None,
+            )
         if not isinstance(body, dict):
             if status >= 400:
-                raise RemoteRejected(f"{self.name}: HTTP {status} "
-                                     f"{http.describe_body(response)}", service=self.name,
-                                     status=status)
-            raise MalformedResponse(f"{self.name}: expected a JSON object "
-                                    f"({http.describe_body(response)})", service=self.name,
-                                    status=status)
+                raise RemoteRejected(
+                    f"{self.name}: HTTP {status} {http.describe_body(response)}",
+                    service=self.name,
+                    status=status,
+                )
+            raise MalformedResponse(
+                f"{self.name}: expected a JSON object ({http.describe_body(response)})",
+                service=self.name,
+                status=status,
+            )
         code = body.get("code", body.get("msgCode"))
         if code not in (0, "0"):
             message = str(body.get("msg") or body.get("message") or "")
             raise self._error_for_code(code, message, status=status)
         if status >= 400:
-            raise RemoteRejected(f"{self.name}: HTTP {status} {http.describe_body(response)}",
-                                 service=self.name, status=status)
+            raise RemoteRejected(
+                f"{self.name}: HTTP {status} {http.describe_body(response)}",
+                service=self.name,
+                status=status,
+            )
         return body
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = await http.send(self.client, method, path, service=self.name,
-                                   headers=self._headers(), **kwargs)
+        response = await http.send(
+            self.client, method, path, service=self.name, headers=self._headers(), **kwargs
+        )
         return self._json(response)
 
     @staticmethod
@@ -353,7 +425,8 @@ class MineruFamily(Service):
         data = body.get("data")
         if not isinstance(data, dict) or any(k not in data for k in keys):
             raise MalformedResponse(
-                f"expected data with {', '.join(keys)}, got {redact.clip(repr(data), 120)}")
+                f"expected data with {', '.join(keys)}, got {redact.clip(repr(data), 120)}"
+            )
         return data
 
     # ------------------------------------------------------------------ polling
@@ -364,7 +437,8 @@ class MineruFamily(Service):
         parts = sorted(
             f"{e.get('data_id') or e.get('file_name')}:{e.get('state')}:"
             f"{(e.get('extract_progress') or {}).get('extracted_pages', '')}"
-            for e in entries if isinstance(e, Mapping)
+            for e in entries
+            if isinstance(e, Mapping)
         )
         return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
 
@@ -386,14 +460,23 @@ class MineruFamily(Service):
         """``-60012`` right after submitting: not yet visible; later: lost for good."""
         since = doc.remote.get(since_key) or doc.remote.get("submitted_at")
         if isinstance(since, int | float) and self.clock.now() - since < NOT_FOUND_GRACE:
-            interval = min(POLL_MAX, max(POLL_MIN, float(doc.remote.get("poll_interval")
-                                                         or POLL_MIN)))
+            interval = min(
+                POLL_MAX, max(POLL_MIN, float(doc.remote.get("poll_interval") or POLL_MIN))
+            )
             return Accepted(dict(doc.remote), poll_after=interval)
-        raise RemoteRejected(f"{self.name} no longer knows the task of {doc.name} "
-                             "(-60012 task not found)", service=self.name, remote_code="-60012")
+        raise RemoteRejected(
+            f"{self.name} no longer knows the task of {doc.name} (-60012 task not found)",
+            service=self.name,
+            remote_code="-60012",
+        )
 
-    async def _collect(self, doc: SourceDocument, zip_url: str | None,
-                       remote: Mapping[str, Any], markdown_url: str | None = None) -> Received:
+    async def _collect(
+        self,
+        doc: SourceDocument,
+        zip_url: str | None,
+        remote: Mapping[str, Any],
+        markdown_url: str | None = None,
+    ) -> Received:
         """Download the result zip streamed and unpack it safely into ``workdir/raw``."""
         workdir = doc.workdir
         raw = doc.raw
@@ -402,25 +485,32 @@ class MineruFamily(Service):
         if zip_url:
             target = workdir / RESULT_ZIP
             try:
-                await zipsafe.download(self.client, zip_url, target, max_bytes=MAX_RESULT_BYTES,
-                                       service=self.name)
+                await zipsafe.download(
+                    self.client, zip_url, target, max_bytes=MAX_RESULT_BYTES, service=self.name
+                )
                 await asyncio.to_thread(zipsafe.extract, target, raw)
             finally:
                 target.unlink(missing_ok=True)
         if markdown_url and mineru_result.find_markdown(raw) is None:
             with host_errors(workdir, "store the result"):
                 raw.mkdir(parents=True, exist_ok=True)
-            await zipsafe.download(self.client, markdown_url, raw / mineru_result.MARKDOWN_NAME,
-                                   max_bytes=MAX_RESULT_BYTES, service=self.name, durable=True)
+            await zipsafe.download(
+                self.client,
+                markdown_url,
+                raw / mineru_result.MARKDOWN_NAME,
+                max_bytes=MAX_RESULT_BYTES,
+                service=self.name,
+                durable=True,
+            )
         if not raw.is_dir():
-            raise MalformedResponse(f"{self.name}: task done but no result link",
-                                    service=self.name)
+            raise MalformedResponse(f"{self.name}: task done but no result link", service=self.name)
         return Received(self._ids(remote))
 
     @staticmethod
     def _ids(remote: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: remote[k] for k in ("batch_id", "task_id", "data_id")
-                if remote.get(k) is not None}
+        return {
+            k: remote[k] for k in ("batch_id", "task_id", "data_id") if remote.get(k) is not None
+        }
 
     def poll_key(self, remote: Mapping[str, Any]) -> str | None:
         batch = remote.get("batch_id")
@@ -430,12 +520,17 @@ class MineruFamily(Service):
         # A done task keeps answering with a fresh result link.
         return bool(remote.get("batch_id") or remote.get("task_id"))
 
-    async def _poll_entries(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint,
-                            entries: Sequence[Mapping[str, Any]]) -> BatchOutcome:
+    async def _poll_entries(
+        self,
+        docs: Sequence[SourceDocument],
+        checkpoint: Checkpoint,
+        entries: Sequence[Mapping[str, Any]],
+    ) -> BatchOutcome:
         """Per document: match its entry by data_id and act on the state."""
         signature = self._signature(entries)
-        by_id = {str(e.get("data_id")): e for e in entries
-                 if isinstance(e, Mapping) and e.get("data_id")}
+        by_id = {
+            str(e.get("data_id")): e for e in entries if isinstance(e, Mapping) and e.get("data_id")
+        }
         outcomes: dict[int, Outcome | DocinboxError] = {}
         done: list[tuple[SourceDocument, Mapping[str, Any]]] = []
         for doc in docs:
@@ -449,17 +544,22 @@ class MineruFamily(Service):
             elif state == "done":
                 done.append((doc, entry))
             elif state == "failed":
-                outcomes[doc.job_id] = self._failed_task(doc, str(entry.get("err_msg") or ""),
-                                                         checkpoint)
+                outcomes[doc.job_id] = self._failed_task(
+                    doc, str(entry.get("err_msg") or ""), checkpoint
+                )
             else:
                 outcomes[doc.job_id] = MalformedResponse(
-                    f"{self.name}: unknown task state {state!r}", service=self.name)
+                    f"{self.name}: unknown task state {state!r}", service=self.name
+                )
         limit = asyncio.Semaphore(DOWNLOAD_CONCURRENCY)
 
         async def fetch(doc: SourceDocument, entry: Mapping[str, Any]) -> None:
             async with limit:
-                outcomes[doc.job_id] = await settled(self._collect(
-                    doc, entry.get("full_zip_url"), doc.remote, entry.get("markdown_url")))
+                outcomes[doc.job_id] = await settled(
+                    self._collect(
+                        doc, entry.get("full_zip_url"), doc.remote, entry.get("markdown_url")
+                    )
+                )
 
         await asyncio.gather(*(fetch(d, e) for d, e in done))
         return outcomes
@@ -468,16 +568,14 @@ class MineruFamily(Service):
         """The batch answered but not for this document: it is not there yet, or lost."""
         return self._not_found_outcome(doc, "url_issued_at")
 
-    def _not_found_outcome(self, doc: SourceDocument, since_key: str
-                           ) -> Outcome | DocinboxError:
+    def _not_found_outcome(self, doc: SourceDocument, since_key: str) -> Outcome | DocinboxError:
         """:meth:`_not_found` with its error returned rather than raised."""
         try:
             return self._not_found(doc, since_key)
         except RemoteRejected as exc:
             return exc
 
-    async def poll(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
-                   ) -> BatchOutcome:
+    async def poll(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint) -> BatchOutcome:
         batch_ids = {d.remote.get("batch_id") for d in docs}
         if len(batch_ids) != 1 or None in batch_ids:
             return await each(docs, self._poll_task)
@@ -492,8 +590,7 @@ class MineruFamily(Service):
             return {d.job_id: exc for d in docs}
         entries = self._data(body, "extract_result")["extract_result"]
         if not isinstance(entries, list):
-            err = MalformedResponse(f"{self.name}: extract_result is not a list",
-                                    service=self.name)
+            err = MalformedResponse(f"{self.name}: extract_result is not a list", service=self.name)
             return {d.job_id: err for d in docs}
         return await self._poll_entries(docs, checkpoint, entries)
 
@@ -503,8 +600,9 @@ class MineruFamily(Service):
             return await alone(self.poll, doc)
         task_id = doc.remote.get("task_id")
         if not task_id:
-            raise RemoteRejected(f"{self.name}: nothing to poll for {doc.name} (no task id)",
-                                 service=self.name)
+            raise RemoteRejected(
+                f"{self.name}: nothing to poll for {doc.name} (no task id)", service=self.name
+            )
         try:
             body = await self._call("GET", f"{self.task_path}/{task_id}")
         except RemoteRejected as exc:
@@ -517,8 +615,7 @@ class MineruFamily(Service):
             return self._waiting(doc.remote, self._signature([data]))
         if state == "done":
             markdown = data.get(self.task_markdown_field) if self.task_markdown_field else None
-            return await self._collect(doc, data.get(self.task_zip_field), doc.remote,
-                                       markdown)
+            return await self._collect(doc, data.get(self.task_zip_field), doc.remote, markdown)
         if state == "failed":
             raise self._failed_task(doc, str(data.get(self.task_error_field) or ""), None)
         raise MalformedResponse(f"{self.name}: unknown task state {state!r}", service=self.name)
@@ -532,9 +629,13 @@ class Mineru(MineruFamily):
 
     name = "mineru"
     spec = ServiceSpec(
-        settings=MineruSettings, credential_key="token", credential_env="MINERU_API_KEY",
-        base_url="https://mineru.net", route_options=ROUTE_OPTIONS,
-        mock={"credential": "MINERU_TOKEN", "uid": "MOCK_UID"})
+        settings=MineruSettings,
+        credential_key="token",
+        credential_env="MINERU_API_KEY",
+        base_url="https://mineru.net",
+        route_options=ROUTE_OPTIONS,
+        mock={"credential": "MINERU_TOKEN", "uid": "MOCK_UID"},
+    )
     token_codes = frozenset({"A0202", "A0211"})
     task_path = "/api/v4/extract/task"
     batch_results_path = "/api/v4/extract-results/batch"
@@ -561,15 +662,25 @@ class Mineru(MineruFamily):
         """A link: ``extract/task`` with its URL (MinerU fetches it)."""
         if doc.remote.get("task_id"):
             return Accepted(dict(doc.remote), poll_after=POLL_MIN)
-        body = {"url": doc.url, "data_id": data_id_for(doc), **self._batch_options(doc),
-                **self._file_options(doc), **self._callback_fields()}
+        body = {
+            "url": doc.url,
+            "data_id": data_id_for(doc),
+            **self._batch_options(doc),
+            **self._file_options(doc),
+            **self._callback_fields(),
+        }
         data = self._data(await self._call("POST", self.task_path, json=body), "task_id")
-        return Accepted({"task_id": data["task_id"], "data_id": body["data_id"],
-                         "submitted_at": self.clock.now(), "poll_interval": POLL_FIRST},
-                        poll_after=POLL_FIRST)
+        return Accepted(
+            {
+                "task_id": data["task_id"],
+                "data_id": body["data_id"],
+                "submitted_at": self.clock.now(),
+                "poll_interval": POLL_FIRST,
+            },
+            poll_after=POLL_FIRST,
+        )
 
-    async def submit(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
-                     ) -> BatchOutcome:
+    async def submit(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint) -> BatchOutcome:
         outcomes: dict[int, Outcome | DocinboxError] = {}
         links = [d for d in docs if d.url is not None]
         uploads: list[tuple[SourceDocument, dict[str, Any]]] = []
@@ -601,23 +712,35 @@ class Mineru(MineruFamily):
         await asyncio.gather(*(put(d, r) for d, r in uploads), *(link(d) for d in links))
         return outcomes
 
-    async def _request_urls(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
-                            ) -> list[tuple[SourceDocument, dict[str, Any]]]:
+    async def _request_urls(
+        self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
+    ) -> list[tuple[SourceDocument, dict[str, Any]]]:
         """One ``file-urls/batch`` for *docs*; every doc's ids checkpointed before a PUT."""
-        files = [{"name": remote_name(d), "data_id": data_id_for(d), **self._file_options(d)}
-                 for d in docs]
+        files = [
+            {"name": remote_name(d), "data_id": data_id_for(d), **self._file_options(d)}
+            for d in docs
+        ]
         body = {**self._batch_options(docs[0]), **self._callback_fields(), "files": files}
-        data = self._data(await self._call("POST", "/api/v4/file-urls/batch", json=body),
-                          "batch_id", "file_urls")
+        data = self._data(
+            await self._call("POST", "/api/v4/file-urls/batch", json=body), "batch_id", "file_urls"
+        )
         urls = data["file_urls"]
         if not isinstance(urls, list) or len(urls) != len(docs):
-            raise MalformedResponse(f"{self.name}: asked for {len(docs)} upload URLs, got "
-                                    f"{redact.clip(repr(urls), 80)}", service=self.name)
+            raise MalformedResponse(
+                f"{self.name}: asked for {len(docs)} upload URLs, got "
+                f"{redact.clip(repr(urls), 80)}",
+                service=self.name,
+            )
         issued = self.clock.now()
         out = []
         for doc, f, url in zip(docs, files, urls, strict=True):
-            remote = {"batch_id": str(data["batch_id"]), "upload_url": str(url),
-                      "data_id": f["data_id"], "uploaded": False, "url_issued_at": issued}
+            remote = {
+                "batch_id": str(data["batch_id"]),
+                "upload_url": str(url),
+                "data_id": f["data_id"],
+                "uploaded": False,
+                "url_issued_at": issued,
+            }
             checkpoint(doc.job_id, remote)
             out.append((doc, remote))
         return out
@@ -627,21 +750,28 @@ class Mineru(MineruFamily):
         r.setdefault("poll_interval", POLL_FIRST)
         return Accepted(r, poll_after=float(r["poll_interval"]))
 
-    async def _upload(self, doc: SourceDocument, remote: dict[str, Any],
-                      checkpoint: Checkpoint) -> Accepted:
+    async def _upload(
+        self, doc: SourceDocument, remote: dict[str, Any], checkpoint: Checkpoint
+    ) -> Accepted:
         """PUT the file streamed, with no Content-Type (the URL is signed without one)."""
         with open_document(doc) as fh:  # a vanished or swapped file fails before the PUT
-            response = await http.send(self.client, "PUT", str(remote["upload_url"]),
-                                       service=self.name, content=_file_chunks(fh),
-                                       headers={"Content-Length": str(doc.size)})
+            response = await http.send(
+                self.client,
+                "PUT",
+                str(remote["upload_url"]),
+                service=self.name,
+                content=_file_chunks(fh),
+                headers={"Content-Length": str(doc.size)},
+            )
         if response.status_code != 200:
             raise self._upload_error(doc, response, checkpoint)
         checkpoint(doc.job_id, {"uploaded": True, "upload_url": None})
         remote.update(uploaded=True, upload_url=None, poll_interval=POLL_FIRST)
         return Accepted(remote, poll_after=POLL_FIRST)
 
-    def _upload_error(self, doc: SourceDocument, response: httpx.Response,
-                      checkpoint: Checkpoint) -> DocinboxError:
+    def _upload_error(
+        self, doc: SourceDocument, response: httpx.Response, checkpoint: Checkpoint
+    ) -> DocinboxError:
         text = response.text[:2048]
         code = zipsafe.xml_tag(text, "Code")
         message = zipsafe.xml_tag(text, "Message") or http.describe_body(response)
@@ -650,16 +780,28 @@ class Mineru(MineruFamily):
         if response.status_code == 403 and code == "AccessDenied" and "expired" in message:
             return TransientError(
                 f"{self.name}: the upload URL for {doc.name} expired; a new one is requested "
-                "next time", service=self.name, status=403, remote_code="AccessDenied",
-                resubmit=True)
+                "next time",
+                service=self.name,
+                status=403,
+                remote_code="AccessDenied",
+                resubmit=True,
+            )
         if response.status_code in (403, 404, 408, 409):
-            return ServerError(f"{self.name}: upload of {doc.name} refused: HTTP "
-                               f"{response.status_code} {code} {message}", service=self.name,
-                               status=response.status_code, remote_code=code or None,
-                               resubmit=True)
-        return RemoteRejected(f"{self.name}: upload of {doc.name} refused: HTTP "
-                              f"{response.status_code} {code} {message}", service=self.name,
-                              status=response.status_code, remote_code=code or None)
+            return ServerError(
+                f"{self.name}: upload of {doc.name} refused: HTTP "
+                f"{response.status_code} {code} {message}",
+                service=self.name,
+                status=response.status_code,
+                remote_code=code or None,
+                resubmit=True,
+            )
+        return RemoteRejected(
+            f"{self.name}: upload of {doc.name} refused: HTTP "
+            f"{response.status_code} {code} {message}",
+            service=self.name,
+            status=response.status_code,
+            remote_code=code or None,
+        )
 
 
 async def _file_chunks(fh: BinaryIO) -> AsyncIterator[bytes]:

@@ -66,10 +66,10 @@ def rewrite_links(markdown: str, base: str) -> str:
             return target
         return f"{base}/{target.removeprefix('./')}"
 
-    markdown = _MD_LINK.sub(lambda m: m.group(1) + m.group(2) + fix(m.group(3)) + m.group(4),
-                            markdown)
-    return _HTML_SRC.sub(lambda m: m.group(1) + m.group(2) + fix(m.group(3)) + m.group(4),
-                         markdown)
+    markdown = _MD_LINK.sub(
+        lambda m: m.group(1) + m.group(2) + fix(m.group(3)) + m.group(4), markdown
+    )
+    return _HTML_SRC.sub(lambda m: m.group(1) + m.group(2) + fix(m.group(3)) + m.group(4), markdown)
 
 
 class _TableParser(HTMLParser):
@@ -183,26 +183,28 @@ def tables_from_content_list(raw_dir: Path) -> list[dict[str, Any]]:
         try:
             entries = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise MalformedResponse(f"{path.name} in the result is not valid JSON: "
-                                    f"{exc}") from exc
+            raise MalformedResponse(f"{path.name} in the result is not valid JSON: {exc}") from exc
         if not isinstance(entries, list):
             continue
         for entry in entries:
             if not isinstance(entry, dict) or entry.get("type") != "table":
                 continue
             columns, rows = parse_table_html(str(entry.get("table_body") or ""))
-            tables.append({
-                "label": _caption(entry) or f"table_{len(tables) + 1}",
-                "page": entry.get("page_idx"),
-                "columns": columns,
-                "rows": rows,
-            })
+            tables.append(
+                {
+                    "label": _caption(entry) or f"table_{len(tables) + 1}",
+                    "page": entry.get("page_idx"),
+                    "columns": columns,
+                    "rows": rows,
+                }
+            )
         break  # one content list per result; a stray second copy would duplicate tables
     return tables
 
 
-def normalize(raw_dir: Path, remote: Mapping[str, Any], *, markdown_name: str | None = None
-              ) -> Normalized:
+def normalize(
+    raw_dir: Path, remote: Mapping[str, Any], *, markdown_name: str | None = None
+) -> Normalized:
     """The normalized result of the result folder *raw_dir* (pure: reads files only)."""
     md_path = raw_dir / markdown_name if markdown_name else find_markdown(raw_dir)
     if md_path is None or not md_path.is_file():
@@ -210,5 +212,6 @@ def normalize(raw_dir: Path, remote: Mapping[str, Any], *, markdown_name: str | 
     rel = md_path.parent.relative_to(raw_dir).as_posix()
     base = RAW_PREFIX if rel == "." else f"{RAW_PREFIX}/{rel}"
     markdown = rewrite_links(md_path.read_text(encoding="utf-8", errors="replace"), base)
-    return Normalized(remote=dict(remote), fields=[], tables=tables_from_content_list(raw_dir),
-                      markdown=markdown)
+    return Normalized(
+        remote=dict(remote), fields=[], tables=tables_from_content_list(raw_dir), markdown=markdown
+    )

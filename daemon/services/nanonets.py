@@ -58,8 +58,9 @@ POLL_FIRST, POLL_CAP = 5.0, 60.0
 
 @dataclass(frozen=True)
 class NanonetsSettings(ServiceSettings):
-    model_id: str = field(default="", metadata=key(
-        required=True, help="the model's UUID from the dashboard"))
+    model_id: str = field(
+        default="", metadata=key(required=True, help="the model's UUID from the dashboard")
+    )
     #: Documents up to this many pages use the synchronous LabelFile (the seed: ≤ 3).
     sync_max_pages: int = field(default=3, metadata=key(minimum=1))
 
@@ -67,19 +68,27 @@ class NanonetsSettings(ServiceSettings):
 class Nanonets(Service):
     name = "nanonets"
     spec = ServiceSpec(
-        settings=NanonetsSettings, credential_key="api_key",
-        credential_env="NANONETS_API_KEY", base_url="https://app.nanonets.com",
-        concurrency=8, route_options={"model_id": str, "async": bool},
-        mock={"credential": "NANONETS_API_KEY", "model_id": "NANONETS_MODEL_ID"})
+        settings=NanonetsSettings,
+        credential_key="api_key",
+        credential_env="NANONETS_API_KEY",
+        base_url="https://app.nanonets.com",
+        concurrency=8,
+        route_options={"model_id": str, "async": bool},
+        mock={"credential": "NANONETS_API_KEY", "model_id": "NANONETS_MODEL_ID"},
+    )
     kinds = frozenset({"pdf", "png", "jpg", "tiff", "gif", "bmp", "webp", "link"})
     settings: NanonetsSettings
 
     def __init__(self, settings: NanonetsSettings, ctx: ServiceContext) -> None:
         super().__init__(settings, ctx)
-        self.client = http.make_client(settings.base_url, timeout=settings.timeout,
-                                       transport=ctx.transport, proxy=settings.proxy,
-                                       max_connections=settings.concurrency,
-                                       rate_per_second=settings.rate_per_second)
+        self.client = http.make_client(
+            settings.base_url,
+            timeout=settings.timeout,
+            transport=ctx.transport,
+            proxy=settings.proxy,
+            max_connections=settings.concurrency,
+            rate_per_second=settings.rate_per_second,
+        )
         self.auth = httpx.BasicAuth(settings.credential.value or "", "")
 
     def _model(self, doc: SourceDocument) -> str:
@@ -90,16 +99,14 @@ class Nanonets(Service):
             return bool(doc.options["async"])
         return doc.pages is not None and doc.pages > self.settings.sync_max_pages
 
-    async def submit(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
-                     ) -> BatchOutcome:
+    async def submit(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint) -> BatchOutcome:
         return await each(docs, self._submit_one)
 
     def can_refetch(self, remote: Mapping[str, Any]) -> bool:
         # A synchronous prediction has a request_file_id too: getFile returns it again.
         return bool(remote.get("request_file_id"))
 
-    async def poll(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
-                   ) -> BatchOutcome:
+    async def poll(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint) -> BatchOutcome:
         return await each(docs, self._poll_one)
 
     async def _submit_one(self, doc: SourceDocument) -> Outcome:
@@ -108,25 +115,42 @@ class Nanonets(Service):
         params = {"async": "true"} if self._asynchronous(doc) else None
         if doc.url is not None:
             response = await http.send(
-                self.client, "POST", f"/api/v2/OCR/Model/{model}/LabelUrls/",
-                service=self.name, auth=self.auth, params=params,
+                self.client,
+                "POST",
+                f"/api/v2/OCR/Model/{model}/LabelUrls/",
+                service=self.name,
+                auth=self.auth,
+                params=params,
                 json={"urls": [doc.url], "request_metadata": metadata},
             )
         elif doc.size <= SMALL_UPLOAD:
             # A small file goes as one buffer: one write instead of a dozen for the parts.
-            body, ctype = http.multipart({"request_metadata": metadata},
-                                         "file", doc.name, read_document(doc),
-                                         MIME.get(doc.kind, "application/pdf"))
+            body, ctype = http.multipart(
+                {"request_metadata": metadata},
+                "file",
+                doc.name,
+                read_document(doc),
+                MIME.get(doc.kind, "application/pdf"),
+            )
             response = await http.send(
-                self.client, "POST", f"/api/v2/OCR/Model/{model}/LabelFile/",
-                service=self.name, auth=self.auth, params=params, content=body,
+                self.client,
+                "POST",
+                f"/api/v2/OCR/Model/{model}/LabelFile/",
+                service=self.name,
+                auth=self.auth,
+                params=params,
+                content=body,
                 headers={"Content-Type": ctype},
             )
         else:
             with open_document(doc) as fh:  # streamed: httpx reads the file in chunks
                 response = await http.send(
-                    self.client, "POST", f"/api/v2/OCR/Model/{model}/LabelFile/",
-                    service=self.name, auth=self.auth, params=params,
+                    self.client,
+                    "POST",
+                    f"/api/v2/OCR/Model/{model}/LabelFile/",
+                    service=self.name,
+                    auth=self.auth,
+                    params=params,
                     files={"file": (doc.name, fh, MIME.get(doc.kind, "application/pdf"))},
                     data={"request_metadata": metadata},
                 )
@@ -134,33 +158,44 @@ class Nanonets(Service):
         if params is not None:
             remote = self._remote(body.get("result") or [], model)
             if not remote["request_file_id"]:
-                raise MalformedResponse("nanonets: the async answer has no request_file_id",
-                                        service=self.name)
-            return Accepted(remote={**remote, "poll_interval": POLL_FIRST},
-                            poll_after=POLL_FIRST)
+                raise MalformedResponse(
+                    "nanonets: the async answer has no request_file_id", service=self.name
+                )
+            return Accepted(remote={**remote, "poll_interval": POLL_FIRST}, poll_after=POLL_FIRST)
         results = body.get("result")
         if not isinstance(results, list) or not results:
-            raise MalformedResponse(f"nanonets: the answer has no result list "
-                                    f"({redact.clip(repr(body), 120)})",
-                                    service=self.name)
-        failed = [r for r in results if isinstance(r, dict)
-                  and str(r.get("message", "Success")).lower() != "success"]
+            raise MalformedResponse(
+                f"nanonets: the answer has no result list ({redact.clip(repr(body), 120)})",
+                service=self.name,
+            )
+        failed = [
+            r
+            for r in results
+            if isinstance(r, dict) and str(r.get("message", "Success")).lower() != "success"
+        ]
         if failed:
-            raise RemoteRejected(f"nanonets could not process {doc.name}: "
-                                 f"{failed[0].get('message')}", service=self.name)
+            raise RemoteRejected(
+                f"nanonets could not process {doc.name}: {failed[0].get('message')}",
+                service=self.name,
+            )
         store_raw(doc, RAW_NAME, response.content)
         return Received(remote=self._remote(results, model))
 
     async def _poll_one(self, doc: SourceDocument) -> Outcome:
         model = str(doc.remote.get("model_id") or self._model(doc))
         file_id = doc.remote["request_file_id"]
-        response = await http.send(self.client, "GET",
-                                   f"/api/v2/OCR/Model/{model}/getFile/{file_id}/",
-                                   service=self.name, auth=self.auth,
-                                   max_bytes=PREDICTION_MAX_BYTES)
+        response = await http.send(
+            self.client,
+            "GET",
+            f"/api/v2/OCR/Model/{model}/getFile/{file_id}/",
+            service=self.name,
+            auth=self.auth,
+            max_bytes=PREDICTION_MAX_BYTES,
+        )
         body = self._check(response)
-        pages = int(body.get("moderated_images_count") or 0) + \
-            int(body.get("unmoderated_images_count") or 0)
+        pages = int(body.get("moderated_images_count") or 0) + int(
+            body.get("unmoderated_images_count") or 0
+        )
         if pages == 0:
             interval = min(POLL_CAP, float(doc.remote.get("poll_interval", POLL_FIRST)) * 1.5)
             return Accepted(remote={"poll_interval": interval}, poll_after=interval)
@@ -170,24 +205,35 @@ class Nanonets(Service):
     def _check(self, response: httpx.Response) -> dict[str, Any]:
         status = response.status_code
         if status in (401, 403):
-            raise CredentialsError("nanonets rejected the API key "
-                                   f"(HTTP {status} {http.describe_body(response)})",
-                                   service=self.name, status=status)
+            raise CredentialsError(
+                f"nanonets rejected the API key (HTTP {status} {http.describe_body(response)})",
+                service=self.name,
+                status=status,
+            )
         if status == 402:
-            raise QuotaExceeded("nanonets: the plan's free calls are used up (HTTP 402)",
-                                service=self.name, status=402)
+            raise QuotaExceeded(
+                "nanonets: the plan's free calls are used up (HTTP 402)",
+                service=self.name,
+                status=402,
+            )
         if status == 404:
-            raise ModelNotFound(f"nanonets: model {self.settings.model_id!r} not found "
-                                "(HTTP 404)", service=self.name, status=404)
+            raise ModelNotFound(
+                f"nanonets: model {self.settings.model_id!r} not found (HTTP 404)",
+                service=self.name,
+                status=404,
+            )
         if status >= 400:
-            raise RemoteRejected(f"nanonets refused the document: HTTP {status} "
-                                 f"{http.describe_body(response)}", service=self.name,
-                                 status=status)
+            raise RemoteRejected(
+                f"nanonets refused the document: HTTP {status} {http.describe_body(response)}",
+                service=self.name,
+                status=status,
+            )
         body = http.json_body(response, service=self.name)
         if not isinstance(body, dict):
-            raise MalformedResponse(f"nanonets: expected a JSON object, got "
-                                    f"{redact.clip(repr(body), 80)}",
-                                    service=self.name)
+            raise MalformedResponse(
+                f"nanonets: expected a JSON object, got {redact.clip(repr(body), 80)}",
+                service=self.name,
+            )
         return body
 
     @staticmethod
@@ -209,12 +255,20 @@ class Nanonets(Service):
 
 def pages_as_results(body: dict[str, Any]) -> list[dict[str, Any]]:
     """A ``getFile`` answer in the shape of a prediction's ``result[]`` (reviewed boxes win)."""
-    pages = [p for p in (body.get("moderated_images") or []) + (body.get("unmoderated_images")
-                                                                 or []) if isinstance(p, dict)]
+    pages = [
+        p
+        for p in (body.get("moderated_images") or []) + (body.get("unmoderated_images") or [])
+        if isinstance(p, dict)
+    ]
     pages.sort(key=lambda p: p.get("page", 0))
-    return [{"page": p.get("page", 0), "request_file_id": p.get("request_file_id"),
-             "prediction": p.get("moderated_boxes") or p.get("predicted_boxes") or []}
-            for p in pages]
+    return [
+        {
+            "page": p.get("page", 0),
+            "request_file_id": p.get("request_file_id"),
+            "prediction": p.get("moderated_boxes") or p.get("predicted_boxes") or [],
+        }
+        for p in pages
+    ]
 
 
 def parse_predictions(results: list[Any]) -> tuple[list[dict], list[dict]]:
@@ -232,13 +286,15 @@ def parse_predictions(results: list[Any]) -> tuple[list[dict], list[dict]]:
             if p.get("type") == "table" or "cells" in p:
                 tables.append(_table(p, page))
                 continue
-            fields.append({
-                "label": p.get("label"),
-                "text": p.get("ocr_text", ""),
-                "score": p.get("score"),
-                "page": page,
-                "box": _box(p),
-            })
+            fields.append(
+                {
+                    "label": p.get("label"),
+                    "text": p.get("ocr_text", ""),
+                    "score": p.get("score"),
+                    "page": page,
+                    "box": _box(p),
+                }
+            )
     return fields, tables
 
 

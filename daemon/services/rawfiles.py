@@ -25,8 +25,7 @@ def open_document(doc: SourceDocument) -> BinaryIO:
     size = os.fstat(fh.fileno()).st_size
     if size != doc.size:
         fh.close()
-        raise DocumentVanished(f"{doc.name} changed size while queued ({doc.size} → "
-                               f"{size} bytes)")
+        raise DocumentVanished(f"{doc.name} changed size while queued ({doc.size} → {size} bytes)")
     return fh
 
 
@@ -50,8 +49,9 @@ def store_raw(doc: SourceDocument, name: str, data: bytes) -> Path:
         fsync_dir(raw)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise HostError(f"cannot store the answer for {doc.name} in {raw}: "
-                        f"{exc.strerror or exc}") from exc
+        raise HostError(
+            f"cannot store the answer for {doc.name} in {raw}: {exc.strerror or exc}"
+        ) from exc
     return target
 
 

@@ -43,32 +43,43 @@ class Store(Protocol):
 
     def unrouted(self, limit: int) -> list[Job]: ...
 
-    def set_inspected(self, rows: Iterable[tuple[int, str, str, int | None, str,
-                                                 Mapping[str, Any]]]) -> None: ...
+    def set_inspected(
+        self, rows: Iterable[tuple[int, str, str, int | None, str, Mapping[str, Any]]]
+    ) -> None: ...
 
     def set_routes(self, routes: Iterable[tuple[int, str, Mapping[str, Any]]]) -> None: ...
 
     def clear_routes(self) -> int: ...
 
-    def due_for(self, service: str, now: float, limit: int, *,
-                exclude: Iterable[int] = ()) -> list[Job]:
+    def due_for(
+        self, service: str, now: float, limit: int, *, exclude: Iterable[int] = ()
+    ) -> list[Job]:
         """Claim up to *limit* queued jobs of *service* that are due."""
 
-    def in_state(self, *states: State, due_before: float | None = None,
-                 limit: int | None = None) -> list[Job]: ...
+    def in_state(
+        self, *states: State, due_before: float | None = None, limit: int | None = None
+    ) -> list[Job]: ...
 
     def next_due(self, *states: State, after: float | None = None) -> float | None: ...
 
     # --- state changes ---------------------------------------------------------------------
     def get(self, job_id: int) -> Job: ...
 
-    def transition(self, job_id: int, expect: State | Iterable[State], to: State, *,
-                   note: str | None = None, **changes: Any) -> Job:
+    def transition(
+        self,
+        job_id: int,
+        expect: State | Iterable[State],
+        to: State,
+        *,
+        note: str | None = None,
+        **changes: Any,
+    ) -> Job:
         """Move a job that is in *expect* (else :class:`StaleTransition`), recorded in its
         history."""
 
-    def transition_many(self, moves: Iterable[Move], *, note: str | None = None
-                        ) -> list[Job | StaleTransition]: ...
+    def transition_many(
+        self, moves: Iterable[Move], *, note: str | None = None
+    ) -> list[Job | StaleTransition]: ...
 
     def update(self, job_id: int, expect: State, **changes: Any) -> Job: ...
 
@@ -86,8 +97,13 @@ class Store(Protocol):
     # --- reading, meta ---------------------------------------------------------------------
     def counts(self) -> dict[str, int]: ...
 
-    def jobs(self, *, limit: int | None = None, newest_first: bool = False,
-             states: Iterable[State] | None = None) -> list[Job]: ...
+    def jobs(
+        self,
+        *,
+        limit: int | None = None,
+        newest_first: bool = False,
+        states: Iterable[State] | None = None,
+    ) -> list[Job]: ...
 
     def history(self, job_id: int) -> list[Any]: ...
 

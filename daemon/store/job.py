@@ -50,5 +50,3 @@ class Job:
         values["rel_path"] = from_storable(values["rel_path"])
         values["location"] = from_storable(values["location"])
         return cls(**values)
-
-

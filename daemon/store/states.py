@@ -45,8 +45,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.QUEUED: frozenset({State.SUBMITTING, State.FAILING}),
     # back to queued: the request provably did not land, or recovery after a crash
     # for a service that cannot have kept it
-    State.SUBMITTING: frozenset({State.SUBMITTED, State.RECEIVED, State.QUEUED,
-                                 State.FAILING}),
+    State.SUBMITTING: frozenset({State.SUBMITTED, State.RECEIVED, State.QUEUED, State.FAILING}),
     State.SUBMITTED: frozenset({State.RECEIVED, State.QUEUED, State.FAILING}),
     # back: the stored answer cannot be read; fetch it again, or submit again
     State.RECEIVED: frozenset({State.DONE, State.FAILING, State.SUBMITTED, State.QUEUED}),

@@ -19,12 +19,12 @@ _SCALE = 4
 
 #: Tile colours (also distinct in lightness, for colour-blind users and grey panels).
 COLOURS: dict[Kind, tuple[int, int, int]] = {
-    Kind.IDLE: (84, 110, 122),        # slate
-    Kind.WORKING: (25, 118, 210),     # blue
-    Kind.PAUSED: (117, 117, 117),     # grey
-    Kind.RETRYING: (230, 126, 34),    # orange
-    Kind.ATTENTION: (214, 160, 0),    # amber
-    Kind.ERROR: (198, 40, 40),        # red
+    Kind.IDLE: (84, 110, 122),  # slate
+    Kind.WORKING: (25, 118, 210),  # blue
+    Kind.PAUSED: (117, 117, 117),  # grey
+    Kind.RETRYING: (230, 126, 34),  # orange
+    Kind.ATTENTION: (214, 160, 0),  # amber
+    Kind.ERROR: (198, 40, 40),  # red
 }
 WHITE = (255, 255, 255, 255)
 
@@ -32,8 +32,13 @@ WHITE = (255, 255, 255, 255)
 def _tile(draw: ImageDraw.ImageDraw, s: int, colour: tuple[int, int, int]) -> None:
     m = s // 32
     r, g, b = colour
-    draw.rounded_rectangle((m, m, s - m - 1, s - m - 1), radius=s // 5, fill=(r, g, b, 255),
-                           outline=(r // 2, g // 2, b // 2, 255), width=max(1, s // 40))
+    draw.rounded_rectangle(
+        (m, m, s - m - 1, s - m - 1),
+        radius=s // 5,
+        fill=(r, g, b, 255),
+        outline=(r // 2, g // 2, b // 2, 255),
+        width=max(1, s // 40),
+    )
 
 
 def _glyph(draw: ImageDraw.ImageDraw, kind: Kind, s: int) -> None:
@@ -44,10 +49,25 @@ def _glyph(draw: ImageDraw.ImageDraw, kind: Kind, s: int) -> None:
 
     w = max(2, round(s * 0.085))  # stroke width
     if kind is Kind.IDLE:  # an inbox tray
-        draw.line([p(0.2, 0.38), p(0.2, 0.76), p(0.8, 0.76), p(0.8, 0.38)], fill=WHITE,
-                  width=w, joint="curve")
-        draw.line([p(0.2, 0.56), p(0.38, 0.56), p(0.44, 0.64), p(0.56, 0.64), p(0.62, 0.56),
-                   p(0.8, 0.56)], fill=WHITE, width=w, joint="curve")
+        draw.line(
+            [p(0.2, 0.38), p(0.2, 0.76), p(0.8, 0.76), p(0.8, 0.38)],
+            fill=WHITE,
+            width=w,
+            joint="curve",
+        )
+        draw.line(
+            [
+                p(0.2, 0.56),
+                p(0.38, 0.56),
+                p(0.44, 0.64),
+                p(0.56, 0.64),
+                p(0.62, 0.56),
+                p(0.8, 0.56),
+            ],
+            fill=WHITE,
+            width=w,
+            joint="curve",
+        )
     elif kind is Kind.WORKING:  # a down arrow: documents coming in
         draw.rectangle((*p(0.42, 0.16), *p(0.58, 0.5)), fill=WHITE)
         draw.polygon([p(0.24, 0.46), p(0.76, 0.46), p(0.5, 0.8)], fill=WHITE)
@@ -77,8 +97,13 @@ def _badge(draw: ImageDraw.ImageDraw, text: str, s: int) -> None:
     w = max(h, tw + round(s * 0.16))
     x1, y1 = s - 1, s - 1
     x0, y0 = x1 - w, y1 - h
-    draw.rounded_rectangle((x0, y0, x1, y1), radius=h // 2, fill=(33, 33, 33, 255),
-                           outline=WHITE, width=max(1, s // 32))
+    draw.rounded_rectangle(
+        (x0, y0, x1, y1),
+        radius=h // 2,
+        fill=(33, 33, 33, 255),
+        outline=WHITE,
+        width=max(1, s // 32),
+    )
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     draw.text((cx - tw / 2 - left, cy - th / 2 - top), text, font=font, fill=WHITE)
 
@@ -99,11 +124,18 @@ def render(kind: Kind, badge: str | None = None, size: int = SIZE) -> Image.Imag
 def contact_sheet(size: int = SIZE) -> Image.Image:
     """Every state side by side (for the docs): idle, working 3, paused, retrying,
     attention 2, error."""
-    samples = [(Kind.IDLE, None), (Kind.WORKING, "3"), (Kind.PAUSED, None),
-               (Kind.RETRYING, "5"), (Kind.ATTENTION, "2"), (Kind.ERROR, "!")]
+    samples = [
+        (Kind.IDLE, None),
+        (Kind.WORKING, "3"),
+        (Kind.PAUSED, None),
+        (Kind.RETRYING, "5"),
+        (Kind.ATTENTION, "2"),
+        (Kind.ERROR, "!"),
+    ]
     pad = size // 4
-    sheet = Image.new("RGBA", (len(samples) * (size + pad) + pad, size + 2 * pad),
-                      (238, 238, 238, 255))
+    sheet = Image.new(
+        "RGBA", (len(samples) * (size + pad) + pad, size + 2 * pad), (238, 238, 238, 255)
+    )
     for i, (kind, badge) in enumerate(samples):
         icon = render(kind, badge, size)
         sheet.alpha_composite(icon, (pad + i * (size + pad), pad))

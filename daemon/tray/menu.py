@@ -31,16 +31,26 @@ def default_opener(path: Path) -> None:
         os.startfile(path)  # type: ignore[attr-defined]  # Windows only
         return
     command = ["open", str(path)] if sys.platform == "darwin" else ["xdg-open", str(path)]
-    subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, start_new_session=True)
+    subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 class Actions:
     """Carries out menu actions; never raises into the tray's event loop."""
 
-    def __init__(self, control: Control, *, opener: Opener = default_opener,
-                 on_quit: Callable[[], None] | None = None,
-                 on_change: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        control: Control,
+        *,
+        opener: Opener = default_opener,
+        on_quit: Callable[[], None] | None = None,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self.control = control
         self.opener = opener
         self.on_quit = on_quit
@@ -81,8 +91,9 @@ class Actions:
         self.opener(path)
 
 
-def _invoke(perform: Callable[[Sequence[Any]], None], action: Sequence[Any],
-            _icon: Any, _item: Any) -> None:
+def _invoke(
+    perform: Callable[[Sequence[Any]], None], action: Sequence[Any], _icon: Any, _item: Any
+) -> None:
     perform(action)
 
 
@@ -94,13 +105,18 @@ def build_menu(model: Sequence[MenuEntry], perform: Callable[[Sequence[Any]], No
         if entry.separator:
             return menu_cls.SEPARATOR
         if entry.children:
-            return item_cls(entry.text, menu_cls(*(item(c) for c in entry.children)),
-                            enabled=entry.enabled)
+            return item_cls(
+                entry.text, menu_cls(*(item(c) for c in entry.children)), enabled=entry.enabled
+            )
         action = entry.action
         # functools.partial: pystray inspects a function's argument count, not a partial's
         callback = None if action is None else functools.partial(_invoke, perform, action)
-        return item_cls(entry.text, callback, enabled=entry.enabled and action is not None,
-                        default=entry.default)
+        return item_cls(
+            entry.text,
+            callback,
+            enabled=entry.enabled and action is not None,
+            default=entry.default,
+        )
 
     return menu_cls(*(item(e) for e in model))
 

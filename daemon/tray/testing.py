@@ -15,8 +15,14 @@ from daemon.control import FOREVER, StatusSnapshot
 
 
 class FakeControl:
-    def __init__(self, root: Path, snapshot: StatusSnapshot | None = None, *,
-                 exit_code: int = 0, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        snapshot: StatusSnapshot | None = None,
+        *,
+        exit_code: int = 0,
+        log_path: Path | None = None,
+    ) -> None:
         self.inbox = root / "inbox"
         self.outbox = root / "outbox"
         self.log_path = log_path
@@ -66,6 +72,7 @@ class FakeControl:
             with self._lock:
                 if callback in self._subs:
                     self._subs.remove(callback)
+
         return unsubscribe
 
     # --- test helpers -------------------------------------------------------------------
@@ -85,7 +92,8 @@ class FakeControl:
         """Block until a call named *name* was recorded (condition wait, no polling)."""
         with self._changed:
             ok = self._changed.wait_for(
-                lambda: any(c[0] == name for c in self.calls), timeout=timeout)
+                lambda: any(c[0] == name for c in self.calls), timeout=timeout
+            )
             if not ok:
                 raise TimeoutError(f"no {name!r} call within {timeout}s; calls: {self.calls}")
             return next(c for c in self.calls if c[0] == name)

@@ -31,15 +31,37 @@ T = TypeVar("T")
 #: What every user would see in the log and should not: a line at these levels.
 PROBLEM = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback")
 #: Environment a user's shell may carry that would change what a test sees.
-_SCRUB = ("DOCINBOX_CONFIG", "NANONETS_API_KEY", "MINERU_API_KEY", "DOCPARSE_API_KEY",
-          "PARSIO_API_KEY", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
-          "http_proxy", "https_proxy", "all_proxy", "no_proxy", "DISPLAY", "WAYLAND_DISPLAY",
-          "DBUS_SESSION_BUS_ADDRESS", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME",
-          "XDG_RUNTIME_DIR", "PYSTRAY_BACKEND")
+_SCRUB = (
+    "DOCINBOX_CONFIG",
+    "NANONETS_API_KEY",
+    "MINERU_API_KEY",
+    "DOCPARSE_API_KEY",
+    "PARSIO_API_KEY",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "XDG_CONFIG_HOME",
+    "XDG_STATE_HOME",
+    "XDG_DATA_HOME",
+    "XDG_RUNTIME_DIR",
+    "PYSTRAY_BACKEND",
+)
 
 
-def wait_for(condition: Callable[[], T], timeout: float = 30.0, what: str = "condition",
-             interval: float = 0.05) -> T:
+def wait_for(
+    condition: Callable[[], T],
+    timeout: float = 30.0,
+    what: str = "condition",
+    interval: float = 0.05,
+) -> T:
     """Poll *condition* until it is truthy; fail at the deadline (never a bare sleep)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -72,9 +94,12 @@ class Daemon:
     def wait_for_line(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
         def found() -> re.Match[str] | None:
             if self.proc.poll() is not None:
-                pytest.fail(f"docinbox run exited ({self.proc.returncode}) before "
-                            f"{pattern!r}:\n{self.output()}")
+                pytest.fail(
+                    f"docinbox run exited ({self.proc.returncode}) before "
+                    f"{pattern!r}:\n{self.output()}"
+                )
             return re.search(pattern, self.output())
+
         return wait_for(found, timeout, f"{pattern!r} in docinbox's output")
 
     def wait_ready(self, timeout: float = 30.0) -> None:
@@ -103,8 +128,10 @@ class Daemon:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            pytest.fail(f"docinbox run did not stop within {timeout}s of "
-                        f"{signal.Signals(signum).name}:\n{self.output()}")
+            pytest.fail(
+                f"docinbox run did not stop within {timeout}s of "
+                f"{signal.Signals(signum).name}:\n{self.output()}"
+            )
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -140,9 +167,13 @@ class MockProcess(MockAdmin):
     """``docinbox-mock`` in its own process, as a user starts it by hand."""
 
     def __init__(self, port: int = 0, *args: str) -> None:
-        self.proc = subprocess.Popen([str(BIN / "docinbox-mock"), "--port", str(port), *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [str(BIN / "docinbox-mock"), "--port", str(port), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # its ready line, or EOF when it exits
         match = re.search(r"listening on (http://\S+)", line)
@@ -216,9 +247,12 @@ class Workspace:
         else:
             body = match.group(1)
             line = re.compile(rf"(?m)^{re.escape(key)} *=.*$")
-            body = line.sub(f"{key} = {value}", body) if line.search(body) \
+            body = (
+                line.sub(f"{key} = {value}", body)
+                if line.search(body)
                 else f"{key} = {value}\n" + body
-            text = text[:match.start(1)] + body + text[match.end(1):]
+            )
+            text = text[: match.start(1)] + body + text[match.end(1) :]
         self.config.write_text(text, "utf-8")
 
     def use_mock(self, url: str) -> None:
@@ -231,37 +265,60 @@ class Workspace:
         for name in ("nanonets", "mineru", "docparse"):
             self.set_key(f"services.{name}", "base_url", f'"{url}"')
         self.set_key("services.docparse", "files_url", '""')  # its own listen address
-        self.user_env.update({"NANONETS_API_KEY": defaults.NANONETS_API_KEY,
-                              "MINERU_API_KEY": defaults.MINERU_TOKEN,
-                              "DOCPARSE_API_KEY": defaults.DOCPARSE_TOKEN})
+        self.user_env.update(
+            {
+                "NANONETS_API_KEY": defaults.NANONETS_API_KEY,
+                "MINERU_API_KEY": defaults.MINERU_TOKEN,
+                "DOCPARSE_API_KEY": defaults.DOCPARSE_TOKEN,
+            }
+        )
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
-        env.update({"HOME": str(self.home), "PYTHONUNBUFFERED": "1",
-                    "PATH": f"{self.bin}{os.pathsep}{env.get('PATH', '')}"})
+        env.update(
+            {
+                "HOME": str(self.home),
+                "PYTHONUNBUFFERED": "1",
+                "PATH": f"{self.bin}{os.pathsep}{env.get('PATH', '')}",
+            }
+        )
         env.update(self.user_env)
         env.update(extra or {})
         return env
 
     # --- commands ------------------------------------------------------------------------
 
-    def docinbox(self, *args: str, env: Mapping[str, str] | None = None,
-                 timeout: float = 60, stdin: str | None = None
-                 ) -> subprocess.CompletedProcess[str]:
+    def docinbox(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 60,
+        stdin: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """``docinbox ARGS`` run in this folder, as typed in a terminal."""
-        return subprocess.run([str(self.bin / "docinbox"), *args], cwd=self.root,
-                              env=self.env(env), text=True, capture_output=True,
-                              timeout=timeout, input=stdin)
+        return subprocess.run(
+            [str(self.bin / "docinbox"), *args],
+            cwd=self.root,
+            env=self.env(env),
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+            input=stdin,
+        )
 
-    def start(self, *args: str, env: Mapping[str, str] | None = None,
-              name: str = "run") -> Daemon:
+    def start(self, *args: str, env: Mapping[str, str] | None = None, name: str = "run") -> Daemon:
         """``docinbox run ARGS`` in this folder, in the background."""
         n = len(self._daemons) + 1
         output = self.root / f"{name}-{n}.out"
         with output.open("wb") as out:
-            proc = subprocess.Popen([str(self.bin / "docinbox"), "run", *args], cwd=self.root,
-                                    env=self.env(env), stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                [str(self.bin / "docinbox"), "run", *args],
+                cwd=self.root,
+                env=self.env(env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         daemon = Daemon(proc, output)
         self._daemons.append(daemon)
         return daemon

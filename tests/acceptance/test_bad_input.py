@@ -16,7 +16,8 @@ def error_of(ws: Workspace, name: str) -> dict:
 
 
 def test_hostile_inputs_fail_alone_and_the_receipt_beside_them_is_done(
-        workspace: Workspace) -> None:
+    workspace: Workspace,
+) -> None:
     ws = workspace
     daemon = ws.start()
     daemon.wait_ready()
@@ -30,8 +31,11 @@ def test_hostile_inputs_fail_alone_and_the_receipt_beside_them_is_done(
     ws.drop("recibo.pdf", receipt())
 
     wait_for(lambda: (ws.outbox / "recibo" / "result.json").exists(), 60, "the good receipt")
-    wait_for(lambda: (ws.outbox / "Factura_ñ" / "result.json").exists(), 60,
-             "the receipt with a name that is not UTF-8")
+    wait_for(
+        lambda: (ws.outbox / "Factura_ñ" / "result.json").exists(),
+        60,
+        "the receipt with a name that is not UTF-8",
+    )
     assert ws.result("Factura_ñ")["source"]["name"] == "Factura_ñ.pdf"
     assert os.path.exists(os.fsencode(str(ws.archive)) + b"/Factura_\xf1.pdf")  # bytes kept
 
@@ -41,8 +45,9 @@ def test_hostile_inputs_fail_alone_and_the_receipt_beside_them_is_done(
     assert error_of(ws, "tubo.pdf")["error"] == "unsupported_type"
     assert "FIFO" in error_of(ws, "tubo.pdf")["message"]
     assert error_of(ws, "bucle.pdf")["error"] == "unsupported_type"
-    assert not any(p.name in ("tubo.pdf", "bucle.pdf", "certificado.pdf")
-                   for p in ws.inbox.iterdir())
+    assert not any(
+        p.name in ("tubo.pdf", "bucle.pdf", "certificado.pdf") for p in ws.inbox.iterdir()
+    )
     assert ws.counts() == {"done": 2, "failed": 3}
     assert daemon.stop() == 0
     assert not [line for line in daemon.problems() if "Traceback" in line]

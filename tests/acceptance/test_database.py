@@ -10,8 +10,12 @@ from tests.acceptance.conftest import Workspace, receipt, wait_for
 def damage(db: str) -> None:
     """Scribble over the pages that hold the jobs table (what a failing disk does)."""
     with sqlite3.connect(db) as conn:
-        pages = [r[0] for r in conn.execute(
-            "SELECT rootpage FROM sqlite_master WHERE name IN ('jobs', 'history')")]
+        pages = [
+            r[0]
+            for r in conn.execute(
+                "SELECT rootpage FROM sqlite_master WHERE name IN ('jobs', 'history')"
+            )
+        ]
         size = conn.execute("PRAGMA page_size").fetchone()[0]
     conn.close()
     with open(db, "r+b") as fh:

@@ -16,7 +16,8 @@ def posts(mock: MockProcess) -> list[dict]:
 
 
 def test_killed_while_the_parser_answers_the_document_is_not_sent_twice(
-        workspace: Workspace) -> None:
+    workspace: Workspace,
+) -> None:
     mock = MockProcess()
     files = free_port()
     try:
@@ -26,13 +27,18 @@ def test_killed_while_the_parser_answers_the_document_is_not_sent_twice(
         workspace.set_key("callbacks", "public_url", f'"http://127.0.0.1:{files}"')
         # The parser takes the task, fetches the file, then answers slowly: the window in
         # which a crash loses the task id.
-        mock.post("faults", {"method": "POST", "path": TASK, "fault": "dribble",
-                             "seconds": 20, "times": 1})
+        mock.post(
+            "faults",
+            {"method": "POST", "path": TASK, "fault": "dribble", "seconds": 20, "times": 1},
+        )
         daemon = workspace.start()
         daemon.wait_ready()
         workspace.drop("private/contrato.pdf", receipt())
-        wait_for(lambda: any(t["service"] == "docparse" for t in mock.tasks()), 30,
-                 "the parser to have the document")
+        wait_for(
+            lambda: any(t["service"] == "docparse" for t in mock.tasks()),
+            30,
+            "the parser to have the document",
+        )
         assert posts(mock), "the submission is under way"
         daemon.send(signal.SIGKILL)
         daemon.proc.wait(10)

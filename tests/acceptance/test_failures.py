@@ -29,8 +29,11 @@ def test_retry_of_a_document_that_fails_again_keeps_the_original(workspace: Work
     # The user retries; the service still refuses it.
     retried = workspace.docinbox("retry", "--failed")
     assert retried.returncode == 0, retried.stderr
-    wait_for(lambda: sum(1 for r in mock.requests() if r["path"].endswith("/LabelFile/")) == 2,
-             30, "the second attempt")
+    wait_for(
+        lambda: sum(1 for r in mock.requests() if r["path"].endswith("/LabelFile/")) == 2,
+        30,
+        "the second attempt",
+    )
     wait_for(lambda: workspace.counts().get("failed") == 1, 30, "the document to fail again")
     assert failed_files(workspace) == ["recibo.pdf", "recibo.pdf.error.json"]
     assert (workspace.failed / "recibo.pdf").read_bytes() == original
@@ -82,8 +85,9 @@ def test_a_minute_long_outage_fails_nothing(workspace: Workspace) -> None:
 
     mock = MockProcess(port)  # the service is back on the same address
     try:
-        wait_for(lambda: workspace.counts().get("done") == 4, 90,
-                 "every document done after the outage")
+        wait_for(
+            lambda: workspace.counts().get("done") == 4, 90, "every document done after the outage"
+        )
         assert workspace.counts().get("failed", 0) == 0
         assert not workspace.status()["services"]
         sent = [r for r in mock.requests() if r["path"].endswith("/LabelFile/")]

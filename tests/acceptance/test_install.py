@@ -12,8 +12,11 @@ from tests.acceptance.conftest import REPO, Workspace, receipt, wait_for
 
 def project_copy(dest: Path) -> Path:
     """The files a clean clone has (what git tracks, as it is now in this checkout)."""
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True,
-                             check=True).stdout.decode().split("\0")
+    tracked = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True)
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, tracked):
         src, dst = REPO / rel, dest / rel
         if src.is_file():
@@ -26,26 +29,44 @@ def project_copy(dest: Path) -> Path:
 def test_setup_rebuilds_a_venv_that_an_interrupted_run_left_broken(tmp_path: Path) -> None:
     project = project_copy(tmp_path / "docinbox")
     # What Ctrl-C during the first `scripts/setup` leaves: a venv without pip.
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(project / ".venv")],
-                   check=True)
-    setup = subprocess.run([str(project / "scripts" / "setup"), "--no-apt"], cwd=project,
-                           capture_output=True, text=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(project / ".venv")], check=True
+    )
+    setup = subprocess.run(
+        [str(project / "scripts" / "setup"), "--no-apt"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert setup.returncode == 0, setup.stdout + setup.stderr
     assert "rebuilding .venv" in setup.stdout
-    version = subprocess.run([str(project / ".venv" / "bin" / "docinbox"), "--version"],
-                             capture_output=True, text=True, timeout=60)
+    version = subprocess.run(
+        [str(project / ".venv" / "bin" / "docinbox"), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert version.returncode == 0 and version.stdout.startswith("docinbox ")
 
 
 def test_a_wheel_in_a_fresh_venv_runs_the_readme_example(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist),
-                    str(REPO)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     wheel = next(dist.glob("docinbox-*.whl"))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    install = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-                              str(wheel)], capture_output=True, text=True, timeout=600)
+    install = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert install.returncode == 0, install.stderr
 
     workspace = Workspace(tmp_path / "work", bin_dir=venv / "bin")
@@ -53,8 +74,11 @@ def test_a_wheel_in_a_fresh_venv_runs_the_readme_example(tmp_path: Path) -> None
     try:
         daemon.wait_ready()
         workspace.drop("recibo.pdf", receipt())
-        wait_for(lambda: (workspace.outbox / "recibo" / "result.json").exists(), 30,
-                 "outbox/recibo/result.json")
+        wait_for(
+            lambda: (workspace.outbox / "recibo" / "result.json").exists(),
+            30,
+            "outbox/recibo/result.json",
+        )
         fields = {f["label"]: f["text"] for f in workspace.result("recibo")["fields"]}
         assert fields == {"fecha": "23/12/2025", "total": "45.99"}
         assert "1 document — 1 done" in workspace.docinbox("status").stdout

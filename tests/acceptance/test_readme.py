@@ -10,8 +10,13 @@ def test_try_it_receipt_comes_out_and_status_says_done(workspace: Workspace) -> 
     daemon.wait_ready()
     workspace.drop("recibo.pdf", receipt())
 
-    result = wait_for(lambda: (workspace.outbox / "recibo" / "result.json").exists()
-                      and workspace.result("recibo"), 30, "outbox/recibo/result.json")
+    result = wait_for(
+        lambda: (
+            (workspace.outbox / "recibo" / "result.json").exists() and workspace.result("recibo")
+        ),
+        30,
+        "outbox/recibo/result.json",
+    )
     fields = {f["label"]: f["text"] for f in result["fields"]}
     assert fields == {"fecha": "23/12/2025", "total": "45.99"}
     assert result["tables"][0]["rows"] == [["Gasoil", "50L"]]

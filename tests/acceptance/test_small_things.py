@@ -18,9 +18,15 @@ def test_status_into_a_closed_pipe_prints_no_traceback(workspace: Workspace) -> 
     read, write = os.pipe()
     os.close(read)  # like `| head -1` once head has its line: every write meets EPIPE
     try:
-        result = subprocess.run([str(BIN / "docinbox"), "status"], cwd=workspace.root,
-                                env=workspace.env(), stdout=write, stderr=subprocess.PIPE,
-                                text=True, timeout=60)
+        result = subprocess.run(
+            [str(BIN / "docinbox"), "status"],
+            cwd=workspace.root,
+            env=workspace.env(),
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
     finally:
         os.close(write)
     assert result.stderr == ""
@@ -28,8 +34,7 @@ def test_status_into_a_closed_pipe_prints_no_traceback(workspace: Workspace) -> 
     assert daemon.stop() == 0
 
 
-def test_status_says_whether_a_daemon_runs_and_limit_zero_lists_none(
-        workspace: Workspace) -> None:
+def test_status_says_whether_a_daemon_runs_and_limit_zero_lists_none(workspace: Workspace) -> None:
     daemon = workspace.start()
     daemon.wait_ready()
     workspace.drop("recibo.pdf", receipt())
@@ -53,7 +58,8 @@ def test_status_says_whether_a_daemon_runs_and_limit_zero_lists_none(
 
 
 def test_a_second_daemon_is_refused_and_leaves_the_first_ones_log_alone(
-        workspace: Workspace) -> None:
+    workspace: Workspace,
+) -> None:
     first = workspace.start()
     first.wait_ready()
     log_before = workspace.log.read_text()
@@ -67,7 +73,8 @@ def test_a_second_daemon_is_refused_and_leaves_the_first_ones_log_alone(
 
 
 def test_two_configurations_sharing_one_inbox_cannot_both_run(
-        workspace: Workspace, tmp_path_factory: object) -> None:
+    workspace: Workspace, tmp_path_factory: object
+) -> None:
     first = workspace.start()
     first.wait_ready()
     other = Workspace(workspace.root / "other")
@@ -82,11 +89,14 @@ def test_mineru_results_are_readable_like_every_other_folder(workspace: Workspac
     daemon = workspace.start()
     daemon.wait_ready()
     workspace.drop("report.pdf", multipage_pdf(5))  # over 3 pages: the shipped route to MinerU
-    wait_for(lambda: (workspace.outbox / "report" / "result.json").exists(), 120,
-             "the MinerU result")
+    wait_for(
+        lambda: (workspace.outbox / "report" / "result.json").exists(), 120, "the MinerU result"
+    )
     assert workspace.result("report")["service"] == "mineru"
     expected = stat.S_IMODE((workspace.outbox / "report").stat().st_mode)
-    for folder in [workspace.outbox / "report" / "raw",
-                   *(p for p in (workspace.outbox / "report" / "raw").rglob("*") if p.is_dir())]:
+    for folder in [
+        workspace.outbox / "report" / "raw",
+        *(p for p in (workspace.outbox / "report" / "raw").rglob("*") if p.is_dir()),
+    ]:
         assert stat.S_IMODE(folder.stat().st_mode) == expected, folder
     assert daemon.stop() == 0

@@ -20,7 +20,9 @@ from mockserver.core import MockContext
 from mockserver.samples import receipt_pdf
 from tests.helpers import read_json, service_sections, wait_for, write_config
 
-MINERU = service_sections("http://mock", docparse=False) + """
+MINERU = (
+    service_sections("http://mock", docparse=False)
+    + """
 [[routes]]
 service = "nanonets"
 max_pages = 3
@@ -29,12 +31,14 @@ types = ["pdf"]
 [[routes]]
 service = "mineru"
 """
+)
 
 
 def engine_for(workdir: Path, mock: MockContext, **kwargs) -> Engine:  # type: ignore[no-untyped-def]
     settings = config.load(write_config(workdir, "http://mock", **kwargs))
-    return Engine(settings, transport=httpx.ASGITransport(app=create_app(mock)),
-                  start_mock=False, fsync=False)
+    return Engine(
+        settings, transport=httpx.ASGITransport(app=create_app(mock)), start_mock=False, fsync=False
+    )
 
 
 def run_once(workdir: Path, mock: MockContext, **kwargs) -> int:  # type: ignore[no-untyped-def]
@@ -45,8 +49,10 @@ def run_once(workdir: Path, mock: MockContext, **kwargs) -> int:  # type: ignore
         engine.close()
 
 
-@pytest.mark.parametrize("name", ["factura marzo 2026.pdf", "recibo_ñandú_€.pdf",
-                                  "-rf.pdf", "領収書.pdf", "x" * 251 + ".pdf"])
+@pytest.mark.parametrize(
+    "name",
+    ["factura marzo 2026.pdf", "recibo_ñandú_€.pdf", "-rf.pdf", "領収書.pdf", "x" * 251 + ".pdf"],
+)
 def test_awkward_names_are_processed(workdir: Path, name: str) -> None:
     mock = MockContext()
     (workdir / "inbox" / name).write_bytes(receipt_pdf())
@@ -62,7 +68,8 @@ def test_over_the_services_limits(workdir: Path) -> None:
 
     (workdir / "inbox" / "huge-book.pdf").write_bytes(pdf_bytes([["p"]] * 601))
     (workdir / "inbox" / "giant.pdf").write_bytes(  # a valid one-page PDF of 201 MB
-        pdf_bytes([["Total: 1.00"]], padding=201 * 1024 * 1024))
+        pdf_bytes([["Total: 1.00"]], padding=201 * 1024 * 1024)
+    )
     only_mineru = MINERU.split("[[routes]]")[0] + '[[routes]]\nservice = "mineru"\n'
     assert run_once(workdir, mock, routes=only_mineru) == 1
     pages = read_json(workdir / "failed" / "huge-book.pdf.error.json")
@@ -93,8 +100,10 @@ def test_unreadable_file(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
     def sha(path: Path) -> tuple[str, int, int]:
         if Path(path).name == "locked.pdf":
-            raise UnreadableDocument("locked.pdf cannot be read: permission denied",
-                                     hint="Give docinbox read permission on the file.")
+            raise UnreadableDocument(
+                "locked.pdf cannot be read: permission denied",
+                hint="Give docinbox read permission on the file.",
+            )
         return real(path)
 
     monkeypatch.setattr(admission, "sha256_of", sha)
@@ -109,8 +118,9 @@ def test_unreadable_file(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_file_deleted_before_it_is_sent(workdir: Path) -> None:
     mock = MockContext()
-    mock.faults.add({"method": "POST", "path": ".*/LabelFile/", "status": 429,
-                     "retry_after": 3, "times": 1})
+    mock.faults.add(
+        {"method": "POST", "path": ".*/LabelFile/", "status": 429, "retry_after": 3, "times": 1}
+    )
     path = workdir / "inbox" / "gone.pdf"
     path.write_bytes(receipt_pdf())
     engine = engine_for(workdir, mock)
@@ -118,8 +128,14 @@ def test_file_deleted_before_it_is_sent(workdir: Path) -> None:
     thread = threading.Thread(target=lambda: code.append(engine.run(once=True)))
     thread.start()
     try:
-        wait_for(lambda: engine.store is not None and engine.store.jobs()
-                 and engine.store.jobs()[0].error == "rate_limited", message="first try failed")
+        wait_for(
+            lambda: (
+                engine.store is not None
+                and engine.store.jobs()
+                and engine.store.jobs()[0].error == "rate_limited"
+            ),
+            message="first try failed",
+        )
         path.unlink()  # the user deletes it while docinbox waits to retry
     finally:
         thread.join(timeout=60)
@@ -157,21 +173,30 @@ def test_quota_pauses_one_service_and_the_others_go_on(workdir: Path) -> None:
     thread = threading.Thread(target=engine.run)  # a running daemon, not --once
     thread.start()
     try:
-        wait_for(lambda: engine.store is not None
-                 and engine.store.counts().get("done") == 1, message="book done", timeout=60)
+        wait_for(
+            lambda: engine.store is not None and engine.store.counts().get("done") == 1,
+            message="book done",
+            timeout=60,
+        )
         snap = engine.control.snapshot()
         [health] = [s for s in snap.services if s.name == "nanonets"]
         assert health.condition == "paused" and health.error == "quota"
         assert health.until is not None  # probed again later on its own
-        recibo = next(j for j in engine.store.jobs()  # type: ignore[union-attr]
-                      if j.rel_path == "recibo.pdf")
+        recibo = next(
+            j
+            for j in engine.store.jobs()  # type: ignore[union-attr]
+            if j.rel_path == "recibo.pdf"
+        )
         assert recibo.state is State.QUEUED and recibo.error == "quota"
         assert (workdir / "inbox" / "recibo.pdf").exists()
         # the user upgrades the plan and says retry: the service resumes
         mock.configure({"nanonets": {"free_quota": None}})
         engine.control.retry_failed()
-        wait_for(lambda: engine.store.counts().get("done") == 2,  # type: ignore[union-attr]
-                 message="recibo done after retry", timeout=30)
+        wait_for(
+            lambda: engine.store.counts().get("done") == 2,  # type: ignore[union-attr]
+            message="recibo done after retry",
+            timeout=30,
+        )
         assert build_snapshot(engine.store, 0).services == ()  # type: ignore[arg-type]
     finally:
         engine.stop()
@@ -179,9 +204,9 @@ def test_quota_pauses_one_service_and_the_others_go_on(workdir: Path) -> None:
         engine.close()
 
 
-def test_read_only_inbox_file_cannot_be_moved_yet_nothing_is_lost(workdir: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch
-                                                                    ) -> None:
+def test_read_only_inbox_file_cannot_be_moved_yet_nothing_is_lost(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Archiving fails (EACCES linking into the archive): the result stays, the job waits,
     nothing is moved to failed/."""
     import errno

@@ -27,8 +27,9 @@ def mock() -> MockContext:
 
 def run_once(folder: Path, mock: MockContext, **kwargs) -> tuple[int, Engine]:  # type: ignore[no-untyped-def]
     settings = config.load(write_config(folder, "http://mock", **kwargs))
-    engine = Engine(settings, transport=httpx.ASGITransport(app=create_app(mock)),
-                    start_mock=False, fsync=False)
+    engine = Engine(
+        settings, transport=httpx.ASGITransport(app=create_app(mock)), start_mock=False, fsync=False
+    )
     try:
         code = engine.run(once=True)
     finally:
@@ -37,8 +38,11 @@ def run_once(folder: Path, mock: MockContext, **kwargs) -> tuple[int, Engine]:  
 
 
 def nanonets_uploads(mock: MockContext) -> list[dict]:
-    return [e for e in mock.journal.entries()
-            if e["method"] == "POST" and e["path"].endswith("/LabelFile/")]
+    return [
+        e
+        for e in mock.journal.entries()
+        if e["method"] == "POST" and e["path"].endswith("/LabelFile/")
+    ]
 
 
 def test_receipt_comes_out_with_fields_and_is_archived(workdir: Path, mock: MockContext) -> None:
@@ -48,8 +52,10 @@ def test_receipt_comes_out_with_fields_and_is_archived(workdir: Path, mock: Mock
     result = read_json(workdir / "outbox" / "recibo" / "result.json")
     assert result["service"] == "nanonets"
     assert result["source"]["name"] == "recibo.pdf" and result["source"]["pages"] == 1
-    assert {f["label"]: f["text"] for f in result["fields"]} == {"fecha": "23/12/2025",
-                                                                 "total": "45.99"}
+    assert {f["label"]: f["text"] for f in result["fields"]} == {
+        "fecha": "23/12/2025",
+        "total": "45.99",
+    }
     assert result["tables"][0]["label"] == "lineas_detalle"
     assert result["tables"][0]["rows"] == [["Gasoil", "50L"]]
     assert result["markdown"] == "document.md"
@@ -81,8 +87,9 @@ def test_bad_input_fails_clearly_and_the_rest_goes_on(workdir: Path, mock: MockC
 
 
 def test_transient_errors_are_retried(workdir: Path, mock: MockContext) -> None:
-    mock.faults.add({"method": "POST", "path": r"/api/v2/OCR/Model/.*/LabelFile/",
-                     "status": 503, "times": 2})
+    mock.faults.add(
+        {"method": "POST", "path": r"/api/v2/OCR/Model/.*/LabelFile/", "status": 503, "times": 2}
+    )
     (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
     code, _ = run_once(workdir, mock)
     assert code == 0
@@ -104,11 +111,13 @@ def test_retries_give_up_with_the_last_error(workdir: Path, mock: MockContext) -
 def test_bad_credentials_fail_at_once_in_once_mode(workdir: Path, mock: MockContext) -> None:
     (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
     cfg = write_config(workdir, "http://mock")
-    cfg.write_text(cfg.read_text().replace('api_key = "mock-nanonets-key"',
-                                           'api_key = "not-the-key"'))
+    cfg.write_text(
+        cfg.read_text().replace('api_key = "mock-nanonets-key"', 'api_key = "not-the-key"')
+    )
     settings = config.load(cfg)
-    engine = Engine(settings, transport=httpx.ASGITransport(app=create_app(mock)),
-                    start_mock=False, fsync=False)
+    engine = Engine(
+        settings, transport=httpx.ASGITransport(app=create_app(mock)), start_mock=False, fsync=False
+    )
     assert engine.run(once=True) == 1
     engine.close()
     err = read_json(workdir / "failed" / "recibo.pdf.error.json")
@@ -118,8 +127,7 @@ def test_bad_credentials_fail_at_once_in_once_mode(workdir: Path, mock: MockCont
         assert b"not-the-key" not in written.read_bytes()  # no secret in files
 
 
-def test_same_content_under_two_names_and_same_name_twice(workdir: Path,
-                                                          mock: MockContext) -> None:
+def test_same_content_under_two_names_and_same_name_twice(workdir: Path, mock: MockContext) -> None:
     inbox = workdir / "inbox"
     (inbox / "a").mkdir()
     (inbox / "a" / "recibo.pdf").write_bytes(receipt_pdf())
@@ -127,14 +135,14 @@ def test_same_content_under_two_names_and_same_name_twice(workdir: Path,
     assert run_once(workdir, mock)[0] == 0
     names = sorted(p.name for p in (workdir / "outbox").iterdir())
     assert names == ["recibo", "recibo (2)"]
-    totals = sorted(read_json(workdir / "outbox" / n / "result.json")["fields"][1]["text"]
-                    for n in names)
+    totals = sorted(
+        read_json(workdir / "outbox" / n / "result.json")["fields"][1]["text"] for n in names
+    )
     assert totals == ["10.00", "45.99"]
     assert (workdir / "archive" / "a" / "recibo.pdf").exists()
 
 
-def test_restart_after_crash_mid_request_resubmits_once(workdir: Path,
-                                                        mock: MockContext) -> None:
+def test_restart_after_crash_mid_request_resubmits_once(workdir: Path, mock: MockContext) -> None:
     """A job left `submitting` (killed mid-request) is sent again: a synchronous API
     cannot be asked whether it got the first request."""
     (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
@@ -142,8 +150,15 @@ def test_restart_after_crash_mid_request_resubmits_once(workdir: Path,
     store = open_store(settings.folders.state)
     path = workdir / "inbox" / "recibo.pdf"
     st = path.stat()
-    job = store.add(rel_path="recibo.pdf", location=str(path), sha256="0" * 64, size=st.st_size,
-                    mtime_ns=st.st_mtime_ns, kind="pdf", pages=1)
+    job = store.add(
+        rel_path="recibo.pdf",
+        location=str(path),
+        sha256="0" * 64,
+        size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        kind="pdf",
+        pages=1,
+    )
     store.transition(job.id, State.QUEUED, State.SUBMITTING, service="nanonets", attempts=1)
     store.close()
     assert run_once(workdir, mock)[0] == 0
@@ -154,8 +169,7 @@ def test_restart_after_crash_mid_request_resubmits_once(workdir: Path,
     assert "recovered" in (store.history(job.id)[2]["note"] or "")
 
 
-def test_restart_after_crash_between_outbox_and_archive(workdir: Path,
-                                                        mock: MockContext) -> None:
+def test_restart_after_crash_between_outbox_and_archive(workdir: Path, mock: MockContext) -> None:
     """The result was written but the original not yet archived: finish without a
     second outbox folder and without asking the service again."""
     (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
@@ -167,8 +181,10 @@ def test_restart_after_crash_between_outbox_and_archive(workdir: Path,
     shutil.move(workdir / "archive" / "recibo.pdf", workdir / "inbox" / "recibo.pdf")
     raw = workdir / "state" / "work" / str(job.id) / "raw"
     shutil.copytree(workdir / "outbox" / "recibo" / "raw", raw)
-    store._conn.execute("UPDATE jobs SET state='received', location=? WHERE id=?",
-                        (str(workdir / "inbox" / "recibo.pdf"), job.id))
+    store._conn.execute(
+        "UPDATE jobs SET state='received', location=? WHERE id=?",
+        (str(workdir / "inbox" / "recibo.pdf"), job.id),
+    )
     store._conn.commit()
     store.close()
     before = len(nanonets_uploads(mock))
@@ -196,8 +212,9 @@ def test_no_route_for_a_type(workdir: Path, mock: MockContext) -> None:
     assert "no route" in err["message"] and "5-page" in err["message"]
 
 
-def test_long_document_goes_async_and_is_polled(workdir: Path, monkeypatch: pytest.MonkeyPatch
-                                                ) -> None:
+def test_long_document_goes_async_and_is_polled(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import daemon.services.nanonets as nanonets
 
     monkeypatch.setattr(nanonets, "POLL_FIRST", 0.05)
@@ -214,8 +231,10 @@ def test_long_document_goes_async_and_is_polled(workdir: Path, monkeypatch: pyte
     assert polls and all(p["status"] == 200 for p in polls)
     result = read_json(workdir / "outbox" / "long" / "result.json")
     assert result["source"]["pages"] == 5
-    assert {f["label"]: f["text"] for f in result["fields"]} == {"fecha": "01/02/2026",
-                                                                 "total": "12.00"}
+    assert {f["label"]: f["text"] for f in result["fields"]} == {
+        "fecha": "01/02/2026",
+        "total": "12.00",
+    }
     raw = read_json(workdir / "outbox" / "long" / "raw" / "response.json")
     assert raw["unmoderated_images_count"] == 5  # the final getFile, untouched
 
@@ -241,8 +260,9 @@ def test_duplicates_process_sends_again(workdir: Path, mock: MockContext) -> Non
     assert len(nanonets_uploads(mock)) == 2
 
 
-def test_read_only_outbox_waits_and_loses_nothing(workdir: Path, mock: MockContext,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_only_outbox_waits_and_loses_nothing(
+    workdir: Path, mock: MockContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The result cannot be written (EROFS): the document waits in `received`, the original
     stays in the inbox, and once the outbox is writable again it completes."""
     import errno
@@ -263,16 +283,21 @@ def test_read_only_outbox_waits_and_loses_nothing(workdir: Path, mock: MockConte
     monkeypatch.setattr(OutboxWriter, "write_many", write)
     (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
     settings = config.load(write_config(workdir, "http://mock", retry="max_attempts = 1"))
-    engine = Engine(settings, transport=httpx.ASGITransport(app=create_app(mock)),
-                    start_mock=False, fsync=False)
+    engine = Engine(
+        settings, transport=httpx.ASGITransport(app=create_app(mock)), start_mock=False, fsync=False
+    )
     result: list[int] = []
     thread = threading.Thread(target=lambda: result.append(engine.run(once=True)))
     thread.start()
     try:
         # more failed writes than max_attempts allows: a host error never fails a document
-        wait_for(lambda: engine.store is not None and len(
-            [h for h in engine.store.history(1) if h["note"] == "host error"]) >= 3,
-            message="repeated host errors")
+        wait_for(
+            lambda: (
+                engine.store is not None
+                and len([h for h in engine.store.history(1) if h["note"] == "host error"]) >= 3
+            ),
+            message="repeated host errors",
+        )
         job = engine.store.get(1)  # type: ignore[union-attr]
         assert job.state is State.RECEIVED and job.error == "host"
         assert (workdir / "inbox" / "recibo.pdf").exists()
@@ -293,8 +318,15 @@ def test_once_after_a_restart_reports_resumed_failures(workdir: Path, mock: Mock
     store = open_store(settings.folders.state)
     path = workdir / "inbox" / "recibo.pdf"
     st = path.stat()
-    store.add(rel_path="recibo.pdf", location=str(path), sha256="0" * 64, size=st.st_size,
-              mtime_ns=st.st_mtime_ns, kind="pdf", pages=1)
+    store.add(
+        rel_path="recibo.pdf",
+        location=str(path),
+        sha256="0" * 64,
+        size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        kind="pdf",
+        pages=1,
+    )
     store.close()
     mock.faults.add({"path": ".*/LabelFile/", "status": 400})  # the service refuses it
     code, _engine = run_once(workdir, mock)
@@ -302,8 +334,9 @@ def test_once_after_a_restart_reports_resumed_failures(workdir: Path, mock: Mock
     assert read_json(workdir / "failed" / "recibo.pdf.error.json")["error"] == "rejected"
 
 
-def test_control_snapshot_points_at_results_and_error_files(workdir: Path,
-                                                            mock: MockContext) -> None:
+def test_control_snapshot_points_at_results_and_error_files(
+    workdir: Path, mock: MockContext
+) -> None:
     (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
     (workdir / "inbox" / "cut.pdf").write_bytes(receipt_pdf()[:300])
     _code, engine = run_once(workdir, mock)
@@ -317,7 +350,8 @@ def test_control_snapshot_points_at_results_and_error_files(workdir: Path,
 
 
 def test_a_crash_while_a_result_was_staged_loses_nothing_and_sends_nothing_again(
-        workdir: Path, mock: MockContext) -> None:
+    workdir: Path, mock: MockContext
+) -> None:
     """Killed after the service's output was moved into the outbox's temporary folder but
     before the rename: the restart puts it back and writes the result from it."""
     import sqlite3
@@ -332,8 +366,10 @@ def test_a_crash_while_a_result_was_staged_loses_nothing_and_sends_nothing_again
     st = (workdir / "inbox" / "recibo.pdf").stat()
     db = sqlite3.connect(workdir / "state" / "docinbox.db")
     with db:
-        db.execute("UPDATE jobs SET state = 'received', location = ?, mtime_ns = ? "
-                   "WHERE id = 1", (str(workdir / "inbox" / "recibo.pdf"), st.st_mtime_ns))
+        db.execute(
+            "UPDATE jobs SET state = 'received', location = ?, mtime_ns = ? WHERE id = 1",
+            (str(workdir / "inbox" / "recibo.pdf"), st.st_mtime_ns),
+        )
     db.close()
     code, _ = run_once(workdir, mock)
     assert code == 0

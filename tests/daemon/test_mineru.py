@@ -638,7 +638,9 @@ def test_callback_ids_verifies_the_push_and_names_its_ids() -> None:
     assert m.callback_ids(_push(content)) == {"task_id": "t-1", "data_id": "docinbox-1-ab"}
     assert m.callback_ids(_push(json.dumps({"batch_id": "b-1"}))) == {"batch_id": "b-1"}
     assert m.callback_ids(_push(json.dumps({"taskId": "t-2", "dataId": "d"}))) == {
-        "task_id": "t-2", "data_id": "d"}
+        "task_id": "t-2",
+        "data_id": "d",
+    }
     assert m.callback_ids(_push(content, seed="seed_2")) is None
     assert m.callback_ids(_push(content, uid="uid-2")) is None
     assert m.callback_ids({**_push(content), "content": content + " "}) is None

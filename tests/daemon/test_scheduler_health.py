@@ -33,8 +33,7 @@ class Declared(Service):
     batch_limit = 3
     batch_window = 2.0
 
-    async def submit(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint
-                     ) -> BatchOutcome:
+    async def submit(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint) -> BatchOutcome:
         raise AssertionError("the scheduler never calls a service")
 
     def batch_key(self, kind: str, options: Mapping[str, Any]) -> str | None:
@@ -48,8 +47,12 @@ class Declared(Service):
 
 
 def service(concurrency: int) -> Declared:
-    settings = ServiceSettings(name="batchy", base_url="http://x", credential=Secret("k", "inline"),
-                               concurrency=concurrency)
+    settings = ServiceSettings(
+        name="batchy",
+        base_url="http://x",
+        credential=Secret("k", "inline"),
+        concurrency=concurrency,
+    )
     return Declared(settings, ServiceContext())
 
 
@@ -60,10 +63,15 @@ def store(tmp_path: Path) -> SQLiteStore:
 
 def queue(store: SQLiteStore, n: int, *, kind: str = "pdf", lang: str = "") -> list[int]:
     shas = [f"{kind}{lang}{i}" for i in range(n)]
-    ids = store.add_many([{"rel_path": f"{sha}.pdf", "location": "/x", "sha256": sha,
-                           "size": 1, "mtime_ns": i} for i, sha in enumerate(shas)])
-    store.set_inspected([(i, sha, kind, 1, "batchy", {"lang": lang})
-                         for i, sha in zip(ids, shas, strict=True) if i])
+    ids = store.add_many(
+        [
+            {"rel_path": f"{sha}.pdf", "location": "/x", "sha256": sha, "size": 1, "mtime_ns": i}
+            for i, sha in enumerate(shas)
+        ]
+    )
+    store.set_inspected(
+        [(i, sha, kind, 1, "batchy", {"lang": lang}) for i, sha in zip(ids, shas, strict=True) if i]
+    )
     return [i for i in ids if i]
 
 
@@ -111,8 +119,9 @@ def test_polls_group_by_remote_batch_and_wait_for_their_time(store: SQLiteStore)
     ids = queue(store, 3)
     for i in ids:
         store.transition(i, State.QUEUED, State.SUBMITTING)
-        store.transition(i, State.SUBMITTING, State.SUBMITTED, not_before=clock.now() + 5,
-                         remote={"batch": "b1"})
+        store.transition(
+            i, State.SUBMITTING, State.SUBMITTED, not_before=clock.now() + 5, remote={"batch": "b1"}
+        )
     assert sched.plan(blocked=set(), inflight=set(), stopping=False) == []
     assert sched.next_wake() == pytest.approx(5.0)
     clock.advance(5)
@@ -121,7 +130,8 @@ def test_polls_group_by_remote_batch_and_wait_for_their_time(store: SQLiteStore)
 
 
 def test_an_outage_pauses_without_blame_then_a_repeat_offender_is_blamed(
-        store: SQLiteStore) -> None:
+    store: SQLiteStore,
+) -> None:
     clock = FakeClock()
     health = Health(store, clock)
     (job_id,) = queue(store, 1)
@@ -142,7 +152,8 @@ def test_an_outage_pauses_without_blame_then_a_repeat_offender_is_blamed(
 
 
 def test_pauses_for_credentials_last_until_the_user_acts_quota_until_it_renews(
-        store: SQLiteStore) -> None:
+    store: SQLiteStore,
+) -> None:
     clock = FakeClock()
     health = Health(store, clock)
     health.pause("batchy", CredentialsError("bad key", service="batchy"))

@@ -58,8 +58,7 @@ def test_transitions_are_guarded(tmp_path: Path) -> None:
     assert job.remote == {"id": "r1"} and job.updated_at == clock.now()
     job = store.transition(job.id, State.RECEIVED, State.DONE)
     assert job.finished_at == clock.now()
-    assert [h["dst"] for h in store.history(job.id)] == ["queued", "submitting", "received",
-                                                         "done"]
+    assert [h["dst"] for h in store.history(job.id)] == ["queued", "submitting", "received", "done"]
 
 
 def test_only_one_of_two_racing_updates_wins(tmp_path: Path) -> None:
@@ -118,11 +117,13 @@ def test_transition_many_commits_the_good_moves_and_returns_the_stale(tmp_path: 
     store = open_store(tmp_path / "s.db")
     a, b, c = _add(store, "a.pdf", "1"), _add(store, "b.pdf", "2"), _add(store, "c.pdf", "3")
     store.transition(b.id, State.QUEUED, State.SUBMITTING)
-    out = store.transition_many([
-        (a.id, State.QUEUED, State.SUBMITTING, {"attempts": 1}),
-        (b.id, State.QUEUED, State.SUBMITTING, {}),  # stale: b moved on already
-        (c.id, State.QUEUED, State.DONE, {}),  # not a transition at all
-    ])
+    out = store.transition_many(
+        [
+            (a.id, State.QUEUED, State.SUBMITTING, {"attempts": 1}),
+            (b.id, State.QUEUED, State.SUBMITTING, {}),  # stale: b moved on already
+            (c.id, State.QUEUED, State.DONE, {}),  # not a transition at all
+        ]
+    )
     assert out[0].state is State.SUBMITTING and out[0].attempts == 1  # type: ignore[union-attr]
     assert isinstance(out[1], StaleTransition) and isinstance(out[2], StaleTransition)
     store.close()

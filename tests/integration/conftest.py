@@ -40,8 +40,12 @@ def mock_process(request: pytest.FixtureRequest) -> Iterator[MockProcess]:
     ``@pytest.mark.mock_speed(50)`` runs its clock faster (MinerU processing, queues)."""
     marker = request.node.get_closest_marker("mock_speed")
     speed = str(marker.args[0]) if marker else "1"
-    proc = subprocess.Popen([str(BIN / "docinbox-mock"), "--port", "0", "--speed", speed],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(BIN / "docinbox-mock"), "--port", "0", "--speed", speed],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()  # blocks until the mock says it listens (or exits)
     match = re.search(r"listening on (http://\S+)", line)
@@ -60,19 +64,32 @@ def mock_process(request: pytest.FixtureRequest) -> Iterator[MockProcess]:
             proc.kill()
 
 
-def docinbox(*args: str, cwd: Path | None = None, timeout: float = 120,
-             check: bool = False) -> subprocess.CompletedProcess[str]:
+def docinbox(
+    *args: str, cwd: Path | None = None, timeout: float = 120, check: bool = False
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run([str(BIN / "docinbox"), *args], cwd=cwd, env=env, text=True,
-                            capture_output=True, timeout=timeout)
+    result = subprocess.run(
+        [str(BIN / "docinbox"), *args],
+        cwd=cwd,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+    )
     if check and result.returncode != 0:
-        pytest.fail(f"docinbox {' '.join(args)} exited {result.returncode}:\n"
-                    f"{result.stdout}\n{result.stderr}")
+        pytest.fail(
+            f"docinbox {' '.join(args)} exited {result.returncode}:\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
 def start_daemon(config: Path, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([str(BIN / "docinbox"), "run", "--no-tray", "-c", str(config),
-                             *extra], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [str(BIN / "docinbox"), "run", "--no-tray", "-c", str(config), *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )

@@ -40,18 +40,42 @@ service = "mineru"
 """
 
 FAULTS = [  # each matching request fails with this seeded chance
-    {"method": "POST", "path": "/api/v2/OCR/Model/.*/LabelFile/", "status": 503,
-     "probability": 0.08, "seed": SEED},
-    {"method": "POST", "path": "/api/v2/OCR/Model/.*/LabelFile/", "fault": "html502",
-     "probability": 0.04, "seed": SEED + 1},
-    {"method": "POST", "path": "/api/v2/OCR/Model/.*/LabelFile/", "status": 429,
-     "retry_after": 1, "probability": 0.04, "seed": SEED + 2},
-    {"path": "/api/v4/extract-results/batch/.*", "fault": "malformed", "probability": 0.1,
-     "seed": SEED + 3},
-    {"method": "PUT", "path": "/__oss/.*", "fault": "reset", "probability": 0.05,
-     "seed": SEED + 4},
-    {"method": "GET", "path": "/__cdn/.*", "fault": "truncate", "probability": 0.1,
-     "seed": SEED + 5},
+    {
+        "method": "POST",
+        "path": "/api/v2/OCR/Model/.*/LabelFile/",
+        "status": 503,
+        "probability": 0.08,
+        "seed": SEED,
+    },
+    {
+        "method": "POST",
+        "path": "/api/v2/OCR/Model/.*/LabelFile/",
+        "fault": "html502",
+        "probability": 0.04,
+        "seed": SEED + 1,
+    },
+    {
+        "method": "POST",
+        "path": "/api/v2/OCR/Model/.*/LabelFile/",
+        "status": 429,
+        "retry_after": 1,
+        "probability": 0.04,
+        "seed": SEED + 2,
+    },
+    {
+        "path": "/api/v4/extract-results/batch/.*",
+        "fault": "malformed",
+        "probability": 0.1,
+        "seed": SEED + 3,
+    },
+    {"method": "PUT", "path": "/__oss/.*", "fault": "reset", "probability": 0.05, "seed": SEED + 4},
+    {
+        "method": "GET",
+        "path": "/__cdn/.*",
+        "fault": "truncate",
+        "probability": 0.1,
+        "seed": SEED + 5,
+    },
     {"path": "/api/v1/.*", "status": 502, "probability": 0.05, "seed": SEED + 6},
 ]
 
@@ -64,9 +88,12 @@ def counts(config: Path) -> dict[str, int]:
 @pytest.mark.mock_speed(100)
 def test_chaos(workdir: Path, mock_process: MockProcess) -> None:
     rng = random.Random(SEED)
-    config = write_config(workdir, mock_process.url,
-                          routes=service_sections(mock_process.url) + ROUTES,
-                          retry="max_attempts = 12")
+    config = write_config(
+        workdir,
+        mock_process.url,
+        routes=service_sections(mock_process.url) + ROUTES,
+        retry="max_attempts = 12",
+    )
     for rule in FAULTS:
         mock_process.admin("POST", "faults", json=rule)
     inbox = workdir / "inbox"
@@ -90,8 +117,11 @@ def test_chaos(workdir: Path, mock_process: MockProcess) -> None:
         try:
             # let it work for a random while (any moment is fair game, start-up included)
             deadline = time.monotonic() + rng.uniform(0.5, 3.0)
-            wait_for(lambda d=deadline, p=daemon: time.monotonic() >= d or p.poll() is not None,
-                     timeout=10, message="the kill moment")
+            wait_for(
+                lambda d=deadline, p=daemon: time.monotonic() >= d or p.poll() is not None,
+                timeout=10,
+                message="the kill moment",
+            )
             assert daemon.poll() is None, daemon.communicate()[0]  # it must not have died
         finally:
             daemon.send_signal(signal.SIGKILL)
@@ -104,8 +134,9 @@ def test_chaos(workdir: Path, mock_process: MockProcess) -> None:
     assert counts(config) == {"done": total}
     outbox = sorted(p.name for p in (workdir / "outbox").iterdir())
     assert outbox == sorted(Path(n).stem for n in names)  # each exactly once, no " (2)"
-    archived = sorted(p.relative_to(workdir / "archive").as_posix()
-                      for p in (workdir / "archive").rglob("*.pdf"))
+    archived = sorted(
+        p.relative_to(workdir / "archive").as_posix() for p in (workdir / "archive").rglob("*.pdf")
+    )
     assert archived == sorted(names)
     assert not [p for p in inbox.rglob("*") if p.is_file()]
     assert not (workdir / "failed").exists() or not list((workdir / "failed").iterdir())
@@ -115,9 +146,11 @@ def test_chaos(workdir: Path, mock_process: MockProcess) -> None:
     extra = sum(n - 1 for n in per_doc.values())
     requests = mock_process.requests()
     faulted = sum(1 for r in requests if r.get("fault"))
-    print(f"\nchaos seed={SEED}: {total} documents, {kills} SIGKILLs, {len(requests)} requests "
-          f"({faulted} faulted), {len(tasks)} submissions accepted, {extra} resubmissions "
-          f"(max {max(per_doc.values())} per document), {elapsed:.1f} s")
+    print(
+        f"\nchaos seed={SEED}: {total} documents, {kills} SIGKILLs, {len(requests)} requests "
+        f"({faulted} faulted), {len(tasks)} submissions accepted, {extra} resubmissions "
+        f"(max {max(per_doc.values())} per document), {elapsed:.1f} s"
+    )
     assert len(per_doc) == total
     # a kill can make a document in flight be sent again, at most once per kill
     assert max(per_doc.values()) <= 1 + kills

@@ -27,8 +27,10 @@ def test_receipt_through_real_processes(workdir: Path, mock_process: MockProcess
     result = docinbox("run", "--once", "-c", str(config))
     assert result.returncode == 0, result.stderr
     doc = read_json(workdir / "outbox" / "recibo" / "result.json")
-    assert {f["label"]: f["text"] for f in doc["fields"]} == {"fecha": "23/12/2025",
-                                                              "total": "45.99"}
+    assert {f["label"]: f["text"] for f in doc["fields"]} == {
+        "fecha": "23/12/2025",
+        "total": "45.99",
+    }
     assert doc["tables"][0]["columns"] == ["descripcion", "cantidad"]
     assert doc["tables"][0]["rows"] == [["Gasoil", "50L"]]
     assert (workdir / "archive" / "recibo.pdf").exists()
@@ -48,8 +50,9 @@ def test_embedded_mock_needs_nothing_else(workdir: Path) -> None:
     assert read_json(workdir / "outbox/recibo/result.json")["fields"][0]["text"] == "23/12/2025"
 
 
-def test_daemon_picks_up_drops_and_stops_on_sigterm(workdir: Path,
-                                                    mock_process: MockProcess) -> None:
+def test_daemon_picks_up_drops_and_stops_on_sigterm(
+    workdir: Path, mock_process: MockProcess
+) -> None:
     config = write_config(workdir, mock_process.url)
     daemon = start_daemon(config)
     try:
@@ -70,18 +73,25 @@ def test_daemon_picks_up_drops_and_stops_on_sigterm(workdir: Path,
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
 def test_restart_with_work_pending_loses_nothing_and_repeats_nothing(
-        workdir: Path, mock_process: MockProcess, stop: signal.Signals) -> None:
+    workdir: Path, mock_process: MockProcess, stop: signal.Signals
+) -> None:
     config = write_config(workdir, mock_process.url)
     # the service hangs: every upload stays in flight
-    mock_process.admin("POST", "faults", json={"method": "POST", "path": ".*/LabelFile/",
-                                               "fault": "hang", "seconds": 60})
+    mock_process.admin(
+        "POST",
+        "faults",
+        json={"method": "POST", "path": ".*/LabelFile/", "fault": "hang", "seconds": 60},
+    )
     names = [f"r{n}.pdf" for n in range(5)]
     for n, name in enumerate(names):
         drop(workdir / "inbox", name, receipt_pdf(total=f"{n}.50"))
     daemon = start_daemon(config)
     try:
-        wait_for(lambda: status(config)["counts"].get("submitting") == 5, timeout=30,
-                 message="5 uploads in flight")
+        wait_for(
+            lambda: status(config)["counts"].get("submitting") == 5,
+            timeout=30,
+            message="5 uploads in flight",
+        )
     finally:
         daemon.send_signal(stop)
         daemon.communicate(timeout=30)
@@ -101,13 +111,13 @@ def test_restart_with_work_pending_loses_nothing_and_repeats_nothing(
     assert len(accepted) == 5 and len({t["sha256"] for t in accepted}) == 5
 
 
-def test_no_secret_in_logs_state_outbox_or_error_files(workdir: Path,
-                                                       mock_process: MockProcess) -> None:
+def test_no_secret_in_logs_state_outbox_or_error_files(
+    workdir: Path, mock_process: MockProcess
+) -> None:
     config = write_config(workdir, mock_process.url)
     drop(workdir / "inbox", "recibo.pdf", receipt_pdf())
     drop(workdir / "inbox", "broken.pdf", b"%PDF-1.4 nothing else")
-    mock_process.admin("POST", "faults", json={"path": ".*/LabelFile/", "status": 401,
-                                               "times": 1})
+    mock_process.admin("POST", "faults", json={"path": ".*/LabelFile/", "status": 401, "times": 1})
     result = docinbox("run", "--once", "-c", str(config))
     assert result.returncode == 1  # broken.pdf fails (and the 401 is reported)
     assert (workdir / "failed" / "broken.pdf.error.json").exists()
@@ -130,8 +140,7 @@ def test_bad_config_names_the_key(workdir: Path) -> None:
 def test_retry_puts_failed_documents_back(workdir: Path, mock_process: MockProcess) -> None:
     config = write_config(workdir, mock_process.url)
     drop(workdir / "inbox", "recibo.pdf", receipt_pdf())
-    mock_process.admin("POST", "faults", json={"path": ".*/LabelFile/", "status": 401,
-                                               "times": 1})
+    mock_process.admin("POST", "faults", json={"path": ".*/LabelFile/", "status": 401, "times": 1})
     assert docinbox("run", "--once", "-c", str(config)).returncode == 1
     failed = status(config)["documents"][0]
     assert failed["state"] == "failed" and failed["error"] == "credentials"

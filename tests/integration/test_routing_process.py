@@ -58,7 +58,8 @@ def web_server(tmp_path: Path) -> Iterator[str]:
     root.mkdir()
     (root / "paper.pdf").write_bytes(multipage_pdf(2, words="Paper"))
     handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
-        *a, directory=str(root), **k)
+        *a, directory=str(root), **k
+    )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -70,8 +71,9 @@ def web_server(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.mock_speed(50)
-def test_mixed_drops_each_go_to_the_right_service(workdir: Path, mock_process: MockProcess,
-                                                  web_server: str) -> None:
+def test_mixed_drops_each_go_to_the_right_service(
+    workdir: Path, mock_process: MockProcess, web_server: str
+) -> None:
     config = config_for(workdir, mock_process.url)
     inbox = workdir / "inbox"
     drop(inbox, "recibo.pdf", receipt_pdf())
@@ -82,9 +84,13 @@ def test_mixed_drops_each_go_to_the_right_service(workdir: Path, mock_process: M
     result = docinbox("run", "--once", "-c", str(config), timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     services = {d["path"]: d["service"] for d in status(config)["documents"]}
-    assert services == {"recibo.pdf": "nanonets", "book.pdf": "mineru",
-                        "letter.docx": "mineru", "private/payslip.pdf": "docparse",
-                        "paper.url": "mineru"}
+    assert services == {
+        "recibo.pdf": "nanonets",
+        "book.pdf": "mineru",
+        "letter.docx": "mineru",
+        "private/payslip.pdf": "docparse",
+        "paper.url": "mineru",
+    }
     out = workdir / "outbox"
     book = read_json(out / "book" / "result.json")
     assert book["service"] == "mineru" and book["source"]["pages"] == 40
@@ -105,8 +111,13 @@ def test_mixed_drops_each_go_to_the_right_service(workdir: Path, mock_process: M
 
 @pytest.mark.mock_speed(200)
 def test_250_documents_go_in_two_batches(workdir: Path, mock_process: MockProcess) -> None:
-    config = config_for(workdir, mock_process.url, routes=ROUTES.replace(
-        'max_pages = 3\ntypes = ["pdf", "png", "jpg"]', 'folder = "nowhere/**"'))
+    config = config_for(
+        workdir,
+        mock_process.url,
+        routes=ROUTES.replace(
+            'max_pages = 3\ntypes = ["pdf", "png", "jpg"]', 'folder = "nowhere/**"'
+        ),
+    )
     for n in range(250):
         (workdir / "inbox" / f"d{n:03}.pdf").write_bytes(receipt_pdf(total=f"{n}.00"))
     result = docinbox("run", "--once", "-c", str(config), timeout=600)
@@ -125,14 +136,22 @@ def kill_mid_upload(workdir: Path, mock_process: MockProcess) -> tuple[Path, str
     """A 10-page PDF to MinerU whose PUT hangs; the daemon is SIGKILLed once the upload URL
     is checkpointed (before the PUT starts).  Returns the config and that URL."""
     config = config_for(workdir, mock_process.url)
-    mock_process.admin("POST", "faults", json={"method": "PUT", "path": "/__oss/.*",
-                                               "fault": "hang", "seconds": 60})
+    mock_process.admin(
+        "POST",
+        "faults",
+        json={"method": "PUT", "path": "/__oss/.*", "fault": "hang", "seconds": 60},
+    )
     drop(workdir / "inbox", "book.pdf", multipage_pdf(10))
     daemon = start_daemon(config)
     try:
-        wait_for(lambda: status(config)["documents"]
-                 and status(config)["documents"][0]["remote"].get("upload_url"),
-                 timeout=60, message="upload URL checkpointed")
+        wait_for(
+            lambda: (
+                status(config)["documents"]
+                and status(config)["documents"][0]["remote"].get("upload_url")
+            ),
+            timeout=60,
+            message="upload URL checkpointed",
+        )
     finally:
         daemon.send_signal(signal.SIGKILL)
         daemon.communicate(timeout=30)
@@ -148,8 +167,9 @@ def finish(config: Path, mock_process: MockProcess) -> list[dict]:
 
 
 @pytest.mark.mock_speed(20)
-def test_killed_mid_upload_puts_again_to_the_same_url(workdir: Path,
-                                                      mock_process: MockProcess) -> None:
+def test_killed_mid_upload_puts_again_to_the_same_url(
+    workdir: Path, mock_process: MockProcess
+) -> None:
     config, url = kill_mid_upload(workdir, mock_process)
     requests = finish(config, mock_process)
     assert len([r for r in requests if r["path"] == "/api/v4/file-urls/batch"]) == 1
@@ -164,6 +184,7 @@ def test_expired_upload_url_is_renewed(workdir: Path, mock_process: MockProcess)
     mock_process.admin("POST", "clock/advance", json={"seconds": 25 * 3600})  # past 24 h
     requests = finish(config, mock_process)
     assert len([r for r in requests if r["path"] == "/api/v4/file-urls/batch"]) == 2
+
 
 def free_port() -> int:
     import socket
@@ -191,8 +212,13 @@ service = "mineru"
 @pytest.mark.mock_speed(20)
 def test_callbacks_wake_the_poll(workdir: Path, mock_process: MockProcess) -> None:
     port = free_port()
-    config = write_config(workdir, mock_process.url, routes=MINERU_ONLY.format(
-        url=mock_process.url, public=f"http://127.0.0.1:{port}", port=port))
+    config = write_config(
+        workdir,
+        mock_process.url,
+        routes=MINERU_ONLY.format(
+            url=mock_process.url, public=f"http://127.0.0.1:{port}", port=port
+        ),
+    )
     drop(workdir / "inbox", "book.pdf", multipage_pdf(6))
     result = docinbox("run", "--once", "-c", str(config), timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -202,12 +228,18 @@ def test_callbacks_wake_the_poll(workdir: Path, mock_process: MockProcess) -> No
 
 
 @pytest.mark.mock_speed(20)
-def test_without_callbacks_arriving_polling_still_finishes(workdir: Path,
-                                                           mock_process: MockProcess) -> None:
+def test_without_callbacks_arriving_polling_still_finishes(
+    workdir: Path, mock_process: MockProcess
+) -> None:
     port = free_port()
     dead = free_port()  # nothing listens there: every push fails
-    config = write_config(workdir, mock_process.url, routes=MINERU_ONLY.format(
-        url=mock_process.url, public=f"http://127.0.0.1:{dead}", port=port))
+    config = write_config(
+        workdir,
+        mock_process.url,
+        routes=MINERU_ONLY.format(
+            url=mock_process.url, public=f"http://127.0.0.1:{dead}", port=port
+        ),
+    )
     drop(workdir / "inbox", "book.pdf", multipage_pdf(6))
     result = docinbox("run", "--once", "-c", str(config), timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -225,17 +257,25 @@ def test_forged_callback_is_refused(workdir: Path) -> None:
     from daemon.lifecycle import Daemon
 
     port = free_port()
-    cfg = write_config(workdir, "http://127.0.0.1:9", routes=MINERU_ONLY.format(
-        url="http://127.0.0.1:9", public=f"http://127.0.0.1:{port}", port=port))
+    cfg = write_config(
+        workdir,
+        "http://127.0.0.1:9",
+        routes=MINERU_ONLY.format(
+            url="http://127.0.0.1:9", public=f"http://127.0.0.1:{port}", port=port
+        ),
+    )
     daemon = Daemon(config_module.load(cfg), start_mock=False)
     thread = threading.Thread(target=daemon.run)
     thread.start()
     try:
-        wait_for(lambda: daemon.files is not None and daemon.files.port == port,
-                 message="the callback server")
-        response = httpx.post(f"http://127.0.0.1:{port}/callbacks/mineru",
-                              json={"checksum": "0" * 64,
-                                    "content": '{"data_id": "docinbox-1-x"}'})
+        wait_for(
+            lambda: daemon.files is not None and daemon.files.port == port,
+            message="the callback server",
+        )
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/callbacks/mineru",
+            json={"checksum": "0" * 64, "content": '{"data_id": "docinbox-1-x"}'},
+        )
         assert response.status_code == 403
     finally:
         daemon.stop()

@@ -34,8 +34,9 @@ def tray_host(xdisplay: str) -> Iterator[subprocess.Popen[bytes]]:
 
 
 @pytest.fixture
-def x11(xdisplay: str, tray_host: subprocess.Popen[bytes],
-        monkeypatch: pytest.MonkeyPatch) -> Iterator[XProbe]:
+def x11(
+    xdisplay: str, tray_host: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[XProbe]:
     """DISPLAY set for this test, and a probe to look at the screen."""
     assert tray_host.poll() is None, "the tray host died"
     monkeypatch.setenv("DISPLAY", xdisplay)

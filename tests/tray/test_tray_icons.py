@@ -14,7 +14,8 @@ def glyph_mask(img: Image.Image) -> Image.Image:
     """Near-white pixels: the glyph, independent of the tile's colour."""
     rgb = img.convert("RGB")
     return Image.eval(rgb.convert("L"), lambda v: 255 if v > 230 else 0).point(
-        lambda v: v, mode="1")
+        lambda v: v, mode="1"
+    )
 
 
 def differing_pixels(a: Image.Image, b: Image.Image) -> int:
@@ -27,7 +28,7 @@ def test_every_kind_renders_a_square_rgba_icon() -> None:
         img = render(kind)
         assert img.size == (SIZE, SIZE)
         assert img.mode == "RGBA"
-        assert img.getpixel((0, 0))[3] == 0          # rounded corner is transparent
+        assert img.getpixel((0, 0))[3] == 0  # rounded corner is transparent
         assert img.getpixel((SIZE // 2, 6))[3] >= 250  # the tile is opaque
 
 

@@ -16,9 +16,14 @@ from daemon.tray.testing import FakeControl
 
 @pytest.fixture
 def control(tmp_path: Path) -> FakeControl:
-    return FakeControl(tmp_path, StatusSnapshot(counts={"done": 1, "failed": 2}, recent=(
-        DocumentSummary(1, "a.pdf", "done", result_dir=tmp_path / "outbox" / "a"),)),
-        log_path=tmp_path / "docinbox.log")
+    return FakeControl(
+        tmp_path,
+        StatusSnapshot(
+            counts={"done": 1, "failed": 2},
+            recent=(DocumentSummary(1, "a.pdf", "done", result_dir=tmp_path / "outbox" / "a"),),
+        ),
+        log_path=tmp_path / "docinbox.log",
+    )
 
 
 class Harness:
@@ -27,8 +32,9 @@ class Harness:
         self.opened: list[Path] = []
         self.quits = 0
         self.changes = 0
-        self.actions = Actions(control, opener=self.opened.append, on_quit=self._quit,
-                               on_change=self._change)
+        self.actions = Actions(
+            control, opener=self.opened.append, on_quit=self._quit, on_change=self._change
+        )
         self.icon = backend.load("dummy").Icon("docinbox-test")
 
     def _quit(self) -> None:
@@ -105,8 +111,9 @@ def test_status_line_is_a_disabled_label(control: FakeControl) -> None:
     assert first.text.startswith("2 documents failed")
 
 
-def test_a_failing_action_is_logged_not_raised(control: FakeControl,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_action_is_logged_not_raised(
+    control: FakeControl, caplog: pytest.LogCaptureFixture
+) -> None:
     def broken_opener(path: Path) -> None:
         raise OSError("xdg-open: not found")
 

@@ -45,8 +45,9 @@ from tests.tray.tray_xhelpers import (
 pytestmark = pytest.mark.x11
 
 ICON_CLASS = "docinboxSystemTrayIcon"  # pystray's xorg window class
-WORKING = StatusSnapshot(counts={"queued": 3, "submitting": 1, "done": 4},
-                         activity="uploading invoice.pdf")
+WORKING = StatusSnapshot(
+    counts={"queued": 3, "submitting": 1, "done": 4}, activity="uploading invoice.pdf"
+)
 
 
 def tooltip(snap: StatusSnapshot) -> str:
@@ -76,10 +77,16 @@ def panel_shot(x11: XProbe, name: str, scale: int = 3) -> Path:
 
 def test_xorg_icon_docks_follows_state_and_obeys_menu(x11: XProbe, tmp_path: Path) -> None:
     result_dir = tmp_path / "outbox" / "invoice"
-    failed = StatusSnapshot(counts={"done": 8, "failed": 2}, recent=(
-        DocumentSummary(9, "invoice.pdf", "done", result_dir=result_dir),))
-    held = StatusSnapshot(counts={"queued": 2}, services=(
-        ServiceHealth("mineru", "paused", reason="quota exhausted (402)", error="quota"),))
+    failed = StatusSnapshot(
+        counts={"done": 8, "failed": 2},
+        recent=(DocumentSummary(9, "invoice.pdf", "done", result_dir=result_dir),),
+    )
+    held = StatusSnapshot(
+        counts={"queued": 2},
+        services=(
+            ServiceHealth("mineru", "paused", reason="quota exhausted (402)", error="quota"),
+        ),
+    )
     control = FakeControl(tmp_path, WORKING, exit_code=7, log_path=tmp_path / "docinbox.log")
     opened: queue.Queue[Path] = queue.Queue()
     errors: list[BaseException] = []
@@ -110,8 +117,10 @@ def test_xorg_icon_docks_follows_state_and_obeys_menu(x11: XProbe, tmp_path: Pat
 
         find_item(app.icon.menu, "Pause", "For 30 minutes")(app.icon)
         assert control.wait_for_call("pause") == ("pause", 1800)
-        wait_for(lambda: x11.title(win).startswith("docinbox: paused"),
-                 what=f"paused (title: {x11.title(win)!r})")
+        wait_for(
+            lambda: x11.title(win).startswith("docinbox: paused"),
+            what=f"paused (title: {x11.title(win)!r})",
+        )
         wait_for(lambda: shows(x11, win, Kind.PAUSED, None), what="the paused icon")
 
         find_item(app.icon.menu, "Resume")(app.icon)
@@ -124,8 +133,10 @@ def test_xorg_icon_docks_follows_state_and_obeys_menu(x11: XProbe, tmp_path: Pat
         wait_for(lambda: shows(x11, win, Kind.WORKING, "2"), what="working again")
 
         control.set_snapshot(held)
-        wait_for(lambda: x11.title(win) == "docinbox: mineru: quota exhausted (402) "
-                 "(2 waiting)", what="the error tooltip")
+        wait_for(
+            lambda: x11.title(win) == "docinbox: mineru: quota exhausted (402) (2 waiting)",
+            what="the error tooltip",
+        )
         wait_for(lambda: shows(x11, win, Kind.ERROR, "!"), what="the error icon")
         panel_shot(x11, "docked-error")
 
@@ -140,9 +151,13 @@ def test_xorg_icon_docks_follows_state_and_obeys_menu(x11: XProbe, tmp_path: Pat
         finally:
             control.stop()  # whatever happened, let run_with_tray return
 
-    code = run_with_tray(control, control.run_daemon, backend="xorg", opener=opened.put,
-                         on_start=lambda app: threading.Thread(target=drive, args=(app,),
-                                                               daemon=True).start())
+    code = run_with_tray(
+        control,
+        control.run_daemon,
+        backend="xorg",
+        opener=opened.put,
+        on_start=lambda app: threading.Thread(target=drive, args=(app,), daemon=True).start(),
+    )
     if errors:
         raise errors[0]
     assert code == 7
@@ -153,19 +168,33 @@ def test_xorg_icon_docks_follows_state_and_obeys_menu(x11: XProbe, tmp_path: Pat
 
 # --- as a separate process ----------------------------------------------------------------
 
+
 class Child:
     """tray_child.py in its own process; lines on stdout are read with deadlines."""
 
-    def __init__(self, backend: str, root: Path, *, python_path: str = "",
-                 wrapper: tuple[str, ...] = ()) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (python_path, str(REPO)) if p), "NO_AT_BRIDGE": "1"}
+    def __init__(
+        self, backend: str, root: Path, *, python_path: str = "", wrapper: tuple[str, ...] = ()
+    ) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in (python_path, str(REPO)) if p),
+            "NO_AT_BRIDGE": "1",
+        }
         self.stderr = (root / "child.stderr").open("wb")
         self.proc = subprocess.Popen(
-            [*wrapper, sys.executable, str(Path(__file__).with_name("tray_child.py")),
-             backend, str(root)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, env=env,
-            start_new_session=True)
+            [
+                *wrapper,
+                sys.executable,
+                str(Path(__file__).with_name("tray_child.py")),
+                backend,
+                str(root),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            env=env,
+            start_new_session=True,
+        )
         self.stderr_path = root / "child.stderr"
         self.lines: list[str] = []
         self._buf = b""
@@ -184,12 +213,16 @@ class Child:
             left = deadline - time.monotonic()
             ready, _, _ = select.select([fd], [], [], max(0.0, left))
             if not ready:
-                raise AssertionError(f"no {prefix!r} within {timeout}s; saw {self.lines}; "
-                                     f"stderr: {self.stderr_path.read_text()[-2000:]}")
+                raise AssertionError(
+                    f"no {prefix!r} within {timeout}s; saw {self.lines}; "
+                    f"stderr: {self.stderr_path.read_text()[-2000:]}"
+                )
             chunk = os.read(fd, 4096)
             if not chunk:
-                raise AssertionError(f"child ended before {prefix!r}; saw {self.lines}; "
-                                     f"stderr: {self.stderr_path.read_text()[-2000:]}")
+                raise AssertionError(
+                    f"child ended before {prefix!r}; saw {self.lines}; "
+                    f"stderr: {self.stderr_path.read_text()[-2000:]}"
+                )
             self._buf += chunk
 
     def send(self, line: str) -> None:
@@ -223,11 +256,13 @@ def test_signals_stop_the_daemon_cleanly(x11: XProbe, tmp_path: Path, sig: signa
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signals_with_the_glib_backend(x11: XProbe, tmp_path: Path, gi_path: str,
-                                       sig: signal.Signals) -> None:
+def test_signals_with_the_glib_backend(
+    x11: XProbe, tmp_path: Path, gi_path: str, sig: signal.Signals
+) -> None:
     """pystray's GTK backends reset SIGINT to "die at once"; the tray puts its handler back."""
-    child = Child("appindicator", tmp_path, python_path=gi_path,
-                  wrapper=(require("dbus-run-session"), "--"))
+    child = Child(
+        "appindicator", tmp_path, python_path=gi_path, wrapper=(require("dbus-run-session"), "--")
+    )
     try:
         pid = int(child.expect("PID").split()[1])
         child.expect("READY appindicator", timeout=30)
@@ -261,17 +296,20 @@ def gi_path(tmp_path: Path) -> str:
 
 def open_menu(x11: XProbe, win: object) -> object:
     """Click the icon until its menu is up (a click during a re-dock can be lost)."""
+
     def clicked() -> object:
         menu = x11.popup()
         if menu is None:
             x, y = x11.origin(win)
             x11.click(x + 8, y + 8, button=1)
         return menu
+
     return wait_for(clicked, what="the menu to open", interval=0.5)
 
 
-def test_appindicator_menu_opens_and_drives_control(x11: XProbe, tmp_path: Path,
-                                                     gi_path: str) -> None:
+def test_appindicator_menu_opens_and_drives_control(
+    x11: XProbe, tmp_path: Path, gi_path: str
+) -> None:
     dbus = require("dbus-run-session")
     child = Child("appindicator", tmp_path, python_path=gi_path, wrapper=(dbus, "--"))
     try:
@@ -279,13 +317,19 @@ def test_appindicator_menu_opens_and_drives_control(x11: XProbe, tmp_path: Path,
         assert ready.startswith("READY appindicator docinbox: 3 queued")
         # Without a StatusNotifier host, libayatana-appindicator falls back to an XEMBED
         # icon, which trayer docks.
-        win = wait_for(lambda: next((w for w in x11.windows()
-                                     if x11.title(w).startswith("docinbox")
-                                     and x11.docked(w)), None), what="the docked indicator")
+        win = wait_for(
+            lambda: next(
+                (w for w in x11.windows() if x11.title(w).startswith("docinbox") and x11.docked(w)),
+                None,
+            ),
+            what="the docked indicator",
+        )
         assert x11.popup() is None
         child.send("snapshot failed")
-        wait_for(lambda: x11.title(win) == "docinbox: 2 documents failed",
-                 what="the indicator's title to follow the state")
+        wait_for(
+            lambda: x11.title(win) == "docinbox: 2 documents failed",
+            what="the indicator's title to follow the state",
+        )
         menu = open_menu(x11, win)
         wait_for(lambda: x11.image(menu).getbbox() is not None, what="the menu drawn")
         # let GTK finish drawing the items: wait until the image stops changing
@@ -295,11 +339,14 @@ def test_appindicator_menu_opens_and_drives_control(x11: XProbe, tmp_path: Path,
             now = x11.image(menu).tobytes()
             same, last[0] = now == last[0], now
             return same
+
         wait_for(settled, what="the menu to settle", interval=0.2)
         g = menu.get_geometry()
         mx, my = x11.origin(menu)
-        shot = x11.screenshot(ARTIFACTS / "menu-open.png",
-                              (0, 0, min(480, mx + g.width + 8), min(400, my + g.height + 8)))
+        shot = x11.screenshot(
+            ARTIFACTS / "menu-open.png",
+            (0, 0, min(480, mx + g.width + 8), min(400, my + g.height + 8)),
+        )
         assert shot.height > 100
         # keyboard: Down skips the disabled status line → Open inbox; Down×3 → Pause ▸
         for key in ("Down", "Down", "Down", "Down", "Right", "Return"):

@@ -24,16 +24,23 @@ from daemon.tray.app import TrayApp, run_with_tray  # noqa: E402
 from daemon.tray.testing import FakeControl  # noqa: E402
 
 SNAPSHOTS = {
-    "working": StatusSnapshot(counts={"queued": 3, "submitting": 1, "done": 4},
-                              activity="uploading invoice.pdf"),
+    "working": StatusSnapshot(
+        counts={"queued": 3, "submitting": 1, "done": 4}, activity="uploading invoice.pdf"
+    ),
     "failed": StatusSnapshot(
         counts={"done": 8, "failed": 2},
-        recent=(DocumentSummary(9, "broken.pdf", "failed", error="unreadable",
-                                message="not a PDF"),
-                DocumentSummary(8, "invoice.pdf", "done", result_dir=Path("/tmp/outbox/invoice")),
-                DocumentSummary(7, "receipt.png", "done", result_dir=Path("/tmp/outbox/receipt")))),
-    "held": StatusSnapshot(counts={"queued": 2}, services=(
-        ServiceHealth("mineru", "paused", reason="quota exhausted (402)", error="quota"),)),
+        recent=(
+            DocumentSummary(9, "broken.pdf", "failed", error="unreadable", message="not a PDF"),
+            DocumentSummary(8, "invoice.pdf", "done", result_dir=Path("/tmp/outbox/invoice")),
+            DocumentSummary(7, "receipt.png", "done", result_dir=Path("/tmp/outbox/receipt")),
+        ),
+    ),
+    "held": StatusSnapshot(
+        counts={"queued": 2},
+        services=(
+            ServiceHealth("mineru", "paused", reason="quota exhausted (402)", error="quota"),
+        ),
+    ),
 }
 
 _out = threading.Lock()
@@ -53,10 +60,15 @@ class EchoingControl(FakeControl):
 def main() -> int:
     backend, root = sys.argv[1], Path(sys.argv[2])
     say("PID", os.getpid())
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
-    control = EchoingControl(root, SNAPSHOTS[sys.argv[3] if len(sys.argv) > 3 else "working"],
-                             exit_code=5, log_path=root / "docinbox.log")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    control = EchoingControl(
+        root,
+        SNAPSHOTS[sys.argv[3] if len(sys.argv) > 3 else "working"],
+        exit_code=5,
+        log_path=root / "docinbox.log",
+    )
 
     def commands() -> None:
         for line in sys.stdin:
@@ -70,11 +82,17 @@ def main() -> int:
         def announce() -> None:
             if app.ready.wait(30):
                 say("READY", app.backend_name, app.state.tooltip)
+
         threading.Thread(target=announce, daemon=True).start()
         threading.Thread(target=commands, daemon=True).start()
 
-    code = run_with_tray(control, control.run_daemon, backend=backend,
-                         opener=lambda p: say("OPEN", p), on_start=on_start)
+    code = run_with_tray(
+        control,
+        control.run_daemon,
+        backend=backend,
+        opener=lambda p: say("OPEN", p),
+        on_start=on_start,
+    )
     say("EXIT", code)
     return code
 

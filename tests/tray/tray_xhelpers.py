@@ -27,8 +27,13 @@ SCREEN = (480, 400)
 PANEL = (0, 0, 240, 32)
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition",
-             interval: float = 0.02, probe: XProbe | None = None) -> T:
+def wait_for(
+    predicate: Callable[[], T],
+    timeout: float = 10.0,
+    what: str = "condition",
+    interval: float = 0.02,
+    probe: XProbe | None = None,
+) -> T:
     """Poll *predicate* until it returns something truthy; fail after *timeout* seconds."""
     deadline = time.monotonic() + timeout
     pause = threading.Event()
@@ -54,8 +59,9 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0, what: str = "con
 def require(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        raise AssertionError(f"{tool} is not installed: scripts/setup installs it "
-                             "(scripts/apt-packages.txt)")
+        raise AssertionError(
+            f"{tool} is not installed: scripts/setup installs it (scripts/apt-packages.txt)"
+        )
     return path
 
 
@@ -65,9 +71,22 @@ def start_xvfb(log: Path) -> tuple[subprocess.Popen[bytes], str]:
     read_fd, write_fd = os.pipe()
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [xvfb, "-displayfd", str(write_fd), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
-             "-nolisten", "tcp", "-noreset"],
-            pass_fds=(write_fd,), stdout=out, stderr=out, start_new_session=True)
+            [
+                xvfb,
+                "-displayfd",
+                str(write_fd),
+                "-screen",
+                "0",
+                f"{SCREEN[0]}x{SCREEN[1]}x24",
+                "-nolisten",
+                "tcp",
+                "-noreset",
+            ],
+            pass_fds=(write_fd,),
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
     os.close(write_fd)
     data = b""
     deadline = time.monotonic() + 20
@@ -100,11 +119,38 @@ def start_tray_host(display_name: str, log: Path) -> subprocess.Popen[bytes]:
     w, h = PANEL[2], PANEL[3]
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [trayer, "--edge", "top", "--align", "left", "--widthtype", "pixel",
-             "--width", str(w), "--heighttype", "pixel", "--height", str(h),
-             "--transparent", "false", "--SetDockType", "false", "--iconspacing", "4",
-             "--SetPartialStrut", "false", "--expand", "false", "--padding", "4"],
-            env=env, stdout=out, stderr=out, start_new_session=True)
+            [
+                trayer,
+                "--edge",
+                "top",
+                "--align",
+                "left",
+                "--widthtype",
+                "pixel",
+                "--width",
+                str(w),
+                "--heighttype",
+                "pixel",
+                "--height",
+                str(h),
+                "--transparent",
+                "false",
+                "--SetDockType",
+                "false",
+                "--iconspacing",
+                "4",
+                "--SetPartialStrut",
+                "false",
+                "--expand",
+                "false",
+                "--padding",
+                "4",
+            ],
+            env=env,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
     d = display.Display(display_name)
     try:
         wait_for(lambda: proc.poll() is not None or tray_owner(d), 20, "the tray selection")
@@ -184,8 +230,9 @@ class XProbe:
     def title(self, w: Any) -> str:
         """_NET_WM_NAME (UTF-8, what GTK sets) or else WM_NAME (Latin-1, what xorg sets)."""
         w = self._w(w)
-        net = w.get_full_text_property(self.d.intern_atom("_NET_WM_NAME"),
-                                       self.d.intern_atom("UTF8_STRING"))
+        net = w.get_full_text_property(
+            self.d.intern_atom("_NET_WM_NAME"), self.d.intern_atom("UTF8_STRING")
+        )
         if net:
             return net if isinstance(net, str) else net.decode("utf-8", "replace")
         name = w.get_wm_name()
@@ -226,6 +273,7 @@ class XProbe:
 
     def key(self, keysym_name: str) -> None:
         from Xlib import XK
+
         code = self.d.keysym_to_keycode(XK.string_to_keysym(keysym_name))
         xtest.fake_input(self.d, X.KeyPress, code)
         xtest.fake_input(self.d, X.KeyRelease, code)
@@ -239,13 +287,18 @@ class XProbe:
                 g = w.get_geometry()
             except XError:
                 continue
-            if a.override_redirect and a.map_state == X.IsViewable and g.width > 40 \
-                    and g.height > 40:
+            if (
+                a.override_redirect
+                and a.map_state == X.IsViewable
+                and g.width > 40
+                and g.height > 40
+            ):
                 return w
         return None
 
 
 def mean_difference(a: Image.Image, b: Image.Image) -> float:
     from PIL import ImageChops, ImageStat
+
     diff = ImageChops.difference(a.convert("RGB"), b.convert("RGB").resize(a.size))
     return sum(ImageStat.Stat(diff).mean) / 3
