@@ -66,13 +66,17 @@ class WinRegistry:
     """:class:`RunRegistry` on the real registry (Windows only)."""
 
     def set(self, name: str, command: str) -> None:
-        import winreg  # type: ignore[import-not-found,unused-ignore]
+        if sys.platform != "win32":
+            raise OSError("the Windows registry exists only on Windows")
+        import winreg
 
         with winreg.CreateKeyEx(winreg.HKEY_CURRENT_USER, RUN_KEY, 0, winreg.KEY_SET_VALUE) as key:
             winreg.SetValueEx(key, name, 0, winreg.REG_SZ, command)
 
     def delete(self, name: str) -> bool:
-        import winreg  # type: ignore[import-not-found,unused-ignore]
+        if sys.platform != "win32":
+            raise OSError("the Windows registry exists only on Windows")
+        import winreg
 
         try:
             with winreg.OpenKey(winreg.HKEY_CURRENT_USER, RUN_KEY, 0, winreg.KEY_SET_VALUE) as key:

@@ -343,12 +343,13 @@ def _services(
         values: dict[str, Any] = {}
         for key, (kind, f) in own.items():
             meta = f.metadata
+            default: Any = None if f.default is dataclasses.MISSING else f.default
             if kind is int:
-                value = _int(s, where, key, f.default, minimum=meta.get("minimum"))
+                value = _int(s, where, key, default, minimum=meta.get("minimum"))
             elif kind is float:
-                value = _number(s, where, key, f.default, minimum=meta.get("minimum") or 0.0)
+                value = _number(s, where, key, default, minimum=meta.get("minimum") or 0.0)
             else:
-                value = _get(s, where, key, kind, f.default)
+                value = _get(s, where, key, kind, default)
             if real and meta.get("required") and not value:
                 raise ConfigError(f"{where}.{key}: required ({meta.get('help') or 'no default'})")
             values[key] = value

@@ -145,7 +145,7 @@ def sha256_of(path: str | os.PathLike[str]) -> tuple[str, int, int]:
             buffer = bytearray(min(HASH_CHUNK, before.st_size + 1))  # small files: small
             view = memoryview(buffer)
             total = 0
-            while n := fh.readinto(buffer):
+            while n := fh.readinto(buffer):  # type: ignore[attr-defined]  # a BufferedReader
                 h.update(view[:n])
                 total += n
             after = os.fstat(fh.fileno())

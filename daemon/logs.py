@@ -37,7 +37,9 @@ class RedactSecrets(logging.Filter):
             return True
         clean = redactor.scrub(message)
         if record.exc_info or record.exc_text:
-            text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+            text = record.exc_text or (
+                logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
+            )
             clean = f"{clean}\n{redactor.scrub(text)}"
             record.exc_info = None
             record.exc_text = None

@@ -94,8 +94,8 @@ async def _finish(rt: Runtime, outcomes: Outcomes, jobs: list[Job]) -> None:
             # The chosen name was taken meanwhile: choose again next round.
             rt.store.update(job.id, State.RECEIVED, result_dir=None)
             rt.signals.finish.set()
-        elif isinstance(result, DocinboxError):
-            await outcomes.error(job.id, result)
+        elif isinstance(result, DocinboxError | OSError):
+            await outcomes.error(job.id, _as_error(job, result))  # type: ignore[arg-type]
         else:
             name, archived = result
             moves.append(
@@ -150,7 +150,7 @@ def _write(
     out: list[Written | DocinboxError | OSError] = []
     folders: list[tuple[int, Folder]] = []
     for i, job in enumerate(jobs):
-        prepared = _guard(job, lambda j=job: _prepare(rt, j, twins.get(j.id)))  # type: ignore[misc]
+        prepared = _guard(job, lambda j=job: _prepare(rt, j, twins.get(j.id)))
         out.append(prepared if not isinstance(prepared, Folder) else (prepared.name, None))
         if isinstance(prepared, Folder):
             folders.append((i, prepared))
@@ -166,7 +166,7 @@ def _write(
     for i, job in enumerate(jobs):
         done = out[i]
         if isinstance(done, tuple):
-            archived = _guard(job, lambda j=job: _archive(rt, j))  # type: ignore[misc]
+            archived = _guard(job, lambda j=job: _archive(rt, j))
             out[i] = (
                 archived if isinstance(archived, DocinboxError | OSError) else (done[0], archived)
             )

@@ -42,8 +42,8 @@ async def submit(rt: Runtime, outcomes: Outcomes, service: Service, jobs: Sequen
             continue
         ready.append(job)
     started = begin(rt, ready) if ready else []
-    for job, exc in problems:
-        await outcomes.error(job.id, exc)
+    for job, problem in problems:
+        await outcomes.error(job.id, problem)
     if not started:
         return
     rt.activity = (

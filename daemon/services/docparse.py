@@ -103,6 +103,7 @@ class Docparse(MineruFamily):
         # The mock fetches documents from this machine: serve them on loopback only, at
         # the address the file server learns once it listens.
         mocked = super().for_mock(settings, url, host, values)
+        assert isinstance(mocked, DocparseSettings)
         return dataclasses.replace(mocked, files_listen=f"{host}:0", files_url="")
 
     def __init__(self, settings: DocparseSettings, ctx: ServiceContext) -> None:

@@ -252,7 +252,7 @@ def proxies(
                 for k, v in urllib.request.getproxies().items()
                 if k != "no"
             }
-            system_bypass = urllib.request.proxy_bypass  # type: ignore[attr-defined]
+            system_bypass = urllib.request.proxy_bypass
         by_scheme, origin = {}, {}
         for scheme in ("http", "https"):
             value, name = found.get(scheme) or found.get("all") or ("", "")
@@ -274,7 +274,9 @@ def network_transport(limits: httpx.Limits, rules: Proxies) -> httpx.AsyncBaseTr
     direct = netstream.transport(limits)
     if not rules.by_scheme:
         return direct
-    proxied = {url: netstream.transport(limits, proxy=url) for url in set(rules.by_scheme.values())}
+    proxied: dict[str, httpx.AsyncBaseTransport] = {
+        url: netstream.transport(limits, proxy=url) for url in set(rules.by_scheme.values())
+    }
     labels = {url: f"{redact_url(url)} from {rules.origin[url]}" for url in proxied}
     return netstream.ProxyRouter(direct, proxied, rules.choose, labels)
 
@@ -405,7 +407,7 @@ class Deadline:
         return self
 
     async def __aexit__(self, typ: Any, exc: Any, tb: Any) -> bool | None:
-        return await self._timer.__aexit__(typ, exc, tb)  # type: ignore[no-any-return]
+        return await self._timer.__aexit__(typ, exc, tb)  # type: ignore[no-any-return,unused-ignore]
 
     def _when(self) -> float | None:
         return None if self.seconds is None else self._start + self.allowed

@@ -125,7 +125,7 @@ class Nanonets(Service):
             )
         elif doc.size <= SMALL_UPLOAD:
             # A small file goes as one buffer: one write instead of a dozen for the parts.
-            body, ctype = http.multipart(
+            payload, ctype = http.multipart(
                 {"request_metadata": metadata},
                 "file",
                 doc.name,
@@ -139,7 +139,7 @@ class Nanonets(Service):
                 service=self.name,
                 auth=self.auth,
                 params=params,
-                content=body,
+                content=payload,
                 headers={"Content-Type": ctype},
             )
         else:
@@ -282,7 +282,7 @@ def parse_predictions(results: list[Any]) -> tuple[list[dict], list[dict]]:
         for p in page_result.get("prediction") or []:
             if not isinstance(p, dict):
                 continue
-            page = p.get("page_no", page_default)
+            page = int(p.get("page_no", page_default) or 0)
             if p.get("type") == "table" or "cells" in p:
                 tables.append(_table(p, page))
                 continue

@@ -63,7 +63,8 @@ class _Mapped:
         self._timeout, self._on_timeout, self._on_error = timeout, on_timeout, on_error
 
     async def __aenter__(self) -> None:
-        self._cm = asyncio.timeout(self._timeout)
+        # AsyncioBackend is used on 3.11+ only (see transport()); 3.10's asyncio lacks this.
+        self._cm = asyncio.timeout(self._timeout)  # type: ignore[attr-defined,unused-ignore]
         await self._cm.__aenter__()
 
     async def __aexit__(self, typ: Any, exc: Any, tb: Any) -> None:
@@ -106,7 +107,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         """TLS on this stream; through a proxy's CONNECT tunnel it is the tunnel's stream."""
         try:
             async with _Mapped(timeout, httpcore.ConnectTimeout, httpcore.ConnectError):
-                await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
+                await self._writer.start_tls(  # type: ignore[attr-defined,unused-ignore]
+                    ssl_context, server_hostname=server_hostname
+                )  # 3.11+, like the whole backend
         except (httpcore.ConnectTimeout, httpcore.ConnectError):
             self._writer.close()
             raise
@@ -183,7 +186,7 @@ def _httpx_errors() -> Iterator[None]:
 
 
 class _ResponseStream(httpx.AsyncByteStream):
-    def __init__(self, stream: AsyncIterator[bytes] | Any) -> None:
+    def __init__(self, stream: Any) -> None:  # httpcore's response stream (aiter + aclose)
         self._stream = stream
 
     async def __aiter__(self) -> AsyncIterator[bytes]:

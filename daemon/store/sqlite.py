@@ -38,7 +38,6 @@ class SQLiteStore:
 
     def __init__(self, conn: sqlite3.Connection, *, clock: Clock | None = None) -> None:
         self._conn = conn
-        self._db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
         self.clock = clock or SystemClock()
 
@@ -318,10 +317,10 @@ class SQLiteStore:
         params = {**sets, "_id": job_id}
         params.update({f"_s{i}": str(s) for i, s in enumerate(expected)})
         states = ", ".join(f":_s{i}" for i in range(len(expected)))
-        src = str(expected[0])
+        source = str(expected[0])
         if len(expected) > 1:
             row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            src = row[0] if row else "missing"
+            source = row[0] if row else "missing"
         updated = conn.execute(
             f"UPDATE jobs SET {assignments} WHERE id = :_id AND state IN ({states}) RETURNING *",
             params,
@@ -332,10 +331,10 @@ class SQLiteStore:
             raise StaleTransition(
                 f"job {job_id} is {found}, expected {'/'.join(map(str, expected))}"
             )
-        if src != str(to) or note:  # staying put to record ids is not history
+        if source != str(to) or note:  # staying put to record ids is not history
             conn.execute(
                 "INSERT INTO history (job_id, at, src, dst, note) VALUES (?,?,?,?,?)",
-                (job_id, now, src, str(to), note),
+                (job_id, now, source, str(to), note),
             )
         return Job.from_row(updated)
 
@@ -395,8 +394,12 @@ class SQLiteStore:
         return moved
 
     def set_meta(self, key: str, value: Any) -> None:
-        with self._lock, self._conn:
-            self._db["meta"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )
 
     def delete_meta(self, key: str) -> None:
         with self._tx() as conn:
@@ -488,10 +491,13 @@ class SQLiteStore:
             sql += f" LIMIT {int(limit)}"
         return [Job.from_row(r) for r in self._query(sql, params)]
 
-    def history(self, job_id: int) -> list[dict]:
-        return self._query(
-            "SELECT at, src, dst, note FROM history WHERE job_id = ? ORDER BY rowid", (job_id,)
-        )
+    def history(self, job_id: int) -> list[dict[str, Any]]:
+        return [
+            dict(r)
+            for r in self._query(
+                "SELECT at, src, dst, note FROM history WHERE job_id = ? ORDER BY rowid", (job_id,)
+            )
+        ]
 
 
 def _store_error(exc: sqlite3.DatabaseError) -> StoreError:

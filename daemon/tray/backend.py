@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 from types import ModuleType
+from typing import Any
 
 #: Backends tried in order when none is named (pystray's own order on Linux).
 LINUX_ORDER = ("appindicator", "gtk", "xorg")
@@ -94,7 +95,7 @@ def load(name: str | None = None) -> ModuleType:
     raise TrayUnavailable("; ".join(errors))
 
 
-def menu_classes() -> tuple[type, type]:
+def menu_classes() -> tuple[Any, Any]:
     """pystray's public ``Menu`` and ``MenuItem`` (the same for every backend)."""
     pystray = import_pystray()
     return pystray.Menu, pystray.MenuItem
