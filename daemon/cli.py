@@ -191,9 +191,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
+    from .actions import retry
     from .docfile import display_name
     from .health import paused_for_settings
-    from .status import retry
     from .store import open_store
 
     settings = load(args.config)

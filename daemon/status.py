@@ -1,6 +1,5 @@
 """What the daemon is doing, read from the store — by the daemon itself (for the tray),
-or by ``docinbox status`` from another process (:func:`report`) — and the one user
-action that works the same from both: putting failed documents back in line.
+or by ``docinbox status`` from another process (:func:`report`).
 
 Names are shown as people can read them (:func:`daemon.docfile.display_name`): a file
 name that is not UTF-8 never reaches a terminal or a JSON document as raw bytes."""
@@ -85,12 +84,6 @@ def build_snapshot(
         paused_until=paused_until(store, now),
         activity=activity,
     )
-
-
-def retry(store: Store, ids: list[int] | None = None) -> list[Job]:
-    """Failed documents back in line, and every paused service unpaused (the user acted)."""
-    health.clear(store)
-    return store.retry(ids)
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,10 @@ log = logging.getLogger("docinbox")
 
 #: Documents inspected per batch: the first submissions wait for one batch.
 BATCH = 64
-#: A document that reads as incomplete but was modified this recently is given time...
-STILL_WRITING_SECONDS = 10.0
+#: A document that reads as incomplete but was modified within this many watcher settle
+#: windows is given time (the shipped 2 s window: 10 s, longer than a scanner's pause
+#: between two pages)...
+STILL_WRITING_WINDOWS = 5.0
 #: ... and looked at again after this long (or as soon as it changes).
 HOLD_SECONDS = 2.0
 
@@ -77,7 +79,8 @@ async def inspect_pending(rt: Runtime, outcomes: Outcomes) -> bool:
             continue  # shutting down: inspected at the next start
         if isinstance(info, DocinboxError):
             if _still_being_written(rt, job, info, now):
-                rt.store.update(job.id, State.QUEUED, not_before=now + HOLD_SECONDS)
+                rt.store.update(job.id, State.QUEUED,
+                                not_before=now + min(HOLD_SECONDS, _window(rt)))
                 log.info(
                     "%s: not complete yet (%s); it was written moments ago, so docinbox "
                     "waits for the rest",
@@ -126,7 +129,11 @@ def _still_being_written(rt: Runtime, job: Job, error: DocinboxError, now: float
     it gets time instead of failing.  When it changes, admission refreshes this job."""
     if not isinstance(error, CorruptDocument | EmptyDocument):
         return False
-    return now - job.mtime_ns / 1e9 < STILL_WRITING_SECONDS
+    return now - job.mtime_ns / 1e9 < _window(rt)
+
+
+def _window(rt: Runtime) -> float:
+    return STILL_WRITING_WINDOWS * max(rt.settings.watcher.settle_seconds, 0.2)
 
 
 def _sniff(rt: Runtime, job: Job) -> sniff.DocumentInfo | DocinboxError:
