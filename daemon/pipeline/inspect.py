@@ -79,8 +79,9 @@ async def inspect_pending(rt: Runtime, outcomes: Outcomes) -> bool:
             continue  # shutting down: inspected at the next start
         if isinstance(info, DocinboxError):
             if _still_being_written(rt, job, info, now):
-                rt.store.update(job.id, State.QUEUED,
-                                not_before=now + min(HOLD_SECONDS, _window(rt)))
+                rt.store.update(
+                    job.id, State.QUEUED, not_before=now + min(HOLD_SECONDS, _window(rt))
+                )
                 log.info(
                     "%s: not complete yet (%s); it was written moments ago, so docinbox "
                     "waits for the rest",
