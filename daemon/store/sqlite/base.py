@@ -1,0 +1,63 @@
+"""The connection and how its errors become docinbox's (locked, full, damaged)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from ...clock import Clock, SystemClock
+from ...errors import DamagedDatabase, StoreError
+from ..job import Job
+
+JSON_COLUMNS = ("options", "remote")
+#: Paths are kept losslessly: a name that is not UTF-8 is stored as its bytes (docfile).
+PATH_COLUMNS = ("rel_path", "location")
+
+
+class Connection:
+    """One SQLite connection; the daemon's event loop is its only user (the lock guards
+    tests and tools that read from another thread)."""
+
+    def __init__(self, conn: sqlite3.Connection, *, clock: Clock | None = None) -> None:
+        self._conn = conn
+        self._lock = threading.RLock()
+        self.clock = clock or SystemClock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                with self._conn:
+                    yield self._conn
+            except sqlite3.DatabaseError as exc:  # locked, full, damaged pages...
+                raise store_error(exc) from exc
+
+    def _query(self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            except sqlite3.DatabaseError as exc:
+                raise store_error(exc) from exc
+
+    def get(self, job_id: int) -> Job:
+        rows = self._query("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if not rows:
+            raise KeyError(job_id)
+        return Job.from_row(rows[0])
+
+
+def store_error(exc: sqlite3.DatabaseError) -> StoreError:
+    if isinstance(exc, sqlite3.OperationalError) and "malformed" not in str(exc):
+        return StoreError(f"state database error: {exc}")
+    return DamagedDatabase(f"the state database is damaged ({exc})")
+
+
+def placeholders(items: Iterable[Any]) -> str:
+    return ", ".join("?" for _ in items)
