@@ -120,6 +120,21 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return {key: value for key, value in values.items() if value is not None}
 
 
+#: The tables a configuration may hold.
+SECTIONS = {
+    "folders",
+    "watcher",
+    "mock",
+    "services",
+    "routes",
+    "retry",
+    "log",
+    "daemon",
+    "callbacks",
+    "network",
+}
+
+
 def parse(
     data: Mapping[str, Any],
     *,
@@ -131,46 +146,54 @@ def parse(
     """Settings from parsed TOML.  *environ* (the real environment) wins over *dotenv*
     (the ``.env`` beside the config) for ``env:NAME`` secrets."""
     base = config_path.parent
-    _only(
-        data,
-        "",
-        {
-            "folders",
-            "watcher",
-            "mock",
-            "services",
-            "routes",
-            "retry",
-            "log",
-            "daemon",
-            "callbacks",
-            "network",
-        },
+    _only(data, "", SECTIONS)
+    mock = _mock(_table(data, "mock"))
+    n = _table(data, "network")
+    _only(n, "network", {"proxy"})
+    proxy = check_proxy(_get(n, "network", "proxy", str, ""), "network.proxy")
+    routes = _routes(data)
+    secrets = _SecretSource(environ, dotenv or {}, dotenv_path or base / ".env", config_path)
+    services = _services(
+        _table(data, "services"), {r.service for r in routes}, mock, secrets, proxy
+    )
+    return Settings(
+        config_path=config_path,
+        folders=_folders(_table(data, "folders"), base),
+        watcher=_watcher(_table(data, "watcher")),
+        mock=mock,
+        services=services,
+        routes=routes,
+        retry=_retry(_table(data, "retry")),
+        log=_log(_table(data, "log"), base),
+        daemon=_daemon(_table(data, "daemon")),
+        callbacks=_callbacks(_table(data, "callbacks")),
     )
 
-    f = _table(data, "folders")
+
+def _folders(f: Mapping[str, Any], base: Path) -> Folders:
     _only(f, "folders", {"inbox", "outbox", "archive", "failed", "state"})
 
-    def folder(key: str, default: str, *, empty_ok: bool = False) -> Path | None:
+    def folder(key: str, default: str) -> Path:
         value = _get(f, "folders", key, str, default)
         if value == "":
-            if empty_ok:
-                return None
             raise ConfigError(f"folders.{key}: must not be empty")
         return (base / Path(value).expanduser()).resolve()
 
+    archive = _get(f, "folders", "archive", str, "archive")
     folders = Folders(
-        inbox=folder("inbox", "inbox"),  # type: ignore[arg-type]
-        outbox=folder("outbox", "outbox"),  # type: ignore[arg-type]
-        archive=folder("archive", "archive", empty_ok=True),
-        failed=folder("failed", "failed"),  # type: ignore[arg-type]
-        state=folder("state", "state/docinbox.db"),  # type: ignore[arg-type]
+        inbox=folder("inbox", "inbox"),
+        outbox=folder("outbox", "outbox"),
+        archive=(base / Path(archive).expanduser()).resolve() if archive else None,
+        failed=folder("failed", "failed"),
+        state=folder("state", "state/docinbox.db"),
     )
     _check_folders(folders)
+    return folders
 
-    w = _table(data, "watcher")
+
+def _watcher(w: Mapping[str, Any]) -> WatcherSettings:
     _only(w, "watcher", {"mode", "quiet_seconds", "settle_seconds", "rescan_seconds", "ignore"})
-    watcher = WatcherSettings(
+    return WatcherSettings(
         mode=_choice(w, "watcher", "mode", ("auto", "native", "polling"), "auto"),
         quiet_seconds=_number(w, "watcher", "quiet_seconds", 0.2, minimum=0.0),
         settle_seconds=_number(w, "watcher", "settle_seconds", 2.0, minimum=0.0),
@@ -178,40 +201,35 @@ def parse(
         ignore=tuple(_str_list(w, "watcher", "ignore", [])),
     )
 
-    m = _table(data, "mock")
+
+def _mock(m: Mapping[str, Any]) -> MockSettings:
     _only(m, "mock", {"embedded", "host", "port", "speed"})
-    mock = MockSettings(
+    return MockSettings(
         embedded=_get(m, "mock", "embedded", bool, True),
         host=_get(m, "mock", "host", str, "127.0.0.1"),
         port=_int(m, "mock", "port", 8765, minimum=0, maximum=65535),
         speed=_number(m, "mock", "speed", 1.0, minimum=1e-6),
     )
 
-    n = _table(data, "network")
-    _only(n, "network", {"proxy"})
-    proxy = check_proxy(_get(n, "network", "proxy", str, ""), "network.proxy")
 
-    routes = _routes(data)
-    needed = {r.service for r in routes}
-    secrets = _SecretSource(environ, dotenv or {}, dotenv_path or base / ".env", config_path)
-    services = _services(_table(data, "services"), needed, mock, secrets, proxy)
-
-    r = _table(data, "retry")
+def _retry(r: Mapping[str, Any]) -> RetrySettings:
     _only(r, "retry", {"max_attempts", "max_seconds", "base_seconds", "cap_seconds"})
-    retry = RetrySettings(
+    return RetrySettings(
         max_attempts=_int(r, "retry", "max_attempts", 8, minimum=1),
         max_seconds=_number(r, "retry", "max_seconds", 6 * 3600.0, minimum=0.0),
         base_seconds=_number(r, "retry", "base_seconds", 1.0, minimum=0.0),
         cap_seconds=_number(r, "retry", "cap_seconds", 300.0, minimum=0.0),
     )
 
-    d = _table(data, "daemon")
+
+def _daemon(d: Mapping[str, Any]) -> DaemonSettings:
     _only(d, "daemon", {"duplicates"})
-    daemon = DaemonSettings(
+    return DaemonSettings(
         duplicates=_choice(d, "daemon", "duplicates", ("reuse", "process"), "reuse")
     )
 
-    cb = _table(data, "callbacks")
+
+def _callbacks(cb: Mapping[str, Any]) -> CallbackSettings:
     _only(cb, "callbacks", {"public_url", "listen"})
     callbacks = CallbackSettings(
         public_url=_get(cb, "callbacks", "public_url", str, "").rstrip("/"),
@@ -221,25 +239,15 @@ def parse(
         raise ConfigError(
             f"callbacks.public_url: expected an http(s) URL, got {callbacks.public_url!r}"
         )
+    return callbacks
 
-    lg = _table(data, "log")
+
+def _log(lg: Mapping[str, Any], base: Path) -> LogSettings:
     _only(lg, "log", {"file", "level"})
     log_file = _get(lg, "log", "file", str, "state/docinbox.log")
-    log = LogSettings(
+    return LogSettings(
         file=(base / log_file).resolve() if log_file else None,
         level=_choice(lg, "log", "level", ("debug", "info", "warning", "error"), "info"),
-    )
-    return Settings(
-        config_path=config_path,
-        folders=folders,
-        watcher=watcher,
-        mock=mock,
-        services=services,
-        routes=routes,
-        retry=retry,
-        log=log,
-        daemon=daemon,
-        callbacks=callbacks,
     )
 
 

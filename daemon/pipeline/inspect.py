@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -71,41 +72,9 @@ async def inspect_pending(rt: Runtime, outcomes: Outcomes) -> bool:
         infos = await asyncio.to_thread(lambda: [_sniff(rt, j) for j in fresh])
     finally:
         rt.inflight.difference_update(j.id for j in fresh)
-    inspected: list[tuple[int, str, str, int | None, str, dict[str, Any]]] = []
-    routed: list[tuple[int, str, dict[str, Any]]] = []
     failures: list[tuple[Job, DocinboxError]] = []
-    for job, info in zip(fresh, infos, strict=True):
-        if isinstance(info, Stopping):
-            continue  # shutting down: inspected at the next start
-        if isinstance(info, DocinboxError):
-            if _still_being_written(rt, job, info, now):
-                rt.store.update(
-                    job.id, State.QUEUED, not_before=now + min(HOLD_SECONDS, _window(rt))
-                )
-                log.info(
-                    "%s: not complete yet (%s); it was written moments ago, so docinbox "
-                    "waits for the rest",
-                    job.rel_path,
-                    info.message,
-                )
-                continue
-            failures.append((job, info))
-            continue
-        try:
-            decision = decide(rt, dataclasses.replace(job, kind=info.kind, pages=info.pages))
-        except DocumentError as exc:
-            failures.append((job, exc))
-            continue
-        inspected.append(
-            (job.id, job.sha256, info.kind, info.pages, decision.service, decision.options)
-        )
-        log.info(
-            "%s: queued for %s (%s%s)",
-            job.rel_path,
-            decision.service,
-            info.kind,
-            f", {info.pages} page{'s' if info.pages != 1 else ''}" if info.pages else "",
-        )
+    inspected = _record(rt, zip(fresh, infos, strict=True), now, failures)
+    routed: list[tuple[int, str, dict[str, Any]]] = []
     for job in unrouted:
         try:
             decision = decide(rt, job)
@@ -122,6 +91,46 @@ async def inspect_pending(rt: Runtime, outcomes: Outcomes) -> bool:
     rt.signals.schedule.set()
     rt.changed()
     return True
+
+
+Inspected = tuple[int, str, str, "int | None", str, dict[str, Any]]
+
+
+def _record(
+    rt: Runtime,
+    results: Iterable[tuple[Job, sniff.DocumentInfo | DocinboxError]],
+    now: float,
+    failures: list[tuple[Job, DocinboxError]],
+) -> list[Inspected]:
+    """What to store for each inspected job; failures go into *failures*; a document
+    still being written is held back."""
+    inspected: list[Inspected] = []
+    for job, info in results:
+        if isinstance(info, Stopping):
+            continue  # shutting down: inspected at the next start
+        if isinstance(info, DocinboxError):
+            if not _still_being_written(rt, job, info, now):
+                failures.append((job, info))
+                continue
+            rt.store.update(job.id, State.QUEUED, not_before=now + min(HOLD_SECONDS, _window(rt)))
+            log.info(
+                "%s: not complete yet (%s); it was written moments ago, so docinbox "
+                "waits for the rest",
+                job.rel_path,
+                info.message,
+            )
+            continue
+        try:
+            decision = decide(rt, dataclasses.replace(job, kind=info.kind, pages=info.pages))
+        except DocumentError as exc:
+            failures.append((job, exc))
+            continue
+        inspected.append(
+            (job.id, job.sha256, info.kind, info.pages, decision.service, decision.options)
+        )
+        pages = f", {info.pages} page{'s' if info.pages != 1 else ''}" if info.pages else ""
+        log.info("%s: queued for %s (%s%s)", job.rel_path, decision.service, info.kind, pages)
+    return inspected
 
 
 def _still_being_written(rt: Runtime, job: Job, error: DocinboxError, now: float) -> bool:

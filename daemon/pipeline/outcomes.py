@@ -109,71 +109,84 @@ class Outcomes:
         job = rt.store.get(job_id)
         if job.state in TERMINAL:
             return
-        now = rt.clock.now()
-        back = State.QUEUED if job.state is State.SUBMITTING else job.state
-        if isinstance(err, ServiceError) and err.resubmit and job.state is State.SUBMITTED:
-            back = State.QUEUED  # the remote task is used up: submit again
-        if isinstance(err, RawOutputLost) and job.state is State.RECEIVED:
-            back = State.QUEUED if err.resubmit else State.SUBMITTED  # fetch it again
         if err.scope == "service" and not rt.once and not rt.health.documents_fault(job, err):
-            name = job.service or err.service or ""
-            service = rt.services.get(name)
-            origin = service.settings.credential.origin if service is not None else None
-            rt.health.pause(name, err, credential=origin)
-            rt.signals.health.set()
-            # The attempt was the service's to lose, not the document's: give it back.
-            attempts = job.attempts - 1 if job.state is State.SUBMITTING else job.attempts
-            rt.store.transition(
-                job.id,
-                job.state,
-                back,
-                error=err.code,
-                message=err.message,
-                attempts=max(0, attempts),
-                note=f"service paused: {err.code}",
-            )
-            rt.changed()
+            self._pause_service(job, err)
+        elif isinstance(err, HostError):
+            self._wait_for_the_disk(job, err)
+        elif err.retryable and not rt.retry.gives_up(
+            job.attempts, job.first_error_at, rt.clock.now()
+        ):
+            self._retry_later(job, err)
+        else:
+            await self.fail(job, err)
             return
-        if isinstance(err, HostError):
-            # A full or read-only disk is ours to fix, not the document's fault: keep the
-            # result and the original where they are and try again, however long it takes.
-            self._host_failures[job.id] = n = self._host_failures.get(job.id, 0) + 1
-            wait = rt.retry.delay(n)
-            log.error(
-                "%s: %s; trying again in %.0f s. %s", job.rel_path, err.message, wait, err.hint
-            )
-            stay = job.state if job.state is not State.SUBMITTING else State.QUEUED
-            rt.store.transition(
-                job.id,
-                job.state,
-                stay,
-                not_before=now + wait,
-                error=err.code,
-                message=err.message,
-                note="host error",
-            )
-            rt.changed()
-            return
-        if err.retryable and not rt.retry.gives_up(job.attempts, job.first_error_at, now):
-            asked = err.retry_after if isinstance(err, ServiceError) else None
-            if asked is not None:
-                asked = min(asked, RETRY_AFTER_CEILING)
-            wait = rt.retry.delay(max(1, job.attempts), asked)
-            log.warning("%s: %s; retrying in %.1f s", job.rel_path, err.message, wait)
-            rt.store.transition(
-                job.id,
-                job.state,
-                back,
-                not_before=now + wait,
-                error=err.code,
-                message=err.message,
-                first_error_at=job.first_error_at or now,
-                note=f"retry: {err.code}",
-            )
-            rt.signals.schedule.set()
-            rt.changed()
-            return
-        await self.fail(job, err)
+        rt.changed()
+
+    @staticmethod
+    def _back(job: Job, err: DocinboxError) -> State:
+        """Where a job that will be tried again waits: its step to do again."""
+        if isinstance(err, ServiceError) and err.resubmit and job.state is State.SUBMITTED:
+            return State.QUEUED  # the remote task is used up: submit again
+        if isinstance(err, RawOutputLost) and job.state is State.RECEIVED:
+            return State.QUEUED if err.resubmit else State.SUBMITTED  # fetch it again
+        return State.QUEUED if job.state is State.SUBMITTING else job.state
+
+    def _pause_service(self, job: Job, err: DocinboxError) -> None:
+        rt = self.rt
+        name = job.service or err.service or ""
+        service = rt.services.get(name)
+        origin = service.settings.credential.origin if service is not None else None
+        rt.health.pause(name, err, credential=origin)
+        rt.signals.health.set()
+        # The attempt was the service's to lose, not the document's: give it back.
+        attempts = job.attempts - 1 if job.state is State.SUBMITTING else job.attempts
+        rt.store.transition(
+            job.id,
+            job.state,
+            self._back(job, err),
+            error=err.code,
+            message=err.message,
+            attempts=max(0, attempts),
+            note=f"service paused: {err.code}",
+        )
+
+    def _wait_for_the_disk(self, job: Job, err: HostError) -> None:
+        """A full or read-only disk is ours to fix, not the document's fault: keep the
+        result and the original where they are and try again, however long it takes."""
+        rt = self.rt
+        self._host_failures[job.id] = n = self._host_failures.get(job.id, 0) + 1
+        wait = rt.retry.delay(n)
+        log.error("%s: %s; trying again in %.0f s. %s", job.rel_path, err.message, wait, err.hint)
+        stay = job.state if job.state is not State.SUBMITTING else State.QUEUED
+        rt.store.transition(
+            job.id,
+            job.state,
+            stay,
+            not_before=rt.clock.now() + wait,
+            error=err.code,
+            message=err.message,
+            note="host error",
+        )
+
+    def _retry_later(self, job: Job, err: DocinboxError) -> None:
+        rt = self.rt
+        now = rt.clock.now()
+        asked = err.retry_after if isinstance(err, ServiceError) else None
+        if asked is not None:
+            asked = min(asked, RETRY_AFTER_CEILING)
+        wait = rt.retry.delay(max(1, job.attempts), asked)
+        log.warning("%s: %s; retrying in %.1f s", job.rel_path, err.message, wait)
+        rt.store.transition(
+            job.id,
+            job.state,
+            self._back(job, err),
+            not_before=now + wait,
+            error=err.code,
+            message=err.message,
+            first_error_at=job.first_error_at or now,
+            note=f"retry: {err.code}",
+        )
+        rt.signals.schedule.set()
 
     def succeeded(self, job_id: int) -> None:
         self._host_failures.pop(job_id, None)

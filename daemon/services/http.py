@@ -529,9 +529,10 @@ async def send(
             streamed = await client.send(request, auth=auth, follow_redirects=follow, stream=True)
             try:
                 failed = streamed.status_code >= 400
+                limit = min(max_bytes, MAX_ERROR_BYTES) if failed else max_bytes
                 body = await read_capped(
                     streamed,
-                    min(max_bytes, MAX_ERROR_BYTES) if failed else max_bytes,
+                    limit,
                     deadline=deadline,
                     strict=not failed,
                     service=service,
@@ -551,26 +552,25 @@ async def send(
         raise NetworkError(
             f"{service}: {where} failed: {exc or type(exc).__name__}", service=service
         ) from exc
-    response = _settled(streamed, body)
-    if response.status_code == 429:
+    return _checked(_settled(streamed, body), service)
+
+
+def _checked(response: httpx.Response, service: str) -> httpx.Response:
+    """429 and 5xx as docinbox errors; every other answer is the service's to read."""
+    status = response.status_code
+    if status == 429:
         raise RateLimited(
             f"{service}: rate limited (HTTP 429)",
             service=service,
             status=429,
             retry_after=retry_after(response),
         )
-    if response.status_code in (502, 503, 504):
-        raise GatewayError(
-            f"{service}: HTTP {response.status_code} {describe_body(response)}",
+    if status >= 500:
+        kind = GatewayError if status in (502, 503, 504) else ServerError
+        raise kind(
+            f"{service}: HTTP {status} {describe_body(response)}",
             service=service,
-            status=response.status_code,
-            retry_after=retry_after(response),
-        )
-    if response.status_code >= 500:
-        raise ServerError(
-            f"{service}: HTTP {response.status_code} {describe_body(response)}",
-            service=service,
-            status=response.status_code,
+            status=status,
             retry_after=retry_after(response),
         )
     return response

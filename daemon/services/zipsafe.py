@@ -163,74 +163,93 @@ def _extract_into(
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise MalformedResponse(f"the result archive is not a readable zip: {exc}") from exc
-    written: list[Path] = []
-    folders: set[Path] = {root}
-    total = 0
-    root_resolved = root.resolve()
+    unpacking = _Unpacking(archive, root, max_total_bytes=max_total_bytes, max_ratio=max_ratio)
     with archive:
         infos = archive.infolist()
         if len(infos) > max_files:
             raise UnsafeArchive(
                 f"the result archive holds {len(infos)} entries (at most {max_files} accepted)"
             )
-        seen: set[tuple[str, ...]] = set()
         for info in infos:
-            parts = _safe_parts(info.filename)
-            _check_type(info)
-            key = tuple(p.lower() for p in parts)
-            if key in seen and not info.is_dir():
-                raise UnsafeArchive(f"duplicate member in the result archive: {info.filename!r}")
-            seen.add(key)
-            target = root.joinpath(*parts)
-            if not target.resolve().is_relative_to(root_resolved):  # belt and braces
-                raise UnsafeArchive(f"path escapes the result folder: {info.filename!r}")
-            folders.update(target.parents[: len(parts) - 1])
+            unpacking.member(info)
+    return unpacking.written, unpacking.folders
+
+
+class _Unpacking:
+    """One archive's members into *root*, every byte counted against the bomb limits."""
+
+    def __init__(
+        self, archive: zipfile.ZipFile, root: Path, *, max_total_bytes: int, max_ratio: float
+    ) -> None:
+        self.archive = archive
+        self.root = root
+        self.root_resolved = root.resolve()
+        self.max_total_bytes = max_total_bytes
+        self.max_ratio = max_ratio
+        self.total = 0
+        self.written: list[Path] = []
+        self.folders: set[Path] = {root}
+        self.seen: set[tuple[str, ...]] = set()
+
+    def member(self, info: zipfile.ZipInfo) -> None:
+        parts = _safe_parts(info.filename)
+        _check_type(info)
+        key = tuple(p.lower() for p in parts)
+        if key in self.seen and not info.is_dir():
+            raise UnsafeArchive(f"duplicate member in the result archive: {info.filename!r}")
+        self.seen.add(key)
+        target = self.root.joinpath(*parts)
+        if not target.resolve().is_relative_to(self.root_resolved):  # belt and braces
+            raise UnsafeArchive(f"path escapes the result folder: {info.filename!r}")
+        self.folders.update(target.parents[: len(parts) - 1])
+        if info.is_dir():
+            self.folders.add(target)
+        try:
             if info.is_dir():
-                folders.add(target)
-            limit = max(RATIO_SLACK, max_ratio * max(info.compress_size, 1))
-            size = 0
-            try:
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(info) as src, target.open("xb") as out:
-                    while chunk := src.read(CHUNK):
-                        size += len(chunk)
-                        total += len(chunk)
-                        if total > max_total_bytes:
-                            raise UnsafeArchive(
-                                f"the result archive unpacks to more than {max_total_bytes} "
-                                "bytes (zip bomb?)"
-                            )
-                        if size > limit:
-                            raise UnsafeArchive(
-                                f"{info.filename!r} expands more than {max_ratio:g}× (zip bomb?)"
-                            )
-                        out.write(chunk)
-            except (FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
+                target.mkdir(parents=True, exist_ok=True)
+                return
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._copy(info, target)
+        except (FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
+            raise UnsafeArchive(
+                f"duplicate member in the result archive: {info.filename!r}"
+            ) from exc
+        except OSError as exc:
+            if exc.errno in _BAD_NAME:
                 raise UnsafeArchive(
-                    f"duplicate member in the result archive: {info.filename!r}"
+                    f"the result archive holds a name this disk cannot store: "
+                    f"{info.filename!r} ({exc.strerror or exc})"
                 ) from exc
-            except OSError as exc:
-                if exc.errno in _BAD_NAME:
+            raise  # the disk's: extract() makes it a HostError
+        except (
+            zipfile.BadZipFile,
+            EOFError,
+            zipfile.LargeZipFile,
+            NotImplementedError,
+            ValueError,
+        ) as exc:
+            raise MalformedResponse(
+                f"the result archive is damaged at {info.filename!r}: {exc}"
+            ) from exc
+        self.written.append(target)
+
+    def _copy(self, info: zipfile.ZipInfo, target: Path) -> None:
+        limit = max(RATIO_SLACK, self.max_ratio * max(info.compress_size, 1))
+        size = 0
+        with self.archive.open(info) as src, target.open("xb") as out:
+            while chunk := src.read(CHUNK):
+                size += len(chunk)
+                self.total += len(chunk)
+                if self.total > self.max_total_bytes:
                     raise UnsafeArchive(
-                        f"the result archive holds a name this disk cannot store: "
-                        f"{info.filename!r} ({exc.strerror or exc})"
-                    ) from exc
-                raise  # the disk's: extract() makes it a HostError
-            except (
-                zipfile.BadZipFile,
-                EOFError,
-                zipfile.LargeZipFile,
-                NotImplementedError,
-                ValueError,
-            ) as exc:
-                raise MalformedResponse(
-                    f"the result archive is damaged at {info.filename!r}: {exc}"
-                ) from exc
-            written.append(target)
-    return written, folders
+                        f"the result archive unpacks to more than {self.max_total_bytes} "
+                        "bytes (zip bomb?)"
+                    )
+                if size > limit:
+                    raise UnsafeArchive(
+                        f"{info.filename!r} expands more than {self.max_ratio:g}× (zip bomb?)"
+                    )
+                out.write(chunk)
 
 
 #: The result download's error body is read this far (an XML error from OSS or a CDN).
@@ -260,8 +279,6 @@ async def download(
     before the rename into place, and its folder after.
     """
     part = dest.with_name(dest.name + ".part")
-    folder = dest.parent
-    received = 0
     try:
         request = client.build_request("GET", url)
     except httpx.InvalidURL as exc:
@@ -270,74 +287,93 @@ async def download(
         ) from exc
     deadline = http.deadline_for(request)
     request.extensions = {**request.extensions, "trace": deadline.trace}
+    progress = _Progress()
     try:
         async with deadline:
             response = await client.send(request, stream=True)
             try:
-                status = response.status_code
-                if status != 200:
-                    body = await http.read_capped(response, ERROR_BODY, strict=False)
-                    raise _link_error(status, body.decode("utf-8", "replace"), service)
-                expected = response.headers.get("content-length")
-                with _disk(folder, "store the result"):
-                    folder.mkdir(parents=True, exist_ok=True)
-                    out = part.open("wb")
-                try:
-                    async for chunk in response.aiter_bytes():
-                        received += len(chunk)
-                        if received > max_bytes:
-                            raise UnsafeArchive(
-                                f"{service}: the result is larger than {max_bytes} bytes",
-                                service=service,
-                            )
-                        deadline.moved(len(chunk))
-                        with _disk(folder, "store the result"):
-                            out.write(chunk)
-                finally:
-                    with _disk(folder, "store the result"):
-                        out.close()  # flushes: a full disk may say so only now
-                encoded = response.headers.get("content-encoding", "identity") != "identity"
-                # Content-Length counts the bytes on the wire, before any decoding.
-                wire = response.num_bytes_downloaded if encoded else received
+                await _receive(response, part, max_bytes, service, deadline, progress)
             finally:
                 await response.aclose()
-        if expected is not None and expected.isdigit() and int(expected) != wire:
-            raise MalformedResponse(
-                f"{service}: result download truncated ({wire} of {expected} bytes)",
-                service=service,
-            )
-        with _disk(folder, "store the result"):
+        with _disk(dest.parent, "store the result"):
             if durable:
                 _fsync(part)
             os.replace(part, dest)
             if durable:
-                _fsync_dir(folder)
+                _fsync_dir(dest.parent)
     except TimeoutError as exc:
         if not deadline.expired():
             raise
         raise http.too_slow(
-            service, f"the result download ({received} bytes so far)", deadline
+            service, f"the result download ({progress.received} bytes so far)", deadline
         ) from exc
-    except httpx.TimeoutException as exc:
-        raise NetworkError(f"{service}: result download timed out", service=service) from exc
-    except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-        raise MalformedResponse(
-            f"{service}: result download cut short after {received} "
-            f"bytes ({exc or type(exc).__name__})",
-            service=service,
-        ) from exc
-    except httpx.TransportError as exc:
-        raise NetworkError(
-            f"{service}: result download failed: {exc or type(exc).__name__}", service=service
-        ) from exc
-    except ConnectionError as exc:  # in-process transports surface a dropped connection so
-        raise MalformedResponse(
-            f"{service}: result download cut short ({exc})", service=service
-        ) from exc
+    except (httpx.TransportError, ConnectionError) as exc:
+        raise _transport_error(exc, service, progress.received) from exc
     finally:
         with contextlib.suppress(OSError):
             part.unlink()
-    return received
+    return progress.received
+
+
+class _Progress:
+    received = 0
+
+
+async def _receive(
+    response: httpx.Response,
+    part: Path,
+    max_bytes: int,
+    service: str | None,
+    deadline: http.Deadline,
+    progress: _Progress,
+) -> None:
+    """The answer's body into *part*, capped, counted, checked against Content-Length."""
+    status = response.status_code
+    if status != 200:
+        body = await http.read_capped(response, ERROR_BODY, strict=False)
+        raise _link_error(status, body.decode("utf-8", "replace"), service)
+    expected = response.headers.get("content-length")
+    folder = part.parent
+    with _disk(folder, "store the result"):
+        folder.mkdir(parents=True, exist_ok=True)
+        out = part.open("wb")
+    try:
+        async for chunk in response.aiter_bytes():
+            progress.received += len(chunk)
+            if progress.received > max_bytes:
+                raise UnsafeArchive(
+                    f"{service}: the result is larger than {max_bytes} bytes", service=service
+                )
+            deadline.moved(len(chunk))
+            with _disk(folder, "store the result"):
+                out.write(chunk)
+    finally:
+        with _disk(folder, "store the result"):
+            out.close()  # flushes: a full disk may say so only now
+    encoded = response.headers.get("content-encoding", "identity") != "identity"
+    # Content-Length counts the bytes on the wire, before any decoding.
+    wire = response.num_bytes_downloaded if encoded else progress.received
+    if expected is not None and expected.isdigit() and int(expected) != wire:
+        raise MalformedResponse(
+            f"{service}: result download truncated ({wire} of {expected} bytes)",
+            service=service,
+        )
+
+
+def _transport_error(exc: Exception, service: str | None, received: int) -> Exception:
+    if isinstance(exc, httpx.TimeoutException):
+        return NetworkError(f"{service}: result download timed out", service=service)
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return MalformedResponse(
+            f"{service}: result download cut short after {received} "
+            f"bytes ({exc or type(exc).__name__})",
+            service=service,
+        )
+    if isinstance(exc, ConnectionError):  # in-process transports surface a dropped one so
+        return MalformedResponse(f"{service}: result download cut short ({exc})", service=service)
+    return NetworkError(
+        f"{service}: result download failed: {exc or type(exc).__name__}", service=service
+    )
 
 
 @contextlib.contextmanager
