@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
+import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -178,3 +181,36 @@ class LoopThread:
             task.cancel()
         await asyncio.gather(*rest, return_exceptions=True)
         await asyncio.get_running_loop().shutdown_asyncgens()
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, size: str = "64k") -> Iterator[Path]:
+    """A tmpfs of *size* mounted at *path* (made empty), unmounted afterwards."""
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"mounting a small disk needs root: {done.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def fill(folder: Path) -> Path:
+    """Fill *folder*'s disk to the last byte, as a big download would; the filler's path."""
+    filler = folder / "big-download.iso"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        while True:
+            try:
+                os.write(fd, b"\0" * 4096)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+                return filler
+    finally:
+        os.close(fd)

@@ -8,53 +8,14 @@ The small disks are real: a tmpfs mounted over the folder (mounting needs root).
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
-import os
 import re
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.acceptance.conftest import Workspace, receipt, wait_for
+from tests.helpers import fill, small_disk
 
 LABEL_FILE = "/api/v2/OCR/Model/.*/LabelFile/"
-
-
-@contextlib.contextmanager
-def small_disk(path: Path, size: str = "64k") -> Iterator[Path]:
-    """A tmpfs of *size* mounted at *path* (made empty), unmounted afterwards."""
-    path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"mounting a small disk needs root: {done.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(path)], check=True)
-
-
-def fill(folder: Path) -> Path:
-    """Fill *folder*'s disk to the last byte, as a big download would; the filler's path."""
-    filler = folder / "big-download.iso"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    try:
-        while True:
-            try:
-                os.write(fd, b"\0" * 4096)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
-                return filler
-    finally:
-        os.close(fd)
 
 
 def everything(folder: Path) -> list[str]:

@@ -1,5 +1,8 @@
 """Chaos: hundreds of documents, seeded faults on every service, the daemon SIGKILLed at
-random moments and restarted.  Every document must end `done` exactly once and the mock's
+random moments and restarted, hostile inputs among the good ones (a certificate-encrypted
+PDF, a FIFO, a link to itself, a name that is not UTF-8, an empty and a cut PDF), and an
+archive disk that is full for part of the run.  Every good document must end `done`
+exactly once, every hostile one `failed` exactly once with its error file, and the mock's
 ledger must show no document submitted more often than the kills can explain.
 
 ``CHAOS_SEED`` picks another run; the figures are printed (``pytest -s`` shows them).
@@ -18,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from mockserver.samples import multipage_pdf, receipt_pdf
-from tests.helpers import service_sections, wait_for, write_config
+from tests.helpers import fill, service_sections, small_disk, wait_for, write_config
 
 from .conftest import MockProcess, docinbox, start_daemon
 
@@ -85,6 +88,23 @@ def counts(config: Path) -> dict[str, int]:
     return json.loads(out)["counts"]
 
 
+DATA = Path(__file__).resolve().parents[1] / "data"
+LATIN1 = b"Factura_\xf1.pdf"  # from an old USB stick: not UTF-8
+
+
+def drop_hostile(inbox: Path) -> list[str]:
+    """Inputs that must each fail alone, with an error file, and never stop the others."""
+    old = 1_000_000_000  # an old mtime: not "still being written"
+    (inbox / "certificado.pdf").write_bytes((DATA / "certificate-encrypted.pdf").read_bytes())
+    (inbox / "vacio.pdf").write_bytes(b"")
+    (inbox / "cortado.pdf").write_bytes(receipt_pdf(total="7.77")[:400])
+    for name in ("certificado.pdf", "vacio.pdf", "cortado.pdf"):
+        os.utime(inbox / name, (old, old))
+    os.mkfifo(inbox / "tubo.pdf")
+    os.symlink("bucle.pdf", inbox / "bucle.pdf")
+    return ["bucle.pdf", "certificado.pdf", "cortado.pdf", "tubo.pdf", "vacio.pdf"]
+
+
 @pytest.mark.mock_speed(100)
 def test_chaos(workdir: Path, mock_process: MockProcess) -> None:
     rng = random.Random(SEED)
@@ -108,11 +128,26 @@ def test_chaos(workdir: Path, mock_process: MockProcess) -> None:
     for n in range(PRIVATE):
         (inbox / "private" / f"p{n:03}.pdf").write_bytes(receipt_pdf(total=f"9{n}.00"))
         names.append(f"private/p{n:03}.pdf")
-    total = len(names)
+    with open(os.fsencode(str(inbox)) + b"/" + LATIN1, "wb") as fh:
+        fh.write(receipt_pdf(total="8.88"))
+    total = len(names) + 1
+    hostile = drop_hostile(inbox)
 
-    started = time.monotonic()
+    with small_disk(workdir / "archive", "4m") as archive:
+        filler = fill(archive)  # full for the first kills; freed half way
+        started = time.monotonic()
+        kills = run_and_kill(config, rng, filler)
+        result = docinbox("run", "--once", "-c", str(config), timeout=900)
+        elapsed = time.monotonic() - started
+        assert result.returncode in (0, 1), result.stdout[-4000:] + result.stderr[-4000:]
+        check_outcome(workdir, mock_process, names, hostile, total, kills, elapsed)
+
+
+def run_and_kill(config: Path, rng: random.Random, filler: Path) -> int:
     kills = 0
-    for _ in range(KILLS):
+    for round_ in range(KILLS):
+        if round_ == KILLS // 2:
+            filler.unlink()  # the user frees space: archiving goes on by itself
         daemon = start_daemon(config)
         try:
             # let it work for a random while (any moment is fair game, start-up included)
@@ -127,27 +162,43 @@ def test_chaos(workdir: Path, mock_process: MockProcess) -> None:
             daemon.send_signal(signal.SIGKILL)
             daemon.communicate(timeout=30)
             kills += 1
-    result = docinbox("run", "--once", "-c", str(config), timeout=900)
-    elapsed = time.monotonic() - started
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return kills
 
-    assert counts(config) == {"done": total}
+
+def check_outcome(
+    workdir: Path,
+    mock_process: MockProcess,
+    names: list[str],
+    hostile: list[str],
+    total: int,
+    kills: int,
+    elapsed: float,
+) -> None:
+    config = workdir / "config.toml"
+    assert counts(config) == {"done": total, "failed": len(hostile)}
     outbox = sorted(p.name for p in (workdir / "outbox").iterdir())
-    assert outbox == sorted(Path(n).stem for n in names)  # each exactly once, no " (2)"
+    # each exactly once, no " (2)"; the name that is not UTF-8 shown readably
+    assert outbox == sorted([Path(n).stem for n in names] + ["Factura_ñ"])
     archived = sorted(
         p.relative_to(workdir / "archive").as_posix() for p in (workdir / "archive").rglob("*.pdf")
     )
-    assert archived == sorted(names)
-    assert not [p for p in inbox.rglob("*") if p.is_file()]
-    assert not (workdir / "failed").exists() or not list((workdir / "failed").iterdir())
+    assert sorted(a for a in archived if a.isascii()) == sorted(names)
+    assert os.path.exists(os.fsencode(str(workdir / "archive")) + b"/" + LATIN1)
+    inbox = workdir / "inbox"
+    assert not [p for p in inbox.rglob("*") if p.is_file() or p.is_symlink()]
+    failed = workdir / "failed"
+    assert sorted(p.name for p in failed.iterdir()) == sorted(
+        [*hostile, *(f"{n}.error.json" for n in hostile)]
+    )
 
     tasks = [t for t in mock_process.tasks() if t.get("sha256")]
+    requests = mock_process.requests()
     per_doc = collections.Counter(t["sha256"] for t in tasks)
     extra = sum(n - 1 for n in per_doc.values())
-    requests = mock_process.requests()
     faulted = sum(1 for r in requests if r.get("fault"))
     print(
-        f"\nchaos seed={SEED}: {total} documents, {kills} SIGKILLs, {len(requests)} requests "
+        f"\nchaos seed={SEED}: {total} documents and {len(hostile)} hostile inputs, "
+        f"{kills} SIGKILLs, a full archive disk for {KILLS // 2} rounds, {len(requests)} requests "
         f"({faulted} faulted), {len(tasks)} submissions accepted, {extra} resubmissions "
         f"(max {max(per_doc.values())} per document), {elapsed:.1f} s"
     )
