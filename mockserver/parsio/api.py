@@ -173,12 +173,12 @@ class Api:
                     return nest_error(400, "The ZIP archive holds no files")
                 if len(members) > most:
                     return nest_error(400, f"A ZIP archive may hold at most {most} files")
+                copied = 0  # the whole archive's content counts against the limit
                 for n, member in enumerate(members):
                     name = _safe_name(member.filename)
                     target = folder / f"{n:03d}" / name
                     target.parent.mkdir()
                     with archive.open(member) as src, target.open("wb") as dst:
-                        copied = 0
                         while chunk := src.read(1024 * 1024):
                             copied += len(chunk)
                             if copied > limit:

@@ -179,6 +179,13 @@ async def test_a_zip_upload_makes_one_document_per_file(
     assert refused.status_code == 400  # ZIPs go to /upload only
     broken = await upload(client, b"PK\x03\x04 not really", sync=False, name="x.zip")
     assert broken.status_code == 400
+    # A small archive that inflates past the upload limit is refused, not unpacked.
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        for n in range(3):
+            archive.writestr(f"{n}.pdf", b"\0" * 4000)
+    fast(ctx, max_bytes=10_000)
+    assert (await upload(client, bomb.getvalue(), sync=False, name="b.zip")).status_code == 413
 
 
 async def test_unreadable_files_fail_without_credits(
