@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
-from . import admin, docparse, mineru, nanonets, oss
+from . import admin, docparse, mineru, nanonets, oss, parsio
 from .core.context import MockContext
 from .core.faultreplies import TRANSPORT_KEY
 from .core.middleware import journal_and_faults, transport_of
@@ -24,6 +24,7 @@ SERVICES: tuple[tuple[str, Callable[[MockContext], list[BaseRoute]]], ...] = (
     ("mineru", mineru.routes),
     ("oss", oss.routes),
     ("docparse", docparse.routes),
+    ("parsio", parsio.routes),
 )
 
 

@@ -14,6 +14,11 @@ NANONETS_MODEL_ID = "00000000-0000-0000-0000-000000000000"
 MINERU_TOKEN = "mock-mineru-token"
 #: docparse v1: ``Authorization: Bearer mock-docparse-token``.
 DOCPARSE_TOKEN = "mock-docparse-token"
+#: Parsio: ``X-API-Key: mock-parsio-key``.
+PARSIO_API_KEY = "mock-parsio-key"
+#: The demo mailbox, whose parser extracts the demo model's fields (``fecha``, ``total``)
+#: and its table ``lineas_detalle`` (``descripcion``, ``cantidad``).
+PARSIO_MAILBOX_ID = "mock-mailbox"
 #: The user uid of the mock's MinerU account. MinerU signs callbacks with
 #: ``checksum = sha256(uid + seed + content)`` (seed 002, ``callback``); a client
 #: verifying a callback from the mock uses this uid.

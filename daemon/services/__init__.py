@@ -19,9 +19,10 @@ from .base import (
 from .docparse import Docparse
 from .mineru import Mineru
 from .nanonets import Nanonets
+from .parsio import Parsio
 
 #: Service name → class.  A service that no route names is never built.
-REGISTRY: dict[str, type[Service]] = {cls.name: cls for cls in (Nanonets, Mineru, Docparse)}
+REGISTRY: dict[str, type[Service]] = {cls.name: cls for cls in (Nanonets, Mineru, Docparse, Parsio)}
 
 
 def needed(settings: Settings) -> set[str]:
