@@ -245,7 +245,7 @@ def test_a_real_watch_limit_then_raised(tmp_path: Path) -> None:
 def test_the_top_folder_over_the_limit_falls_back_at_start(
     tmp_path: Path, watch: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import daemon.watcher.watcher as module
+    import daemon.watcher.observers as module
 
     def exhausted() -> InotifyObserver:
         raise OSError(errno.EMFILE, "inotify instance limit reached")
