@@ -19,7 +19,7 @@ Watching can break while docinbox runs, and never silently:
   it can (``observers.py``);
 - the inbox deleted, moved away or replaced is noticed within a second (``health.py``):
   the watcher stops the dead observer, re-creates the inbox when it owns it, watches the
-  new folder, rescans, and logs one warning;
+  new folder, calls ``on_attached``, rescans, and logs one warning;
 - an observer that dies for any other reason is restarted.
 
 ``active_mode`` always says what is true now: ``native``, ``polling``, ``polling (inotify
@@ -53,13 +53,27 @@ from .writers import WriterCheck
 
 log = logging.getLogger("docinbox.watcher")
 
+AttachedCallback = Callable[[Path], None]
+
 #: How long a handed-over file is remembered: written again within this long, it is a
 #: writer that reopens the file (a page at a time), not a new document.
 REMEMBER_SECONDS = 60.0
 
 
 class InboxWatcher:
-    """The inbox, watched: each file goes to ``on_ready`` once it is completely written."""
+    """The inbox, watched: each file goes to ``on_ready`` once it is completely written.
+
+    *on_attached*, when given, is called with the inbox's path, on the watcher's thread,
+    each time the watcher attaches to the inbox folder again after ``start``: the inbox
+    was deleted and created again (by the user or by docinbox), replaced by another
+    folder, or is back after it went missing (a drive plugged in again).  It runs after
+    the new folder is watched and before it is scanned, so whatever it re-establishes
+    (the daemon's folder lock) is in place before a file of the new folder is handed over.
+    The folder may be the very one watched before (moved away and back): compare its
+    identity before acting.  Not called for observer changes on the same folder (a
+    restart, polling to native and back).  An exception it raises is logged, and the
+    watcher carries on.
+    """
 
     def __init__(
         self,
@@ -74,6 +88,7 @@ class InboxWatcher:
         clock: Clock | None = None,
         observer_factory: Callable[[], BaseObserver] | None = None,
         writers: WriterCheck | None = None,
+        on_attached: AttachedCallback | None = None,
     ) -> None:
         self.inbox = inbox
         self.on_ready = on_ready
@@ -83,6 +98,7 @@ class InboxWatcher:
         self.settle = settle_seconds
         self.rescan_every = rescan_seconds
         self.clock = clock or SystemClock()
+        self.on_attached = on_attached
         tracker = SettleTracker(
             quiet=quiet_seconds,
             settle=settle_seconds,
@@ -205,14 +221,19 @@ class InboxWatcher:
             self._watch_again()
 
     def _watch_again(self) -> None:
-        """Another folder is the inbox now (or the old one is back): watch it, say so, then
-        scan it."""
+        """Another folder is the inbox now (or the old one is back): watch it, say so, let
+        the daemon catch up (``on_attached``), then scan it."""
         deleted = self._shared.inbox_deleted
         self._detach(MISSING)
         if not self._try_attach():
             return
         self._shared.inbox_deleted = False
         self._health.attached(self.active_mode, deleted=deleted)
+        if self.on_attached is not None:
+            try:
+                self.on_attached(self.inbox)
+            except Exception:
+                log.exception("error after watching %s again; the watching goes on", self.inbox)
         self.scan(initial=True)
 
     # --- watching every folder (Linux) ------------------------------------------------------
