@@ -138,7 +138,7 @@ def test_falls_back_to_polling_when_inotify_cannot_start(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    import daemon.watcher.watcher as module
+    import daemon.watcher.observers as module
 
     native = module._native_observer
 

@@ -245,7 +245,7 @@ def test_a_real_watch_limit_then_raised(tmp_path: Path) -> None:
 def test_the_top_folder_over_the_limit_falls_back_at_start(
     tmp_path: Path, watch: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import daemon.watcher.watcher as module
+    import daemon.watcher.observers as module
 
     def exhausted() -> InotifyObserver:
         raise OSError(errno.EMFILE, "inotify instance limit reached")
@@ -366,3 +366,88 @@ def test_an_observer_that_dies_is_restarted(
     assert any("stopped unexpectedly" in m for m in warnings(caplog))
     drop(tmp_path, tmp_path / "inbox" / "a.pdf")
     wait_for(lambda: rec.has("a.pdf"), timeout=5, message="picked up")
+
+
+# --- on_attached: the daemon re-takes what it held on the old folder ---------------------------
+
+
+class Attached:
+    """Records each on_attached call: the path, the thread, and whether the recorder had
+    been handed a file of the new folder already."""
+
+    def __init__(self, watch_for: str, fail: bool = False) -> None:
+        self.watch_for = watch_for
+        self.fail = fail
+        self.rec: Recorder | None = None
+        self.calls: list[tuple[Path, str, bool]] = []
+
+    def __call__(self, path: Path) -> None:
+        seen = self.rec is not None and self.rec.has(self.watch_for)
+        self.calls.append((path, threading.current_thread().name, seen))
+        if self.fail:
+            raise RuntimeError("cannot lock the new inbox")
+
+
+def test_on_attached_runs_for_a_replaced_inbox_before_its_files_are_handed_over(
+    tmp_path: Path, watch: Any
+) -> None:
+    inbox = tmp_path / "inbox"
+    attached = Attached(watch_for="waiting.pdf")
+    _w, rec = watch(on_attached=attached)
+    attached.rec = rec
+    assert attached.calls == []  # not for the first start
+    replacement = tmp_path / "replacement"
+    replacement.mkdir()
+    (replacement / "waiting.pdf").write_bytes(b"%PDF-1.4 already there")
+    os.rename(inbox, tmp_path / "old")
+    os.rename(replacement, inbox)
+    wait_for(lambda: rec.has("waiting.pdf"), timeout=5, message="the new folder scanned")
+    assert attached.calls == [(inbox, "docinbox-watcher", False)]
+
+
+def test_on_attached_runs_when_the_inbox_is_created_again(tmp_path: Path, watch: Any) -> None:
+    inbox = tmp_path / "inbox"
+    attached = Attached(watch_for="after.pdf")
+    w, rec = watch(on_attached=attached)
+    shutil.rmtree(inbox)
+    wait_for(lambda: attached.calls, timeout=5, message="on_attached")
+    assert w.active_mode == "native"
+    drop(tmp_path, inbox / "after.pdf")
+    wait_for(lambda: rec.has("after.pdf"), timeout=5, message="picked up")
+    assert [path for path, _thread, _seen in attached.calls] == [inbox]
+
+
+def test_on_attached_not_for_an_observer_restarted_on_the_same_folder(
+    tmp_path: Path, watch: Any
+) -> None:
+    observers: list[InotifyObserver] = []
+
+    def factory() -> InotifyObserver:
+        observers.append(InotifyObserver(generate_full_events=True))
+        return observers[-1]
+
+    attached = Attached(watch_for="a.pdf")
+    _w, rec = watch(observer_factory=factory, on_attached=attached)
+    observers[0].stop()  # as if its thread had died
+    wait_for(lambda: len(observers) == 2, timeout=5, message="restarted")
+    drop(tmp_path, tmp_path / "inbox" / "a.pdf")
+    wait_for(lambda: rec.has("a.pdf"), timeout=5, message="picked up")
+    assert attached.calls == []
+
+
+def test_on_attached_failing_is_logged_and_watching_goes_on(
+    tmp_path: Path, watch: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    inbox = tmp_path / "inbox"
+    attached = Attached(watch_for="waiting.pdf", fail=True)
+    _w, rec = watch(on_attached=attached)
+    replacement = tmp_path / "replacement"
+    replacement.mkdir()
+    (replacement / "waiting.pdf").write_bytes(b"%PDF-1.4 already there")
+    os.rename(inbox, tmp_path / "old")
+    os.rename(replacement, inbox)
+    # found only by the scan that follows on_attached (the rescan is off)
+    wait_for(lambda: rec.has("waiting.pdf"), timeout=5, message="the new folder scanned")
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert f"watching {inbox} again" in error.getMessage()
+    assert error.exc_info is not None and "cannot lock the new inbox" in str(error.exc_info[1])
