@@ -21,6 +21,7 @@ import logging
 import random
 import threading
 from collections.abc import Coroutine, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,7 +30,7 @@ from . import embedded, sniff
 from . import services as registry
 from .actions import DaemonControl
 from .clock import Clock, SystemClock
-from .errors import StoreError
+from .errors import AlreadyRunning, StoreError
 from .health import Health
 from .lock import DaemonLock
 from .loops import Loops
@@ -228,7 +229,19 @@ class Daemon:
             settle_seconds=w.settle_seconds,
             rescan_seconds=w.rescan_seconds,
             clock=self.clock,
+            on_attached=self._inbox_again,
         )
+
+    def _inbox_again(self, inbox: Path) -> None:
+        """(The watcher's thread) the inbox was made again: lock the new folder before its
+        files are handed over, or stop if another daemon took it meanwhile."""
+        if self._lock is None:
+            return
+        try:
+            self._lock.reattach(inbox)
+        except AlreadyRunning as exc:
+            log.critical("%s; this daemon stops. %s", exc.message, exc.hint)
+            self.stop()
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)

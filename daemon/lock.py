@@ -53,7 +53,8 @@ class DaemonLock:
         self.database_lock = database_lock_path(database)
         self.folders = list(dict.fromkeys(folders))
         self.config = config
-        self._fds: list[int] = []
+        self._fds: list[int] = []  # the database's lock file
+        self._folder_fds: dict[Path, int] = {}
 
     def acquire(self) -> None:
         """Lock everything or nothing; AlreadyRunning names the folder that is taken."""
@@ -69,15 +70,7 @@ class DaemonLock:
                 )
             for folder in self.folders:
                 folder.mkdir(parents=True, exist_ok=True)
-                fd = _open_folder(folder)
-                self._fds.append(fd)
-                if not _lock(fd, exclusive=True, patience=ACQUIRE_SECONDS):
-                    raise AlreadyRunning(
-                        f"another docinbox daemon already uses {folder}",
-                        hint="Two daemons on one folder would take each other's files: "
-                        "stop the other one, or give this configuration its own "
-                        "folders.",
-                    )
+                self._folder_fds[folder] = self._lock_folder(folder)
         except BaseException:
             self.release()
             raise
@@ -91,11 +84,39 @@ class DaemonLock:
             + b"\n",
         )
 
+    def _lock_folder(self, folder: Path) -> int:
+        fd = _open_folder(folder)
+        if not _lock(fd, exclusive=True, patience=ACQUIRE_SECONDS):
+            os.close(fd)
+            raise AlreadyRunning(
+                f"another docinbox daemon already uses {folder}",
+                hint="Two daemons on one folder would take each other's files: "
+                "stop the other one, or give this configuration its own folders.",
+            )
+        return fd
+
+    def reattach(self, folder: Path) -> None:
+        """*folder* was deleted (or replaced) and is there again: the lock on the old one
+        protects nothing any more, so take the new one (AlreadyRunning when another daemon
+        was quicker)."""
+        old = self._folder_fds.get(folder)
+        if old is not None:
+            with contextlib.suppress(OSError):
+                held, now = os.fstat(old), os.stat(folder)
+                if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+                    return  # the same folder, back where it was: still ours
+        fd = self._lock_folder(folder)
+        self._folder_fds[folder] = fd
+        if old is not None:
+            with contextlib.suppress(OSError):
+                os.close(old)
+
     def release(self) -> None:
-        for fd in reversed(self._fds):
+        for fd in [*reversed(self._folder_fds.values()), *reversed(self._fds)]:
             with contextlib.suppress(OSError):
                 os.close(fd)  # closing the descriptor drops its lock
         self._fds.clear()
+        self._folder_fds.clear()
 
     def __enter__(self) -> DaemonLock:
         self.acquire()

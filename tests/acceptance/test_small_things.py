@@ -100,3 +100,18 @@ def test_mineru_results_are_readable_like_every_other_folder(workspace: Workspac
     ]:
         assert stat.S_IMODE(folder.stat().st_mode) == expected, folder
     assert daemon.stop() == 0
+
+
+def test_a_re_created_inbox_is_locked_again(workspace: Workspace) -> None:
+    import shutil
+
+    first = workspace.start()
+    first.wait_ready()
+    shutil.rmtree(workspace.inbox)  # deleted by hand; docinbox makes it again and watches it
+    first.wait_for_line(r"was deleted; docinbox created it again", 30)
+    other = Workspace(workspace.root / "other")
+    other.set_key("folders", "inbox", json.dumps(str(workspace.inbox)))
+    second = other.docinbox("run", timeout=30)
+    assert second.returncode == 3, second.stdout + second.stderr
+    assert str(workspace.inbox) in second.stderr
+    assert first.stop() == 0
