@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,11 @@ def _record(
                 info.message,
             )
             continue
+        if _changed_since_queued(job):
+            # What was read is a newer version than the job's: its refresh (admission,
+            # when the watcher offers it) is inspected instead.
+            rt.store.update(job.id, State.QUEUED, not_before=now + min(HOLD_SECONDS, _window(rt)))
+            continue
         try:
             decision = decide(rt, dataclasses.replace(job, kind=info.kind, pages=info.pages))
         except DocumentError as exc:
@@ -140,6 +146,14 @@ def _still_being_written(rt: Runtime, job: Job, error: DocinboxError, now: float
     if not isinstance(error, CorruptDocument | EmptyDocument):
         return False
     return now - job.mtime_ns / 1e9 < _window(rt)
+
+
+def _changed_since_queued(job: Job) -> bool:
+    try:
+        st = os.stat(job.location)
+    except OSError:
+        return False  # gone: the submission step says so
+    return (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns)
 
 
 def _window(rt: Runtime) -> float:

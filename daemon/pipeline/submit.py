@@ -17,7 +17,13 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import DocinboxError, DocumentVanished, InternalError, StaleTransition
+from ..errors import (
+    DocinboxError,
+    DocumentChanging,
+    DocumentVanished,
+    InternalError,
+    StaleTransition,
+)
 from ..services import Service
 from ..store import Job, State
 from .outcomes import Outcomes
@@ -34,6 +40,14 @@ async def submit(rt: Runtime, outcomes: Outcomes, service: Service, jobs: Sequen
         try:
             check_unchanged(job)  # one stat: not worth a thread hop
         except DocinboxError as exc:
+            if job.attempts == 0 and isinstance(exc, DocumentChanging):
+                # Never sent, and a newer version is in the inbox: it is that version's
+                # job now (the watcher offers it; admission refreshes this job).
+                rt.store.update(
+                    job.id, State.QUEUED, kind=None, service=None, not_before=rt.clock.now() + 1.0
+                )
+                rt.signals.inspect.set()
+                continue
             problems.append((job, exc))
             continue
         twin = _twin(rt, job, service.name)
@@ -99,7 +113,7 @@ def check_unchanged(job: Job) -> None:
     except FileNotFoundError as exc:
         raise DocumentVanished(f"{job.rel_path} was removed before it was sent") from exc
     if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns):
-        raise DocumentVanished(f"{job.rel_path} changed after it was queued")
+        raise DocumentChanging(f"{job.rel_path} changed after it was queued")
 
 
 def _twin(rt: Runtime, job: Job, service: str) -> Job | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,11 +26,12 @@ def mock() -> MockContext:
     return MockContext()
 
 
-def run_once(folder: Path, mock: MockContext, **kwargs) -> tuple[int, Engine]:  # type: ignore[no-untyped-def]
+def run_once(folder: Path, mock: MockContext, app: Any = None, **kwargs) -> tuple[int, Engine]:  # type: ignore[no-untyped-def]
+    """``run --once`` in this process against the mock *app* (one made for *mock* if None:
+    an app holds the services' state, so a test that talks to the mock first passes it)."""
     settings = config.load(write_config(folder, "http://mock", **kwargs))
-    engine = Engine(
-        settings, transport=httpx.ASGITransport(app=create_app(mock)), start_mock=False, fsync=False
-    )
+    transport = httpx.ASGITransport(app=app or create_app(mock))
+    engine = Engine(settings, transport=transport, start_mock=False, fsync=False)
     try:
         code = engine.run(once=True)
     finally:
@@ -378,3 +380,65 @@ def test_a_crash_while_a_result_was_staged_loses_nothing_and_sends_nothing_again
     assert not list(outbox.glob(".docinbox-tmp-*"))
     assert (workdir / "archive" / "recibo.pdf").exists()
     assert len(nanonets_uploads(mock)) == 1
+
+
+@pytest.mark.parametrize("damage", ["empty", "missing", "truncated"])
+def test_a_stored_answer_lost_in_a_power_cut_is_fetched_again(
+    workdir: Path, mock: MockContext, damage: str
+) -> None:
+    """`received`, but the raw answer on disk is empty, gone or cut short (a power cut
+    before it reached the disk): fetched again from the service, not failed, not sent
+    again."""
+    import asyncio
+
+    from mockserver import defaults
+
+    settings = config.load(write_config(workdir, "http://mock"))
+    app = create_app(mock)
+
+    async def label() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
+            return await client.post(
+                f"/api/v2/OCR/Model/{defaults.NANONETS_MODEL_ID}/LabelFile/",
+                auth=(defaults.NANONETS_API_KEY, ""),
+                files={"file": ("recibo.pdf", receipt_pdf(), "application/pdf")},
+            )
+
+    answered = asyncio.run(label())
+    file_id = answered.json()["result"][0]["request_file_id"]
+    path = workdir / "inbox" / "recibo.pdf"
+    path.write_bytes(receipt_pdf())
+    st = path.stat()
+    store = open_store(settings.folders.state)
+    job = store.add(
+        rel_path="recibo.pdf",
+        location=str(path),
+        sha256="0" * 64,
+        size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        kind="pdf",
+        pages=1,
+    )
+    store.transition(job.id, State.QUEUED, State.SUBMITTING, service="nanonets", attempts=1)
+    store.transition(
+        job.id,
+        State.SUBMITTING,
+        State.RECEIVED,
+        remote={"request_file_id": file_id, "model_id": defaults.NANONETS_MODEL_ID},
+    )
+    store.close()
+    raw = workdir / "state" / "work" / str(job.id) / "raw"
+    raw.mkdir(parents=True)
+    if damage == "empty":
+        (raw / "response.json").write_bytes(b"")
+    elif damage == "truncated":
+        (raw / "response.json").write_bytes(answered.content[: len(answered.content) // 2])
+    uploads_before = len(nanonets_uploads(mock))
+
+    assert run_once(workdir, mock, app)[0] == 0
+    result = read_json(workdir / "outbox" / "recibo" / "result.json")
+    assert {f["label"]: f["text"] for f in result["fields"]}["total"] == "45.99"
+    assert len(nanonets_uploads(mock)) == uploads_before  # fetched, never sent again
+    fetched = [e for e in mock.journal.entries() if e["method"] == "GET" and file_id in e["path"]]
+    assert fetched
