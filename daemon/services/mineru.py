@@ -12,8 +12,19 @@ Crash safety: the batch id, upload URL and data_id are checkpointed before any P
 ``uploaded`` after it, so a restarted daemon re-PUTs to a still-valid URL (a re-PUT
 replaces the object) or just polls, instead of asking for (and paying for) a new task.
 
-Business errors are HTTP 200 with a non-zero ``code``; a bad token is HTTP 401 with
-``msgCode`` A0202/A0211 (what the real service does; the mock copies it).
+Business errors are HTTP 200 with a non-zero ``code``, or HTTP 400 with ``msg`` an
+``{"en", "zh"}`` object (opendatalab/MinerU#1826); a bad token is HTTP 401 with
+``msgCode`` A0202/A0211 and no ``code`` (opendatalab/MinerU#5133).  A failed task is read
+by its ``err_code`` first (every official SDK reads it: opendatalab/MinerU-Ecosystem
+``sdk/python/src/mineru/client.py``), else by its ``err_msg`` — English in every real
+answer found, Chinese in the docs' examples — against both languages' texts.  -60017 is
+"retry limit reached" (the document's failure, with a hint), -60018/-60019 the daily
+allowances (a pause until midnight in Beijing), -60020…-60022 worth another try
+(mineru.net/apiManage/docs' error table).
+
+Limits are settings (``max_pages_per_file`` 200, ``max_files_per_batch`` 50: the current
+docs; the seed's 600 and 200 are outdated).  A batch the service refuses for its size is
+split — to the size its answer names, else in halves — and sent again, never failed.
 
 :class:`MineruFamily` holds what docparse (seed 001, same engine, other paths and field
 names) shares with this service.
