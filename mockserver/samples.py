@@ -60,6 +60,66 @@ def pdf_bytes(
     return _serialize(objects, catalog, info, padding)
 
 
+def table_pdf(
+    rows: Sequence[Sequence[str]] = (
+        ("Producto", "Unidades", "Precio"),
+        ("Gasoil", "50", "1.45"),
+        ("AdBlue", "10", "0.80"),
+    ),
+    *,
+    before: Sequence[str] = ("Informe de consumo", "Tabla 1: Consumo por producto"),
+    after: Sequence[str] = ("Fin del informe",),
+    pages_before: int = 0,
+) -> bytes:
+    """A PDF whose last page holds a real table layout: each cell drawn as its own text
+    run at its column's x on the row's baseline (as a table exported to PDF is), between
+    the lines *before* and *after*; *pages_before* plain pages come first.  The first row
+    is the header.  The MinerU mock finds the table in it (``type: table`` in the
+    content list, an HTML ``table_body``)."""
+    objects: list[bytes] = []
+
+    def add(body: bytes) -> int:
+        objects.append(body)
+        return len(objects)
+
+    catalog, tree = add(b""), add(b"")
+    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    contents: list[bytes] = []
+    for n in range(1, pages_before + 1):
+        contents.append(b"BT /F1 12 Tf 72 770 Td (Page %d) Tj ET" % n)
+    ops = [b"BT", b"/F1 12 Tf"]
+    y = 770
+    for line in before:
+        ops.append(b"1 0 0 1 72 %d Tm (%s) Tj" % (y, _latin1(_escape(line))))
+        y -= 20
+    for row in rows:
+        for col, cell in enumerate(row):
+            ops.append(b"1 0 0 1 %d %d Tm (%s) Tj" % (72 + 150 * col, y, _latin1(_escape(cell))))
+        y -= 20
+    y -= 10
+    for line in after:
+        ops.append(b"1 0 0 1 72 %d Tm (%s) Tj" % (y, _latin1(_escape(line))))
+        y -= 20
+    ops.append(b"ET")
+    contents.append(b"\n".join(ops))
+    kids = []
+    for stream in contents:
+        content = add(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
+        kids.append(
+            add(
+                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] "
+                b"/Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>"
+                % (tree, font, content)
+            )
+        )
+    objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % tree
+    objects[tree - 1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
+        b" ".join(b"%d 0 R" % k for k in kids),
+        len(kids),
+    )
+    return _serialize(objects, catalog, None, 0)
+
+
 def _serialize(objects: list[bytes], catalog: int, info: int | None, padding: int) -> bytes:
     """The file: header, the numbered objects, the cross-reference table, the trailer."""
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")

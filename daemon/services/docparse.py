@@ -9,6 +9,12 @@ expiring URL the parser fetches; links go to the parser as they are.  One docume
 unpacked safely into ``raw/`` and normalized like MinerU's.
 
 Token errors are ``-20002``/``-20011`` (the mock answers them with HTTP 401).
+
+Where docparse differs from MinerU (no public trace beyond seed 001): its limits are the
+seed's (600 pages per file, 200 files per batch request), and its ``-60017`` is "页码余额
+不足" (page balance insufficient: a quota) where MinerU's is "retry limit reached".  A
+self-hosted parser may hand back a ``mineru-api`` zip (``<name>/<backend>/<name>.md``,
+``<name>_middle.json``): :mod:`~daemon.services.mineru_result` reads every layout.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from .base import (
     each,
 )
 from .mineru import (
+    DAILY_QUOTA_CODES,
+    MESSAGE_PATTERNS,
     POLL_FIRST,
     POLL_MAX,
     ROUTE_OPTIONS,
@@ -64,6 +72,13 @@ CAMEL = {
 
 @dataclass(frozen=True)
 class DocparseSettings(MineruSettings):
+    #: Seed 001: "单个文件大小≤200MB、页数≤600", "单次请求最多 200 个文件".
+    max_pages_per_file: int = field(
+        default=600, metadata=key(minimum=1, help="pages one file may have (the service's limit)")
+    )
+    max_files_per_batch: int = field(
+        default=200, metadata=key(minimum=1, help="files one batch request may carry")
+    )
     #: Where docinbox serves documents to the parser, and the address the parser uses.
     files_listen: str = field(default="127.0.0.1:8766", metadata=key())
     files_url: str = field(default="", metadata=key())
@@ -90,6 +105,13 @@ class Docparse(MineruFamily):
     task_error_field = "errMsg"
     batch_since_key = "submitted_at"
     fetches_documents = True
+    #: Seed 001's error table: "-60017 页码余额不足 请充值或升级套餐".
+    quota_codes = DAILY_QUOTA_CODES | {-60017}
+    retry_limit_code = None
+    message_patterns = (
+        (r"page balance|页码余额不足", -60017),
+        *(p for p in MESSAGE_PATTERNS if p[1] != -60017),
+    )
 
     @classmethod
     def files_address(cls, settings: ServiceSettings) -> tuple[str, str] | None:
@@ -210,29 +232,34 @@ class Docparse(MineruFamily):
             return outcomes
         if not todo:
             return outcomes
-        files = [
-            {"url": self._source_url(d), "data_id": data_id_for(d), **self._file_options(d)}
-            for d in todo
-        ]
-        body = {**self._batch_options(todo[0]), **self._callback_fields(), "files": files}
-        try:
+
+        async def send(batch: Sequence[SourceDocument]) -> dict[int, Outcome]:
+            files = [
+                {"url": self._source_url(d), "data_id": data_id_for(d), **self._file_options(d)}
+                for d in batch
+            ]
+            body = {**self._batch_options(batch[0]), **self._callback_fields(), "files": files}
             data = self._data(
                 await self._call("POST", "/api/v1/extract/task/batch", json=body), "batch_id"
             )
-        except DocinboxError as exc:
-            outcomes.update({d.job_id: exc for d in todo})
-            return outcomes
-        now = self.clock.now()
-        for doc, f in zip(todo, files, strict=True):
-            remote = {
-                "batch_id": str(data["batch_id"]),
-                "data_id": f["data_id"],
-                "submitted_at": now,
-            }
-            checkpoint(doc.job_id, remote)
-            outcomes[doc.job_id] = Accepted(
-                {**remote, "poll_interval": POLL_FIRST}, poll_after=POLL_FIRST
-            )
+            now = self.clock.now()
+            sent: dict[int, Outcome] = {}
+            for doc, f in zip(batch, files, strict=True):
+                remote = {
+                    "batch_id": str(data["batch_id"]),
+                    "data_id": f["data_id"],
+                    "submitted_at": now,
+                }
+                checkpoint(doc.job_id, remote)
+                sent[doc.job_id] = Accepted(
+                    {**remote, "poll_interval": POLL_FIRST}, poll_after=POLL_FIRST
+                )
+            return sent
+
+        accepted, refused = await self._in_batches_it_takes(todo, send)
+        for part in accepted:
+            outcomes.update(part)
+        outcomes.update(refused)
         return outcomes
 
     def _fetch_failed(

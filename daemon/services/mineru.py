@@ -12,8 +12,19 @@ Crash safety: the batch id, upload URL and data_id are checkpointed before any P
 ``uploaded`` after it, so a restarted daemon re-PUTs to a still-valid URL (a re-PUT
 replaces the object) or just polls, instead of asking for (and paying for) a new task.
 
-Business errors are HTTP 200 with a non-zero ``code``; a bad token is HTTP 401 with
-``msgCode`` A0202/A0211 (what the real service does; the mock copies it).
+Business errors are HTTP 200 with a non-zero ``code``, or HTTP 400 with ``msg`` an
+``{"en", "zh"}`` object (opendatalab/MinerU#1826); a bad token is HTTP 401 with
+``msgCode`` A0202/A0211 and no ``code`` (opendatalab/MinerU#5133).  A failed task is read
+by its ``err_code`` first (every official SDK reads it: opendatalab/MinerU-Ecosystem
+``sdk/python/src/mineru/client.py``), else by its ``err_msg`` — English in every real
+answer found, Chinese in the docs' examples — against both languages' texts.  -60017 is
+"retry limit reached" (the document's failure, with a hint), -60018/-60019 the daily
+allowances (a pause until midnight in Beijing), -60020…-60022 worth another try
+(mineru.net/apiManage/docs' error table).
+
+Limits are settings (``max_pages_per_file`` 200, ``max_files_per_batch`` 50: the current
+docs; the seed's 600 and 200 are outdated).  A batch the service refuses for its size is
+split — to the size its answer names, else in halves — and sent again, never failed.
 
 :class:`MineruFamily` holds what docparse (seed 001, same engine, other paths and field
 names) shares with this service.
@@ -27,11 +38,12 @@ import datetime
 import hashlib
 import hmac
 import json
+import logging
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -71,6 +83,9 @@ from .base import (
 )
 from .rawfiles import open_document
 
+log = logging.getLogger("docinbox")
+T = TypeVar("T")
+
 #: Adaptive polling: first interval, growth while nothing moves, and the cap.
 POLL_FIRST = 3.0
 POLL_MIN = 2.0
@@ -92,7 +107,9 @@ RESULT_ZIP = "result.zip"
 _BEIJING = datetime.timezone(datetime.timedelta(hours=8))
 _DATA_ID_BAD = re.compile(r"[^A-Za-z0-9_.-]")
 
-#: The seeds' error codes → (class, retryable-by-resubmitting?).  Token codes are per API.
+#: Error codes → docinbox errors.  Sources: seed 002's table, completed with -60017 to
+#: -60022 from the current official table (mineru.net/apiManage/docs) and the official
+#: SDK's mapping (opendatalab/MinerU-Ecosystem sdk/python/src/mineru/exceptions.py).
 DOCUMENT_CODES: dict[int, type[DocinboxError]] = {
     -60002: UnsupportedDocument,
     -60003: CorruptDocument,
@@ -100,26 +117,80 @@ DOCUMENT_CODES: dict[int, type[DocinboxError]] = {
     -60005: DocumentTooLarge,
     -60006: TooManyPages,
 }
-TRANSIENT_CODES = frozenset({-10001, -60001, -60007, -60009, -60010, -60011, -60016})
-REQUEST_BUG_CODES = frozenset({-500, -10002})
-#: A failed task reports only ``err_msg``: the seeds' messages, by their first words.
-MESSAGE_CODES: tuple[tuple[str, int], ...] = (
-    ("页码余额不足", -60017),
-    ("获取匹配的文件格式失败", -60002),
-    ("文件格式不支持", -60002),
-    ("文件读取失败", -60003),
-    ("空文件", -60004),
-    ("文件大小超出限制", -60005),
-    ("文件页数超过限制", -60006),
-    ("模型服务暂时不可用", -60007),
-    ("文件读取超时", -60008),
-    ("任务提交队列已满", -60009),
-    ("解析失败", -60010),
-    ("获取有效文件失败", -60011),
-    ("文件转换失败，文件转换为指定格式失败", -60016),
-    ("文件转换失败", -60015),
-    ("服务异常", -10001),
+#: "请稍后再试/重试": a new attempt may work.  -60020 file split failed, -60021 reading the
+#: page count failed, -60022 web page read failed ("network issues or rate limiting").
+TRANSIENT_CODES = frozenset(
+    {-10001, -60001, -60007, -60009, -60010, -60011, -60016, -60020, -60021, -60022}
 )
+REQUEST_BUG_CODES = frozenset({-500, -10002})
+#: Daily allowances ("明日再来"): -60018 parsing tasks per day, -60019 HTML parses; the
+#: SDK raises QuotaExceededError "Daily parsing quota exhausted" for both.
+DAILY_QUOTA_CODES = frozenset({-60018, -60019})
+#: The per-task failure reports ``err_msg`` (and usually ``err_code``); by message, in
+#: both languages, when the code is missing.  Real messages are English (user logs in the
+#: fidelity notes: "failed to read file, please check if the file is corrupted",
+#: "retry limit reached (5 attempts), please replace the file", "parsing failed, please
+#: try again later", "number of pages exceeds limit (200 pages), please split the file
+#: and try again"); the Chinese ones are the error table's.  Order matters: the first
+#: pattern found in the message wins.
+MESSAGE_PATTERNS: tuple[tuple[str, int], ...] = (
+    (r"retry limit|重试次数达到上限|重试次数达到上线", -60017),
+    (r"daily .*(limit|quota)|task limit reached|每日解析任务数量", -60018),
+    (r"html.*(quota|limit)|html 文件解析额度", -60019),
+    (r"split\w* fail|fail\w* to split|文件拆分失败", -60020),
+    (
+        r"(number of pages|page count|pages?) (exceeds?|over)|too many pages|exceeds? .*pages"
+        r"|文件页数超过限制",
+        -60006,
+    ),
+    (r"(read|get)\w* (the )?page count|page count.*fail|读取文件页数失败", -60021),
+    (r"web ?page|网页读取失败", -60022),
+    (r"time ?out|timed out|文件读取超时", -60008),
+    (r"empty file|空文件", -60004),
+    (r"(file )?size exceeds?|too large|文件大小超出限制", -60005),
+    (r"file (format|type)|not supported|unsupported|获取匹配的文件格式失败|文件格式不支持", -60002),
+    (r"fail\w* to read (the )?file|file read fail|corrupt|文件读取失败", -60003),
+    (r"model service|模型服务暂时不可用", -60007),
+    (r"queue (is )?full|任务提交队列已满", -60009),
+    (r"valid file|not (been )?uploaded|获取有效文件失败", -60011),
+    (
+        r"(convert|conversion)\w*.*(requested|specified|export) format|文件转换为指定格式失败",
+        -60016,
+    ),
+    (r"convert|conversion|文件转换失败", -60015),
+    (r"pars(e|ing) fail|fail\w* to parse|解析失败", -60010),
+    (r"service error|服务异常", -10001),
+)
+RETRY_LIMIT_HINT = (
+    "MinerU gave up on this file after retrying it (retry limit reached). Replace it: "
+    "export or scan it again (or print it to PDF) and drop the new copy into the inbox."
+)
+_COUNT_IN_MESSAGE = re.compile(
+    r"(?:不能超过|最多|超过|exceed|more than|at most|up to|limit(?: of| is)?)\D{0,24}?(\d+)",
+    re.IGNORECASE,
+)
+
+
+def code_of(value: Any) -> int | None:
+    """A per-task ``err_code`` as a number: the SDKs read it as an int or a string; empty
+    (``""``, ``None``, ``[]``, 0) means the service gave none."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return None
+    return number or None
+
+
+def message_texts(msg: Any) -> list[str]:
+    """An envelope's ``msg``: a string, or an ``{"en", "zh"}`` object (HTTP 400 answers,
+    opendatalab/MinerU#1826) — English first."""
+    if isinstance(msg, Mapping):
+        return [str(msg[k]) for k in ("en", "zh") if msg.get(k)] + [
+            str(v) for k, v in msg.items() if k not in ("en", "zh") and isinstance(v, str) and v
+        ]
+    return [str(msg)] if msg not in (None, "") else []
 
 
 def verify_callback(uid: str, seed: str, checksum: str, content: str) -> bool:
@@ -153,12 +224,30 @@ def seconds_until_quota_renews(now: float) -> float:
     return max(60.0, tomorrow.timestamp() - now)
 
 
-def message_code(message: str) -> int | None:
+def message_code(
+    message: str, patterns: Sequence[tuple[str, int]] = MESSAGE_PATTERNS
+) -> int | None:
+    """The code a failure message stands for (English or Chinese), or None."""
     text = (message or "").strip()
-    for prefix, code in MESSAGE_CODES:
-        if text.startswith(prefix):
+    for pattern, code in patterns:
+        if re.search(pattern, text, re.IGNORECASE):
             return code
     return None
+
+
+def batch_cap(error: DocinboxError, sent: int) -> tuple[int, bool] | None:
+    """When *error* is the service refusing a batch of *sent* files for its size (a
+    parameter error, -10002 or -500): how many it takes and whether its message said so
+    ("单次申请链接不能超过 50 个"; else, for -10002, half is tried).  None: not that."""
+    if sent <= 1 or not isinstance(error, RemoteRejected):
+        return None
+    if error.remote_code not in ("-10002", "-500"):
+        return None
+    for match in _COUNT_IN_MESSAGE.finditer(error.message):
+        number = int(match.group(1))
+        if 0 < number < sent:
+            return number, True
+    return (max(1, sent // 2), False) if error.remote_code == "-10002" else None
 
 
 #: What a route may set for MinerU and docparse (the API's own names).
@@ -177,6 +266,16 @@ ROUTE_OPTIONS: dict[str, type | tuple[type, ...]] = {
 class MineruSettings(ServiceSettings):
     #: The account's user id: results pushed to docinbox are signed with it.
     uid: str = field(default="", metadata=key())
+    #: mineru.net/apiManage/docs: "文件页数不超出 200 页" (the seed's 600 is outdated).
+    max_pages_per_file: int = field(
+        default=200, metadata=key(minimum=1, help="pages one file may have (the service's limit)")
+    )
+    #: The endpoint notes of file-urls/batch and extract/task/batch: "单次申请链接不能超过
+    #: 50 个" (the comparison table says 200).  A batch the service refuses for its size
+    #: is split and sent again, so a larger value costs a refused request, never a file.
+    max_files_per_batch: int = field(
+        default=50, metadata=key(minimum=1, help="files one batch request may carry")
+    )
 
 
 class MineruFamily(Service):
@@ -197,12 +296,19 @@ class MineruFamily(Service):
     batch_since_key = "url_issued_at"
     kinds = frozenset({"pdf", "doc", "docx", "ppt", "pptx", "png", "jpg", "link"})
     max_bytes = 200 * 1024 * 1024
-    max_pages = 600
-    batch_limit = 200
     batch_window = 2.0
+    #: Codes whose meaning is this API's own: MinerU's -60017 is "retry limit reached"
+    #: (mineru.net/apiManage/docs), docparse's "page balance insufficient" (seed 001).
+    quota_codes: frozenset[int] = DAILY_QUOTA_CODES
+    retry_limit_code: int | None = -60017
+    message_patterns: tuple[tuple[str, int], ...] = MESSAGE_PATTERNS
 
     def __init__(self, settings: MineruSettings, ctx: ServiceContext) -> None:
         super().__init__(settings, ctx)
+        # Limits are settings (the service changed them; an account may differ): the
+        # router and the scheduler read them from the instance.
+        self.max_pages = settings.max_pages_per_file  # type: ignore[misc]
+        self.batch_limit = settings.max_files_per_batch  # type: ignore[misc]
         self.client = http.make_client(
             settings.base_url,
             timeout=settings.timeout,
@@ -215,6 +321,38 @@ class MineruFamily(Service):
         self.callbacks = ctx.callbacks if settings.uid else None
 
     # ------------------------------------------------------------------ plumbing
+
+    async def _in_batches_it_takes(
+        self,
+        docs: Sequence[SourceDocument],
+        send: Callable[[Sequence[SourceDocument]], Awaitable[T]],
+    ) -> tuple[list[T], dict[int, DocinboxError]]:
+        """*send* the documents as one batch; when the service refuses it for its size,
+        in smaller ones (the size its answer names, else halves), each sent again — a
+        document is never failed for sharing a batch that was too big.  A size the
+        service named lowers ``batch_limit`` for the batches still to come."""
+        try:
+            return [await send(docs)], {}
+        except DocinboxError as exc:
+            cap = batch_cap(exc, len(docs))
+            if cap is None:
+                return [], {d.job_id: exc for d in docs}
+            size, named = cap
+        if named and size < self.batch_limit:
+            self.batch_limit = size  # type: ignore[misc]
+        log.info(
+            "%s refused a batch of %d documents for its size; sending it in batches of %d",
+            self.name,
+            len(docs),
+            size,
+        )
+        sent: list[T] = []
+        errors: dict[int, DocinboxError] = {}
+        for start in range(0, len(docs), size):
+            more, failed = await self._in_batches_it_takes(docs[start : start + size], send)
+            sent += more
+            errors.update(failed)
+        return sent, errors
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.settings.credential.value or ''}"}
@@ -303,7 +441,7 @@ class MineruFamily(Service):
             number = int(code)
         except (TypeError, ValueError):
             return RemoteRejected(text, service=svc, status=status, remote_code=str(code))
-        if number == -60017:
+        if number in self.quota_codes:
             return QuotaExceeded(
                 text,
                 service=svc,
@@ -311,6 +449,12 @@ class MineruFamily(Service):
                 remote_code=str(code),
                 retry_after=seconds_until_quota_renews(self.clock.now()),
                 resubmit=resubmit,
+                hint="The service's daily allowance is used up; docinbox resumes on its own "
+                "after midnight in Beijing (UTC+8), or upgrade the plan.",
+            )
+        if number == self.retry_limit_code:
+            return RemoteRejected(
+                text, service=svc, status=status, remote_code=str(code), hint=RETRY_LIMIT_HINT
             )
         if number in DOCUMENT_CODES:
             hint = "Split the document first." if number in (-60005, -60006) else None
@@ -337,11 +481,16 @@ class MineruFamily(Service):
         return RemoteRejected(text, service=svc, status=status, remote_code=str(code))
 
     def _failed_task(
-        self, doc: SourceDocument, message: str, checkpoint: Checkpoint | None
+        self,
+        doc: SourceDocument,
+        message: str,
+        checkpoint: Checkpoint | None,
+        err_code: Any = None,
     ) -> DocinboxError:
-        """A task that ended ``failed``: its ``err_msg`` decides; transient causes clear
-        the remote ids so the next attempt submits again (polling would see the same)."""
-        code = message_code(message)
+        """A task that ended ``failed``: its ``err_code`` decides (every official SDK reads
+        it), else its ``err_msg``, in either language; transient causes clear the remote
+        ids so the next attempt submits again (polling would see the same)."""
+        code = code_of(err_code) or message_code(message, self.message_patterns)
         if code is None:
             return RemoteRejected(
                 f"{self.name} could not parse {doc.name}: {message}", service=self.name
@@ -382,7 +531,11 @@ class MineruFamily(Service):
             body = http.json_body(response, service=self.name)
         if status in (401, 403):
             code = body.get("msgCode") or body.get("code") if isinstance(body, dict) else None
-            msg = body.get("msg") or body.get("message") if isinstance(body, dict) else None
+            msg = (
+                " / ".join(message_texts(body.get("msg") or body.get("message")))
+                if isinstance(body, dict)
+                else None
+            )
             raise CredentialsError(
                 f"{self.name} rejected the token (HTTP {status}"
                 f"{f' {code}' if code else ''}: {msg or 'unauthorized'})",
@@ -404,8 +557,9 @@ class MineruFamily(Service):
             )
         code = body.get("code", body.get("msgCode"))
         if code not in (0, "0"):
-            message = str(body.get("msg") or body.get("message") or "")
-            raise self._error_for_code(code, message, status=status)
+            # msg is a string, or {"en", "zh"} on an HTTP 400 (opendatalab/MinerU#1826).
+            texts = message_texts(body.get("msg") or body.get("message"))
+            raise self._error_for_code(code, " / ".join(texts), status=status)
         if status >= 400:
             raise RemoteRejected(
                 f"{self.name}: HTTP {status} {http.describe_body(response)}",
@@ -545,7 +699,7 @@ class MineruFamily(Service):
                 done.append((doc, entry))
             elif state == "failed":
                 outcomes[doc.job_id] = self._failed_task(
-                    doc, str(entry.get("err_msg") or ""), checkpoint
+                    doc, str(entry.get("err_msg") or ""), checkpoint, entry.get("err_code")
                 )
             else:
                 outcomes[doc.job_id] = MalformedResponse(
@@ -617,11 +771,13 @@ class MineruFamily(Service):
             markdown = data.get(self.task_markdown_field) if self.task_markdown_field else None
             return await self._collect(doc, data.get(self.task_zip_field), doc.remote, markdown)
         if state == "failed":
-            raise self._failed_task(doc, str(data.get(self.task_error_field) or ""), None)
+            err_code = data.get("err_code", data.get("errCode"))
+            raise self._failed_task(doc, str(data.get(self.task_error_field) or ""), None, err_code)
         raise MalformedResponse(f"{self.name}: unknown task state {state!r}", service=self.name)
 
     def normalize(self, raw_dir: Path, doc: SourceDocument) -> Normalized:
-        return mineru_result.normalize(raw_dir, self._ids(doc.remote))
+        pages = mineru_result.selected_pages(doc.options.get("page_ranges"), doc.pages)
+        return mineru_result.normalize(raw_dir, self._ids(doc.remote), pages=pages)
 
 
 class Mineru(MineruFamily):
@@ -696,10 +852,12 @@ class Mineru(MineruFamily):
             else:
                 fresh.append(doc)
         if fresh:
-            try:
-                uploads += await self._request_urls(fresh, checkpoint)
-            except DocinboxError as exc:
-                outcomes.update({d.job_id: exc for d in fresh})
+            granted, refused = await self._in_batches_it_takes(
+                fresh, lambda chunk: self._request_urls(chunk, checkpoint)
+            )
+            for pairs in granted:
+                uploads += pairs
+            outcomes.update(refused)
         limit = asyncio.Semaphore(UPLOAD_CONCURRENCY)
 
         async def put(doc: SourceDocument, remote: dict[str, Any]) -> None:

@@ -5,10 +5,27 @@ the work folder's ``raw/`` and copied to ``outbox/<stem>/raw/``, so:
 
 * ``markdown``: ``full.md``, with relative links (``images/x.jpg``) rewritten to
   ``raw/images/x.jpg`` so ``document.md`` renders from the outbox folder;
-* ``tables``: the ``*_content_list.json`` entries of type ``table`` — their HTML
-  ``table_body`` parsed into ``columns`` (the first row) and ``rows``; ``label`` is the
-  caption or ``table_N``; ``page`` is ``page_idx``;
+* ``tables``: the ``*_content_list.json`` entries of type ``table`` (``{"type": "table",
+  "table_body": "<html><body><table>…", "table_caption": [...], "page_idx": n, ...}``,
+  opendatalab/MinerU ``docs/en/reference/output_files.md``) — their HTML parsed into
+  ``columns`` (the first row) and ``rows``; ``label`` is the caption or ``table_N``;
+  ``page`` is ``page_idx`` in the *original* document's numbering (below).  Without a
+  v1 list, the v2 one (``*_content_list_v2.json``: pages of ``{type, content: {html,
+  table_caption}}`` blocks, commit ff2d81ad) is read;
 * ``fields``: none (MinerU extracts no fields).
+
+Layouts: the cloud zip (``full.md`` beside ``<uuid>_content_list.json`` and
+``layout.json``), and a self-hosted ``mineru-api``'s (``<name>/<backend>/<name>.md`` with
+``<name>_middle.json``, v3: backends ``auto``/``vlm``/``hybrid_auto``/``office``; or flat
+``<name>/<name>.md``, 2.6–2.7; ``mineru/cli/output_paths.py``): the Markdown is found
+wherever it is and its image links rewritten relative to its own folder.
+
+Pages under ``page_ranges``: the open-source engine cuts the PDF before parsing
+(``mineru/cli/common.py`` ``_prepare_pdf_bytes``), so ``page_idx`` restarts at 0 on the
+first selected page; the cloud's behaviour is not documented.  docinbox knows the pages
+it asked for, and the middle JSON lists one ``page_idx`` per page parsed: indices that
+are exactly ``0..n-1`` for a selection that is not ``0..n-1`` were renumbered, and are
+mapped back to the original's; indices within the selection are the original's already.
 """
 
 from __future__ import annotations
@@ -16,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -31,6 +48,66 @@ RAW_PREFIX = "raw"
 _MD_LINK = re.compile(r"(!?\[[^\]]*\]\()(\s*<?)([^)\s>]+)(>?[^)]*\))")
 _HTML_SRC = re.compile(r"""(<img\b[^>]*?\bsrc\s*=\s*)(["'])([^"']+)(\2)""", re.IGNORECASE)
 _ABSOLUTE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|/|#)")
+
+
+_RANGE_ITEM = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?$")
+
+
+def selected_pages(spec: str | None, total: int | None) -> list[int] | None:
+    """The 0-based pages MinerU's ``page_ranges`` *spec* selects from a *total*-page file
+    ("2,4-6"; "2--2": page 2 to the second-to-last), or None: every page, or unknowable
+    (no page count for a range counted from the end, or a malformed spec)."""
+    if not spec or not str(spec).strip():
+        return None
+    chosen: set[int] = set()
+    for item in str(spec).split(","):
+        match = _RANGE_ITEM.match(item)
+        if match is None:
+            return None
+        ends = [int(g) for g in match.groups() if g is not None]
+        if any(n < 0 for n in ends) and not total:
+            return None
+        first, last = (n if n > 0 else (total or 0) + 1 + n for n in (ends[0], ends[-1]))
+        top = last if total is None else min(last, total)
+        chosen.update(range(max(first, 1) - 1, top))
+    return sorted(chosen) or None
+
+
+def page_mapper(raw_dir: Path, pages: list[int] | None) -> Callable[[Any], Any]:
+    """``page_idx`` → the page's 0-based index in the original document (see the module
+    doc); identity when every page was parsed or the numbering is already the original."""
+    if not pages:
+        return lambda idx: idx
+    seen = _middle_page_indices(raw_dir)
+    if not seen:
+        found = (e.get("page_idx") for e in _content_entries(raw_dir))
+        seen = sorted({i for i in found if isinstance(i, int) and not isinstance(i, bool)})
+    renumbered = (
+        bool(seen) and not set(seen) <= set(pages) and all(0 <= i < len(pages) for i in seen)
+    )
+    if not renumbered:
+        return lambda idx: idx
+    return lambda idx: pages[idx] if _is_int(idx) and 0 <= idx < len(pages) else idx
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _middle_page_indices(raw_dir: Path) -> list[int]:
+    """``pdf_info[].page_idx`` of the middle JSON (``layout.json`` in the cloud zip,
+    ``<name>_middle.json`` from mineru-api): one per page parsed."""
+    for path in sorted(raw_dir.rglob("*_middle.json")) + sorted(raw_dir.rglob("layout.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            continue
+        info = data.get("pdf_info") if isinstance(data, dict) else None
+        if isinstance(info, list):
+            return [
+                p["page_idx"] for p in info if isinstance(p, dict) and _is_int(p.get("page_idx"))
+            ]
+    return []
 
 
 def find_markdown(raw_dir: Path) -> Path | None:
@@ -176,36 +253,80 @@ def _caption(entry: Mapping[str, Any]) -> str:
     return ""
 
 
-def tables_from_content_list(raw_dir: Path) -> list[dict[str, Any]]:
-    """Every ``type: table`` entry of ``*_content_list.json``, in reading order."""
-    tables: list[dict[str, Any]] = []
+def _content_entries(raw_dir: Path) -> list[dict[str, Any]]:
+    """The entries of ``*_content_list.json`` (one per result; a stray second copy
+    would duplicate tables)."""
     for path in sorted(raw_dir.rglob("*_content_list.json")):
         try:
             entries = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise MalformedResponse(f"{path.name} in the result is not valid JSON: {exc}") from exc
-        if not isinstance(entries, list):
-            continue
-        for entry in entries:
-            if not isinstance(entry, dict) or entry.get("type") != "table":
-                continue
-            columns, rows = parse_table_html(str(entry.get("table_body") or ""))
-            tables.append(
-                {
-                    "label": _caption(entry) or f"table_{len(tables) + 1}",
-                    "page": entry.get("page_idx"),
-                    "columns": columns,
-                    "rows": rows,
-                }
-            )
-        break  # one content list per result; a stray second copy would duplicate tables
+        if isinstance(entries, list):
+            return [e for e in entries if isinstance(e, dict)]
+        break
+    return []
+
+
+def _v2_tables(raw_dir: Path) -> list[dict[str, Any]]:
+    """Table entries of ``*_content_list_v2.json`` in the v1 shape (page = position)."""
+    for path in sorted(raw_dir.rglob("*_content_list_v2.json")):
+        try:
+            pages = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
+            raise MalformedResponse(f"{path.name} in the result is not valid JSON: {exc}") from exc
+        out: list[dict[str, Any]] = []
+        for idx, blocks in enumerate(pages if isinstance(pages, list) else []):
+            for block in blocks if isinstance(blocks, list) else []:
+                if not isinstance(block, dict) or block.get("type") != "table":
+                    continue
+                content = block.get("content") if isinstance(block.get("content"), dict) else {}
+                assert isinstance(content, dict)
+                caption = [
+                    c.get("content") if isinstance(c, dict) else c
+                    for c in content.get("table_caption") or []
+                ]
+                out.append(
+                    {
+                        "table_body": content.get("html") or "",
+                        "table_caption": [str(c) for c in caption if c],
+                        "page_idx": idx,
+                    }
+                )
+        return out
+    return []
+
+
+def tables_from_content_list(raw_dir: Path, pages: list[int] | None = None) -> list[dict[str, Any]]:
+    """Every ``type: table`` entry of ``*_content_list.json`` (else of the v2 list), in
+    reading order; *pages*: the 0-based pages ``page_ranges`` selected, to number them as
+    the original does."""
+    entries = [e for e in _content_entries(raw_dir) if e.get("type") == "table"]
+    if not entries and not list(raw_dir.rglob("*_content_list.json")):
+        entries = _v2_tables(raw_dir)
+    original = page_mapper(raw_dir, pages)
+    tables: list[dict[str, Any]] = []
+    for entry in entries:
+        columns, rows = parse_table_html(str(entry.get("table_body") or ""))
+        tables.append(
+            {
+                "label": _caption(entry) or f"table_{len(tables) + 1}",
+                "page": original(entry.get("page_idx")),
+                "columns": columns,
+                "rows": rows,
+            }
+        )
     return tables
 
 
 def normalize(
-    raw_dir: Path, remote: Mapping[str, Any], *, markdown_name: str | None = None
+    raw_dir: Path,
+    remote: Mapping[str, Any],
+    *,
+    markdown_name: str | None = None,
+    pages: list[int] | None = None,
 ) -> Normalized:
-    """The normalized result of the result folder *raw_dir* (pure: reads files only)."""
+    """The normalized result of the result folder *raw_dir* (pure: reads files only);
+    *pages*: what ``page_ranges`` selected (0-based), None for the whole document."""
     md_path = raw_dir / markdown_name if markdown_name else find_markdown(raw_dir)
     if md_path is None or not md_path.is_file():
         raise MalformedResponse(f"the result has no Markdown ({MARKDOWN_NAME})")
@@ -213,5 +334,8 @@ def normalize(
     base = RAW_PREFIX if rel == "." else f"{RAW_PREFIX}/{rel}"
     markdown = rewrite_links(md_path.read_text(encoding="utf-8", errors="replace"), base)
     return Normalized(
-        remote=dict(remote), fields=[], tables=tables_from_content_list(raw_dir), markdown=markdown
+        remote=dict(remote),
+        fields=[],
+        tables=tables_from_content_list(raw_dir, pages),
+        markdown=markdown,
     )

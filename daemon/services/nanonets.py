@@ -1,14 +1,30 @@
-"""Nanonets OCR API v2 (seed 000): model-based field and table extraction.
+"""Nanonets OCR API v2: model-based field and table extraction.
 
 Synchronous ``LabelFile`` for short documents (the seed: ≤ 3 pages), ``?async=true``
-plus ``getFile`` polling for longer ones (the seed: "procesa en ~5 min"), ``LabelUrls``
-for links.  Basic auth with the API key as user and an empty password.  The raw JSON
-(the sync answer, or the final ``getFile``) is stored untouched as ``raw/response.json``;
-fields and tables are normalized from it.
+plus polling for longer ones, ``LabelUrls`` for links.  Basic auth with the API key as
+user and an empty password.  The raw JSON (the sync answer, or the final poll) is stored
+untouched as ``raw/response.json``; fields and tables are normalized from it.
 
-``getFile`` answers 200 while processing too: the prediction is complete once it lists
-pages (``moderated_images_count + unmoderated_images_count > 0``), the test Nanonets'
-own polling examples use.
+Polling, per the evidence (the fidelity notes, §1–§2):
+
+* The documented path is ``GET /api/v2/Inferences/Model/{model_id}/InferenceRequestFiles/
+  GetPredictions/{request_file_id}`` (docs.nanonets.com/reference/
+  ocrmodelgetpredictionfilebyfileid; the vendor OpenAPI operation
+  ``OcrPredict_getFilePredictionByFileId``; several public clients).  The seed's
+  ``/api/v2/OCR/Model/{model_id}/getFile/{id}/`` appears in no public source: it is
+  only the fallback when the documented path answers 404, and the path that worked is
+  remembered per document.  A 404 from both is the *file* unknown (deleted, or not yet
+  visible right after the upload), never the service's model: it never pauses Nanonets.
+* The answer is ``{moderated_images_count, unmoderated_images_count, moderated_images[],
+  unmoderated_images[], signed_urls}``; each page record carries ``status`` (``success``
+  in a real capture, ``Success`` in the docs; ``pending`` or ``failure`` otherwise, the
+  async docs say — a failure means three retries failed).  The prediction is complete
+  once every listed page's status is success; a page that failed fails the document.
+  Boxes in ``predicted_boxes``/``moderated_boxes`` carry ``page``; ``prediction[]`` items
+  of a LabelFile answer carry ``page_no``.
+* The async LabelFile acknowledgement nests ``result`` twice in the docs
+  (nanonets.readme.io ocrmodellabelfileasyncbymodelidpost) and once in the seed: the
+  ``request_file_id`` is looked for at either level.
 """
 
 from __future__ import annotations
@@ -54,6 +70,14 @@ SMALL_UPLOAD = 4 * 1024 * 1024
 PREDICTION_MAX_BYTES = 256 * 1024 * 1024
 #: Polling an asynchronous prediction: first look after this long, then back off to the cap.
 POLL_FIRST, POLL_CAP = 5.0, 60.0
+#: A file that both polling paths call unknown this soon after its upload may just not
+#: be visible yet; later it is gone (deleted on the dashboard, another model).
+NOT_FOUND_GRACE = 300.0
+#: The documented polling path first, the seed's as the fallback.
+POLL_PATHS = {
+    "documented": "/api/v2/Inferences/Model/{model}/InferenceRequestFiles/GetPredictions/{file}",
+    "seed": "/api/v2/OCR/Model/{model}/getFile/{file}/",
+}
 
 
 @dataclass(frozen=True)
@@ -156,12 +180,19 @@ class Nanonets(Service):
                 )
         body = self._check(response)
         if params is not None:
-            remote = self._remote(body.get("result") or [], model)
+            remote = self._remote(flatten(body.get("result") or []), model)
             if not remote["request_file_id"]:
                 raise MalformedResponse(
                     "nanonets: the async answer has no request_file_id", service=self.name
                 )
-            return Accepted(remote={**remote, "poll_interval": POLL_FIRST}, poll_after=POLL_FIRST)
+            return Accepted(
+                remote={
+                    **remote,
+                    "poll_interval": POLL_FIRST,
+                    "submitted_at": self.clock.now(),
+                },
+                poll_after=POLL_FIRST,
+            )
         results = body.get("result")
         if not isinstance(results, list) or not results:
             raise MalformedResponse(
@@ -184,23 +215,69 @@ class Nanonets(Service):
     async def _poll_one(self, doc: SourceDocument) -> Outcome:
         model = str(doc.remote.get("model_id") or self._model(doc))
         file_id = doc.remote["request_file_id"]
-        response = await http.send(
-            self.client,
-            "GET",
-            f"/api/v2/OCR/Model/{model}/getFile/{file_id}/",
-            service=self.name,
-            auth=self.auth,
-            max_bytes=PREDICTION_MAX_BYTES,
-        )
-        body = self._check(response)
-        pages = int(body.get("moderated_images_count") or 0) + int(
-            body.get("unmoderated_images_count") or 0
-        )
-        if pages == 0:
+        preferred = str(doc.remote.get("poll_path") or "documented")
+        order = [preferred, *(k for k in POLL_PATHS if k != preferred)]
+        for which in order:
+            if which not in POLL_PATHS:
+                continue
+            response = await http.send(
+                self.client,
+                "GET",
+                POLL_PATHS[which].format(model=model, file=file_id),
+                service=self.name,
+                auth=self.auth,
+                max_bytes=PREDICTION_MAX_BYTES,
+            )
+            if response.status_code == 404:
+                continue  # this path does not know the file: try the other one
+            body = self._check(response)
+            return self._prediction(doc, body, response.content, file_id, model, which)
+        return self._file_not_found(doc, file_id)
+
+    def _prediction(
+        self,
+        doc: SourceDocument,
+        body: dict[str, Any],
+        raw: bytes,
+        file_id: str,
+        model: str,
+        path: str,
+    ) -> Outcome:
+        """A polling answer: stored once every listed page succeeded, else wait (or fail)."""
+        pages = listed_pages(body)
+        states = [str(p.get("status") or "").strip().lower() for p in pages]
+        failed = [p for p, st in zip(pages, states, strict=True) if st in ("failure", "failed")]
+        if failed:
+            raise RemoteRejected(
+                f"nanonets could not process {doc.name}: page {failed[0].get('page', '?')} "
+                "ended with status failure (Nanonets retries a page three times)",
+                service=self.name,
+                hint="Check the document on the Nanonets dashboard; drop a clearer copy into "
+                "the inbox to try again.",
+            )
+        if not pages or any(st != "success" for st in states):
+            interval = min(POLL_CAP, float(doc.remote.get("poll_interval", POLL_FIRST)) * 1.5)
+            return Accepted(
+                remote={"poll_interval": interval, "poll_path": path}, poll_after=interval
+            )
+        store_raw(doc, RAW_NAME, raw)
+        return Received(remote={"request_file_id": file_id, "model_id": model})
+
+    def _file_not_found(self, doc: SourceDocument, file_id: str) -> Outcome:
+        """Both polling paths answered 404: not visible yet, or gone — this document's
+        problem either way, never the service's (no pause)."""
+        since = doc.remote.get("submitted_at")
+        if isinstance(since, int | float) and self.clock.now() - since < NOT_FOUND_GRACE:
             interval = min(POLL_CAP, float(doc.remote.get("poll_interval", POLL_FIRST)) * 1.5)
             return Accepted(remote={"poll_interval": interval}, poll_after=interval)
-        store_raw(doc, RAW_NAME, response.content)
-        return Received(remote={"request_file_id": file_id, "model_id": model})
+        raise RemoteRejected(
+            f"nanonets no longer knows file {file_id} of {doc.name} (HTTP 404 on "
+            "GetPredictions and getFile)",
+            service=self.name,
+            status=404,
+            hint="The file was deleted on the Nanonets dashboard, or the model id changed; "
+            "drop the document into the inbox again to send it anew.",
+        )
 
     def _check(self, response: httpx.Response) -> dict[str, Any]:
         status = response.status_code
@@ -253,14 +330,27 @@ class Nanonets(Service):
         )
 
 
+def flatten(results: list[Any]) -> list[Any]:
+    """A ``result[]`` with the documented async acknowledgement's inner ``result`` lists
+    (``{"result": [{"message", "result": [<page>...]}]}``) spliced in."""
+    out: list[Any] = []
+    for r in results:
+        inner = r.get("result") if isinstance(r, dict) else None
+        out.extend(flatten(inner) if isinstance(inner, list) else [r])
+    return out
+
+
+def listed_pages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The page records of a GetPredictions / getFile answer."""
+    lists = [body.get("moderated_images"), body.get("unmoderated_images")]
+    return [p for lst in lists if isinstance(lst, list) for p in lst if isinstance(p, dict)]
+
+
 def pages_as_results(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """A ``getFile`` answer in the shape of a prediction's ``result[]`` (reviewed boxes win)."""
-    pages = [
-        p
-        for p in (body.get("moderated_images") or []) + (body.get("unmoderated_images") or [])
-        if isinstance(p, dict)
-    ]
-    pages.sort(key=lambda p: p.get("page", 0))
+    """A GetPredictions answer in the shape of a prediction's ``result[]`` (reviewed boxes
+    win)."""
+    pages = listed_pages(body)
+    pages.sort(key=lambda p: p.get("page", 0) if isinstance(p.get("page"), int) else 0)
     return [
         {
             "page": p.get("page", 0),
@@ -282,7 +372,8 @@ def parse_predictions(results: list[Any]) -> tuple[list[dict], list[dict]]:
         for p in page_result.get("prediction") or []:
             if not isinstance(p, dict):
                 continue
-            page = int(p.get("page_no", page_default) or 0)
+            # prediction[] items carry page_no; predicted/moderated boxes carry page.
+            page = int(p.get("page_no", p.get("page", page_default)) or 0)
             if p.get("type") == "table" or "cells" in p:
                 tables.append(_table(p, page))
                 continue

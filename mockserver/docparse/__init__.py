@@ -23,6 +23,20 @@ The mock really fetches the URL it is given (the daemon's signed file URLs), wit
 same submission-time vs task-failure split as the MinerU mock (see
 :mod:`mockserver.mineru`). The file's type comes from the URL path's suffix or, failing
 that, a Content-Disposition filename; a URL with neither is refused with ``-60002``.
+
+Sources, per behaviour: docparse has no public trace beyond seed 001, so everything
+above and its limits (600 pages, 200 MB, 200 files per batch request, 2000 priority
+pages a day), its Chinese messages and its ``-60017 页码余额不足`` (a page balance, where
+MinerU's -60017 is "retry limit reached") follow the seed.  What a self-hosted,
+MinerU-compatible parser may add is a setting: ``zip_layout`` "mineru-api" (a v3.x
+``mineru-api`` result, ``<name>/<backend>/<name>.md`` with ``<name>_middle.json``;
+opendatalab/MinerU ``mineru/cli/output_paths.py`` build_zip_arcname, backends ``auto``/
+``vlm``/``hybrid_auto``/``office``, a real sample idx:55833805082) or "mineru-api-flat"
+(tags mineru-2.6.8/2.7.6: ``<name>/<name>.md``); ``page_idx`` "restart" (the
+open-source engine cuts the PDF before parsing, ``mineru/cli/common.py``) or "original";
+``err_code`` (an ``errCode`` beside ``errMsg``, as MinerU's SDKs read it) and
+``err_msg_language``.  Settings: ``POST /__admin/config {"docparse": {...}}``, the
+engine's (:mod:`mockserver.engine`) with the seed's values.
 """
 
 from __future__ import annotations

@@ -72,7 +72,15 @@ class DocParse:
             out["fullZipUrl"] = view["full_zip_url"]
             out["markdownUrl"] = self.engine.markdown_url(task, base)
         out["errMsg"] = view["err_msg"]
+        if "err_code" in view:
+            out["errCode"] = view["err_code"]
         return out
+
+    def text(self, exc: ApiError) -> str:
+        """An error's message in this service's ``err_msg_language``."""
+        if exc.custom or not isinstance(exc.code, int):
+            return exc.message
+        return self.engine.message(exc.code)
 
     def owner(self, request: Request) -> str | int:
         token = bearer(request.headers.get("authorization"))
@@ -89,7 +97,7 @@ class DocParse:
         try:
             task = await submit_task(self.engine, request, owner, CAMEL_NAMES)
         except ApiError as exc:
-            return single(int(exc.code), exc.message, None)
+            return single(int(exc.code), self.text(exc), None)
         return single(0, "ok", {"taskId": task.id})
 
     async def get_task(self, request: Request) -> Response:
@@ -99,7 +107,7 @@ class DocParse:
         try:
             task = self.engine.get_task(request.path_params["task_id"], owner)
         except ApiError as exc:
-            return single(int(exc.code), exc.message, None)
+            return single(int(exc.code), self.text(exc), None)
         return single(0, "ok", self.camel_view(task, str(request.base_url)))
 
     async def url_batch(self, request: Request) -> Response:
@@ -116,9 +124,9 @@ class DocParse:
             limit = int(self.engine.settings.get("max_files") or 200)
             if len(files) > limit:
                 raise ApiError(-10002, f"单次请求最多 {limit} 个文件")
-            prepared = prepare_url_batch(self.engine, data, files)
+            prepared = prepare_url_batch(self.engine, owner, data, files)
         except ApiError as exc:
-            return batch(int(exc.code), exc.message, None)
+            return batch(int(exc.code), self.text(exc), None)
         batch_id = await submit_url_batch(self.engine, owner, prepared, str(request.base_url))
         return batch(0, "ok", {"batch_id": batch_id})
 
@@ -129,7 +137,7 @@ class DocParse:
         try:
             return batch(0, "ok", batch_results(self.engine, request, owner))
         except ApiError as exc:
-            return batch(int(exc.code), exc.message, None)
+            return batch(int(exc.code), self.text(exc), None)
 
     async def download_zip(self, request: Request) -> Response:
         return await serve_result(self.engine, request, "zip")

@@ -5,7 +5,10 @@ Results are derived deterministically from the bytes (SPEC "The mock's defaults"
 * **PDF** — pypdf's text layer. Each non-empty line becomes a block; the first line of
   every page is taken as that page's heading (``text_level: 1``), the rest are ``text``.
   Boxes come from the text matrix pypdf reports for each line (width estimated from the
-  font size), in PDF points with a top-left origin.
+  font size), in PDF points with a top-left origin. A line drawn as several text runs
+  at different x on one baseline (a table row: :func:`mockserver.samples.table_pdf`)
+  keeps those runs as its ``cells``; consecutive such rows become a table in the result
+  (:mod:`~mockserver.documents.resultzip`).
 * **PNG / JPEG** (sniffed by magic bytes) — one page holding one ``image`` block that
   covers the page; the image itself is what goes into ``images/``.
 * **DOCX / PPTX** (zip containers) — the text of ``<w:t>`` / ``<a:t>`` runs, a DOCX as one
@@ -14,7 +17,17 @@ Results are derived deterministically from the bytes (SPEC "The mock's defaults"
 
 Errors use MinerU's codes (seed 002): an unsupported type ``-60002``, bytes that cannot be
 read as their declared type ``-60003``, an empty file ``-60004``, over 200 MB ``-60005``,
-over 600 pages ``-60006``.
+over the service's page limit ``-60006`` (*max_pages*: 600 in seeds 001/002, 200 on
+mineru.net today — see :mod:`mockserver.mineru`).
+
+Messages: :data:`MESSAGES` is the Chinese text of the error table (seed 002, completed
+with -60017…-60022 from mineru.net/apiManage/docs; -60017 there is "重试次数达到上限",
+docparse's seed 001 redefines it, see :data:`SERVICE_MESSAGES`); :data:`MESSAGES_EN` the
+English ``err_msg`` real tasks carry. Where a real English message was captured it is
+used verbatim (-60003, -60006, -60010, -60017: user logs quoted in the fidelity notes,
+e.g. the mineru-open-api CLI log "retry limit reached (5 attempts), please replace the
+file"); the others are renderings of the Chinese table (no official English table is
+public).
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ if TYPE_CHECKING:
     from pypdf import PageObject
 
 MAX_BYTES = 200 * 1024 * 1024
+#: Seeds 001/002 (the MinerU mock passes its own, 200, see ``analyze``).
 MAX_PAGES = 600
 #: What seed 002 lists as accepted: .pdf .doc .docx .ppt .pptx .png .jpg .jpeg
 SUPPORTED = ("pdf", "doc", "docx", "ppt", "pptx", "png", "jpg", "jpeg")
@@ -56,22 +70,81 @@ MESSAGES: dict[int, str] = {
     -60015: "文件转换失败，可以手动转为pdf再上传",
     -60016: "文件转换失败，文件转换为指定格式失败，可以尝试其他格式导出或重试",
     -60017: "页码余额不足，请充值或升级套餐",
+    -60018: "每日解析任务数量已达上限，明日再来",
+    -60019: "html 文件解析额度不足，明日再来",
+    -60020: "文件拆分失败，请稍后重试",
+    -60021: "读取文件页数失败，请稍后重试",
+    -60022: "网页读取失败，可能因网络问题或者限频导致读取失败，请稍后重试",
+}
+
+#: What a code means on one service where the two disagree: -60017 is MinerU's "retry
+#: limit reached" (mineru.net/apiManage/docs) but docparse's "page balance" (seed 001).
+SERVICE_MESSAGES: dict[str, dict[int, str]] = {
+    "mineru": {-60017: "重试次数达到上限，等后续模型升级后重试"},
+}
+
+#: English ``err_msg`` (see the module docstring for which are captured verbatim).
+MESSAGES_EN: dict[int, str] = {
+    -500: "parameter error, please make sure the parameter types and Content-Type are correct",
+    -10001: "service error, please try again later",
+    -10002: "bad request parameters, please check the parameter format",
+    -60001: "failed to generate the upload URL, please try again later",
+    -60002: "file format not supported, please upload a file of a supported type",
+    -60003: "failed to read file, please check if the file is corrupted and try uploading again",
+    -60004: "empty file, please upload a valid file",
+    -60005: "file size exceeds limit (200MB), please check the file size",
+    -60006: "number of pages exceeds limit ({max_pages} pages), please split the file and try "
+    "again",
+    -60007: "model service temporarily unavailable, please try again later or contact support",
+    -60008: "file read timeout, please check that the URL is accessible",
+    -60009: "task submission queue is full, please try again later",
+    -60010: "parsing failed, please try again later",
+    -60011: "failed to get a valid file, please make sure the file has been uploaded",
+    -60012: "task not found, please make sure the task_id is valid and not deleted",
+    -60013: "no permission to access this task, you can only access your own tasks",
+    -60015: "file conversion failed, you can convert it to pdf manually and upload again",
+    -60016: "conversion to the requested format failed, try another format or try again",
+    -60017: "page balance insufficient, please top up or upgrade your plan",
+    -60018: "daily parsing task limit reached, please come back tomorrow",
+    -60019: "html parsing quota insufficient, please come back tomorrow",
+    -60020: "file split failed, please try again later",
+    -60021: "failed to read the page count, please try again later",
+    -60022: "web page read failed, possibly due to network issues or rate limiting, please "
+    "try again later",
+}
+SERVICE_MESSAGES_EN: dict[str, dict[int, str]] = {
+    "mineru": {-60017: "retry limit reached (5 attempts), please replace the file."},
 }
 
 
+def message(code: int, *, language: str = "zh", service: str = "", max_pages: int = 0) -> str:
+    """The service's text for *code* in *language* (``en`` or ``zh``)."""
+    if language == "en":
+        text = SERVICE_MESSAGES_EN.get(service, {}).get(code) or MESSAGES_EN.get(code)
+    else:
+        text = SERVICE_MESSAGES.get(service, {}).get(code) or MESSAGES.get(code)
+    return (text or "error").replace("{max_pages}", str(max_pages or MAX_PAGES))
+
+
 class DocError(Exception):
-    """A document the service refuses; ``code`` is the service's error code."""
+    """A document the service refuses; ``code`` is the service's error code.
+
+    ``custom`` is a message of the mock's own (e.g. a bad page range); without one the
+    service renders the code's text in its language (:func:`message`)."""
 
     def __init__(self, code: int, message: str | None = None) -> None:
         super().__init__(message or MESSAGES.get(code, "解析失败"))
         self.code = code
         self.message = message or MESSAGES.get(code, "解析失败")
+        self.custom = message
 
 
 @dataclass
 class Line:
     text: str
     bbox: tuple[float, float, float, float]  # points, top-left origin: x0, y0, x1, y1
+    #: A table row: the text of each run on the baseline, left to right (else None).
+    cells: list[str] | None = None
 
 
 @dataclass
@@ -131,8 +204,11 @@ def check_type(ext: str) -> str:
     return "jpg" if ext == "jpeg" else ext
 
 
-def analyze(path: Path, ext: str, page_spec: str | None = None) -> Document:
-    """Read *path* as a file of type *ext*; keep the pages *page_spec* selects.
+def analyze(
+    path: Path, ext: str, page_spec: str | None = None, *, max_pages: int = MAX_PAGES
+) -> Document:
+    """Read *path* as a file of type *ext*; keep the pages *page_spec* selects; a file
+    of more than *max_pages* pages is refused (-60006).
 
     Raises :class:`DocError` the way the service fails such a file.
     """
@@ -148,7 +224,7 @@ def analyze(path: Path, ext: str, page_spec: str | None = None) -> Document:
     if sniff(head) != _FAMILY[kind]:
         raise DocError(-60003)
     if kind == "pdf":
-        return _pdf(path, page_spec)
+        return _pdf(path, page_spec, max_pages)
     if kind in ("png", "jpg"):
         return Document(kind, 1, {1: _image_page(path, kind)})
     # DOC/PPT (OLE2): no reader in the mock, one page headed by the file name.
@@ -250,7 +326,7 @@ def _unescape(text: str) -> str:
     )
 
 
-def _pdf(path: Path, page_spec: str | None) -> Document:
+def _pdf(path: Path, page_spec: str | None, max_pages: int) -> Document:
 
     try:
         import pypdf
@@ -265,7 +341,7 @@ def _pdf(path: Path, page_spec: str | None) -> Document:
         raise DocError(-60003) from exc
     if total == 0:
         raise DocError(-60003)
-    if total > MAX_PAGES:
+    if total > max_pages:
         raise DocError(-60006)
     selected = pageranges.resolve(page_spec, total)
     if not selected:
@@ -290,7 +366,16 @@ def _pdf_page(page: PageObject) -> Page:
             y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
             fragments.append((text, x, y, float(size or 12.0)))
 
-    page.extract_text(visitor_text=visit)
+    runs: list[tuple[str, float, float]] = []
+
+    def before(op: bytes, args: list[object], cm: list[float], tm: list[float]) -> None:
+        # Where each ``Tj`` run starts: several on one baseline are a table row's cells.
+        if op == b"Tj" and args:
+            x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+            y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+            runs.append((_run_text(args[0]), x, y))
+
+    page.extract_text(visitor_text=visit, visitor_operand_before=before)
     result = Page(width, height)
     current = ""
     start: tuple[float, float, float] | None = None
@@ -304,7 +389,38 @@ def _pdf_page(page: PageObject) -> Page:
                     start = (x, y, size)
                 current += piece
     _flush(result, current, start, width, height)
+    _mark_cells(result, runs, height)
     return result
+
+
+def _run_text(operand: object) -> str:
+    """A ``Tj`` string as a simple (WinAnsi) font shows it; '' for anything else."""
+    from pypdf.generic import ByteStringObject, TextStringObject
+
+    if isinstance(operand, TextStringObject):
+        return operand.get_original_bytes().decode("cp1252", "replace")
+    if isinstance(operand, bytes | ByteStringObject):
+        return bytes(operand).decode("cp1252", "replace")
+    return ""
+
+
+def _mark_cells(page: Page, runs: list[tuple[str, float, float]], height: float) -> None:
+    """Give a line its ``cells`` when it was drawn as runs at distinct x on its baseline
+    and those runs, joined, are exactly the line's text."""
+    rows: dict[float, list[tuple[float, str]]] = {}
+    for text, x, y in runs:
+        if text.strip():
+            rows.setdefault(round(y, 1), []).append((x, text.strip()))
+    for line in page.lines:
+        _x0, top, _x1, bottom = line.bbox
+        baseline = next((y for y in rows if top - 0.5 <= height - y <= bottom + 0.5), None)
+        if baseline is None:
+            continue
+        row = sorted(rows[baseline])
+        xs = [x for x, _t in row]
+        cells = [t for _x, t in row]
+        if len(cells) >= 2 and len(set(xs)) == len(xs) and " ".join(cells) == line.text:
+            line.cells = cells
 
 
 def _flush(

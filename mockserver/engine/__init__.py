@@ -14,11 +14,25 @@ Timings are settings (``/__admin/config``, per service):
 ``converting_seconds`` (3)   time in ``converting`` when ``extra_formats`` were asked for
 ``zip_validity_seconds`` (7 days) how long a result link works after the task is done
 ``max_pending`` (1000)       more tasks than this in ``pending`` → ``-60009`` queue full
-``page_balance`` (None)      pages the account may still parse (None: unlimited) → ``-60017``
-``priority_pages_per_day`` (2000)  seed 002: pages beyond this per day lose priority: their
-                              queue time is multiplied by ``low_priority_factor`` (4)
+``page_balance`` (None)      docparse: pages the account may still parse (None: unlimited)
+                              → ``-60017`` (seed 001); MinerU has none
+``priority_pages_per_day`` (2000; MinerU 1000)  pages beyond this per day lose priority:
+                              their queue time is multiplied by ``low_priority_factor`` (4)
 ``fetch_timeout`` (30)       real seconds to fetch a URL before ``-60008``
-``max_files`` (200)          files per batch request
+``max_files`` (200; MinerU 50)   files per batch request (-10002 beyond)
+``max_pages`` (600; MinerU 200)  pages per file (-60006 beyond)
+``files_per_day`` (None; MinerU 10 000)  files per account and day (UTC+8) → -60018
+``submit_per_minute``, ``query_per_minute`` (0: none; MinerU 300, 1000)  → HTTP 429
+``err_msg_language`` ("zh"; MinerU "en")  the language of ``err_msg`` and ``msg``
+``err_code`` (False; MinerU True)  a per-task ``err_code`` beside ``err_msg`` (docparse:
+                              ``errCode``), "" for the codes in ``err_code_blank_for``
+``param_errors`` ("envelope"; MinerU "http400")  how -500/-10002 are answered (MinerU)
+``page_idx`` ("restart")     ``restart`` | ``original`` numbering under ``page_ranges``
+``zip_layout`` ("cloud")     ``cloud`` | ``mineru-api`` | ``mineru-api-flat`` (see
+                              :mod:`~mockserver.documents.resultzip`); ``parse_dir``
+                              (None: from the backend) names mineru-api's backend folder
+``fail_tasks`` ({})          ``{"<glob on the file name>": code}``: those tasks fail with
+                              that code (and its message) after their queue time
 ``callback_retry_seconds``, ``callback_timeout``  see :mod:`~mockserver.engine.callbacks`
 
 Modules:

@@ -73,17 +73,20 @@ async def submit_task(engine: Engine, request: Request, owner: str, names: dict[
     url = check_url(data.get("url"))
     options = parse_options(data, names=names)
     engine.check_queue()
+    engine.take_daily_files(owner, 1)
     return await intake.submit_url(engine, owner, url, options, str(request.base_url), strict=True)
 
 
 def prepare_url_batch(
-    engine: Engine, data: dict[str, Any], files: list[dict[str, Any]]
+    engine: Engine, owner: str, data: dict[str, Any], files: list[dict[str, Any]]
 ) -> list[tuple[str, Options]]:
-    """A URL batch's checked URLs and (snake_case) options; the queue must hold them."""
+    """A URL batch's checked URLs and (snake_case) options; the queue must hold them and
+    the day's file allowance cover them."""
     prepared = [
         (check_url(f.get("url")), parse_options(f, names=SNAKE_NAMES, top=data)) for f in files
     ]
     engine.check_queue(len(prepared))
+    engine.take_daily_files(owner, len(prepared))
     return prepared
 
 
@@ -121,7 +124,7 @@ def batch_entry(view: dict[str, Any]) -> dict[str, Any]:
     }
     if "data_id" in view:
         out["data_id"] = view["data_id"]
-    for key in ("full_zip_url", "extract_progress"):
+    for key in ("err_code", "full_zip_url", "extract_progress"):
         if key in view:
             out[key] = view[key]
     return out

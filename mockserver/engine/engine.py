@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import fnmatch
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..core.context import MockContext
-from ..core.limits import QuotaCounter
+from ..core.limits import QuotaCounter, RateLimiter
+from ..documents import docmodel
+from ..documents.docmodel import DocError
 from .callbacks import Callbacks
 from .errors import ApiError
 from .options import Options
 from .tasks import RANK, Batch, Snapshot, Task, format_local, snapshot
 
 #: Timings and limits (``/__admin/config``, per service); see the package docstring.
+#: These are seed 001's (docparse); MinerU passes today's mineru.net values on top.
 DEFAULT_SETTINGS: dict[str, Any] = {
     "queue_seconds": 3.0,
     "seconds_per_page": 1.0,
@@ -27,6 +31,18 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "low_priority_factor": 4.0,
     "fetch_timeout": 30.0,
     "max_files": 200,
+    "max_pages": docmodel.MAX_PAGES,
+    "files_per_day": None,
+    "submit_per_minute": 0,
+    "query_per_minute": 0,
+    "err_msg_language": "zh",
+    "err_code": False,
+    "err_code_blank_for": [],
+    "param_errors": "envelope",
+    "page_idx": "restart",
+    "zip_layout": "cloud",
+    "parse_dir": None,
+    "fail_tasks": {},
     "callback_retry_seconds": [5, 10, 20, 40, 80],
     "callback_timeout": 10.0,
 }
@@ -49,11 +65,14 @@ class Engine:
         *,
         uid: str,
         callback_content: ContentView | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         self.ctx = ctx
         self.service = service
         self.uid = uid
-        self.settings: dict[str, Any] = ctx.declare_settings(service, DEFAULT_SETTINGS)
+        self.settings: dict[str, Any] = ctx.declare_settings(
+            service, dict(settings) if settings is not None else DEFAULT_SETTINGS
+        )
         self.tasks: dict[str, Task] = {}
         self.batches: dict[str, Batch] = {}
         self.by_result: dict[str, str] = {}
@@ -61,6 +80,11 @@ class Engine:
         self._dir: Path | None = None
         #: Pages per owner and UTC day: beyond ``priority_pages_per_day`` tasks queue longer.
         self.priority = QuotaCounter(None, 86400, ctx.clock)
+        #: Files per (owner, day in Beijing) (``files_per_day``, -60018).
+        self.daily_files: dict[tuple[str, int], int] = {}
+        #: Requests per owner: submissions and result queries (``*_per_minute``, HTTP 429).
+        self.submit_limiter = RateLimiter(0, 0, ctx.clock)
+        self.query_limiter = RateLimiter(0, 0, ctx.clock)
         self.uploads: dict[str, str] = {}  # OSS key -> task id
         self.callback_content: ContentView = callback_content or self.query_view
         self.callbacks = Callbacks(self)
@@ -78,6 +102,9 @@ class Engine:
             self.uploads.clear()
             self._dir = None
             self.priority.clear()
+            self.daily_files.clear()
+            self.submit_limiter.clear()
+            self.query_limiter.clear()
             self.callbacks.rearm()
 
     def now(self) -> float:
@@ -104,6 +131,57 @@ class Engine:
     def pending_count(self, now: float) -> int:
         with self.lock:
             return sum(1 for t in self.tasks.values() if self.snapshot(t, now).state == "pending")
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        """A setting this service declared (``default`` for one it did not)."""
+        return self.settings.get(key, default)
+
+    def throttled(self, owner: str, kind: str) -> bool:
+        """Over ``submit_per_minute`` / ``query_per_minute`` for *owner* (0: no limit)."""
+        limiter = self.submit_limiter if kind == "submit" else self.query_limiter
+        per_minute = float(self.setting(f"{kind}_per_minute") or 0)
+        limiter.rate, limiter.burst = per_minute / 60.0, max(per_minute, 1.0)
+        return limiter.take(owner) > 0
+
+    def take_daily_files(self, owner: str, count: int) -> None:
+        """Count *count* new files against ``files_per_day`` (per owner, the day renewing
+        at midnight in Beijing); over it, the whole request is refused with -60018."""
+        limit = self.setting("files_per_day")
+        if limit is None:
+            return
+        day = int((self.now() + 8 * 3600) // 86400)  # days renew at 00:00 UTC+8
+        with self.lock:
+            used = self.daily_files.get((owner, day), 0)
+            if used + count > int(limit):
+                raise ApiError(-60018, self.message(-60018))
+            self.daily_files[(owner, day)] = used + count
+
+    def message(self, code: int) -> str:
+        """*code*'s text in this service's ``err_msg_language``."""
+        return docmodel.message(
+            code,
+            language=str(self.setting("err_msg_language") or "zh"),
+            service=self.service,
+            max_pages=int(self.setting("max_pages") or docmodel.MAX_PAGES),
+        )
+
+    def error_text(self, error: DocError) -> str:
+        """A failed task's ``err_msg``: the mock's own message, else the code's text."""
+        return error.custom or self.message(error.code)
+
+    def forced_failure(self, file_name: str) -> DocError | None:
+        """``fail_tasks`` (``{"<glob on the file name>": code}``): a task whose file matches
+        fails with that code after its queue time, as the service's workers report it."""
+        rules = self.setting("fail_tasks") or {}
+        if not isinstance(rules, dict):
+            return None
+        for pattern, code in rules.items():
+            if fnmatch.fnmatch(file_name, str(pattern)):
+                try:
+                    return DocError(int(code))
+                except (TypeError, ValueError):
+                    return None
+        return None
 
     def check_queue(self, adding: int = 1) -> None:
         """Refuse new work with -60009 when the queue is full (``max_pending``)."""
@@ -172,7 +250,15 @@ class Engine:
         out["state"] = snap.state
         if snap.state == "done":
             out["full_zip_url"] = self.zip_url(task, base_url)
-        out["err_msg"] = task.error.message if snap.state == "failed" and task.error else ""
+        failed = snap.state == "failed" and task.error is not None
+        out["err_msg"] = self.error_text(task.error) if failed and task.error else ""
+        if self.setting("err_code"):
+            # Read by every official SDK (MinerU-Ecosystem sdk/python client.py
+            # _parse_task_result, sdk/go client.go); a real CLI log shows it filled for
+            # -60006 and empty ("[]") for "retry limit reached" and "parsing failed".
+            blank = set(self.setting("err_code_blank_for") or [])
+            code = task.error.code if failed and task.error else None
+            out["err_code"] = code if code is not None and code not in blank else ""
         if snap.state == "running":
             out["extract_progress"] = {
                 "extracted_pages": snap.extracted_pages,

@@ -47,12 +47,12 @@ async def submit_url(
         return task
     try:
         docmodel.check_type(ext)
-        doc = await anyio.to_thread.run_sync(docmodel.analyze, path, ext, options.page_ranges)
+        doc = await anyio.to_thread.run_sync(analyze, engine, path, ext, options.page_ranges)
     except DocError as exc:
         if strict and exc.code != -60003:
             engine.drop(task)
             path.unlink(missing_ok=True)
-            raise ApiError(exc.code, exc.message) from exc
+            raise ApiError(exc.code, exc.custom) from exc
         fail_task(engine, task, exc, path, sha)
         return task
     final = path.with_name(f"{task.id}_origin.{doc.kind}")
@@ -64,8 +64,14 @@ async def submit_url(
             raise ApiError(-60017)
         fail_task(engine, task, DocError(-60017), final, sha)
         return task
-    start(engine, task, final, sha, doc, None)
+    start(engine, task, final, sha, doc, engine.forced_failure(task.file_name))
     return task
+
+
+def analyze(engine: Engine, path: Path, ext: str, page_spec: str | None) -> docmodel.Document:
+    """:func:`docmodel.analyze` with this service's page limit (``max_pages``)."""
+    limit = int(engine.setting("max_pages") or docmodel.MAX_PAGES)
+    return docmodel.analyze(path, ext, page_spec, max_pages=limit)
 
 
 def on_upload(engine: Engine, key: str, path: Path, sha256: str) -> None:
@@ -86,13 +92,13 @@ def accept_file(engine: Engine, task: Task, path: Path, sha256: str, ext: str) -
     error: DocError | None = None
     doc: Document | None = None
     try:
-        doc = docmodel.analyze(path, ext, task.options.page_ranges)
+        doc = analyze(engine, path, ext, task.options.page_ranges)
     except DocError as exc:
         error = exc
     pages = len(doc.pages) if doc else 0
     if doc is not None and not take_balance(engine, pages):
         error, doc = DocError(-60017), None
-    start(engine, task, path, sha256, doc, error)
+    start(engine, task, path, sha256, doc, error or engine.forced_failure(task.file_name))
 
 
 def fail_task(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from ..documents import resultzip
@@ -44,9 +45,28 @@ def build_zip(engine: Engine, task: Task) -> Path:
             task.doc,
             extra_formats=task.options.extra_formats,
             backend=backend,
+            numbering=str(engine.setting("page_idx") or "restart"),
+            layout_name=str(engine.setting("zip_layout") or "cloud"),
+            name=result_name(task.file_name),
+            parse_dir=str(engine.setting("parse_dir") or parse_dir(task)),
         )
         task.zip_path = out
         return out
+
+
+def result_name(file_name: str) -> str:
+    """``<name>`` of a self-hosted result: the file's stem, made safe for a path."""
+    stem = PurePosixPath(file_name.replace("\\", "/")).stem
+    return re.sub(r"[^\w.\-]", "_", stem).strip(".") or "document"
+
+
+def parse_dir(task: Task) -> str:
+    """mineru-api's folder per backend (``mineru/cli/output_paths.py`` build_parse_dir):
+    ``office`` for Office inputs, ``vlm``, else the pipeline's parse method ``auto``."""
+    assert task.doc is not None
+    if task.doc.kind in ("doc", "docx", "ppt", "pptx"):
+        return "office"
+    return "vlm" if task.options.model_version == "vlm" else "auto"
 
 
 def markdown(task: Task) -> str:
@@ -57,4 +77,4 @@ def markdown(task: Task) -> str:
         if task.doc.kind in ("png", "jpg")
         else None
     )
-    return resultzip.markdown(task.doc, image)
+    return resultzip.markdown(task.doc, image, task.id)

@@ -22,7 +22,7 @@ from ..engine.api import (
     submit_url_batch,
     trace_id,
 )
-from ..engine.engine import Engine
+from ..engine.engine import DEFAULT_SETTINGS, Engine
 from ..engine.errors import ApiError
 from ..engine.options import SNAKE_NAMES, Options, parse_options
 from ..oss.buckets import StoredObject, for_context
@@ -35,14 +35,38 @@ BUCKET = "mineru"
 #: Wire names of the per-file options (seed 002 uses snake_case throughout).
 NAMES = SNAKE_NAMES
 
+#: mineru.net today (see the package docstring for each value's source), on top of the
+#: engine's seed values; MinerU has no page balance (its quota is files per day).
+SETTINGS: dict[str, Any] = {
+    **{k: v for k, v in DEFAULT_SETTINGS.items() if k != "page_balance"},
+    "max_files": 50,
+    "max_pages": 200,
+    "priority_pages_per_day": 1000,
+    "files_per_day": 10_000,
+    "submit_per_minute": 300,
+    "query_per_minute": 1000,
+    "err_msg_language": "en",
+    "err_code": True,
+    "err_code_blank_for": [-60010, -60017],
+    "param_errors": "http400",
+}
+#: Business errors that are the request's fault: with ``param_errors: "http400"`` these
+#: are HTTP 400 with ``msg`` an ``{"en", "zh"}`` object (opendatalab/MinerU#1826).
+PARAM_CODES = (-500, -10002)
+
 
 def ok(data: Any) -> JSONResponse:
     return JSONResponse({"code": 0, "data": data, "msg": "ok", "trace_id": trace_id()})
 
 
-def fail(error: ApiError) -> JSONResponse:
+def too_many() -> JSONResponse:
+    """Over ``submit_per_minute`` / ``query_per_minute``: the limit page only says such
+    requests "will be rejected"; the mock answers HTTP 429, the status MinerU documents
+    for its Agent API ("超出限制将返回 HTTP 429 状态码"), without ``Retry-After`` (no
+    evidence of rate-limit headers on /api/v4)."""
     return JSONResponse(
-        {"code": error.code, "data": None, "msg": error.message, "trace_id": trace_id()}
+        {"code": 429, "data": None, "msg": "too many requests", "trace_id": trace_id()},
+        status_code=429,
     )
 
 
@@ -59,7 +83,7 @@ class MinerU:
 
     def __init__(self, ctx: MockContext) -> None:
         self.ctx = ctx
-        self.engine = Engine(ctx, SERVICE, uid=defaults.MOCK_UID)
+        self.engine = Engine(ctx, SERVICE, uid=defaults.MOCK_UID, settings=SETTINGS)
         self.oss = for_context(ctx)
         self.bucket = self.oss.bucket(BUCKET)
         self.bucket.on_upload(self._uploaded)
@@ -69,35 +93,62 @@ class MinerU:
 
     # ------------------------------------------------------------------ plumbing
 
-    def owner(self, request: Request) -> str | JSONResponse:
+    def owner(self, request: Request, kind: str = "query") -> str | JSONResponse:
+        """The account behind the token (else its 401), within its request rate."""
         token = bearer(request.headers.get("authorization"))
         if token == EXPIRED_TOKEN:
             return unauthorized("A0211", "token expired")
         if token not in (defaults.MINERU_TOKEN, SECOND_TOKEN):
             return unauthorized("A0202", "user authenticate failed")
+        if self.engine.throttled(token, kind):
+            return too_many()
         return token
+
+    def fail(self, error: ApiError) -> JSONResponse:
+        """A business error: HTTP 200 with ``code`` and a ``msg`` string (seed 002), or for
+        a parameter error with ``param_errors: "http400"``, HTTP 400 with ``msg`` as
+        ``{"en", "zh"}`` and no ``trace_id`` (opendatalab/MinerU#1826)."""
+        code = error.code
+        zh = error.custom or (
+            docmodel.message(code, service=SERVICE) if isinstance(code, int) else error.message
+        )
+        en = error.english or (
+            docmodel.message(code, language="en", service=SERVICE)
+            if isinstance(code, int)
+            else error.message
+        )
+        if code in PARAM_CODES and self.engine.setting("param_errors") == "http400":
+            return JSONResponse({"code": code, "msg": {"en": en, "zh": zh}}, status_code=400)
+        english = self.engine.setting("err_msg_language") == "en"
+        return JSONResponse(
+            {"code": code, "data": None, "msg": en if english else zh, "trace_id": trace_id()}
+        )
 
     def files(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         files = data.get("files")
         if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
-            raise ApiError(-10002, "files 不能为空")
+            raise ApiError(-10002, "files 不能为空", "files must not be empty")
         if not files:
-            raise ApiError(-10002, "files 不能为空")
-        limit = int(self.engine.settings.get("max_files") or 200)
+            raise ApiError(-10002, "files 不能为空", "files must not be empty")
+        limit = int(self.engine.settings.get("max_files") or 50)
         if len(files) > limit:
-            raise ApiError(-10002, f"单次申请链接不能超过 {limit} 个")
+            raise ApiError(
+                -10002,
+                f"单次申请链接不能超过 {limit} 个",
+                f"the number of files in one request cannot exceed {limit}",
+            )
         return files
 
     # ------------------------------------------------------------------ handlers
 
     async def create_task(self, request: Request) -> Response:
-        owner = self.owner(request)
+        owner = self.owner(request, "submit")
         if isinstance(owner, JSONResponse):
             return owner
         try:
             task = await submit_task(self.engine, request, owner, NAMES)
         except ApiError as exc:
-            return fail(exc)
+            return self.fail(exc)
         return ok({"task_id": task.id})
 
     async def get_task(self, request: Request) -> Response:
@@ -107,13 +158,13 @@ class MinerU:
         try:
             task = self.engine.get_task(request.path_params["task_id"], owner)
         except ApiError as exc:
-            return fail(exc)
+            return self.fail(exc)
         view = self.engine.view(task, str(request.base_url))
         view.pop("file_name", None)
         return ok(view)
 
     async def file_urls(self, request: Request) -> Response:
-        owner = self.owner(request)
+        owner = self.owner(request, "submit")
         if isinstance(owner, JSONResponse):
             return owner
         try:
@@ -130,8 +181,9 @@ class MinerU:
                     raise ApiError(exc.code) from exc
                 prepared.append((name, ext, parse_options(entry, names=NAMES, top=data)))
             self.engine.check_queue(1)
+            self.engine.take_daily_files(owner, len(prepared))
         except ApiError as exc:
-            return fail(exc)
+            return self.fail(exc)
         base = str(request.base_url)
         day = datetime.datetime.fromtimestamp(self.engine.now(), datetime.timezone.utc)
         tasks, urls = [], []
@@ -146,14 +198,14 @@ class MinerU:
         return ok({"batch_id": batch.id, "file_urls": urls})
 
     async def url_batch(self, request: Request) -> Response:
-        owner = self.owner(request)
+        owner = self.owner(request, "submit")
         if isinstance(owner, JSONResponse):
             return owner
         try:
             data = await json_body(request)
-            prepared = prepare_url_batch(self.engine, data, self.files(data))
+            prepared = prepare_url_batch(self.engine, owner, data, self.files(data))
         except ApiError as exc:
-            return fail(exc)
+            return self.fail(exc)
         return ok(
             {
                 "batch_id": await submit_url_batch(
@@ -169,7 +221,7 @@ class MinerU:
         try:
             return ok(batch_results(self.engine, request, owner))
         except ApiError as exc:
-            return fail(exc)
+            return self.fail(exc)
 
     async def download(self, request: Request) -> Response:
         return await serve_result(self.engine, request, "zip")

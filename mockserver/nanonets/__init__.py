@@ -1,8 +1,80 @@
-"""Nanonets OCR API v2 mock (seed 000): prediction, retrieval, training, file management.
+"""Nanonets OCR API v2 mock: prediction, retrieval, review, training.
 
-Base paths are the real ones (``/api/v2/OCR/Model/{model_id}/<Action>/`` with the
-trailing slash). Authentication is HTTP Basic with the API key as the user name
-(``curl -u "$KEY:"``); the mock accepts :data:`~mockserver.defaults.NANONETS_API_KEY`.
+Seed 000 (a third-party write-up, the Smithery skill "guillempuche/nanonets-api") is the
+starting point; where public evidence contradicts or completes it, the evidence wins,
+and where sources disagree the mock serves each variant behind a setting.  Sources, per
+behaviour (quoted in /work/notes/fidelity.md §1–§2; ``idx:N`` = a file id in the public
+code index):
+
+=============================================  ==========================================
+behaviour                                      source
+=============================================  ==========================================
+``POST /api/v2/OCR/Model/{id}/LabelFile/``,    seed 000; docs.nanonets.com
+``LabelUrls/``, Basic auth with the key as     (ocrmodellabelfile…); every public client
+user and an empty password
+polling: ``GET /api/v2/Inferences/Model/{id}/  docs.nanonets.com/reference/
+InferenceRequestFiles/GetPredictions/{rfid}``  ocrmodelgetpredictionfilebyfileid; vendor
+                                               OpenAPI (konfig-sdks/openapi-examples
+                                               nanonets/openapi.yaml); clients idx:6090208970,
+                                               idx:55590882749, idx:21830121742
+the seed's ``GET /api/v2/OCR/Model/{id}/       seed 000 only (no public client or doc);
+getFile/{rfid}/``, same answer                 ``poll_paths`` serves either or both
+``{moderated_images_count,                     the docs' example; a real capture of the list
+unmoderated_images_count, moderated_images,    endpoint (idx:32569231608, 2022-11-24)
+unmoderated_images, signed_urls}``
+page record: ``id, model_id, request_file_id,  same capture and the docs: ``status``
+page, url, file_url, original_file_name,       "success" (real) vs "Success" (docs:
+status, size, predicted_boxes,                 ``status_spelling``); ``url``/``file_url``
+moderated_boxes, raw_ocr, …`` (no              storage paths (``PredictionImages/<uuid>
+``uploaded_file_name`` anywhere)               .jpeg``, ``RawPredictions/<rfid>.<ext>``)
+boxes of page records carry ``page``;          real captures (idx:32569231608;
+LabelFile ``prediction[]`` items ``page_no``;  idx:44629359572, idx:4035747019); cells
+table cells 1-based ``row``/``col``            1-based in real data and the docs
+while processing: page records with            the async docs: file status ``success``,
+``status: "pending"`` (``pending_view:         ``pending`` or ``failure`` (a failure means
+"pending"``), or no pages at all as the seed   three retries failed); ``pending_view:
+shows it (``"empty"``); ``failure`` for files  "empty"`` is the seed's getFile; ``fail_files``
+``fail_files`` names                           picks the files that fail
+async ack: ``result[0].result[]`` (nested      nanonets.readme.io/reference/
+twice, one entry per page, ``processing_type:  ocrmodellabelfileasyncbymodelidpost and the
+"async"``) — or flat, one entry per file       ``okAsync`` example of NanoNets/api-docs
+(``async_ack: "flat"``)                        (nested); seed 000 (flat)
+sync page records carry ``filepath``,          real captures idx:44629359572 (2023),
+``file_url``, ``processing_type: "sync"``      idx:4035747019 (2024); the seed and docs
+(``sync_processing_type``: "" as the seed)     show ""
+``signed_urls`` keyed by storage path, each    three real captures (idx:32569231608,
+``{original, original_compressed, thumbnail,   idx:44629359572, idx:4035747019); the flat
+acw_rotate_90/180/270,                         pair is the seed's (``signed_urls:
+original_with_long_expiry}``; RawPredictions   "flat"``)
+key: ``original`` only (7 days), others ""
+validity: ``original`` 4 h,                    docs ("valid for 4 hrs … 180 days"); the
+``original_with_long_expiry`` 180 days         2024 capture agrees to the second
+page: ``GET /api/v2/Inferences/Model/{id}/     docs.nanonets.com/reference/
+ImageLevelInferences/{page_id}`` →             ocrmodelgetpredictionfilebypageid; NanoNets/
+``{message, result: [{message, input,          api-docs nanonets_openapi_3.1.0.yaml; the
+prediction, predicted_boxes, moderated_boxes,  C# data object idx:6400952165
+raw_ocr, …}], signed_urls}``
+the seed's ``/OCR/Model/{id}/                  seed 000 only (kept, getFile's shape)
+ImageLevelInferences/{page_id}/``
+listing: ``GET /api/v2/Inferences/Model/{id}/  real C# fixture idx:32569231608; both are
+ImageLevelInferences?start_day_interval=&      days since the epoch.  The seed's
+current_batch_day=``                           ``getModelImages/`` is kept (values ≤ 10 000
+                                               read as days back, as the seed says)
+review: ``POST …/ImageLevelInferences/Verify/  docs.nanonets.com/reference/file-review-api
+{rfid}`` (``UnVerify``; also the heading's     (its heading and samples disagree: both
+``/ImageLevelInferences/Model/{id}/Verify/``), served) and update-fields-via-api; slates
+``PATCH …/ImageLevelInference?use_ui_version=  client idx:55590882749
+true {"moderated_boxes": [...]}``, ``DELETE
+…/InferenceRequestFiles/{rfid}``
+the seed's ``ApproveFile``, ``UpdateFile``     seed 000 only — no public source has them;
+(``{"fields": [{label, ocr_text}]}``),         kept because docinbox's review desk uses
+``ExportFile``, ``DeleteFile``                 them
+errors ``{"message": …}``: 400, 401 (with      the API reference's texts (seed 000); the
+``WWW-Authenticate``), 402, 404, 429 (with     order of checks and ``Retry-After`` are the
+``Retry-After``)                               mock's choice
+a path not served (``poll_paths``): 404        the mock's choice (a framework's 404)
+``{"detail": "Not found."}``
+=============================================  ==========================================
 
 Demo model :data:`~mockserver.defaults.NANONETS_MODEL_ID`: fields ``fecha`` (a date
 after "Fecha") and ``total`` (an amount after "Total"); table ``lineas_detalle``
@@ -22,20 +94,19 @@ processed page** of each file::
      "result": [{"message": "Success", "input": "recibo.pdf", "page": 0,
                  "request_file_id": "<uuid>", "id": "<page uuid>",
                  "prediction": [<field>, ..., <table>, ...],
-                 "processing_type": "", "request_metadata": "<as sent>",
+                 "filepath": "uploadedfiles/<model>/PredictionImages/<page uuid>.jpeg",
+                 "file_url": "uploadedfiles/<model>/RawPredictions/<uuid>.pdf",
+                 "processing_type": "sync", "request_metadata": "<as sent>",
                  "size": {"width": 1275, "height": 1650}, "rotation": 0}],
-     "signed_urls": {"original": URL, "original_with_long_expiry": URL}}
+     "signed_urls": {"<storage path>": {"original": URL, ...}, ...}}
 
 ``<field>`` = ``{id, label, xmin, ymin, xmax, ymax, score, ocr_text, type: "field",
 status: "correctly_predicted", page_no, label_id}`` (ints for the box, pixels of the
 page rendered at 150 dpi, origin top-left). ``<table>`` = ``{id, label, type: "table",
 score, xmin, ymin, xmax, ymax, page_no, label_id, status, cells: [{id, row, col, label,
-text, score, xmin, ymin, xmax, ymax}]}``, ``row``/``col`` **1-based**.
-``signed_urls`` is flat as in the seed for a request with one file; a request with
-several ``file`` parts (or URLs) gets ``{"<request_file_id>": {"original", ...}}``
-(the seed is silent; one flat pair could not name its file). The URLs are the mock's
-own (``/api/v2/OCR/files/{request_file_id}/{name}?expires=&sig=``), valid 1 h / 7 days
-on the mock clock; expired or tampered → 403 XML ``AccessDenied``.
+text, score, xmin, ymin, xmax, ymax}]}``. The signed URLs are the mock's own
+(``/api/v2/OCR/files/{request_file_id}/{name}?expires=&sig=``) on the mock clock;
+expired or tampered → 403 XML ``AccessDenied``.
 
 Sync on a long document: the real service does not refuse it — the docs call sync
 "optimized for files of 3 pages or fewer" and async "for large files (... more than
@@ -43,43 +114,15 @@ Sync on a long document: the real service does not refuse it — the docs call s
 response is delayed by ``sync_seconds_per_extra_page`` (mock) seconds per page beyond 3;
 if that exceeds ``sync_timeout_seconds`` the client gets what a front proxy sends when
 the backend takes too long, a **504** HTML page, while the file is still processed and
-later readable with ``getFile`` (the upload was accepted and billed).
+later readable by polling (the upload was accepted and billed).
 
-**Async** (``?async=true``): 200 at once, one ``result[]`` entry per file, with
-``"prediction": []``, ``"processing_type": "async"`` and ``"page": 0`` (pages are not
-known before processing). Processing then takes ``async_queue_seconds +
-pages × async_seconds_per_page`` on the mock clock (defaults 5 + 2/page; tests use
-``POST /__admin/clock/advance``).
-
-**getFile** — ``GET .../getFile/{request_file_id}/`` — always 200 for a known file
-(404 ``{"message": "File not found"}`` for an unknown or deleted one)::
-
-    {"moderated_images_count": M, "unmoderated_images_count": U,
-     "moderated_images": [<page>...], "unmoderated_images": [<page>...],
-     "signed_urls": {"original": URL, "original_with_long_expiry": URL}}
-
-**Still processing ⇔ ``moderated_images_count == 0 and unmoderated_images_count == 0``**
-(both lists empty); **done ⇔ their sum > 0** — the same test the Nanonets poll
-workflow uses. A done file lists one ``<page>`` per processed page, in page order, in
-``unmoderated_images`` (or ``moderated_images`` once approved)::
-
-    {"id": "<page id>", "model_id": ..., "request_file_id": ..., "day_since_epoch": N,
-     "hour_of_day": H, "is_moderated": false, "original_file_name": "recibo.pdf",
-     "page": 0, "url": URL, "request_metadata": "...", "size": {...},
-     "predicted_boxes": [<field>|<table> as above],
-     "moderated_boxes": [same, with edits from UpdateFile]}
-
-``moderated_boxes`` starts as a copy of ``predicted_boxes``; ``UpdateFile`` edits it
-(and marks edited boxes ``"status": "moderated"``), so later reads show the edit.
-
-Retrieval: ``ImageLevelInferences/{page_id}/`` (same shape, that one page),
-``getModelImages/?start_day_interval=D&current_batch_day=B`` (pages from files whose
-day lies in ``[today-B-D, today-B]``; values above 10 000 are read as days since the
-epoch, as the API reference describes them). Training: ``UploadFile/``,
-``UploadUrls/``, ``Train/``. Files: ``ApproveFile/{id}/`` (POST), ``DeleteFile/{id}/``
-(DELETE), ``UpdateFile/{id}/`` (PATCH ``{"fields": [{"label", "ocr_text"[, "page_no"]
-[, "id"]}]}``), ``ExportFile/{id}/`` (POST). Models: ``GET /api/v2/OCR/Model/`` and
-``GET /api/v2/OCR/Model/{model_id}/``.
+**Async** (``?async=true``): 200 at once (the acknowledgement above). Processing then
+takes ``async_queue_seconds + pages × async_seconds_per_page`` on the mock clock
+(defaults 5 + 2/page; tests use ``POST /__admin/clock/advance``).  Polling answers 200
+for a known file (404 ``{"message": "File not found"}`` for an unknown or deleted one);
+the prediction is complete when every listed page has ``status`` success.  A done file
+lists one record per processed page, in page order, in ``unmoderated_images`` (or
+``moderated_images`` once approved).
 
 Errors (JSON ``{"message": "..."}``, texts from Nanonets' API reference):
 400 file missing / not a PDF or image / bad ``pages_to_process`` / bad URLs;
@@ -96,7 +139,10 @@ Settings (``POST /__admin/config {"nanonets": {...}}``): ``rate_per_second`` (10
 ``quota_period_seconds`` (30 days), ``async_queue_seconds`` (5),
 ``async_seconds_per_page`` (2), ``sync_seconds_per_extra_page`` (2),
 ``sync_timeout_seconds`` (60), ``url_fetch_timeout`` (20, real seconds),
-``api_keys`` (list of accepted keys).
+``api_keys`` (list of accepted keys); the variants: ``poll_paths`` ("both" |
+"documented" | "seed"), ``async_ack`` ("nested" | "flat"), ``pending_view`` ("pending" |
+"empty"), ``status_spelling`` ("success" | "Success"), ``signed_urls`` ("by_path" |
+"flat"), ``sync_processing_type`` ("sync" | ""), ``fail_files`` (globs).
 
 Where it lives: :mod:`~mockserver.nanonets.service` (state, settings, auth and limits),
 :mod:`~mockserver.nanonets.model` (the demo model), :mod:`~mockserver.nanonets.records`
@@ -119,17 +165,37 @@ from .training import Training
 
 
 def routes(ctx: MockContext) -> list[BaseRoute]:
-    """The Nanonets v2 routes on *ctx* (paths exactly as the seed, trailing slashes)."""
+    """The Nanonets v2 routes on *ctx*: the documented ``/Inferences/Model/`` ones and the
+    seed's ``/OCR/Model/`` ones (trailing slashes as the seed writes them)."""
     svc = Nanonets(ctx)
     ctx.state[SERVICE] = svc  # tests and the daemon's embedded mode can reach the state
     predict, review, train = Prediction(svc), Review(svc), Training(svc)
     m = "/api/v2/OCR/Model/{model_id}"
+    inf = "/api/v2/Inferences/Model/{model_id}"
     return [
         Route("/api/v2/OCR/Model/", train.list_models, methods=["GET"], name="list_models"),
         Route(m + "/", train.get_model, methods=["GET"], name="get_model"),
         Route(m + "/LabelFile/", predict.label_file, methods=["POST"], name="label_file"),
         Route(m + "/LabelUrls/", predict.label_urls, methods=["POST"], name="label_urls"),
+        Route(
+            inf + "/InferenceRequestFiles/GetPredictions/{file_id}",
+            predict.get_predictions,
+            methods=["GET"],
+            name="get_predictions",
+        ),
         Route(m + "/getFile/{file_id}/", predict.get_file, methods=["GET"], name="get_file"),
+        Route(
+            inf + "/ImageLevelInferences/{page_id}",
+            predict.page,
+            methods=["GET"],
+            name="page_prediction",
+        ),
+        Route(
+            inf + "/ImageLevelInferences",
+            predict.list_pages,
+            methods=["GET"],
+            name="list_pages",
+        ),
         Route(
             m + "/ImageLevelInferences/{page_id}/",
             predict.image_level,
@@ -140,6 +206,36 @@ def routes(ctx: MockContext) -> list[BaseRoute]:
         Route(m + "/UploadFile/", train.upload_training_file, methods=["POST"], name="upload_file"),
         Route(m + "/UploadUrls/", train.upload_training_urls, methods=["POST"], name="upload_urls"),
         Route(m + "/Train/", train.train, methods=["POST"], name="train"),
+        Route(
+            inf + "/ImageLevelInferences/Verify/{file_id}",
+            review.approve,
+            methods=["POST"],
+            name="verify",
+        ),
+        Route(
+            "/api/v2/ImageLevelInferences/Model/{model_id}/Verify/{file_id}",
+            review.approve,
+            methods=["POST"],
+            name="verify_heading_path",
+        ),
+        Route(
+            inf + "/ImageLevelInferences/UnVerify/{file_id}",
+            review.unverify,
+            methods=["POST"],
+            name="unverify",
+        ),
+        Route(
+            inf + "/ImageLevelInference",
+            review.update_boxes,
+            methods=["PATCH"],
+            name="update_boxes",
+        ),
+        Route(
+            inf + "/InferenceRequestFiles/{file_id}",
+            review.delete,
+            methods=["DELETE"],
+            name="delete_request_file",
+        ),
         Route(m + "/ApproveFile/{file_id}/", review.approve, methods=["POST"], name="approve_file"),
         Route(m + "/DeleteFile/{file_id}/", review.delete, methods=["DELETE"], name="delete_file"),
         Route(m + "/UpdateFile/{file_id}/", review.update, methods=["PATCH"], name="update_file"),

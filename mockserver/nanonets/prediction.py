@@ -1,5 +1,7 @@
-"""Prediction and retrieval: ``LabelFile``, ``LabelUrls``, ``getFile``,
-``ImageLevelInferences``, ``getModelImages`` and the ``signed_urls`` originals."""
+"""Prediction and retrieval: ``LabelFile``, ``LabelUrls``, ``GetPredictions`` (and the
+seed's ``getFile``), ``ImageLevelInferences`` (documented and seed paths), the model's
+page listing (``ImageLevelInferences?…`` and the seed's ``getModelImages``) and the
+``signed_urls`` originals."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from .replies import (
     s3_error,
 )
 from .service import Nanonets
-from .views import inference_view, result_entries
+from .views import inference_view, page_result, result_entries
 
 
 def _text(value: Any) -> str:
@@ -77,7 +79,8 @@ class Prediction:
                 continue
         if not paths:
             return error(400, MSG_BAD_URLS)
-        response = await self._predict(request, key, paths, metadata, pages_spec)
+        # docs.nanonets.com ocrmodellabelurlsasyncbymodelidpost-1: a *flat* result list.
+        response = await self._predict(request, key, paths, metadata, pages_spec, nested=False)
         if len(paths) < len(urls) and response.status_code == 200:
             response.status_code = 206  # docs: some of the URLs did not respond as expected
         return response
@@ -89,6 +92,8 @@ class Prediction:
         paths: list[tuple[str, Path]],
         metadata: str,
         pages_spec: str | None,
+        *,
+        nested: bool = True,
     ) -> Response:
         is_async = request.query_params.get("async", "").lower() in ("true", "1", "yes")
         sub = Submission(key, request.path_params["model_id"], metadata, pages_spec, is_async)
@@ -106,10 +111,10 @@ class Prediction:
             except ValueError:
                 return error(400, "Invalid pages_to_process")
         self.svc.quota.consume(key)  # a refused upload is not billed
-        return await self._answer(request, records, is_async)
+        return await self._answer(request, records, is_async, nested)
 
     async def _answer(
-        self, request: Request, records: list[FileRecord], is_async: bool
+        self, request: Request, records: list[FileRecord], is_async: bool, nested: bool
     ) -> Response:
         """Sync: wait out processing (504 past ``sync_timeout_seconds``); async: at once."""
         if not is_async:
@@ -121,27 +126,47 @@ class Prediction:
             await self.svc.wait_until(deadline)
         result: list[dict[str, Any]] = []
         for rec in records:
-            result.extend(result_entries(rec, done=not is_async))
-        # The seed's shape (flat) for the usual single file; keyed per file when a request
-        # carries several, where one flat pair could not say which file it belongs to.
-        signed: dict[str, Any] = (
-            self.svc.signed_urls(request, records[0])
-            if len(records) == 1
-            else {rec.id: self.svc.signed_urls(request, rec) for rec in records}
-        )
+            result.extend(result_entries(self.svc, rec, done=not is_async, nested=nested))
+        signed: dict[str, Any] = {}
+        if self.svc.settings.get("signed_urls") != "flat":
+            for rec in records:  # keyed by storage path: several files simply add keys
+                signed.update(self.svc.signed_urls(request, rec))
+        elif len(records) == 1:
+            signed = self.svc.signed_urls(request, records[0])
+        else:  # one flat pair could not say which file it belongs to
+            signed = {rec.id: self.svc.signed_urls(request, rec) for rec in records}
         return JSONResponse({"message": "Success", "result": result, "signed_urls": signed})
 
+    def serves(self, path: str) -> bool:
+        """Whether this polling path is served (``poll_paths``: documented | seed | both)."""
+        chosen = str(self.svc.settings.get("poll_paths") or "both")
+        return chosen in ("both", path)
+
+    async def get_predictions(self, request: Request) -> Response:
+        """``GET /api/v2/Inferences/Model/{model_id}/InferenceRequestFiles/GetPredictions/
+        {request_file_id}``: the documented way to a file's prediction."""
+        if not self.serves("documented"):
+            return not_found()
+        return self._file_view(request)
+
     async def get_file(self, request: Request) -> Response:
-        """A file's prediction; both counts 0 while it is still processing."""
+        """The seed's ``getFile/{id}/``: the same answer (no public source has this path)."""
+        if not self.serves("seed"):
+            return not_found()
+        return self._file_view(request)
+
+    def _file_view(self, request: Request) -> Response:
         rec = self.svc.guarded_record(request)
         if isinstance(rec, Response):
             return rec
-        items = [(rec, p) for p in rec.pages] if self.svc.is_ready(rec) else []
-        signed = self.svc.signed_urls(request, rec)
-        return JSONResponse(inference_view(self.svc, request, items, signed))
+        items = [(rec, p) for p in rec.pages]
+        view = inference_view(self.svc, request, items, {})
+        listed = [p["id"] for p in view["moderated_images"] + view["unmoderated_images"]]
+        pages = [p for p in rec.pages if p.id in listed]
+        view["signed_urls"] = self.svc.signed_urls(request, rec, pages)
+        return JSONResponse(view)
 
-    async def image_level(self, request: Request) -> Response:
-        """One page's prediction by its page id."""
+    def _page(self, request: Request) -> tuple[FileRecord, int] | Response:
         _key, denied = self.svc.guard(request)
         if denied:
             return denied
@@ -150,13 +175,61 @@ class Prediction:
         rec = self.svc.record(where[0], request.path_params["model_id"]) if where else None
         if rec is None or where is None:
             return error(404, MSG_NO_FILE)
-        page = rec.pages[where[1]]
+        return rec, where[1]
+
+    async def page(self, request: Request) -> Response:
+        """``GET /api/v2/Inferences/Model/{model_id}/ImageLevelInferences/{page_id}``."""
+        found = self._page(request)
+        if isinstance(found, Response):
+            return found
+        rec, index = found
+        return JSONResponse(page_result(self.svc, request, rec, rec.pages[index]))
+
+    async def image_level(self, request: Request) -> Response:
+        """The seed's ``/OCR/Model/{id}/ImageLevelInferences/{page_id}/`` (no public source):
+        one page in getFile's shape."""
+        found = self._page(request)
+        if isinstance(found, Response):
+            return found
+        rec, index = found
+        page = rec.pages[index]
         items = [(rec, page)] if self.svc.is_ready(rec) else []
-        signed = self.svc.signed_urls(request, rec)
+        signed = self.svc.signed_urls(request, rec, [page])
+        return JSONResponse(inference_view(self.svc, request, items, signed))
+
+    async def list_pages(self, request: Request) -> Response:
+        """``GET /api/v2/Inferences/Model/{id}/ImageLevelInferences?start_day_interval=
+        &current_batch_day=``: both are days since the epoch (a real C# fixture, the
+        vendor OpenAPI), the window ``[start, end]``."""
+        _key, denied = self.svc.guard(request)
+        if denied:
+            return denied
+        try:
+            start = int(request.query_params.get("start_day_interval", "0"))
+            end = int(request.query_params.get("current_batch_day", "0"))
+        except ValueError:
+            return error(400, "start_day_interval and current_batch_day must be integers")
+        return self._listing(request, start, end)
+
+    def _listing(self, request: Request, start: int, end: int) -> Response:
+        with self.svc.lock:
+            records = [r for r in self.svc.files.values() if not r.deleted]
+        items = [
+            (r, p)
+            for r in sorted(records, key=lambda r: r.created_at)
+            if r.model_id == request.path_params["model_id"]
+            and start <= int(r.created_at // 86400) <= end
+            and self.svc.is_ready(r)
+            for p in r.pages
+        ]
+        signed: dict[str, Any] = {}
+        for rec in {r.id: r for r, _p in items}.values():
+            signed.update(self.svc.signed_urls(request, rec, [p for r, p in items if r is rec]))
         return JSONResponse(inference_view(self.svc, request, items, signed))
 
     async def model_images(self, request: Request) -> Response:
-        """Every processed page of the model within a window of days."""
+        """The seed's ``getModelImages/``: values up to 10 000 read as days back (the seed
+        says so), larger ones as days since the epoch (what the real listing takes)."""
         _key, denied = self.svc.guard(request)
         if denied:
             return denied
@@ -168,17 +241,7 @@ class Prediction:
         today = int(self.svc.ctx.clock.now() // 86400)
         end = batch if batch > 10_000 else today - batch
         start = interval if interval > 10_000 else end - interval
-        with self.svc.lock:
-            records = [r for r in self.svc.files.values() if not r.deleted]
-        items = [
-            (r, p)
-            for r in sorted(records, key=lambda r: r.created_at)
-            if r.model_id == request.path_params["model_id"]
-            and start <= int(r.created_at // 86400) <= end
-            and self.svc.is_ready(r)
-            for p in r.pages
-        ]
-        return JSONResponse(inference_view(self.svc, request, items, {}))
+        return self._listing(request, start, end)
 
     async def original(self, request: Request) -> Response:
         """The uploaded original behind a ``signed_urls`` link (expires on the mock clock)."""
@@ -199,6 +262,11 @@ class Prediction:
         if expires < self.svc.ctx.clock.now():
             return s3_error(403, "AccessDenied", "Request has expired")
         return FileResponse(rec.path, filename=rec.name)
+
+
+def not_found() -> Response:
+    """A path this Nanonets does not serve (``poll_paths``): the framework's plain 404."""
+    return JSONResponse({"detail": "Not found."}, status_code=404)
 
 
 async def _url_request(request: Request) -> tuple[list[str], str, str | None] | Response:

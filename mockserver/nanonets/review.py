@@ -1,7 +1,19 @@
-"""Reviewing a file: ``ApproveFile``, ``UpdateFile``, ``ExportFile``, ``DeleteFile``.
+"""Reviewing a file: the documented endpoints and the seed's.
 
-``moderated_boxes`` starts as a copy of ``predicted_boxes``; ``UpdateFile`` edits it (and
-marks edited boxes ``"status": "moderated"``), so later reads show the edit.
+Documented (docs.nanonets.com/reference/file-review-api and update-fields-via-api; the
+slates client): ``POST .../Inferences/Model/{id}/ImageLevelInferences/Verify/{rfid}``
+(and ``UnVerify``; the page's heading also shows ``/ImageLevelInferences/Model/{id}/
+Verify/{rfid}``), ``PATCH .../Inferences/Model/{id}/ImageLevelInference?use_ui_version=
+true`` with ``{"moderated_boxes": [...]}`` (built from the GET data, ``is_new: true`` for
+new boxes, a box left out is deleted), ``DELETE .../Inferences/Model/{id}/
+InferenceRequestFiles/{rfid}``.
+
+The seed's ``ApproveFile``, ``UpdateFile`` (``{"fields": [...]}``), ``ExportFile`` and
+``DeleteFile`` under ``/OCR/Model/`` appear in no public source; the mock keeps serving
+them (docinbox's review desk is built on them).
+
+``moderated_boxes`` starts as a copy of ``predicted_boxes``; an edit marks the boxes it
+changed ``"status": "moderated"``, so later reads show it.
 """
 
 from __future__ import annotations
@@ -27,6 +39,58 @@ class Review:
     async def approve(self, request: Request) -> Response:
         """Mark a file reviewed: its pages move to ``moderated_images``."""
         return self._file_action(request, "approved")
+
+    async def unverify(self, request: Request) -> Response:
+        """Undo an approval: the pages go back to ``unmoderated_images``."""
+        rec = self.svc.guarded_record(request)
+        if isinstance(rec, Response):
+            return rec
+        rec.approved = False
+        return JSONResponse({"message": "Success", "request_file_id": rec.id})
+
+    async def update_boxes(self, request: Request) -> Response:
+        """``PATCH ImageLevelInference``: the pages whose boxes the body names get exactly
+        the body's boxes (a box left out is deleted, ``is_new`` ones are added)."""
+        _key, denied = self.svc.guard(request)
+        if denied:
+            return denied
+        try:
+            body = await request.json()
+        except ValueError:
+            return error(400, "Invalid JSON body")
+        boxes = body.get("moderated_boxes") if isinstance(body, dict) else None
+        if not isinstance(boxes, list) or not all(isinstance(b, dict) for b in boxes):
+            return error(400, "moderated_boxes is required: a list of boxes")
+        rec = self._file_of(boxes, request.path_params["model_id"])
+        if rec is None:
+            return error(400, "moderated_boxes name no box of a known file")
+        by_page: dict[int, list[dict[str, Any]]] = {}
+        for box in boxes:
+            page = box.get("page", box.get("page_no", 0))
+            if not isinstance(page, int) or not any(p.number == page for p in rec.pages):
+                return error(400, f"Unknown page: {page}")
+            stored = {k: v for k, v in box.items() if k not in ("page", "is_new")}
+            stored["page_no"] = page
+            if box.get("is_new") or not stored.get("id"):
+                stored["id"] = str(uuid.uuid4())
+            by_page.setdefault(page, []).append(stored)
+        for page in rec.pages:
+            if page.number in by_page:
+                page.moderated = by_page[page.number]
+        return JSONResponse({"message": "Success", "request_file_id": rec.id})
+
+    def _file_of(self, boxes: list[dict[str, Any]], model_id: str) -> FileRecord | None:
+        """The file whose page holds one of *boxes*' ids."""
+        ids = {b.get("id") for b in boxes if b.get("id") and not b.get("is_new")}
+        with self.svc.lock:
+            records = [r for r in self.svc.files.values() if not r.deleted]
+        for rec in records:
+            if rec.model_id != model_id:
+                continue
+            for page in rec.pages:
+                if ids & {b.get("id") for b in page.moderated + page.predicted}:
+                    return rec
+        return None
 
     async def export(self, request: Request) -> Response:
         """Send a file to the model's export integrations (the mock just records it)."""

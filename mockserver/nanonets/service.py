@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fnmatch
 import hmac
 import threading
 import uuid
@@ -21,12 +22,26 @@ from starlette.responses import Response
 from ..core.context import MockContext
 from ..core.limits import QuotaCounter, RateLimiter
 from ..defaults import NANONETS_API_KEY, NANONETS_MODEL_ID
-from .records import FileRecord, TrainingImage, safe_name
+from .records import FileRecord, PageRecord, TrainingImage, safe_name
 from .replies import MSG_NO_FILE, MSG_NO_MODEL, MSG_RATE, MSG_UNAUTHORIZED, error
 
 SERVICE = "nanonets"
-ORIGINAL_URL_SECONDS = 3600
-LONG_URL_SECONDS = 7 * 86400
+#: docs.nanonets.com: "original expiry urls are valid for 4 hrs and original with long
+#: expiry urls are valid for 180 days" (a real 2024 capture agrees to the second).
+ORIGINAL_URL_SECONDS = 4 * 3600
+LONG_URL_SECONDS = 180 * 86400
+#: The RawPredictions key of a real capture: a 7-day S3 presigned URL (X-Amz-Expires=604800).
+RAW_URL_SECONDS = 7 * 86400
+#: The variants of a ``signed_urls`` entry (real captures, three of them).
+URL_VARIANTS = (
+    "original",
+    "original_compressed",
+    "thumbnail",
+    "acw_rotate_90",
+    "acw_rotate_180",
+    "acw_rotate_270",
+    "original_with_long_expiry",
+)
 
 SETTINGS: dict[str, Any] = {
     "api_keys": [NANONETS_API_KEY],
@@ -39,6 +54,14 @@ SETTINGS: dict[str, Any] = {
     "sync_seconds_per_extra_page": 2.0,
     "sync_timeout_seconds": 60.0,
     "url_fetch_timeout": 20.0,
+    # Where sources disagree (see the package docstring), one value per source:
+    "poll_paths": "both",  # "documented" (GetPredictions) | "seed" (getFile) | "both"
+    "async_ack": "nested",  # "nested" (the docs) | "flat" (the seed)
+    "pending_view": "pending",  # "pending" (records with status pending) | "empty" (seed)
+    "status_spelling": "success",  # "success" (real capture) | "Success" (docs example)
+    "signed_urls": "by_path",  # "by_path" (real captures) | "flat" (the seed)
+    "sync_processing_type": "sync",  # "sync" (real capture) | "" (seed, docs)
+    "fail_files": [],  # globs on the file name: those files end with status "failure"
 }
 
 
@@ -166,8 +189,59 @@ class Nanonets:
         name = quote(safe_name(rec.name))
         return f"{base}/api/v2/OCR/files/{rec.id}/{name}?expires={expires}&sig={sig}"
 
-    def signed_urls(self, request: Request, rec: FileRecord) -> dict[str, str]:
-        return {
-            "original": self.signed_url(request, rec, ORIGINAL_URL_SECONDS),
-            "original_with_long_expiry": self.signed_url(request, rec, LONG_URL_SECONDS),
-        }
+    def signed_urls(
+        self, request: Request, rec: FileRecord, pages: list[PageRecord] | None = None
+    ) -> dict[str, Any]:
+        """``signed_urls``: by storage path (real captures) — each page's PredictionImages
+        path with its seven variants, the file's RawPredictions path with ``original``
+        only (the others ""); or the seed's flat pair (``signed_urls: "flat"``).
+
+        The mock renders no page images: every variant serves the original document (the
+        query parameters imgix would read, ``or``/``w``, are carried but ignored)."""
+        if self.settings.get("signed_urls") == "flat":
+            return {
+                "original": self.signed_url(request, rec, ORIGINAL_URL_SECONDS),
+                "original_with_long_expiry": self.signed_url(request, rec, LONG_URL_SECONDS),
+            }
+        out: dict[str, Any] = {}
+        extra = {"thumbnail": "&w=240", "acw_rotate_90": "&or=270", "acw_rotate_180": "&or=180",
+                 "acw_rotate_270": "&or=90"}  # fmt: skip
+        for page in rec.pages if pages is None else pages:
+            short = self.signed_url(request, rec, ORIGINAL_URL_SECONDS)
+            out[image_path(rec, page)] = {
+                name: (
+                    self.signed_url(request, rec, LONG_URL_SECONDS)
+                    if name == "original_with_long_expiry"
+                    else short + extra.get(name, "")
+                )
+                for name in URL_VARIANTS
+            }
+        raw = dict.fromkeys(URL_VARIANTS, "")
+        raw["original"] = self.signed_url(request, rec, RAW_URL_SECONDS)
+        out[raw_path(rec)] = raw
+        return out
+
+    # ------------------------------------------------------------------ page states
+
+    def page_status(self, rec: FileRecord) -> str:
+        """A processed page's ``status``: pending while processing, then ``success`` (or
+        the docs' ``Success``), or ``failure`` for a file ``fail_files`` names."""
+        if not self.is_ready(rec):
+            return "pending"
+        globs = self.settings.get("fail_files") or []
+        if any(fnmatch.fnmatch(rec.name, str(g)) for g in globs):
+            return "failure"
+        return "Success" if self.settings.get("status_spelling") == "Success" else "success"
+
+
+def image_path(rec: FileRecord, page: PageRecord) -> str:
+    """A page's storage path (``url``, ``filepath``): ``uploadedfiles/<model>/
+    PredictionImages/<uuid>.jpeg`` in real captures."""
+    return f"uploadedfiles/{rec.model_id}/PredictionImages/{page.id}.jpeg"
+
+
+def raw_path(rec: FileRecord) -> str:
+    """The file's storage path (``file_url``): ``uploadedfiles/<model>/RawPredictions/
+    <request_file_id>[.ext]`` in real captures."""
+    suffix = "." + rec.name.rsplit(".", 1)[-1].lower() if "." in rec.name else ""
+    return f"uploadedfiles/{rec.model_id}/RawPredictions/{rec.id}{suffix}"

@@ -61,3 +61,19 @@ class TaskTarget:
                 self.ctx.clock.advance(1.0)
             else:
                 time.sleep(5)  # the real service: nothing to wait on but time
+
+
+def use_variant(ctx: MockContext | None, service: str, settings: dict[str, Any]) -> None:
+    """Put the mock in one of the variants its sources disagree on (``POST /__admin/config``
+    does the same over HTTP).  The real service answers as it does: a test of another
+    variant than its default is the mock's alone and is skipped there."""
+    if ctx is None:
+        if settings:
+            pytest.skip("a variant of the mock; the real service answers as it does")
+        return
+    if settings:
+        ctx.configure({service: settings})
+
+
+def variant_id(settings: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in settings.items()) or "default"

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from daemon.config import Secret
-from daemon.errors import CredentialsError, TransientError
+from daemon.errors import CredentialsError, QuotaExceeded, TransientError
 from daemon.servers.files import FileServer
 from daemon.services.base import (
     Accepted,
@@ -296,3 +296,69 @@ def test_checkpointed_task_is_not_sent_again(tmp_path: Path, files: Files) -> No
 def test_without_the_file_server_docparse_cannot_be_built() -> None:
     with pytest.raises(ValueError, match="file server"):
         Docparse(settings("http://parser"), ServiceContext())
+
+
+# ---------------------------------------------------------------------- real-world fidelity
+# (issue 15: docparse is seed 001 only; a self-hosted MinerU may add the mineru-api layout)
+
+
+def test_docparse_keeps_the_seeds_limits(tmp_path: Path, files: Files) -> None:
+    svc = Docparse(settings("http://parser"), ServiceContext(files=files.server))
+    assert (svc.max_pages, svc.batch_limit) == (600, 200)  # seed 001
+    asyncio.run(svc.aclose())
+
+
+def test_minus_60017_is_docparses_page_balance_a_quota(tmp_path: Path, files: Files) -> None:
+    """Seed 001: "-60017 页码余额不足 请充值或升级套餐"; on MinerU -60017 is the retry limit."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, json={"code": -60017, "message": "页码余额不足", "data": None, "timestamp": 1}
+        )
+
+    svc = Docparse(
+        settings("http://parser"),
+        ServiceContext(transport=httpx.MockTransport(handler), files=files.server),
+    )
+    err = asyncio.run(svc.submit([make_doc(tmp_path, 70)], Store()))[70]
+    assert isinstance(err, QuotaExceeded) and err.remote_code == "-60017"
+    assert svc.message_patterns[0][1] == -60017
+    from daemon.services.mineru import message_code
+
+    assert message_code("页码余额不足，请充值或升级套餐", svc.message_patterns) == -60017
+    assert message_code("retry limit reached (5 attempts)", svc.message_patterns) is None
+
+
+def test_a_docparse_batch_too_big_is_split(tmp_path: Path, mock_server: Any, files: Files) -> None:
+    mock_server.ctx.configure({"docparse": {"max_files": 2}})
+    docs = [make_doc(tmp_path, 80 + i, workdir=tmp_path / f"w{80 + i}") for i in range(5)]
+    for d in docs:
+        files.jobs[d.job_id] = d.path
+    svc = Docparse(settings(mock_server.url), ServiceContext(files=files.server))
+    submitted, final, _ = files.serving(lambda: submit_and_collect(svc, mock_server.ctx, docs))
+    assert all(isinstance(o, Received) for o in final.values()), final
+    posts = journal(mock_server.ctx, "POST", "/api/v1/extract/task/batch")
+    assert len(posts) == 4  # refused (5), then 2 + 2 + 1
+    assert len({s.remote["batch_id"] for s in submitted.values()}) == 3
+
+
+@pytest.mark.parametrize(
+    ("layout", "md"),
+    [
+        ("cloud", "full.md"),
+        ("mineru-api", "recibo/auto/recibo.md"),
+        ("mineru-api-flat", "recibo/recibo.md"),
+    ],
+)
+def test_every_docparse_result_layout_is_read(
+    tmp_path: Path, mock_server: Any, files: Files, layout: str, md: str
+) -> None:
+    mock_server.ctx.configure({"docparse": {"zip_layout": layout, "err_code": True}})
+    doc = make_doc(tmp_path, 90)
+    files.jobs[90] = doc.path
+    svc = Docparse(settings(mock_server.url), ServiceContext(files=files.server))
+    _, final, _ = files.serving(lambda: submit_and_collect(svc, mock_server.ctx, [doc]))
+    assert isinstance(final[90], Received), final
+    assert (tmp_path / "w" / "raw" / md).is_file()
+    result = svc.normalize(tmp_path / "w" / "raw", with_remote(doc, dict(final[90].remote)))
+    assert "Fecha: 23/12/2025" in result.markdown

@@ -20,11 +20,14 @@ from daemon.errors import (
     CredentialsError,
     DocinboxError,
     DocumentTooLarge,
+    EmptyDocument,
     MalformedResponse,
     QuotaExceeded,
     RemoteRejected,
     ServerError,
+    TooManyPages,
     TransientError,
+    UnsupportedDocument,
 )
 from daemon.servers.files import FileServer
 from daemon.services import mineru as mineru_mod
@@ -205,7 +208,8 @@ def test_batch_key_groups_batch_level_options_only(tmp_path: Path, app: Any) -> 
     )
     assert pushed.batch_key("pdf", a.options) != before
     assert m.kinds >= {"pdf", "doc", "docx", "ppt", "pptx", "png", "jpg", "link"}
-    assert (m.max_bytes, m.max_pages, m.batch_limit) == (200 * 1024 * 1024, 600, 200)
+    # mineru.net today: 200 pages per file, 50 files per batch request (settings)
+    assert (m.max_bytes, m.max_pages, m.batch_limit) == (200 * 1024 * 1024, 200, 50)
 
 
 # ---------------------------------------------------------------------- the happy path
@@ -445,9 +449,12 @@ def test_failed_task_maps_its_message(tmp_path: Path, ctx: MockContext, app: Any
 
 
 def quota_failed_task(tmp_path: Path, ctx: MockContext, app: Any) -> tuple[Any, Store]:
-    """A batch whose task fails remotely because the page balance is used up: the error
-    polling returns, and what was checkpointed."""
-    ctx.configure({"mineru": {"page_balance": 0}})
+    """A batch whose task fails remotely with -60018 (the day's tasks used up; the code
+    alone, err_msg empty, as the SDKs' convention has it): the error polling returns,
+    and what was checkpointed."""
+    ctx.configure(
+        {"mineru": {"fail_tasks": {"*": -60018}, "err_msg_language": "zh", "err_code": True}}
+    )
     m = service(app)
     doc = make_doc(tmp_path)
     out = run(m.submit([doc], Store()))[1]
@@ -466,7 +473,7 @@ def quota_failed_task(tmp_path: Path, ctx: MockContext, app: Any) -> tuple[Any, 
     return run(go()), store
 
 
-def test_page_balance_used_up_is_quota_with_retry_after(
+def test_daily_quota_used_up_is_quota_with_retry_after(
     tmp_path: Path, ctx: MockContext, app: Any
 ) -> None:
     err, store = quota_failed_task(tmp_path, ctx, app)
@@ -475,7 +482,7 @@ def test_page_balance_used_up_is_quota_with_retry_after(
     assert store.remote[1]["batch_id"] is None  # the failed task is forgotten
 
 
-def test_page_balance_used_up_task_is_resubmitted(
+def test_daily_quota_used_up_task_is_resubmitted(
     tmp_path: Path, ctx: MockContext, app: Any
 ) -> None:
     err, store = quota_failed_task(tmp_path, ctx, app)
@@ -499,7 +506,12 @@ def test_bad_token_is_credentials_error(tmp_path: Path, app: Any, token: str, co
         (-60009, ServerError),
         (-10001, ServerError),
         (-60007, ServerError),
-        (-60017, QuotaExceeded),
+        (-60017, RemoteRejected),  # "retry limit reached": the document's, not a quota
+        (-60018, QuotaExceeded),
+        (-60019, QuotaExceeded),
+        (-60020, ServerError),
+        (-60021, ServerError),
+        (-60022, ServerError),
         (-60005, DocumentTooLarge),
         (-500, RemoteRejected),
         (-10002, RemoteRejected),
@@ -721,3 +733,242 @@ def test_rewrite_links_leaves_absolute_and_already_prefixed_targets() -> None:
         rewrite_links("![](raw/images/a.jpg) ![](/abs.png) ![](#x)", "raw")
         == "![](raw/images/a.jpg) ![](/abs.png) ![](#x)"
     )
+
+
+# ---------------------------------------------------------------------- real-world fidelity
+# (issue 15: what mineru.net does beyond seed 002; sources in mockserver/mineru/__init__.py)
+
+
+def test_limits_are_settings_with_the_safe_defaults() -> None:
+    """mineru.net/apiManage/docs: 200 pages per file, 50 links per batch request."""
+    m = Mineru(settings(), ServiceContext())
+    assert (m.max_pages, m.batch_limit) == (200, 50)
+    own = MineruSettings(
+        name="mineru",
+        base_url="http://x",
+        credential=Secret("t", "inline"),
+        max_pages_per_file=600,
+        max_files_per_batch=200,
+    )
+    assert (Mineru(own, ServiceContext()).max_pages, Mineru(own, ServiceContext()).batch_limit) == (
+        600,
+        200,
+    )
+    run(m.aclose())
+
+
+def settings_with(**kw: Any) -> MineruSettings:
+    return MineruSettings(
+        name="mineru",
+        base_url="http://mock",
+        credential=Secret(defaults.MINERU_TOKEN, "inline"),
+        timeout=10,
+        **kw,
+    )
+
+
+def test_a_batch_too_big_for_the_service_is_split_and_sent_again(
+    tmp_path: Path, ctx: MockContext, app: Any
+) -> None:
+    """The user raised max_files_per_batch to the comparison table's 200; the service
+    takes 50 a request: the 60 go out as 50 + 10, none fails, later batches use 50."""
+    m = Mineru(
+        settings_with(max_files_per_batch=200),
+        ServiceContext(transport=httpx.ASGITransport(app=app)),
+    )
+    assert m.batch_limit == 200
+    docs = [make_doc(tmp_path, i, workdir=tmp_path / f"w{i}") for i in range(1, 61)]
+    out = run(m.submit(docs, Store()))
+    assert all(isinstance(o, Accepted) for o in out.values()), out
+    statuses = [e["status"] for e in journal(ctx, "POST", "/api/v4/file-urls/batch")]
+    assert statuses == [400, 200, 200]  # refused (HTTP 400, MinerU#1826), then 50 + 10
+    batches: dict[str, int] = {}
+    for o in out.values():
+        batches[o.remote["batch_id"]] = batches.get(o.remote["batch_id"], 0) + 1
+    assert sorted(batches.values()) == [10, 50]
+    assert m.batch_limit == 50  # the size the service named, for the batches to come
+    run(m.aclose())
+
+
+def test_a_size_refusal_that_names_no_size_is_halved(
+    tmp_path: Path, ctx: MockContext, app: Any
+) -> None:
+    refusal = {"code": -10002, "data": None, "msg": "请求参数错误", "trace_id": "t"}
+    transport = FirstAnswers(httpx.ASGITransport(app=app), "/file-urls/batch", [refusal])
+    m = Mineru(settings_with(max_files_per_batch=200), ServiceContext(transport=transport))
+    docs = [make_doc(tmp_path, i, workdir=tmp_path / f"w{i}") for i in range(1, 9)]
+    out = run(m.submit(docs, Store()))
+    assert all(isinstance(o, Accepted) for o in out.values()), out
+    assert len({o.remote["batch_id"] for o in out.values()}) == 2  # 4 + 4
+    assert m.batch_limit == 200  # nothing learnt from a guess
+    run(m.aclose())
+
+
+def test_a_batch_refused_for_another_reason_fails_its_documents(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"code": -60009, "data": None, "msg": "queue full"})
+
+    m = Mineru(settings(), ServiceContext(transport=httpx.MockTransport(handler)))
+    docs = [make_doc(tmp_path, i) for i in (1, 2, 3)]
+    out = run(m.submit(docs, Store()))
+    assert all(isinstance(o, ServerError) for o in out.values())
+
+
+def test_http_400_with_a_bilingual_msg_object(tmp_path: Path) -> None:
+    """opendatalab/MinerU#1826: 400 {"code":-500,"msg":{"en":…,"zh":…}}."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            400,
+            json={
+                "code": -500,
+                "msg": {
+                    "en": "Service error, please retry or contact support",
+                    "zh": "服务出错，请重试或联系支持",
+                },
+            },
+        )
+
+    m = Mineru(settings(), ServiceContext(transport=httpx.MockTransport(handler)))
+    doc = make_doc(tmp_path, url="https://example.com/a.pdf", kind="link")
+    out = run(m.submit([doc], Store()))[1]
+    assert isinstance(out, RemoteRejected) and out.remote_code == "-500" and out.status == 400
+    assert "Service error, please retry or contact support" in out.message
+    assert "{'en'" not in out.message
+
+
+def test_auth_failure_without_a_code_field(tmp_path: Path) -> None:
+    """opendatalab/MinerU#5133: HTTP 401 {"msgCode":"A0202","msg":"user authenticate failed"}."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"msgCode": "A0202", "msg": "user authenticate failed"})
+
+    m = Mineru(settings(), ServiceContext(transport=httpx.MockTransport(handler)))
+    out = run(m.submit([make_doc(tmp_path)], Store()))[1]
+    assert isinstance(out, CredentialsError) and out.remote_code == "A0202"
+    assert "user authenticate failed" in out.message
+
+
+def test_daily_task_quota_at_submission_waits_for_midnight_in_beijing(
+    tmp_path: Path, ctx: MockContext, app: Any
+) -> None:
+    ctx.configure({"mineru": {"files_per_day": 1}})
+    clock = FakeClock(1_767_225_600.0 + 10 * 3600)  # 2026-01-01 10:00 UTC = 18:00 in Beijing
+    m = Mineru(settings(), ServiceContext(transport=httpx.ASGITransport(app=app), clock=clock))
+    run(m.submit([make_doc(tmp_path, 1)], Store()))
+    err = run(m.submit([make_doc(tmp_path, 2)], Store()))[2]
+    assert isinstance(err, QuotaExceeded) and err.remote_code == "-60018"
+    assert err.scope == "service" and err.retry_after == 6 * 3600
+    assert "Beijing" in err.hint
+    run(m.aclose())
+
+
+def failed_task(
+    tmp_path: Path, ctx: MockContext, app: Any, code: int, **config: Any
+) -> DocinboxError:
+    """A task that the service fails with *code* (``fail_tasks``), as polling reports it."""
+    ctx.configure({"mineru": {"fail_tasks": {"*": code}, **config}})
+    m = service(app)
+    doc = make_doc(tmp_path)
+    out = run(m.submit([doc], Store()))[1]
+    final = run(poll_until_done(m, ctx, [with_remote(doc, dict(out.remote))]))[1]
+    assert isinstance(final, DocinboxError), final
+    return final
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},  # mineru.net today: English err_msg, err_code empty for this code (CLI log)
+        {"err_code_blank_for": []},  # with err_code
+        {"err_msg_language": "zh", "err_code": False},  # the docs' Chinese, no err_code
+    ],
+    ids=["english-no-code", "english-code", "chinese-no-code"],
+)
+def test_retry_limit_is_the_documents_failure_not_a_quota(
+    tmp_path: Path, ctx: MockContext, app: Any, config: dict
+) -> None:
+    """-60017 on MinerU is "retry limit reached" (mineru.net/apiManage/docs): today's
+    code paused the whole service for a quota."""
+    err = failed_task(tmp_path, ctx, app, -60017, **config)
+    assert type(err) is RemoteRejected and err.scope == "document" and not err.retryable
+    assert err.remote_code == "-60017"
+    assert "Replace it" in err.hint
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        (-60006, TooManyPages),
+        (-60003, CorruptDocument),
+        (-60004, EmptyDocument),
+        (-60002, UnsupportedDocument),
+        (-60010, ServerError),
+        (-60020, ServerError),
+        (-60021, ServerError),
+        (-60022, ServerError),
+        (-60018, QuotaExceeded),
+        (-60019, QuotaExceeded),
+    ],
+)
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"err_code_blank_for": []},
+        {"err_code": False},
+        {"err_code": False, "err_msg_language": "zh"},
+    ],
+    ids=["code", "english-message", "chinese-message"],
+)
+def test_failed_tasks_by_code_then_message_in_either_language(
+    tmp_path: Path, ctx: MockContext, app: Any, code: int, cls: type, config: dict
+) -> None:
+    err = failed_task(tmp_path, ctx, app, code, **config)
+    assert type(err) is cls, err
+    if err.retryable and not isinstance(err, QuotaExceeded):
+        assert isinstance(err, ServerError) and err.resubmit  # a new task next time
+
+
+@pytest.mark.parametrize(
+    ("err_code", "cls"),
+    [("-60006", TooManyPages), (-60006, TooManyPages), ("", ServerError), (None, ServerError)],
+)
+def test_the_code_wins_over_the_message(tmp_path: Path, err_code: Any, cls: type) -> None:
+    """All official SDKs read err_code (int or string); empty means none was given."""
+    entry = {
+        "file_name": "recibo.pdf",
+        "data_id": "d-1",
+        "state": "failed",
+        "err_msg": "parsing failed, please try again later",
+        "err_code": err_code,
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        data = {"batch_id": "b-1", "extract_result": [entry]}
+        return httpx.Response(200, json={"code": 0, "data": data, "msg": "ok", "trace_id": "t"})
+
+    m = Mineru(settings(), ServiceContext(transport=httpx.MockTransport(handler)))
+    doc = make_doc(tmp_path, remote={"batch_id": "b-1", "data_id": "d-1", "uploaded": True})
+    err = run(m.poll([doc], Store()))[1]
+    assert type(err) is cls, err
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("failed to read file, please check if the file is corrupted", -60003),
+        ("retry limit reached (5 attempts), please replace the file.", -60017),
+        ("retry limit reached (5 attempts), please try again later", -60017),
+        ("parsing failed, please try again later", -60010),
+        ("number of pages exceeds limit (200 pages), please split the file and try again", -60006),
+        ("文件页数超过限制，请拆分文件后重试", -60006),
+        ("重试次数达到上限，等后续模型升级后重试", -60017),
+        ("每日解析任务数量已达上限，明日再来", -60018),
+        ("文件读取失败，请检查文件是否损坏并重新上传", -60003),
+        ("网页读取失败，可能因网络问题或者限频导致读取失败，请稍后重试", -60022),
+        ("something nobody documented", None),
+    ],
+)
+def test_message_codes_in_both_languages(message: str, code: int | None) -> None:
+    """The real messages (English, user logs in the fidelity notes) and the table's."""
+    assert mineru_mod.message_code(message) == code

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from mockserver import defaults, samples
+from mockserver.documents import docmodel
 from mockserver.loopback import FileServer
 
 H = {"Authorization": f"Bearer {defaults.MINERU_TOKEN}"}
@@ -50,6 +51,7 @@ async def test_upload_lifecycle_states_and_progress(mock: Any) -> None:
         "state": "waiting-file",
         "err_msg": "",
         "data_id": "doc-1.a_b",
+        "err_code": "",
     }
 
     put = await client.put(urls[0], content=samples.multipage_pdf(4))
@@ -134,8 +136,12 @@ async def test_extra_formats_add_converting_and_files(mock: Any) -> None:
     assert "This is page 1 of 1." in docx.read("word/document.xml").decode()
 
 
-async def test_page_ranges_second_to_last(mock: Any) -> None:
+@pytest.mark.parametrize(
+    ("numbering", "indices"), [("original", [1, 2, 3]), ("restart", [0, 1, 2])]
+)
+async def test_page_ranges_second_to_last(mock: Any, numbering: str, indices: list[int]) -> None:
     client, ctx = mock
+    ctx.configure({"mineru": {"page_idx": numbering}})
     batch_id, urls = await upload_batch(client, [{"name": "a.pdf", "page_ranges": "2--2"}])
     await client.put(urls[0], content=samples.multipage_pdf(5))
     ctx.clock.advance(3.5)
@@ -147,7 +153,9 @@ async def test_page_ranges_second_to_last(mock: Any) -> None:
     name = next(n for n in zf.namelist() if n.endswith("_content_list.json"))
     content = json.loads(zf.read(name))
     assert [b["text"] for b in content if b.get("text_level")] == ["Page 2", "Page 3", "Page 4"]
-    assert sorted({b["page_idx"] for b in content}) == [1, 2, 3]
+    assert sorted({b["page_idx"] for b in content}) == indices
+    layout = json.loads(zf.read("layout.json"))
+    assert [p["page_idx"] for p in layout["pdf_info"]] == indices
 
 
 @pytest.mark.parametrize(
@@ -156,11 +164,11 @@ async def test_page_ranges_second_to_last(mock: Any) -> None:
         (b"", -60004),
         (b"%PDF-1.4\n this is not really a pdf", -60003),
         (b"\x00" * 2048, -60003),
-        (samples.multipage_pdf(601), -60006),
+        (samples.multipage_pdf(201), -60006),
     ],
 )
 async def test_bad_uploads_fail_the_task(mock: Any, body: bytes, err: int) -> None:
-    from mockserver.documents.docmodel import MESSAGES
+    from mockserver.documents.docmodel import MESSAGES_EN
 
     client, ctx = mock
     batch_id, urls = await upload_batch(client, [{"name": "bad.pdf"}])
@@ -170,7 +178,8 @@ async def test_bad_uploads_fail_the_task(mock: Any, body: bytes, err: int) -> No
     ctx.clock.advance(4)
     [entry] = await results(client, batch_id)
     assert entry["state"] == "failed"
-    assert entry["err_msg"] == MESSAGES[err]
+    assert entry["err_msg"] == MESSAGES_EN[err].replace("{max_pages}", "200")
+    assert entry["err_code"] == err
     assert "full_zip_url" not in entry
 
 
@@ -239,15 +248,23 @@ async def test_tasks_are_private_to_their_token(mock: Any) -> None:
         ({"files": [{"name": "a.pdf"}], "model_version": "v9"}, -10002),
         ({"files": [{"name": "a.pdf", "is_ocr": "yes"}]}, -500),
         ({"files": []}, -10002),
-        ({"files": [{"name": f"{i}.pdf"} for i in range(201)]}, -10002),
+        ({"files": [{"name": f"{i}.pdf"} for i in range(51)]}, -10002),
     ],
 )
 async def test_request_validation(mock: Any, payload: dict[str, Any], code: int) -> None:
-    client, _ = mock
+    client, ctx = mock
+    if code != -60002:  # a parameter error: HTTP 400, msg {"en", "zh"} (MinerU#1826)
+        r = await client.post("/api/v4/file-urls/batch", headers=H, json=payload)
+        assert r.status_code == 400
+        body = r.json()
+        assert set(body) == {"code", "msg"} and body["code"] == code
+        assert set(body["msg"]) == {"en", "zh"} and all(body["msg"].values())
+    ctx.configure({"mineru": {"param_errors": "envelope"}})  # the seed's way
     r = await client.post("/api/v4/file-urls/batch", headers=H, json=payload)
     assert r.status_code == 200
     body = r.json()
     assert body["code"] == code and body["data"] is None and body["msg"]
+    assert isinstance(body["msg"], str)
     assert len(body["trace_id"]) == 32
 
 
@@ -256,13 +273,20 @@ async def test_non_json_body_is_minus_500(mock: Any) -> None:
     r = await client.post(
         "/api/v4/extract/task", headers={**H, "Content-Type": "text/plain"}, content=b"url=x"
     )
-    assert r.json()["code"] == -500
+    assert r.status_code == 400 and r.json()["code"] == -500
 
 
-async def test_two_hundred_files_are_accepted(mock: Any) -> None:
-    client, _ = mock
+async def test_fifty_files_per_request_or_as_configured(mock: Any) -> None:
+    client, ctx = mock
+    _batch, urls = await upload_batch(client, [{"name": f"{i}.pdf"} for i in range(50)])
+    assert len(urls) == 50 and len(set(urls)) == 50
+    r = await client.post(
+        "/api/v4/file-urls/batch", headers=H, json={"files": [{"name": "x.pdf"}] * 51}
+    )
+    assert r.status_code == 400 and "50" in r.json()["msg"]["en"] and "50" in r.json()["msg"]["zh"]
+    ctx.configure({"mineru": {"max_files": 200}})  # the comparison table's value
     _batch, urls = await upload_batch(client, [{"name": f"{i}.pdf"} for i in range(200)])
-    assert len(urls) == 200 and len(set(urls)) == 200
+    assert len(urls) == 200
 
 
 async def test_queue_full(mock: Any) -> None:
@@ -277,20 +301,70 @@ async def test_queue_full(mock: Any) -> None:
     assert r.json()["code"] == 0
 
 
-async def test_page_balance(mock: Any) -> None:
+async def test_files_per_day_is_minus_60018_until_midnight_in_beijing(mock: Any) -> None:
     client, ctx = mock
-    ctx.configure({"mineru": {"page_balance": 3}})
-    batch_id, urls = await upload_batch(client, [{"name": "a.pdf"}, {"name": "b.pdf"}])
-    await client.put(urls[0], content=samples.multipage_pdf(2))
-    await client.put(urls[1], content=samples.multipage_pdf(2))
+    ctx.configure({"mineru": {"files_per_day": 3}})
+    now = ctx.clock.now()
+    # Put the clock at 10:00 in Beijing (02:00 UTC) so the day has 14 hours left.
+    ctx.clock.advance((2 * 3600 - now) % 86400)
+    await upload_batch(client, [{"name": "a.pdf"}, {"name": "b.pdf"}])
+    r = await client.post(
+        "/api/v4/file-urls/batch", headers=H, json={"files": [{"name": "c.pdf"}] * 2}
+    )
+    assert r.status_code == 200 and r.json()["code"] == -60018
+    assert "daily" in r.json()["msg"]
+    await upload_batch(client, [{"name": "c.pdf"}])  # the third file still fits
+    ctx.clock.advance(13 * 3600)  # 23:00 in Beijing: still the same day
+    r = await client.post("/api/v4/file-urls/batch", headers=H, json={"files": [{"name": "d.pdf"}]})
+    assert r.json()["code"] == -60018
+    ctx.clock.advance(3600 + 1)  # midnight in Beijing: a new day
+    await upload_batch(client, [{"name": "d.pdf"}])
+
+
+async def test_rate_limits_are_http_429(mock: Any) -> None:
+    client, ctx = mock
+    ctx.configure({"mineru": {"submit_per_minute": 2, "query_per_minute": 3}})
+    batch_id, _ = await upload_batch(client, [{"name": "a.pdf"}])
+    await upload_batch(client, [{"name": "b.pdf"}])
+    r = await client.post("/api/v4/file-urls/batch", headers=H, json={"files": [{"name": "c.pdf"}]})
+    assert r.status_code == 429
+    for _ in range(3):
+        await results(client, batch_id)
+    r = await client.get(f"/api/v4/extract-results/batch/{batch_id}", headers=H)
+    assert r.status_code == 429
+    ctx.clock.advance(60)  # a minute later both allowances are back
+    await upload_batch(client, [{"name": "c.pdf"}])
+    await results(client, batch_id)
+
+
+@pytest.mark.parametrize(
+    ("code", "en"),
+    [
+        (-60017, "retry limit reached (5 attempts), please replace the file."),
+        (-60020, "file split failed"),
+        (-60021, "failed to read the page count"),
+        (-60022, "web page read failed"),
+    ],
+)
+async def test_fail_tasks_fails_with_the_code_and_its_message(
+    mock: Any, code: int, en: str
+) -> None:
+    client, ctx = mock
+    ctx.configure({"mineru": {"fail_tasks": {"broken*": code}}})
+    batch_id, urls = await upload_batch(client, [{"name": "broken.pdf"}, {"name": "ok.pdf"}])
+    for url in urls:
+        await client.put(url, content=samples.multipage_pdf(1))
     ctx.clock.advance(30)
-    first, second = await results(client, batch_id)
-    assert first["state"] == "done"
-    assert second["state"] == "failed" and second["err_msg"].startswith("页码余额不足")
-    with FileServer() as files:
-        url = files.add("/doc.pdf", samples.multipage_pdf(2))
-        r = await client.post("/api/v4/extract/task", headers=H, json={"url": url})
-        assert r.json()["code"] == -60017
+    broken, fine = await results(client, batch_id)
+    assert fine["state"] == "done" and fine["err_code"] == ""
+    assert broken["state"] == "failed" and broken["err_msg"].startswith(en)
+    # the CLI log shows an empty err_code for "retry limit reached"
+    assert broken["err_code"] == ("" if code == -60017 else code)
+    ctx.configure({"mineru": {"err_msg_language": "zh", "err_code_blank_for": []}})
+    broken, _fine = await results(client, batch_id)
+    assert broken["err_code"] == code
+    assert broken["err_msg"] == docmodel.message(code, service="mineru")
+    assert not broken["err_msg"].isascii()
 
 
 async def test_priority_quota_slows_the_queue(mock: Any) -> None:
@@ -326,6 +400,7 @@ async def test_url_task_fetches_the_url(mock: Any) -> None:
         "data_id": "abcd",
         "state": "pending",
         "err_msg": "",
+        "err_code": "",
     }
     ctx.clock.advance(10)
     data = (await client.get(f"/api/v4/extract/task/{task_id}", headers=H)).json()["data"]
@@ -342,7 +417,7 @@ async def test_url_task_errors(mock: Any) -> None:
         cases = {
             files.add("/notes.txt", b"hello"): -60002,
             files.add("/empty.pdf", b""): -60004,
-            files.add("/long.pdf", samples.multipage_pdf(601)): -60006,
+            files.add("/long.pdf", samples.multipage_pdf(201)): -60006,
         }
         for url, code in cases.items():
             r = await client.post("/api/v4/extract/task", headers=H, json={"url": url})
@@ -361,7 +436,7 @@ async def test_url_task_errors(mock: Any) -> None:
         data = (await client.get(f"/api/v4/extract/task/{task_id}", headers=H)).json()["data"]
         assert data["state"] == "failed"
         errs.append(data["err_msg"])
-    assert errs[0].startswith("文件读取失败") and errs[1].startswith("文件读取超时")
+    assert errs[0].startswith("failed to read file") and errs[1].startswith("file read timeout")
 
 
 async def test_url_batch(mock: Any) -> None:
@@ -380,7 +455,8 @@ async def test_url_batch(mock: Any) -> None:
     first, second = await results(client, body["data"]["batch_id"])
     assert first["file_name"] == "a.pdf" and first["state"] == "done" and first["data_id"] == "g"
     assert second["file_name"] == "b.txt" and second["state"] == "failed"
-    assert second["err_msg"].startswith("文件格式不支持")
+    assert second["err_msg"].startswith("file format not supported")
+    assert second["err_code"] == -60002
 
 
 async def test_zip_link_expires(mock: Any) -> None:

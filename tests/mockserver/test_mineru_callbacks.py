@@ -54,7 +54,14 @@ async def test_callback_retried_until_200_with_checksum(mock: Any) -> None:
             content = json.loads(body["content"])
             assert content["state"] == "done" and content["data_id"] == "d1"
             assert content["full_zip_url"].startswith("http://mock/__cdn/mineru/pdf/")
-            assert set(content) == {"task_id", "data_id", "state", "full_zip_url", "err_msg"}
+            assert set(content) == {
+                "task_id",
+                "data_id",
+                "state",
+                "full_zip_url",
+                "err_msg",
+                "err_code",
+            }
 
 
 async def test_callback_gives_up_after_five_retries(mock: Any) -> None:
@@ -79,4 +86,5 @@ async def test_callback_gives_up_after_five_retries(mock: Any) -> None:
         ctx.state["mineru"].engine.tick()
         assert len(receiver.calls) == 6
         content = json.loads(receiver.calls[-1]["body"]["content"])
-        assert content["state"] == "failed" and content["err_msg"].startswith("文件读取失败")
+        assert content["state"] == "failed" and content["err_code"] == -60003
+        assert content["err_msg"].startswith("failed to read file")

@@ -16,6 +16,15 @@ from mockserver.samples import multipage_pdf, pdf_bytes, receipt_pdf
 pytestmark = pytest.mark.anyio
 
 AUTH = (NANONETS_API_KEY, "")
+VARIANTS = {
+    "original",
+    "original_compressed",
+    "thumbnail",
+    "acw_rotate_90",
+    "acw_rotate_180",
+    "acw_rotate_270",
+    "original_with_long_expiry",
+}
 MODEL = f"/api/v2/OCR/Model/{NANONETS_MODEL_ID}"
 
 
@@ -30,6 +39,16 @@ async def label_file(client: httpx.AsyncClient, data: bytes | None = None, *, qu
     )
 
 
+def ack_pages(body: dict) -> list[dict]:
+    """The page entries of an async acknowledgement, nested twice as the docs show it."""
+    return [page for file in body["result"] for page in file["result"]]
+
+
+def raw_key(body: dict) -> str:
+    """The RawPredictions key of ``signed_urls`` (the uploaded original)."""
+    return next(k for k in body["signed_urls"] if "/RawPredictions/" in k)
+
+
 async def test_sync_prediction_matches_the_receipt(client: httpx.AsyncClient) -> None:
     response = await label_file(client, request_metadata='{"matricula": "1234-ABC"}')
     assert response.status_code == 200
@@ -38,7 +57,14 @@ async def test_sync_prediction_matches_the_receipt(client: httpx.AsyncClient) ->
     (entry,) = body["result"]
     assert entry["message"] == "Success"
     assert entry["input"] == "recibo.pdf"
-    assert entry["page"] == 0 and entry["processing_type"] == ""
+    assert entry["page"] == 0 and entry["processing_type"] == "sync"  # a real capture
+    assert (
+        entry["filepath"]
+        == f"uploadedfiles/{NANONETS_MODEL_ID}/PredictionImages/{entry['id']}.jpeg"
+    )
+    assert entry["file_url"] == (
+        f"uploadedfiles/{NANONETS_MODEL_ID}/RawPredictions/{entry['request_file_id']}.pdf"
+    )
     assert entry["request_metadata"] == '{"matricula": "1234-ABC"}'
     fields = {p["label"]: p for p in entry["prediction"] if p["type"] == "field"}
     assert fields["fecha"]["ocr_text"] == "23/12/2025"
@@ -56,7 +82,24 @@ async def test_sync_prediction_matches_the_receipt(client: httpx.AsyncClient) ->
         (1, 1, "descripcion", "Gasoil"),
         (1, 2, "cantidad", "50L"),
     ]
+    # keyed by storage path (real captures): the page image and the raw file
+    assert set(body["signed_urls"]) == {entry["filepath"], entry["file_url"]}
+    variants = body["signed_urls"][entry["filepath"]]
+    assert set(variants) == VARIANTS
+    raw = body["signed_urls"][entry["file_url"]]
+    assert raw["original"].startswith("http") and raw["thumbnail"] == ""
+
+
+async def test_the_seeds_flat_signed_urls_and_processing_type(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post(
+        "/__admin/config",
+        json={"nanonets": {"signed_urls": "flat", "sync_processing_type": ""}},
+    )
+    body = (await label_file(client)).json()
     assert set(body["signed_urls"]) == {"original", "original_with_long_expiry"}
+    assert body["result"][0]["processing_type"] == ""
 
 
 async def test_several_files_in_one_request(client: httpx.AsyncClient) -> None:
@@ -66,6 +109,10 @@ async def test_several_files_in_one_request(client: httpx.AsyncClient) -> None:
     ]
     body = (await client.post(f"{MODEL}/LabelFile/", auth=AUTH, files=files)).json()
     assert [e["input"] for e in body["result"]] == ["a.pdf", "b.pdf"]
+    paths = {e["filepath"] for e in body["result"]} | {e["file_url"] for e in body["result"]}
+    assert set(body["signed_urls"]) == paths and len(paths) == 4
+    await client.post("/__admin/config", json={"nanonets": {"signed_urls": "flat"}})
+    body = (await client.post(f"{MODEL}/LabelFile/", auth=AUTH, files=files)).json()
     ids = {e["request_file_id"] for e in body["result"]}
     assert set(body["signed_urls"]) == ids
     assert all(set(v) == {"original", "original_with_long_expiry"}
@@ -102,30 +149,66 @@ async def test_pages_to_process_selects_pages(client: httpx.AsyncClient) -> None
     assert bad.status_code == 400
 
 
-async def test_async_then_getfile_processing_then_done(
+@pytest.mark.parametrize("path", ["GetPredictions", "getFile"])
+async def test_async_then_polling_processing_then_done(
+    client: httpx.AsyncClient, ctx: MockContext, path: str
+) -> None:
+    response = await client.post(
+        f"{MODEL}/LabelFile/?async=true",
+        auth=AUTH,
+        files=pdf_file(multipage_pdf(4), name="documento.pdf"),
+    )
+    assert response.status_code == 200
+    body = response.json()
+    # the docs nest result twice (nanonets.readme.io ocrmodellabelfileasyncbymodelidpost)
+    (file_entry,) = body["result"]
+    assert file_entry["message"] == "Success"
+    pages = ack_pages(body)
+    assert [p["page"] for p in pages] == [0, 1, 2, 3]
+    assert all(p["prediction"] == [] and p["processing_type"] == "async" for p in pages)
+    rid = pages[0]["request_file_id"]
+    url = (
+        f"/api/v2/Inferences/Model/{NANONETS_MODEL_ID}/InferenceRequestFiles/GetPredictions/{rid}"
+        if path == "GetPredictions"
+        else f"{MODEL}/getFile/{rid}/"
+    )
+    pending = (await client.get(url, auth=AUTH)).json()
+    # while processing: the pages, each with status "pending" and no boxes yet
+    assert pending["unmoderated_images_count"] == 4
+    assert {p["status"] for p in pending["unmoderated_images"]} == {"pending"}
+    assert all(p["predicted_boxes"] == [] for p in pending["unmoderated_images"])
+    tasks = (await client.get("/__admin/tasks")).json()["tasks"]
+    assert [t["state"] for t in tasks] == ["processing"]
+    ctx.clock.advance(5 + 4 * 2 - 0.5)
+    still = (await client.get(url, auth=AUTH)).json()
+    assert {p["status"] for p in still["unmoderated_images"]} == {"pending"}
+    await client.post("/__admin/clock/advance", json={"seconds": 1})
+    done = (await client.get(url, auth=AUTH)).json()
+    assert done["unmoderated_images_count"] == 4
+    assert [p["page"] for p in done["unmoderated_images"]] == [0, 1, 2, 3]
+    page = done["unmoderated_images"][0]
+    assert page["status"] == "success" and page["original_file_name"] == "documento.pdf"
+    assert page["request_file_id"] == rid and page["is_moderated"] is False
+    assert page["predicted_boxes"] == page["moderated_boxes"]
+    assert (await client.get("/__admin/tasks")).json()["tasks"][0]["state"] == "done"
+
+
+async def test_the_seeds_empty_view_while_processing_and_flat_ack(
     client: httpx.AsyncClient, ctx: MockContext
 ) -> None:
+    await client.post(
+        "/__admin/config", json={"nanonets": {"pending_view": "empty", "async_ack": "flat"}}
+    )
     response = await label_file(client, multipage_pdf(4), query="?async=true")
-    assert response.status_code == 200
     (entry,) = response.json()["result"]
     assert entry["prediction"] == [] and entry["processing_type"] == "async"
     rid = entry["request_file_id"]
     pending = (await client.get(f"{MODEL}/getFile/{rid}/", auth=AUTH)).json()
     assert pending["moderated_images_count"] == 0 and pending["unmoderated_images_count"] == 0
-    assert pending["unmoderated_images"] == [] and "original" in pending["signed_urls"]
-    tasks = (await client.get("/__admin/tasks")).json()["tasks"]
-    assert [t["state"] for t in tasks] == ["processing"]
-    ctx.clock.advance(5 + 4 * 2 - 0.5)
-    still = (await client.get(f"{MODEL}/getFile/{rid}/", auth=AUTH)).json()
-    assert still["unmoderated_images_count"] == 0
-    await client.post("/__admin/clock/advance", json={"seconds": 1})
+    assert pending["unmoderated_images"] == []
+    ctx.clock.advance(5 + 4 * 2 + 1)
     done = (await client.get(f"{MODEL}/getFile/{rid}/", auth=AUTH)).json()
     assert done["unmoderated_images_count"] == 4
-    assert [p["page"] for p in done["unmoderated_images"]] == [0, 1, 2, 3]
-    page = done["unmoderated_images"][0]
-    assert page["request_file_id"] == rid and page["is_moderated"] is False
-    assert page["predicted_boxes"] == page["moderated_boxes"]
-    assert (await client.get("/__admin/tasks")).json()["tasks"][0]["state"] == "done"
 
 
 async def test_async_timing_is_configurable(client: httpx.AsyncClient, ctx: MockContext) -> None:
@@ -133,9 +216,10 @@ async def test_async_timing_is_configurable(client: httpx.AsyncClient, ctx: Mock
         "/__admin/config",
         json={"nanonets": {"async_queue_seconds": 0, "async_seconds_per_page": 0}},
     )
-    rid = (await label_file(client, query="?async=true")).json()["result"][0]["request_file_id"]
+    rid = ack_pages((await label_file(client, query="?async=true")).json())[0]["request_file_id"]
     done = (await client.get(f"{MODEL}/getFile/{rid}/", auth=AUTH)).json()
     assert done["unmoderated_images_count"] == 1
+    assert done["unmoderated_images"][0]["status"] == "success"
 
 
 async def test_update_approve_export_delete(client: httpx.AsyncClient) -> None:
@@ -314,14 +398,21 @@ async def test_signed_original_download_and_expiry(
 ) -> None:
     data = receipt_pdf()
     body = (await label_file(client, data)).json()
-    urls = body["signed_urls"]
+    entry = body["result"][0]
+    urls = body["signed_urls"][entry["filepath"]]
     assert (await client.get(urls["original"])).content == data
+    assert (await client.get(body["signed_urls"][raw_key(body)]["original"])).content == data
     tampered = urls["original"].replace("sig=", "sig=0")
     assert (await client.get(tampered)).status_code == 403
-    ctx.clock.advance(3601)
+    ctx.clock.advance(4 * 3600 - 5)  # docs: "original expiry urls are valid for 4 hrs"
+    assert (await client.get(urls["original"])).status_code == 200
+    ctx.clock.advance(10)
     expired = await client.get(urls["original"])
     assert expired.status_code == 403 and "expired" in expired.text
+    ctx.clock.advance(179 * 86400)  # "... original with long expiry ... 180 days"
     assert (await client.get(urls["original_with_long_expiry"])).status_code == 200
+    ctx.clock.advance(86400)
+    assert (await client.get(urls["original_with_long_expiry"])).status_code == 403
 
 
 async def test_training_endpoints(client: httpx.AsyncClient) -> None:
@@ -344,7 +435,7 @@ async def test_get_model_lists_the_demo_labels(client: httpx.AsyncClient) -> Non
 def test_label_urls_fetches_the_document(mock_url: str) -> None:
     with httpx.Client(base_url=mock_url, auth=AUTH) as c:
         first = c.post(f"{MODEL}/LabelFile/", files=pdf_file()).json()
-        url = first["signed_urls"]["original"]
+        url = first["signed_urls"][raw_key(first)]["original"]
         response = c.post(f"{MODEL}/LabelUrls/", json={"urls": [url]})
         assert response.status_code == 200
         (entry,) = response.json()["result"]
@@ -355,4 +446,5 @@ def test_label_urls_fetches_the_document(mock_url: str) -> None:
         bad = c.post(f"{MODEL}/LabelUrls/", json={"urls": [mock_url + "/missing.pdf"]})
         assert bad.status_code == 400
         queued = c.post(f"{MODEL}/LabelUrls/?async=true", data={"urls": url})
+        # the docs show LabelUrls' async answer flat (ocrmodellabelurlsasyncbymodelidpost-1)
         assert queued.json()["result"][0]["processing_type"] == "async"
