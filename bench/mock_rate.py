@@ -109,12 +109,14 @@ async def load(url: str, seconds: float, max_requests: int, concurrency: int) ->
             json={"nanonets": {"rate_per_second": 0, "free_quota": None}},
         )
         queued = await c.post(f"{MODEL}/LabelFile/?async=true", files={"file": ("a.pdf", pdf)})
-        pending_id = queued.json()["result"][0]["request_file_id"]
+        pending_id = _file_id(queued.json())
         synced = await c.post(f"{MODEL}/LabelFile/", files={"file": ("b.pdf", pdf)})
-        done_id = synced.json()["result"][0]["request_file_id"]
+        done_id = _file_id(synced.json())
 
     def get(rid: str) -> Any:
-        return lambda client: client.get(f"{MODEL}/getFile/{rid}/")
+        return lambda client: client.get(
+            f"/api/v2/Inferences/Model/{NANONETS_MODEL_ID}/InferenceRequestFiles/GetPredictions/{rid}"
+        )
 
     async def label(client: Any) -> Any:
         return await client.post(
@@ -176,3 +178,11 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _file_id(body: Any) -> str:
+    """The request_file_id of an answer: nested twice in the async acknowledgement."""
+    first = body["result"][0]
+    return str(
+        first["result"][0]["request_file_id"] if "result" in first else first["request_file_id"]
+    )

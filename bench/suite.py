@@ -834,7 +834,8 @@ def bench_api(args: argparse.Namespace, tmp: Path) -> None:
         "",
         None,
         f"{len(reqs)} requests for {m} docs; "
-        f"{sum(1 for r in reqs if 'getFile' in r['path'])} status polls",
+        f"{sum(1 for r in reqs if 'GetPredictions' in r['path'] or 'getFile' in r['path'])} "
+        "status polls",
     )
 
 

@@ -119,12 +119,13 @@ class Service(ABC):
     spec: ClassVar[ServiceSpec]
     #: Document kinds (see daemon.sniff) the service takes.
     kinds: ClassVar[frozenset[str]]
-    max_bytes: ClassVar[int | None] = None
-    max_pages: ClassVar[int | None] = None
+    #: The service's limits per document (a setting may change them per instance).
+    max_bytes: int | None = None
+    max_pages: int | None = None
     #: Documents one submission may carry, and how long to wait for more before sending
     #: a batch that is not full (MinerU: up to 200 per ``file-urls/batch``).
-    batch_limit: ClassVar[int] = 1
-    batch_window: ClassVar[float] = 0.0
+    batch_limit: int = 1
+    batch_window: float = 0.0
     #: The service fetches documents by URL from the daemon's file server (docparse).
     fetches_documents: ClassVar[bool] = False
     #: Every request to the service goes through this client (``http.make_client``).

@@ -307,8 +307,8 @@ class MineruFamily(Service):
         super().__init__(settings, ctx)
         # Limits are settings (the service changed them; an account may differ): the
         # router and the scheduler read them from the instance.
-        self.max_pages = settings.max_pages_per_file  # type: ignore[misc]
-        self.batch_limit = settings.max_files_per_batch  # type: ignore[misc]
+        self.max_pages = settings.max_pages_per_file
+        self.batch_limit = settings.max_files_per_batch
         self.client = http.make_client(
             settings.base_url,
             timeout=settings.timeout,
@@ -339,7 +339,7 @@ class MineruFamily(Service):
                 return [], {d.job_id: exc for d in docs}
             size, named = cap
         if named and size < self.batch_limit:
-            self.batch_limit = size  # type: ignore[misc]
+            self.batch_limit = size
         log.info(
             "%s refused a batch of %d documents for its size; sending it in batches of %d",
             self.name,

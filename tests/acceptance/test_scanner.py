@@ -27,8 +27,9 @@ def test_a_scanner_reopening_its_file_per_page_gives_one_whole_result(
     daemon.wait_ready()
     source = workspace.root / "scan.bin"
     source.write_bytes(receipt(total="31.41"))
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(workspace.inbox / "scan.pdf"),
-                               str(source), "3"])
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(workspace.inbox / "scan.pdf"), str(source), "3"]
+    )
     assert writer.wait(60) == 0
     wait_for(lambda: workspace.counts().get("done") == 1, 60, "the scan's result")
     result = workspace.result("scan")

@@ -229,7 +229,7 @@ def test_long_document_goes_async_and_is_polled(
     assert code == 0
     uploads = [e for e in mock.journal.entries() if e["path"].endswith("/LabelFile/")]
     assert [u["query"] for u in uploads] == ["async=true"]
-    polls = [e for e in mock.journal.entries() if "/getFile/" in e["path"]]
+    polls = [e for e in mock.journal.entries() if "/GetPredictions/" in e["path"]]
     assert polls and all(p["status"] == 200 for p in polls)
     result = read_json(workdir / "outbox" / "long" / "result.json")
     assert result["source"]["pages"] == 5
@@ -238,7 +238,7 @@ def test_long_document_goes_async_and_is_polled(
         "total": "12.00",
     }
     raw = read_json(workdir / "outbox" / "long" / "raw" / "response.json")
-    assert raw["unmoderated_images_count"] == 5  # the final getFile, untouched
+    assert raw["unmoderated_images_count"] == 5  # the final prediction, untouched
 
 
 def test_same_content_again_reuses_the_result(workdir: Path, mock: MockContext) -> None:

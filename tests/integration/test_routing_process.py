@@ -110,7 +110,8 @@ def test_mixed_drops_each_go_to_the_right_service(
 
 
 @pytest.mark.mock_speed(200)
-def test_250_documents_go_in_two_batches(workdir: Path, mock_process: MockProcess) -> None:
+def test_250_documents_go_in_five_batches(workdir: Path, mock_process: MockProcess) -> None:
+    """MinerU takes 50 files per file-urls/batch request (the limit docinbox assumes)."""
     config = config_for(
         workdir,
         mock_process.url,
@@ -125,11 +126,11 @@ def test_250_documents_go_in_two_batches(workdir: Path, mock_process: MockProces
     assert status(config)["counts"] == {"done": 250}
     requests = mock_process.requests()
     batches = [r for r in requests if r["path"] == "/api/v4/file-urls/batch"]
-    assert len(batches) == 2
+    assert len(batches) == 5
     polls = [r for r in requests if r["path"].startswith("/api/v4/extract-results/batch/")]
     assert len(polls) < 250 * 0.2  # one poll per batch, never one per document
     ids = {read_json(p)["remote"]["batch_id"] for p in (workdir / "outbox").glob("*/result.json")}
-    assert len(ids) == 2
+    assert len(ids) == 5
 
 
 def kill_mid_upload(workdir: Path, mock_process: MockProcess) -> tuple[Path, str]:
