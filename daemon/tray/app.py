@@ -82,7 +82,7 @@ class TrayApp:
         self._busy_until = -math.inf
         self.refresh_seconds = refresh_seconds
         module = backends.load(backend)
-        self.backend_name = module.__name__.rsplit("._", 1)[-1]
+        self.backend_name = backends.backend_name(module)
         if self.backend_name == "xorg" and not has_system_tray():
             raise backends.TrayUnavailable(
                 f"no system tray on display {os.environ.get('DISPLAY', '')}"
