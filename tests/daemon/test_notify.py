@@ -1,10 +1,21 @@
-"""Notifications: coalesced, on changes only, once per problem — driven by a fake clock."""
+"""Notifications: coalesced, on changes only, once per problem — driven by a fake clock;
+one notification center per daemon, fed by the snapshots it publishes; the desktop's
+service absent is one INFO line.  (A real notification daemon receiving them:
+tests/acceptance/test_desktop.py.)"""
 
 from __future__ import annotations
 
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+
 from daemon.control import DocumentSummary, ServiceHealth, StatusSnapshot
-from daemon.tray.notify import Notifier
-from daemon.tray.state import problems_of
+from daemon.notify import Notice, NotificationCenter, Notifier
+from daemon.notify.desktop import DesktopSender, session_bus_address
+from daemon.notify.problems import problems_of
+from daemon.tray.testing import FakeControl
 
 
 class Clock:
@@ -18,7 +29,8 @@ class Clock:
 def make() -> tuple[Notifier, Clock, list[tuple[str, str]]]:
     clock = Clock()
     sent: list[tuple[str, str]] = []
-    return Notifier(lambda t, m: sent.append((t, m)), clock=clock, quiet=5, window=60), clock, sent
+    n = Notifier(lambda x: sent.append((x.title, x.message)), clock=clock, quiet=5, window=60)
+    return n, clock, sent
 
 
 def snap(
@@ -116,7 +128,7 @@ def test_a_problem_is_announced_once_while_it_lasts() -> None:
     quota = ServiceHealth("mineru", "paused", reason="quota exhausted", error="quota")
     both = snap(services=(bad_key, quota))
     n.observe(both, problems_of(both))
-    assert sent[-1] == ("docinbox needs attention", "mineru: quota exhausted")
+    assert sent[-1] == ("docinbox: quota used up", "mineru: quota exhausted")
     assert len(sent) == 3
 
 
@@ -149,3 +161,133 @@ def test_starting_is_not_announced() -> None:
         clock.now += 1
     n.flush()
     assert sent == []
+
+
+# --- what a notification's action opens ---------------------------------------------------
+
+
+def notices(tmp_path: Path) -> tuple[Notifier, Clock, list[Notice]]:
+    clock = Clock()
+    sent: list[Notice] = []
+    n = Notifier(sent.append, clock=clock, outbox=tmp_path / "out", log_path=tmp_path / "log")
+    return n, clock, sent
+
+
+def test_one_document_opens_its_result_many_open_the_outbox(tmp_path: Path) -> None:
+    n, clock, sent = notices(tmp_path)
+    n.observe(snap())
+    done = DocumentSummary(7, "invoice.pdf", "done", result_dir=tmp_path / "out/invoice")
+    n.observe(snap(done=1, recent=(done,)))
+    assert n.next_due() == 5.0
+    clock.now += 5
+    n.tick()
+    assert sent[-1] == Notice("docinbox", "invoice.pdf processed", "done", tmp_path / "out/invoice")
+    more = tuple(
+        DocumentSummary(i, f"{i}.pdf", "done", result_dir=tmp_path / f"out/{i}") for i in (8, 9)
+    )
+    n.observe(snap(done=3, recent=more))
+    n.flush()
+    assert (sent[-1].message, sent[-1].target) == ("2 documents processed", tmp_path / "out")
+    assert n.next_due() is None
+
+
+def test_a_failure_opens_its_error_file_and_a_quota_the_log(tmp_path: Path) -> None:
+    n, _clock, sent = notices(tmp_path)
+    n.observe(snap())
+    error = tmp_path / "failed/scan.tiff.error.json"
+    bad = DocumentSummary(9, "scan.tiff", "failed", error="unsupported", error_file=error)
+    n.observe(snap(failed=1, recent=(bad,)))
+    n.flush()
+    assert (sent[-1].kind, sent[-1].target) == ("failed", error)
+    quota = ServiceHealth("mineru", "paused", reason="quota exhausted", error="quota")
+    key = ServiceHealth("nanonets", "paused", reason="invalid API key", error="credentials")
+    broken = snap(failed=1, services=(quota, key))
+    n.observe(broken, problems_of(broken))
+    assert [(x.kind, x.target) for x in sent[-2:]] == [
+        ("budget", tmp_path / "log"),
+        ("paused", tmp_path / "log"),
+    ]
+
+
+# --- the center: one per daemon, tray or no tray --------------------------------------------
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.notices: list[Notice] = []
+        self.arrived = threading.Event()
+
+    async def send(self, notice: Notice) -> None:
+        self.notices.append(notice)
+        self.arrived.set()
+
+
+def test_the_center_announces_what_the_daemon_publishes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="docinbox.notify")
+    control = FakeControl(tmp_path, StatusSnapshot(starting=True))
+    recorder = Recorder()
+    center = NotificationCenter(control, sender=lambda: recorder, quiet=0.05)
+    center.start()
+    try:
+        control.set_snapshot(snap(done=2))  # the store opened: earlier runs' documents
+        doc = DocumentSummary(3, "recibo.pdf", "done", result_dir=tmp_path / "outbox/recibo")
+        control.set_snapshot(snap(done=3, recent=(doc,)))
+        assert recorder.arrived.wait(10)
+    finally:
+        center.stop()
+    assert recorder.notices == [
+        Notice("docinbox", "recibo.pdf processed", "done", tmp_path / "outbox/recibo")
+    ]
+    assert "docinbox: recibo.pdf processed" in [r.getMessage() for r in caplog.records]
+    assert control.subscribers == 0
+
+
+def test_documents_finished_just_before_a_stop_are_still_announced(tmp_path: Path) -> None:
+    control = FakeControl(tmp_path, snap())
+    recorder = Recorder()
+    center = NotificationCenter(control, sender=lambda: recorder, quiet=60)
+    center.start()
+    control.set_snapshot(snap())
+    control.set_snapshot(snap(done=2))
+    center.stop()  # the quiet spell has not passed: the stop sends it
+    assert [x.message for x in recorder.notices] == ["2 documents processed"]
+
+
+def test_no_session_bus_is_one_info_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    import asyncio
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the session bus is Linux's")
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # no bus socket in it
+    assert session_bus_address() is None
+    caplog.set_level(logging.DEBUG)
+    sender = DesktopSender()
+
+    async def two() -> None:
+        await sender.send(Notice("docinbox", "a.pdf processed"))
+        await sender.send(Notice("docinbox", "b.pdf processed"))
+
+    asyncio.run(two())
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name.startswith("docinbox")]
+    assert lines == [
+        (
+            logging.INFO,
+            "desktop notifications unavailable (no session bus); they go to the log only",
+        )
+    ]
+
+
+def test_the_systemd_user_bus_counts_as_the_session_bus(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(tmp_path / "bus"))
+        env = {"XDG_RUNTIME_DIR": str(tmp_path)}
+        assert session_bus_address(env) == f"unix:path={tmp_path / 'bus'}"
+    assert session_bus_address({"DBUS_SESSION_BUS_ADDRESS": "unix:path=/x"}) == "unix:path=/x"

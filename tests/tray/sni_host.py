@@ -11,7 +11,11 @@ host half reads an item the way a panel does: its properties, and its DBusMenu
 """
 
 import asyncio
+import os
+import subprocess
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 from dbus_fast import BusType, Message, MessageType, PropertyAccess, Variant
@@ -156,6 +160,43 @@ def labels(node: dict[str, Any]) -> list[str]:
     return [
         "---" if c.get("type") == "separator" else str(c.get("label")) for c in node["children"]
     ]
+
+
+# --- processes: a session bus, and this watcher on it -------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def start_session_bus() -> tuple[subprocess.Popen[str], str]:
+    """A private session bus (dbus-daemon), as a desktop login starts; its address."""
+    proc = subprocess.Popen(
+        ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    address = proc.stdout.readline().strip()
+    if not address:
+        proc.kill()
+        raise AssertionError("dbus-daemon did not start (scripts/apt-packages.txt: dbus-daemon)")
+    return proc, address
+
+
+def start_watcher(env: Mapping[str, str], *, host: bool = True) -> subprocess.Popen[str]:
+    """This module's watcher in its own process, once it owns its name."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.tray.sni_host", *([] if host else ["--no-host"])],
+        cwd=REPO,
+        env={**os.environ, **env, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "watcher ready":
+        proc.kill()
+        raise AssertionError("the test StatusNotifierWatcher did not start")
+    return proc
 
 
 if __name__ == "__main__":
