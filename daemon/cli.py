@@ -383,7 +383,14 @@ def cmd_reload(args: argparse.Namespace) -> int:
             lambda: actions.reload_result(store, ident), actions.RELOAD_PATIENCE
         )
 
-    result = _with_store(args, ask)
+    try:
+        result = _with_store(args, ask)
+    except ConfigError as exc:  # checked here first: the daemon would refuse it the same way
+        raise ConfigError(
+            exc.message,
+            hint="Nothing was reloaded: a running docinbox runs on as it was. Fix the "
+            "file, then docinbox reload again.",
+        ) from exc
     if result is None:
         raise DocinboxError(
             f"the daemon did not answer within {actions.RELOAD_PATIENCE:.0f} s",

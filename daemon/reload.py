@@ -88,9 +88,8 @@ async def apply(running: Running) -> Outcome:
     try:
         new = await asyncio.to_thread(config.load, old.config_path)
     except ConfigError as exc:
-        message = f"{exc.message}" + (f" ({exc.hint})" if exc.hint else "")
-        log.error("reload: %s; docinbox runs on with the configuration it had", message)
-        return Outcome(error=message)
+        log.error("reload: %s; docinbox runs on with the configuration it had", exc.message)
+        return Outcome(error=exc.message)
     redact.register(new.secrets())
     if running.mock_url is not None and new.mock.embedded:
         from mockserver import defaults
