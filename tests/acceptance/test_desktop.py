@@ -156,11 +156,11 @@ def pipx_venv() -> Iterator[Path]:
         yield venv / "bin"
 
 
-def sni(coro: Any) -> Any:
+def sni(desktop: Desktop, coro: Any) -> Any:
     """A panel's look at the registered item(s)."""
 
     async def run() -> Any:
-        view = await HostView.connect()
+        view = await HostView.connect(desktop.env["DBUS_SESSION_BUS_ADDRESS"])
         try:
             for _ in range(400):
                 items = await view.items()
@@ -206,7 +206,7 @@ def test_pip_install_init_run_icon_menu_and_notifications(
     async def menu(view: HostView, item: str) -> list[str]:
         return labels((await view.layout(item))["root"])
 
-    wait_for(lambda: "Pause" in sni(menu), 30, "the tray's menu with Pause")
+    wait_for(lambda: "Pause" in sni(desktop, menu), 30, "the tray's menu with Pause")
 
     drop = ws.home / "docinbox/inbox/recibo.pdf"
     drop.write_bytes(receipt())
@@ -222,12 +222,12 @@ def test_pip_install_init_run_icon_menu_and_notifications(
     async def pause(view: HostView, item: str) -> None:
         await view.click(item, find((await view.layout(item))["root"], "Pause", "For 1 hour")["id"])
 
-    sni(pause)
+    sni(desktop, pause)
     wait_for(lambda: ws.status()["paused_until"], 10, "paused, as docinbox status says")
-    wait_for(lambda: "Resume" in sni(menu), 10, "Resume in the menu")
+    wait_for(lambda: "Resume" in sni(desktop, menu), 10, "Resume in the menu")
     resumed = ws.docinbox("resume", env=env)
     assert (resumed.returncode, resumed.stdout) == (0, "docinbox: resumed\n")
-    wait_for(lambda: "Pause" in sni(menu), 10, "Pause back in the menu")
+    wait_for(lambda: "Pause" in sni(desktop, menu), 10, "Pause back in the menu")
 
     stopped = ws.docinbox("stop", env=env)
     assert stopped.returncode == 0, stopped.stderr

@@ -559,9 +559,7 @@ def test_gui_launcher_is_declared_and_installed() -> None:
 # --- which configuration ---------------------------------------------------------------------
 
 
-def test_default_config_follows_the_spec(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_default_config_follows_the_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The lookup every command uses (daemon.config.locate); the platform's file is
     platformdirs' on this machine, and whatever a Host of another platform names."""
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -86,8 +86,10 @@ class HostView:
         self.bus = bus
 
     @classmethod
-    async def connect(cls) -> "HostView":
-        return cls(await MessageBus(bus_type=BusType.SESSION).connect())
+    async def connect(cls, address: str | None = None) -> "HostView":
+        """On the session bus of this process, or at *address*."""
+        bus = MessageBus(bus_address=address) if address else MessageBus(bus_type=BusType.SESSION)
+        return cls(await bus.connect())
 
     async def call(self, **message: Any) -> list[Any]:
         reply = await self.bus.call(Message(**message))
