@@ -102,17 +102,22 @@ Reload = Callable[[], Awaitable[Mapping[str, Any]]]
 
 
 class Requests:
-    """Inside the daemon: takes the stop and reload requests addressed to this process,
-    looking whenever another process changed the store (``data_version``, every
-    :data:`CHECK` seconds: one pragma)."""
-
-    CHECK = 0.25
+    """Inside the daemon: takes the stop and reload requests addressed to this process.
+    It looks whenever the daemon publishes a new status (:meth:`wake`, a
+    :meth:`DaemonControl.subscribe` callback): the daemon does that after every change,
+    another process's included (``loops.external``), so no polling of its own."""
 
     def __init__(self, store: Store, pid: int, *, stop: Callable[[], None], reload: Reload):
         self.store = store
         self.pid = pid
         self._stop = stop
         self._reload = reload
+        self._look = asyncio.Event()
+        self._look.set()  # once at start: a request made while the daemon was starting
+
+    def wake(self) -> None:
+        """The subscribe callback (on the daemon's loop): look again."""
+        self._look.set()
 
     def forget_stale(self) -> None:
         """At start: requests for another process were never taken (it had stopped)."""
@@ -122,13 +127,10 @@ class Requests:
                 self.store.delete_meta(key)
 
     async def watch(self) -> None:
-        seen = None
         while True:
-            version = self.store.data_version()
-            if version != seen:
-                seen = version
-                await self.take()
-            await asyncio.sleep(self.CHECK)
+            await self._look.wait()
+            self._look.clear()
+            await self.take()
 
     async def take(self) -> None:
         stop = self.store.meta(STOP_KEY)

@@ -208,6 +208,7 @@ class Daemon:
         self.control.attach(self._loop, rt)
         requests = Requests(store, os.getpid(), stop=self.stop, reload=self._reload)
         requests.forget_stale()
+        self.control.subscribe(requests.wake)
         for body in [*loops.bodies(), requests.watch]:
             self._spawn(body(), body.__name__)
         rt.signals.all()
