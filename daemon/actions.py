@@ -1,22 +1,29 @@
-"""What a user can ask of docinbox — pause, resume, retry — done the same way from the
-tray (through the running daemon's :class:`DaemonControl`), from a shell (``docinbox
-retry`` in another process) and from the review desk.
+"""What a user can ask of docinbox — pause, resume, retry, stop, reload — done the same way
+from the tray (through the running daemon's :class:`DaemonControl`), from a shell
+(``docinbox pause`` in another process) and from the review desk.
 
 Each action is a write to the store; a running daemon notices another process's writes
-within a quarter of a second (SQLite's ``data_version``) and its own at once.
+within a quarter of a second (SQLite's ``data_version``) and its own at once.  Pause and
+resume are state (the pause survives a restart); stop and reload are *requests* in the
+``meta`` table, addressed to the running daemon's process id so that a request nobody
+took never reaches a later daemon, and taken (deleted) by the daemon that acts on them
+(:class:`Requests`).  Works the same on every platform: no signals, no sockets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import health
+from . import health, lock
 from .clock import Clock
 from .control import FOREVER, StatusSnapshot
+from .errors import DocinboxError
 from .status import PAUSE_KEY
 from .store import Job, Store
 
@@ -38,6 +45,108 @@ def retry(store: Store, ids: list[int] | None = None) -> list[Job]:
     """Failed documents back in line, and every paused service unpaused (the user acted)."""
     health.clear(store)
     return store.retry(ids)
+
+
+# --- requests to the running daemon -------------------------------------------------------
+
+STOP_KEY = "request:stop"
+RELOAD_KEY = "request:reload"
+#: What the daemon did with the last reload request: ``{"id", "applied", "restart",
+#: "error"}`` (``docinbox reload`` prints it).
+RELOADED_KEY = "reload:result"
+#: How often a command waits for the daemon's answer (stop: the lock released; reload:
+#: its result), and for how long at most.
+ANSWER_POLL = 0.05
+STOP_PATIENCE = 60.0
+RELOAD_PATIENCE = 30.0
+
+
+def running(database: Path) -> lock.Holder:
+    """The daemon that owns *database*, or a clear error when none runs."""
+    holder = lock.running(database)
+    if holder is None:
+        raise DocinboxError(
+            "no docinbox daemon is running on this configuration",
+            hint="Start one with: docinbox run (or check -c / $DOCINBOX_CONFIG).",
+        )
+    return holder
+
+
+def request_stop(store: Store, holder: lock.Holder) -> None:
+    store.set_meta(STOP_KEY, {"pid": holder.pid, "at": time.time()})
+
+
+def request_reload(store: Store, holder: lock.Holder) -> str:
+    """Ask for a reload; returns the request's id, which its result carries."""
+    ident = secrets.token_hex(6)
+    store.set_meta(RELOAD_KEY, {"pid": holder.pid, "id": ident, "at": time.time()})
+    return ident
+
+
+def wait_until(condition: Callable[[], Any], patience: float) -> Any:
+    """*condition*'s first truthy value within *patience* seconds, else None."""
+    deadline = time.monotonic() + patience
+    while True:
+        value = condition()
+        if value or time.monotonic() >= deadline:
+            return value or None
+        time.sleep(ANSWER_POLL)
+
+
+def reload_result(store: Store, ident: str) -> dict[str, Any] | None:
+    result = store.meta(RELOADED_KEY)
+    return result if isinstance(result, dict) and result.get("id") == ident else None
+
+
+Reload = Callable[[], Awaitable[Mapping[str, Any]]]
+
+
+class Requests:
+    """Inside the daemon: takes the stop and reload requests addressed to this process.
+    It looks whenever the daemon publishes a new status (:meth:`wake`, a
+    :meth:`DaemonControl.subscribe` callback): the daemon does that after every change,
+    another process's included (``loops.external``), so no polling of its own."""
+
+    def __init__(self, store: Store, pid: int, *, stop: Callable[[], None], reload: Reload):
+        self.store = store
+        self.pid = pid
+        self._stop = stop
+        self._reload = reload
+        self._look = asyncio.Event()
+        self._look.set()  # once at start: a request made while the daemon was starting
+
+    def wake(self) -> None:
+        """The subscribe callback (on the daemon's loop): look again."""
+        self._look.set()
+
+    def forget_stale(self) -> None:
+        """At start: requests for another process were never taken (it had stopped)."""
+        for key in (STOP_KEY, RELOAD_KEY):
+            request = self.store.meta(key)
+            if request is not None and not self._mine(request):
+                self.store.delete_meta(key)
+
+    async def watch(self) -> None:
+        while True:
+            await self._look.wait()
+            self._look.clear()
+            await self.take()
+
+    async def take(self) -> None:
+        stop = self.store.meta(STOP_KEY)
+        if stop is not None and self._mine(stop):
+            self.store.delete_meta(STOP_KEY)
+            log.info("stop requested (docinbox stop)")
+            self._stop()
+            return
+        request = self.store.meta(RELOAD_KEY)
+        if request is not None and self._mine(request):
+            self.store.delete_meta(RELOAD_KEY)
+            result = dict(await self._reload())
+            self.store.set_meta(RELOADED_KEY, {**result, "id": request.get("id")})
+
+    def _mine(self, request: Any) -> bool:
+        return isinstance(request, dict) and request.get("pid") == self.pid
 
 
 class DaemonControl:

@@ -126,6 +126,9 @@ class Host:
     uid: int = 0
     registry: RunRegistry | None = None
     sleep: Callable[[float], None] = time.sleep
+    #: The platform's configuration file (``docinbox init`` writes it); None: this
+    #: machine's (:func:`daemon.config.user_dirs`).
+    config_file: Path | None = None
 
     @classmethod
     def current(cls, *, enable: bool = True) -> Host:
@@ -183,22 +186,11 @@ def config_home(host: Host) -> Path:
 
 
 def default_config(host: Host) -> Path:
-    """The configuration docinbox uses when no ``-c`` is given (SPEC "Commands"):
-    ``$DOCINBOX_CONFIG``, else ``./config.toml`` when it exists, else the platform's."""
-    env = host.environ.get("DOCINBOX_CONFIG")
-    if env:
-        return absolute(Path(env), host)
-    local = host.cwd / "config.toml"
-    if local.is_file():
-        return local
-    if host.platform == "darwin":
-        folder = host.home / "Library" / "Application Support" / "docinbox"
-    elif host.platform == "win32":
-        appdata = host.environ.get("APPDATA")
-        folder = (Path(appdata) if appdata else host.home / "AppData" / "Roaming") / "docinbox"
-    else:
-        folder = config_home(host) / "docinbox"
-    return folder / "config.toml"
+    """The configuration docinbox uses when no ``-c`` is given (SPEC "Commands", one rule
+    for every command: :func:`daemon.config.locate`)."""
+    from . import config
+
+    return config.locate(environ=host.environ, cwd=host.cwd, platform_file=host.config_file)
 
 
 def absolute(path: Path, host: Host) -> Path:

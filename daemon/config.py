@@ -46,6 +46,189 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+#: The variable that names the configuration file (SPEC "Commands").
+CONFIG_ENV = "DOCINBOX_CONFIG"
+#: The commented default configuration, shipped in the package: identical to the
+#: repository's ``config.toml`` (tests/daemon/test_config.py checks it).
+TEMPLATE = "default-config.toml"
+#: Where ``docinbox init`` puts the folders: under the user's home, the same on every
+#: platform, easy to find in a file manager.
+HOME_FOLDER = "docinbox"
+_APP = "docinbox"
+
+
+@dataclass(frozen=True)
+class UserDirs:
+    """The platform's folders for docinbox (platformdirs): ``config`` holds config.toml,
+    ``state`` the job database and the log."""
+
+    config: Path
+    state: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.config / "config.toml"
+
+
+def user_dirs() -> UserDirs:
+    """This platform's folders for docinbox, as platformdirs names them.
+
+    Linux ``$XDG_CONFIG_HOME/docinbox`` (``~/.config``) and ``$XDG_STATE_HOME/docinbox``
+    (``~/.local/state``); macOS ``~/Library/Application Support/docinbox`` for both;
+    Windows ``%APPDATA%\\docinbox`` (roaming: settings follow the user) and
+    ``%LOCALAPPDATA%\\docinbox`` (the database stays on this machine).
+    """
+    import platformdirs
+
+    config = platformdirs.PlatformDirs(_APP, appauthor=False, roaming=True)
+    state = platformdirs.PlatformDirs(_APP, appauthor=False, roaming=False)
+    return UserDirs(config=Path(config.user_config_dir), state=Path(state.user_state_dir))
+
+
+def locate(
+    explicit: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    platform_file: Path | None = None,
+) -> Path:
+    """The configuration every command uses (SPEC "Commands"): *explicit* (``-c``), else
+    ``$DOCINBOX_CONFIG``, else ``./config.toml`` when it exists, else the platform's file
+    (``docinbox init`` writes it).  Absolute, symlinks kept; it may not exist (the caller
+    says so: :func:`load_located`)."""
+    environ = os.environ if environ is None else environ
+    cwd = Path.cwd() if cwd is None else cwd
+    chosen: Path
+    if explicit:
+        chosen = Path(explicit)
+    elif environ.get(CONFIG_ENV):
+        chosen = Path(environ[CONFIG_ENV])
+    elif (cwd / "config.toml").is_file():
+        chosen = cwd / "config.toml"
+    else:
+        chosen = platform_file or user_dirs().config_file
+    chosen = chosen.expanduser()
+    return Path(os.path.normpath(chosen if chosen.is_absolute() else cwd / chosen))
+
+
+def missing(path: Path, *, explicit: bool) -> ConfigError:
+    """The error for a configuration that is not there, saying where docinbox looked."""
+    if explicit:
+        return ConfigError(f"configuration file not found: {path}")
+    return ConfigError(
+        f"no configuration: not in ${CONFIG_ENV}, ./config.toml or {path}",
+        hint="Run `docinbox init` to write the default one there, or pass -c CONFIG.",
+    )
+
+
+def load_located(
+    explicit: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """:func:`locate`, then :func:`load`; a missing file says where docinbox looked."""
+    path = locate(explicit, environ=environ)
+    if not path.is_file():
+        raise missing(
+            path, explicit=bool(explicit) or bool((environ or os.environ).get(CONFIG_ENV))
+        )
+    return load(path, environ=environ)
+
+
+def template() -> str:
+    """The shipped default configuration, comments and all."""
+    from importlib.resources import files
+
+    return files(__package__ or "daemon").joinpath(TEMPLATE).read_text(encoding="utf-8")
+
+
+def _home_relative(path: Path, home: Path) -> str:
+    """``~/x`` when *path* is under *home* (the file survives a renamed home), else as is;
+    forward slashes (TOML-safe on Windows, where Python accepts them)."""
+    try:
+        return "~/" + path.relative_to(home).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_user_config(home: Path, dirs: UserDirs) -> str:
+    """The template with the folders under ``~/docinbox`` and the database and log in the
+    platform's state folder; comments and everything else as shipped."""
+    folder = home / HOME_FOLDER
+    values = {
+        ("folders", "inbox"): folder / "inbox",
+        ("folders", "outbox"): folder / "outbox",
+        ("folders", "archive"): folder / "archive",
+        ("folders", "failed"): folder / "failed",
+        ("folders", "state"): dirs.state / "docinbox.db",
+        ("log", "file"): dirs.state / "docinbox.log",
+    }
+    written = {where: _home_relative(value, home) for where, value in values.items()}
+    text = template()
+    for (section, key), value in written.items():
+        text = _set_value(text, section, key, _toml_string(value))
+    state = _home_relative(dirs.state, home)
+    header = (
+        "# Written by `docinbox init`: documents go to ~/docinbox/inbox, results to\n"
+        f"# ~/docinbox/outbox; the job database and the log live in {state}.\n"
+    )
+    text = header + text
+    data = tomllib.loads(text)  # what was meant is what was written
+    for (section, key), value in written.items():
+        if data[section][key] != value:
+            raise ConfigError(f"the default configuration has no {section}.{key} line to set")
+    return text
+
+
+def _set_value(text: str, section: str, key: str, value: str) -> str:
+    """Replace ``key = "..."`` inside ``[section]``, keeping its comment."""
+    import re
+
+    block = re.search(rf"(?ms)^\[{re.escape(section)}\]\n(.*?)(?=^\[|\Z)", text)
+    if block is None:
+        return text
+    body = re.sub(
+        rf'(?m)^({re.escape(key)}\s*=\s*)"[^"]*"[ \t]*(#.*)?$',
+        lambda m: m.group(1) + value + (f"  {m.group(2)}" if m.group(2) else ""),
+        block.group(1),
+        count=1,
+    )
+    return text[: block.start(1)] + body + text[block.end(1) :]
+
+
+def init(
+    *,
+    home: Path | None = None,
+    dirs: UserDirs | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Path, bool]:
+    """``docinbox init``: write the default configuration to the platform's config folder
+    unless one is there; returns (path, written).  The inbox is made, so there is
+    somewhere to drop a document at once."""
+    home = Path.home() if home is None else home
+    dirs = dirs or user_dirs()
+    path = dirs.config_file
+    if path.exists():
+        return path, False
+    text = render_user_config(home, dirs)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+        os.replace(tmp, path)
+        (home / HOME_FOLDER / "inbox").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="Check that the folder is yours and writable, or write a config.toml "
+            "by hand and pass it with -c.",
+        ) from exc
+    load(path, environ=environ)  # the written file must be one docinbox runs
+    return path, True
+
+
 # ------------------------------------------------------------------------------------------
 
 
@@ -246,7 +429,7 @@ def _log(lg: Mapping[str, Any], base: Path) -> LogSettings:
     _only(lg, "log", {"file", "level"})
     log_file = _get(lg, "log", "file", str, "state/docinbox.log")
     return LogSettings(
-        file=(base / log_file).resolve() if log_file else None,
+        file=(base / Path(log_file).expanduser()).resolve() if log_file else None,
         level=_choice(lg, "log", "level", ("debug", "info", "warning", "error"), "info"),
     )
 

@@ -3,9 +3,11 @@
 Start, in order: the folders' lock, the store, the embedded mock (when configured), the
 daemon's HTTP server (when a service fetches documents or pushes results), the
 services, recovery of what a crash left (daemon.recovery), the long-lived tasks
-(daemon.loops), the watcher.  Stop: the watcher stops, the loops end, steps under way
-get a few seconds (a cancelled request stays ``submitting`` and recovery decides), the
-servers and services close.
+(daemon.loops), the watcher; the notifications (daemon.notify) when asked for, and
+the stop and reload requests of other processes (daemon.actions.Requests; a reload is
+daemon.reload).  Stop: the watcher stops, the loops end, steps under way get a few
+seconds (a cancelled request stays ``submitting`` and recovery decides), the servers and
+services close.
 
 The event loop owns the store and every piece of state; threads run only blocking
 work that touches no state (hashing, writing folders, moving files), plus the watcher's
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import threading
 from collections.abc import Coroutine, Mapping
@@ -26,9 +29,9 @@ from typing import Any
 
 import httpx
 
-from . import embedded, sniff
+from . import embedded, reload, sniff
 from . import services as registry
-from .actions import DaemonControl
+from .actions import DaemonControl, Requests
 from .clock import Clock, SystemClock
 from .errors import AlreadyRunning, StoreError
 from .health import Health
@@ -68,6 +71,7 @@ class Daemon:
         services: Mapping[str, Service] | None = None,
         fsync: bool = True,
         start_mock: bool | None = None,
+        notify: bool = False,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
@@ -89,6 +93,10 @@ class Daemon:
         self.mock: Any = None
         self.files: FileServer | None = None
         self.watcher: InboxWatcher | None = None
+        self._notify = notify
+        self.notifications: Any = None
+        #: ``docinbox run -v/-q``: wins over the configuration's log level, also at a reload.
+        self.level_override: str | None = None
         folders = settings.folders
         self.control = DaemonControl(folders.inbox, folders.outbox, settings.log.file, self.stop)
 
@@ -117,12 +125,25 @@ class Daemon:
             with contextlib.suppress(RuntimeError):  # the loop already closed
                 loop.call_soon_threadsafe(stopping.set)
 
+    def reload(self) -> None:
+        """Read the configuration again (SIGHUP), from any thread or a signal handler."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                loop.call_soon_threadsafe(lambda: self._spawn(self._reload_quietly(), "reload"))
+
     async def run_async(self, *, once: bool = False) -> int:
         self._once = once
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         if self._stop_requested.is_set():
             self._stopping.set()
+        if self._notify:  # subscribed before the first snapshot: its baseline
+            from .notify import NotificationCenter
+
+            icon = self.settings.folders.state.parent / "docinbox-icon.png"
+            self.notifications = NotificationCenter(self.control, icon=icon)
+            self.notifications.start()
         try:
             await self._start()
             await self._stopping.wait()
@@ -186,7 +207,10 @@ class Daemon:
             on_done=self._task_ended,
         )
         self.control.attach(self._loop, rt)
-        for body in loops.bodies():
+        requests = Requests(store, os.getpid(), stop=self.stop, reload=self._reload)
+        requests.forget_stale()
+        self.control.subscribe(requests.wake)
+        for body in [*loops.bodies(), requests.watch]:
             self._spawn(body(), body.__name__)
         rt.signals.all()
         self.watcher = loops.watcher = self._watcher(rt, loops)
@@ -213,6 +237,31 @@ class Daemon:
         if self.files is not None:
             self.files.verifiers.update({n: s.callback_ids for n, s in services.items()})
         return services
+
+    async def _reload_quietly(self) -> None:
+        await self._reload()  # the log says what it did
+
+    async def _reload(self) -> dict[str, Any]:
+        if self.rt is None or self.loops is None:
+            return reload.Outcome(error="docinbox is still starting").as_json()
+        ctx = ServiceContext(
+            transport=self._transport,
+            clock=self.clock,
+            files=self.files,
+            callbacks=daemonhttp.callbacks_for(self.settings, self.rt.store),
+        )
+        running = reload.Running(
+            self.rt,
+            ctx,
+            self.loops.work,
+            files=self.files,
+            mock_url=self.mock.url if self.mock is not None else None,
+            rebuild=self._given_services is None,
+            level_override=self.level_override,
+        )
+        outcome = await reload.apply(running)
+        self.settings = self.rt.settings
+        return outcome.as_json()
 
     def _wake(self, service: str, ids: Mapping[str, str]) -> None:
         if self.rt is not None:
@@ -296,5 +345,8 @@ class Daemon:
         if self.mock is not None:
             await asyncio.to_thread(self.mock.stop)
             self.mock = None
+        if self.notifications is not None:
+            await asyncio.to_thread(self.notifications.stop)
+            self.notifications = None
         if self.store is not None:
             log.info("stopped")

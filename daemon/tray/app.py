@@ -30,7 +30,6 @@ from daemon.control import Control, StatusSnapshot
 from daemon.tray import backend as backends
 from daemon.tray.icons import render
 from daemon.tray.menu import Actions, Opener, build_menu, default_opener
-from daemon.tray.notify import Notifier
 from daemon.tray.state import TrayState, derive
 from daemon.tray.xorg import XorgIcon, has_system_tray
 
@@ -83,7 +82,7 @@ class TrayApp:
         self._busy_until = -math.inf
         self.refresh_seconds = refresh_seconds
         module = backends.load(backend)
-        self.backend_name = module.__name__.rsplit("._", 1)[-1]
+        self.backend_name = backends.backend_name(module)
         if self.backend_name == "xorg" and not has_system_tray():
             raise backends.TrayUnavailable(
                 f"no system tray on display {os.environ.get('DISPLAY', '')}"
@@ -100,13 +99,9 @@ class TrayApp:
         self._icon_stop_requested = False
         self._stopping = False  # Quit or a signal asked the daemon to stop
         self._signals_seen = 0
-        self._notify_failed = False
         self.actions = Actions(
             control, opener=opener, on_quit=self._mark_stopping, on_change=self.wake
         )
-        # Nothing is announced before the icon is up: the first refresh (right after
-        # _setup) shows the notifier its first snapshot.
-        self.notifier = Notifier(self._send_notification, clock=clock)
         snap = self._snapshot()
         self._daemon_starting = snap.starting
         self._track_work(snap)
@@ -159,13 +154,12 @@ class TrayApp:
         self._wake.set()
 
     def refresh(self) -> TrayState:
-        """Re-read the snapshot, notify on changes, update icon/tooltip/menu if they changed."""
+        """Re-read the snapshot; update icon/tooltip/menu if they changed.  (Notifications
+        are not the tray's: daemon.notify sends them, tray or no tray.)"""
         snap = self._snapshot()
         self._daemon_starting = snap.starting
         self._track_work(snap)
         new = self._derive(snap)
-        self.notifier.observe(snap, new.problems)
-        self.notifier.tick()
         with self._ui_lock:
             if self._closed:
                 return new
@@ -186,8 +180,7 @@ class TrayApp:
 
     def _update_loop(self) -> None:
         while not self._closed:
-            # The daemon does not signal that its state is open: look often until it is,
-            # so the notifier's baseline comes before any document can finish.
+            # The daemon does not signal that its state is open: look often until it is.
             wait = self.refresh_seconds
             if self._daemon_starting:
                 wait = min(wait, STARTUP_REFRESH_SECONDS)
@@ -202,16 +195,6 @@ class TrayApp:
                 self.refresh()
             except Exception as exc:
                 log.warning("tray: refresh failed: %s", _one_line(exc))
-
-    def _send_notification(self, title: str, message: str) -> None:
-        log.info("%s: %s", title, message)
-        if not getattr(self.icon, "HAS_NOTIFICATION", False) or self._notify_failed:
-            return
-        try:
-            self.icon.notify(message, title)
-        except Exception as exc:  # e.g. no notification daemon on the session bus
-            self._notify_failed = True
-            log.info("tray: notifications unavailable: %s", _one_line(exc))
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -264,7 +247,7 @@ class TrayApp:
         if closed:  # the daemon ended before the loop was up: end the loop too
             self._stop_icon()
             return
-        self._wake.set()  # the first refresh at once: it also feeds the notifier
+        self._wake.set()  # the first refresh at once
         self._updater = threading.Thread(
             target=self._update_loop, name="docinbox-tray-refresh", daemon=True
         )

@@ -1,4 +1,6 @@
-"""Choosing and loading a pystray backend without letting pystray decide at import time.
+"""Choosing and loading the tray's backend: docinbox's own StatusNotifierItem backend
+(daemon.tray.sni) where the session has a StatusNotifierWatcher with a host, else a
+pystray backend, without letting pystray decide at import time.
 
 ``import pystray`` picks a backend as a side effect and, on Linux, its xorg backend
 opens the display while being imported: with no display that raises Xlib errors
@@ -19,9 +21,12 @@ import threading
 from types import ModuleType
 from typing import Any
 
-#: Backends tried in order when none is named (pystray's own order on Linux).
-LINUX_ORDER = ("appindicator", "gtk", "xorg")
-KNOWN = ("appindicator", "gtk", "xorg", "darwin", "win32", "dummy")
+#: Backends tried in order when none is named on Linux: the StatusNotifierItem over
+#: D-Bus first (full menu, no PyGObject), then pystray's own order.
+LINUX_ORDER = ("sni", "appindicator", "gtk", "xorg")
+KNOWN = ("sni", "appindicator", "gtk", "xorg", "darwin", "win32", "dummy")
+#: Names a backend for the tray: one of KNOWN (pystray's own ``$PYSTRAY_BACKEND`` too).
+ENV = "DOCINBOX_TRAY"
 
 _lock = threading.Lock()
 
@@ -52,8 +57,9 @@ def import_pystray() -> ModuleType:
 
 
 def candidates(name: str | None = None, platform: str | None = None) -> tuple[str, ...]:
-    """Backends to try: *name*, else ``$PYSTRAY_BACKEND``, else the platform's own."""
-    name = name or os.environ.get("PYSTRAY_BACKEND") or None
+    """Backends to try: *name*, else ``$DOCINBOX_TRAY`` or ``$PYSTRAY_BACKEND``, else the
+    platform's own."""
+    name = name or os.environ.get(ENV) or os.environ.get("PYSTRAY_BACKEND") or None
     if name:
         return (name,)
     platform = platform or sys.platform
@@ -89,10 +95,24 @@ def load(name: str | None = None) -> ModuleType:
             errors.append(f"{n}: unknown backend")
             continue
         try:
-            return importlib.import_module(f"pystray._{n}")
+            return _import(n)
         except Exception as exc:  # ImportError, Xlib.error.*, GLib.Error, ValueError...
             errors.append(f"{n}: {_one_line(exc)}")
     raise TrayUnavailable("; ".join(errors))
+
+
+def _import(name: str) -> ModuleType:
+    if name == "sni":
+        from daemon.tray import sni
+
+        sni.watcher_ready()
+        return sni
+    return importlib.import_module(f"pystray._{name}")
+
+
+def backend_name(module: ModuleType) -> str:
+    """``sni``, ``xorg``, ``appindicator``...: the name a module was loaded by."""
+    return module.__name__.rsplit(".", 1)[-1].lstrip("_")
 
 
 def menu_classes() -> tuple[Any, Any]:

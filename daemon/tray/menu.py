@@ -9,35 +9,18 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from daemon.control import Control
+from daemon.notify.opener import Opener, default_opener
 from daemon.tray.backend import menu_classes
 from daemon.tray.state import MenuEntry
 
 log = logging.getLogger("docinbox.tray")
 
-Opener = Callable[[Path], None]
-
-
-def default_opener(path: Path) -> None:
-    """Open *path* with the desktop's handler, without waiting for it."""
-    if sys.platform == "win32":
-        os.startfile(path)  # type: ignore[attr-defined]  # Windows only
-        return
-    command = ["open", str(path)] if sys.platform == "darwin" else ["xdg-open", str(path)]
-    subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+__all__ = ["Actions", "Opener", "build_menu", "default_opener", "find_item"]
 
 
 class Actions:

@@ -13,9 +13,8 @@ from enum import Enum
 from pathlib import Path
 
 from daemon.control import FOREVER, DocumentSummary, StatusSnapshot
+from daemon.notify.problems import Problem, problems_of, truncate
 
-#: Windows truncates a tray tooltip at 127 characters (plus NUL); keep under it everywhere.
-TOOLTIP_MAX = 127
 #: How many finished documents the "Recent documents" submenu lists.
 RECENT_MAX = 8
 
@@ -62,14 +61,6 @@ SEPARATOR = MenuEntry(separator=True)
 
 
 @dataclass(frozen=True)
-class Problem:
-    """A credentials/quota/configuration problem worth one notification."""
-
-    key: str  # stable identity: the same problem keeps the same key
-    message: str
-
-
-@dataclass(frozen=True)
 class TrayState:
     kind: Kind
     badge: str | None  # short text drawn on the icon ("3", "99+", "!"), or None
@@ -88,34 +79,12 @@ def badge_count(n: int) -> str:
     return str(n) if n < 100 else "99+"
 
 
-def truncate(text: str, limit: int = TOOLTIP_MAX) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def _minutes_left(until: float, now: float) -> str:
     left = max(0.0, until - now)
     if left >= 3600:
         hours, minutes = divmod(math.ceil(left / 60), 60)
         return f"{hours} h {minutes:02d} min left"
     return f"{max(1, math.ceil(left / 60))} min left"
-
-
-def problems_of(snap: StatusSnapshot) -> tuple[Problem, ...]:
-    """Problems the user has to fix: a start-up/config problem or a held service.
-
-    A service in condition ``paused`` is held back by the daemon (bad credentials,
-    exhausted quota) and will not recover by itself, unlike ``retrying``.
-    """
-    found: list[Problem] = []
-    if snap.problem:
-        found.append(Problem(key=f"problem:{snap.problem}", message=snap.problem))
-    for svc in snap.services:
-        if svc.condition == "paused":
-            why = svc.reason or svc.error or "needs attention"
-            found.append(
-                Problem(key=f"{svc.name}:{svc.error or svc.reason}", message=f"{svc.name}: {why}")
-            )
-    return tuple(found)
 
 
 def _work_summary(snap: StatusSnapshot) -> str:

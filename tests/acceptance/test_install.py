@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +86,69 @@ def test_a_wheel_in_a_fresh_venv_runs_the_readme_example(tmp_path: Path) -> None
         assert daemon.stop() == 0
     finally:
         workspace.close()
+
+
+def test_setup_uses_uv_when_present_and_run_installs_the_runtime_only(tmp_path: Path) -> None:
+    """uv on PATH (installed from PyPI as users do); the set-up scripts/run makes has
+    docinbox and its runtime, none of the dev tools; the versions are the constraints'."""
+    tools = tmp_path / "tools"
+    subprocess.run([sys.executable, "-m", "venv", str(tools)], check=True, timeout=120)
+    subprocess.run(
+        [str(tools / "bin" / "python"), "-m", "pip", "install", "-q", "uv"],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    project = project_copy(tmp_path / "docinbox")
+    env = {**os.environ, "PATH": f"{tools / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("VIRTUAL_ENV", None)
+    setup = subprocess.run(
+        [str(project / "scripts" / "setup"), "--no-apt", "--runtime"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    python = project / ".venv" / "bin" / "python"
+    assert (project / ".venv" / "pyvenv.cfg").read_text().find("uv = ") >= 0  # made by uv
+    found = subprocess.run(
+        [str(python), "-c", "import importlib.util as u; print(u.find_spec('pytest') is None)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert found.stdout.strip() == "True"  # no dev tools for scripts/run
+    pins = dict(
+        line.split("==")
+        for line in (REPO / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    import json
+
+    versions = json.loads(
+        subprocess.run(
+            [
+                str(python),
+                "-c",
+                "import json, importlib.metadata as m; "
+                "print(json.dumps({d.metadata['Name'].lower(): d.version"
+                " for d in m.distributions()}))",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    for name in ("httpx", "desktop-notifier", "dbus-fast", "platformdirs", "pystray"):
+        assert versions[name] == pins[name], name
+    again = subprocess.run(
+        [str(project / "scripts" / "setup"), "--no-apt", "--runtime"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (again.returncode, again.stdout) == (0, "")  # nothing to do the second time

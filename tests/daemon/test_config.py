@@ -213,3 +213,75 @@ def test_network_proxy(tmp_path: Path) -> None:
         _load(tmp_path, '[network]\nproxy = "http://p:port"\n' + REAL, NANONETS_API_KEY="k")
     with pytest.raises(ConfigError, match=r"unknown configuration key 'network\.proxies'"):
         _load(tmp_path, '[network]\nproxies = "x"\n' + REAL, NANONETS_API_KEY="k")
+
+
+# --- where the configuration is, and `docinbox init` (issue 18) ------------------------------
+
+
+def test_the_package_ships_the_repository_config_unchanged() -> None:
+    """One source: what `docinbox init` starts from is ./config.toml, byte for byte."""
+    assert config.template() == (ROOT / "config.toml").read_text("utf-8")
+
+
+def test_locate_follows_the_spec(tmp_path: Path) -> None:
+    platform = tmp_path / "platform/config.toml"
+    cwd = tmp_path / "here"
+    cwd.mkdir()
+    where = {"cwd": cwd, "platform_file": platform}
+    assert config.locate(environ={}, **where) == platform
+    (cwd / "config.toml").write_text("")
+    assert config.locate(environ={}, **where) == cwd / "config.toml"
+    env = {"DOCINBOX_CONFIG": "../other.toml"}
+    assert config.locate(environ=env, **where) == tmp_path / "other.toml"
+    assert config.locate("mine.toml", environ=env, **where) == cwd / "mine.toml"
+
+
+def test_the_platform_folders_follow_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    dirs = config.user_dirs()
+    assert dirs.config_file == tmp_path / ".config/docinbox/config.toml"
+    assert dirs.state == tmp_path / ".local/state/docinbox"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "c"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "s"))
+    assert config.user_dirs() == config.UserDirs(tmp_path / "c/docinbox", tmp_path / "s/docinbox")
+
+
+def test_init_writes_the_commented_default_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    dirs = config.UserDirs(tmp_path / ".config/docinbox", tmp_path / ".local/state/docinbox")
+    path, written = config.init(home=tmp_path, dirs=dirs, environ={})
+    assert (path, written) == (dirs.config_file, True)
+    text = path.read_text("utf-8")
+    assert text.startswith("# Written by `docinbox init`")
+    assert "# drop documents here (subfolders too)" in text  # the comments came along
+    settings = config.load(path, environ={})
+    assert settings.folders.inbox == tmp_path / "docinbox/inbox"
+    assert settings.folders.archive == tmp_path / "docinbox/archive"
+    assert settings.folders.state == tmp_path / ".local/state/docinbox/docinbox.db"
+    assert settings.log.file == tmp_path / ".local/state/docinbox/docinbox.log"
+    assert settings.mock.embedded is True
+    assert (tmp_path / "docinbox/inbox").is_dir()
+    path.write_text(text + "# mine\n")
+    assert config.init(home=tmp_path, dirs=dirs, environ={}) == (path, False)
+    assert path.read_text("utf-8").endswith("# mine\n")  # never overwritten
+
+
+def test_a_missing_configuration_says_where_it_was_looked_for(tmp_path: Path) -> None:
+    error = config.missing(tmp_path / "c.toml", explicit=False)
+    assert "$DOCINBOX_CONFIG, ./config.toml or " in error.message
+    assert "docinbox init" in error.hint
+    assert config.missing(tmp_path / "c.toml", explicit=True).message.startswith(
+        "configuration file not found"
+    )
+
+
+def test_the_log_file_may_be_under_the_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "h"))
+    s = _load(tmp_path, '[log]\nfile = "~/logs/d.log"\n')
+    assert s.log.file == tmp_path / "h/logs/d.log"

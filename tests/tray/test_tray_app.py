@@ -82,12 +82,15 @@ def test_xlib_errors_are_not_import_errors(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_backend_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PYSTRAY_BACKEND", raising=False)
-    assert backend.candidates(platform="linux") == ("appindicator", "gtk", "xorg")
+    monkeypatch.delenv("DOCINBOX_TRAY", raising=False)
+    assert backend.candidates(platform="linux") == ("sni", "appindicator", "gtk", "xorg")
     assert backend.candidates(platform="darwin") == ("darwin",)
     assert backend.candidates(platform="win32") == ("win32",)
     monkeypatch.setenv("PYSTRAY_BACKEND", "xorg")
     assert backend.candidates(platform="linux") == ("xorg",)
     assert backend.candidates("gtk", platform="linux") == ("gtk",)
+    monkeypatch.setenv("DOCINBOX_TRAY", "sni")
+    assert backend.candidates(platform="linux") == ("sni",)
 
 
 def test_a_tray_that_dies_while_running_leaves_the_daemon_running(
@@ -120,7 +123,8 @@ class RecordingIcon:
         self.notes.append((message, title))
 
 
-def test_refresh_updates_icon_tooltip_menu_and_notifies(tmp_path: Path) -> None:
+def test_refresh_updates_icon_tooltip_and_menu_and_never_notifies(tmp_path: Path) -> None:
+    """Notifications are daemon.notify's (tests/daemon/test_notify.py), tray or no tray."""
     control = FakeControl(tmp_path, StatusSnapshot(counts={"queued": 2}))
     clock = [0.0]
     app = TrayApp(control, backend="dummy", clock=lambda: clock[0])
@@ -138,12 +142,11 @@ def test_refresh_updates_icon_tooltip_menu_and_notifies(tmp_path: Path) -> None:
     assert icon.menu is not None
     clock[0] += 10
     app.refresh()
-    assert icon.notes == [("2 documents processed", "docinbox")]
     held = ServiceHealth("mineru", "paused", reason="quota exhausted", error="quota")
     control.set_snapshot(StatusSnapshot(counts={"done": 2}, services=(held,)))
     app.refresh()
     assert icon.icon is render(Kind.ERROR, "!")
-    assert icon.notes[-1] == ("mineru: quota exhausted", "docinbox needs attention")
+    assert icon.notes == []
 
 
 def test_subscription_only_sets_an_event(tmp_path: Path) -> None:
@@ -164,11 +167,11 @@ def test_latin1_titles_for_xorg() -> None:
 STARTING = StatusSnapshot(starting=True)  # what DaemonControl.snapshot() returns then
 
 
-def test_start_up_shows_starting_and_announces_nothing_old(
+def test_start_up_shows_starting_then_the_store(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The daemon's real sequence: "starting", then the store with earlier runs' documents,
-    then a new document.  Only the new one is news."""
+    then a new document."""
     caplog.set_level(logging.INFO, logger="docinbox.tray")
     control = FakeControl(tmp_path, STARTING)
     clock = [0.0]
@@ -185,10 +188,8 @@ def test_start_up_shows_starting_and_announces_nothing_old(
     assert not any("processed" in r.getMessage() for r in caplog.records)
     new = DocumentSummary(4, "recibo.pdf", "done")
     control.set_snapshot(StatusSnapshot(counts={"done": 4, "failed": 1}, recent=(new, earlier)))
-    app.refresh()
-    clock[0] += 10
-    app.refresh()
-    assert icon.notes == [("recibo.pdf processed", "docinbox")]
+    assert app.refresh().tooltip == "docinbox: recibo.pdf processed (1 failed)"
+    assert icon.notes == []
     assert warnings_of(caplog) == []
 
 
@@ -197,20 +198,12 @@ class FailingControl(FakeControl):
         raise OSError("database is locked")
 
 
-def test_a_problem_at_start_up_is_announced_once_the_icon_exists(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A notification at construction time used to touch the icon before it existed (and
-    killed the tray); now the first refresh, once the icon is up, announces it."""
-    caplog.set_level(logging.INFO, logger="docinbox.tray")
+def test_a_status_that_cannot_be_read_shows_as_an_error(tmp_path: Path) -> None:
     app = TrayApp(FailingControl(tmp_path), backend="dummy")
     assert app.state.kind is Kind.ERROR
     icon = app.icon = RecordingIcon()  # type: ignore[assignment]
-    app.refresh()
-    app.refresh()
-    assert icon.notes == [
-        ("status unavailable: database is locked", "docinbox needs attention"),
-    ]
+    assert app.refresh().tooltip == "docinbox: status unavailable: database is locked"
+    assert icon.notes == []
 
 
 def test_no_display_is_one_info_line(

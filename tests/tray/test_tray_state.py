@@ -7,14 +7,8 @@ from pathlib import Path
 import pytest
 
 from daemon.control import FOREVER, DocumentSummary, ServiceHealth, StatusSnapshot
-from daemon.tray.state import (
-    RECENT_MAX,
-    TOOLTIP_MAX,
-    Kind,
-    MenuEntry,
-    derive,
-    problems_of,
-)
+from daemon.notify.problems import TOOLTIP_MAX, problems_of
+from daemon.tray.state import RECENT_MAX, Kind, MenuEntry, derive
 
 NOW = 1_000_000.0
 

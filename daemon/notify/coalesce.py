@@ -1,4 +1,4 @@
-"""Desktop notifications: on changes only, coalesced, and once per problem.
+"""What to announce: on changes only, coalesced, and once per problem.
 
 A batch of 40 scanned pages must give one "40 documents processed", not 40
 pop-ups; a wrong API key must be announced once, not on every refresh.  The
@@ -10,11 +10,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from daemon.control import StatusSnapshot
-from daemon.tray.state import Problem, truncate
+from daemon.control import DocumentSummary, StatusSnapshot
+from daemon.notify.problems import Problem, truncate
 
-Send = Callable[[str, str], None]  # (title, message)
+
+@dataclass(frozen=True)
+class Notice:
+    """One notification: *kind* is ``done``, ``failed`` (a batch with failures),
+    ``paused``, ``budget`` or ``problem``; *target* is what its action opens (a result
+    folder, an error file, the outbox, the log), None when nothing fits."""
+
+    title: str
+    message: str
+    kind: str = "done"
+    target: Path | None = None
+
+
+Send = Callable[[Notice], None]
 
 
 @dataclass
@@ -23,6 +37,7 @@ class _Batch:
     failed: int = 0
     done_names: list[str] = field(default_factory=list)
     failed_names: list[str] = field(default_factory=list)
+    targets: list[Path] = field(default_factory=list)
     first_at: float = 0.0
     last_at: float = 0.0
 
@@ -48,8 +63,12 @@ class Notifier:
         quiet: float = 5.0,
         window: float = 60.0,
         renotify_after: float = 3600.0,
+        outbox: Path | None = None,
+        log_path: Path | None = None,
     ) -> None:
         self._send = send
+        self.outbox = outbox
+        self.log_path = log_path
         self._clock = clock
         self.quiet = quiet
         self.window = window
@@ -90,7 +109,16 @@ class Notifier:
                 for d in fresh
                 if d.state == "failed"
             ]
+            self._batch.targets += [t for d in fresh if (t := _target(d)) is not None]
         self.tick()
+
+    def next_due(self) -> float | None:
+        """Seconds until the pending batch is due (None: nothing pending)."""
+        b = self._batch
+        if not b:
+            return None
+        due = min(b.last_at + self.quiet, b.first_at + self.window)
+        return max(0.0, due - self._clock())
 
     def tick(self) -> None:
         """Send the pending batch if it is due."""
@@ -100,13 +128,21 @@ class Notifier:
         now = self._clock()
         if now - b.last_at >= self.quiet or now - b.first_at >= self.window:
             self._batch = _Batch()
-            self._send(*self.batch_message(b))
+            self._send(self.batch_notice(b))
 
     def flush(self) -> None:
         """Send whatever is pending now (on stop)."""
         if self._batch:
             b, self._batch = self._batch, _Batch()
-            self._send(*self.batch_message(b))
+            self._send(self.batch_notice(b))
+
+    def batch_notice(self, b: _Batch) -> Notice:
+        """The batch's message; its action opens the one document's result (or error
+        file), else the outbox."""
+        title, message = self.batch_message(b)
+        one = len(b.targets) == 1 and b.done + b.failed == 1
+        target = b.targets[0] if one else self.outbox
+        return Notice(title, message, "failed" if b.failed else "done", target)
 
     @staticmethod
     def batch_message(b: _Batch) -> tuple[str, str]:
@@ -130,5 +166,16 @@ class Notifier:
             last = self._announced.get(p.key)
             if last is None or now - last >= self.renotify_after:
                 self._announced[p.key] = now
-                self._send("docinbox needs attention", truncate(p.message, 200))
+                title = (
+                    "docinbox: quota used up" if p.kind == "budget" else "docinbox needs attention"
+                )
+                self._send(Notice(title, truncate(p.message, 200), p.kind, self.log_path))
         self._active_problems = keys
+
+
+def _target(doc: DocumentSummary) -> Path | None:
+    if doc.state == "done":
+        return doc.result_dir
+    if doc.state == "failed":
+        return doc.error_file
+    return None
