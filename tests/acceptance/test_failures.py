@@ -44,7 +44,7 @@ def test_retry_of_a_document_that_fails_again_keeps_the_original(workspace: Work
     workspace_mock_clear(mock)
     assert workspace.docinbox("retry", "--failed").returncode == 0
     wait_for(lambda: (workspace.outbox / "recibo" / "result.json").exists(), 30, "the result")
-    wait_for(lambda: (workspace.archive / "recibo.pdf").exists(), 10, "the archived original")
+    wait_for(lambda: workspace.counts() == {"done": 1}, 30, "the document done")
     assert (workspace.archive / "recibo.pdf").read_bytes() == original
     assert failed_files(workspace) == []
     assert daemon.stop() == 0

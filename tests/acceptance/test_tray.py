@@ -31,7 +31,7 @@ pytestmark = pytest.mark.x11
 
 #: A notification as the tray logs it (INFO, "<title>: <message>"), finished documents only.
 ANNOUNCEMENT = re.compile(
-    r"docinbox\.tray: (docinbox(: a document failed|: some documents failed)?): (.*)$"
+    r"docinbox\.notify: (docinbox(: a document failed|: some documents failed)?): (.*)$"
 )
 #: Pixels that differ this much (mean over the channels, 0-255) are another picture.
 CHANGED = 12.0
