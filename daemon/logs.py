@@ -82,6 +82,9 @@ def setup(level: str, file: Path | None, secrets: Iterable[str]) -> None:
     logging.getLogger("watchdog.observers.inotify").addFilter(
         lambda record: "called when the thread is inactive" not in record.getMessage()
     )
+    # pystray logs a traceback at ERROR when the display or the tray host goes away; the
+    # tray says once, in its own words, what that means for the user.
+    logging.getLogger("pystray").setLevel(logging.CRITICAL)
     for noisy in (
         "httpx",
         "httpcore",

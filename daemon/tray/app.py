@@ -31,7 +31,7 @@ from daemon.tray import backend as backends
 from daemon.tray.icons import render
 from daemon.tray.menu import Actions, Opener, build_menu, default_opener
 from daemon.tray.state import TrayState, derive
-from daemon.tray.xorg import XorgIcon, has_system_tray
+from daemon.tray.xorg import XorgIcon, display_alive, has_system_tray
 
 log = logging.getLogger("docinbox.tray")
 
@@ -286,6 +286,18 @@ class TrayApp:
         except Exception as exc:
             log.debug("tray: stopping the icon: %s", _one_line(exc))
 
+    def _log_icon_gone(self) -> None:
+        """The icon's loop ended by itself: the display closed (the session ended) is a
+        normal event; anything else is worth a warning."""
+        if self.backend_name == "xorg" and not display_alive():
+            log.info(
+                "tray: the display %s closed (the desktop session ended?); docinbox "
+                "runs on without a tray icon",
+                os.environ.get("DISPLAY", ""),
+            )
+        else:
+            log.warning("tray: the icon stopped; docinbox runs on without it")
+
     def run(self, run_daemon: Callable[[], int]) -> int:
         """Run *run_daemon* in a thread and the icon here; return the daemon's exit code."""
         result: list[int] = []
@@ -314,14 +326,17 @@ class TrayApp:
                     )
             else:
                 if not self.daemon_done.is_set():
-                    log.warning("tray: the icon stopped; docinbox runs on without it")
+                    self._log_icon_gone()
             with self._ui_lock:
                 self._closed = True
                 self._wake.set()
             self.icon_ended.set()
-            if self._xorg is not None:
-                self._xorg.loop_ended()
-            self._release_setup_thread()
+            try:
+                if self._xorg is not None:
+                    self._xorg.loop_ended()
+                self._release_setup_thread()
+            except Exception as exc:  # the icon's trouble never ends the daemon
+                log.debug("tray: after the icon: %s", _one_line(exc))
             worker.join()  # interruptible: signal handlers still run on this thread
         finally:
             restore_signals()

@@ -35,6 +35,7 @@ for everything.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -62,6 +63,18 @@ def has_system_tray() -> bool:
         return owner not in (X.NONE, None)
     finally:
         d.close()
+
+
+def display_alive() -> bool:
+    """Whether ``$DISPLAY`` still accepts connections (it is gone when the desktop session
+    ended or the X server stopped)."""
+    from Xlib import display as xdisplay
+
+    try:
+        xdisplay.Display().close()
+    except Exception:
+        return False
+    return True
 
 
 def _one_line(exc: BaseException) -> str:
@@ -125,9 +138,15 @@ class XorgIcon:
 
     def loop_ended(self) -> None:
         self.icon._running = False  # else Icon.__del__ destroys the window again
+        if not display_alive():
+            # The display is gone: Icon.__del__ closing its connection would print a
+            # traceback at exit ("Exception ignored in ... __del__").
+            with contextlib.suppress(Exception):
+                self.icon._display.close = lambda: None
         with self._lock:
             if self._conn is not None:
-                self._conn.close()
+                with contextlib.suppress(Exception):  # the display may be gone already
+                    self._conn.close()
                 self._conn = None
 
     def _post(self, method: str) -> None:

@@ -54,9 +54,12 @@ class Connection:
 
 
 def store_error(exc: sqlite3.DatabaseError) -> StoreError:
-    if isinstance(exc, sqlite3.OperationalError) and "malformed" not in str(exc):
-        return StoreError(f"state database error: {exc}")
-    return DamagedDatabase(f"the state database is damaged ({exc})")
+    text = str(exc).lower()
+    if any(w in text for w in ("malformed", "not a database", "disk image")) or (
+        type(exc) is sqlite3.DatabaseError
+    ):
+        return DamagedDatabase(f"the state database is damaged ({exc})")
+    return StoreError(f"state database error: {exc}")
 
 
 def placeholders(items: Iterable[Any]) -> str:
