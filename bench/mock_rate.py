@@ -133,6 +133,14 @@ async def load(url: str, seconds: float, max_requests: int, concurrency: int) ->
     return results
 
 
+def _file_id(body: Any) -> str:
+    """The request_file_id of an answer: nested twice in the async acknowledgement."""
+    first = body["result"][0]
+    return str(
+        first["result"][0]["request_file_id"] if "result" in first else first["request_file_id"]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per phase")
@@ -178,11 +186,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-def _file_id(body: Any) -> str:
-    """The request_file_id of an answer: nested twice in the async acknowledgement."""
-    first = body["result"][0]
-    return str(
-        first["result"][0]["request_file_id"] if "result" in first else first["request_file_id"]
-    )
