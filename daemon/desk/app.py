@@ -71,9 +71,12 @@ class Desk:
         return self.rt.folders.outbox
 
     def job(self, request: Request) -> Job:
+        text = str(request.path_params["job_id"])
         try:
-            return self.store.get(int(request.path_params["job_id"]))
-        except (KeyError, ValueError) as exc:
+            if not text.isdigit() or len(text) > 18:  # SQLite's integers end at 2**63
+                raise KeyError(text)
+            return self.store.get(int(text))
+        except KeyError as exc:
             raise BadRequest("no such document", 404) from exc
 
     def poke(self) -> None:
@@ -229,11 +232,11 @@ class Handlers:
     # --- changing --------------------------------------------------------------------------
 
     async def correct(self, request: Request) -> Response:
-        job = self._reviewable(request)
         try:
             corrections = review.check_corrections(await _json_body(request))
         except ValueError as exc:
             raise BadRequest(str(exc)) from exc
+        job = self._reviewable(request)
         try:
             saved = self.desk.store.save_corrections(job.id, corrections)
         except StaleTransition as exc:
