@@ -155,7 +155,7 @@ def _export() -> export.Export:
             fields={"fecha": "23/12/2025", "total": 45.99, "nota": '=HYPERLINK("x")'},
             tables=[
                 {"label": "lineas", "page": 0, "columns": ["d", "q"], "rows": [["Gasoil", 50]]}
-            ],  # noqa: E501
+            ],
         ),
         export.Document(
             source="añejo.pdf",
