@@ -34,6 +34,8 @@ from .pages import Pages
 #: Seconds between keep-alive comments on an idle event stream.
 HEARTBEAT = 15.0
 MAX_LIMIT = 1000
+#: A filtered list looks at this many of the newest documents at most.
+MAX_SCAN = 20000
 MAX_BODY = 256 * 1024
 STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -142,26 +144,56 @@ class Handlers:
         state, service = _param(request, "state", 20), _param(request, "service", 50)
         folder, since = _param(request, "folder"), _since(request)
         query, review_state = _param(request, "q"), _param(request, "review", 20)
+        if state and state not in {str(s) for s in State}:
+            raise BadRequest(f"state: expected one of {', '.join(str(s) for s in State)}")
         snippets: dict[int, str] = {}
         store = self.desk.store
+        plain = not (query or service or folder or since or review_state)
         if query:
             hits = store.search(query, limit=MAX_LIMIT)
             snippets = dict(hits)
             jobs = [j for j in (self._get(i) for i, _ in hits) if j is not None]
-        else:
-            jobs = store.jobs(newest_first=True)
+        else:  # without filters only the page shown is read
+            jobs = store.jobs(
+                newest_first=True,
+                limit=limit + 1 if plain else MAX_SCAN,
+                states=[State(state)] if state else None,
+            )
         jobs = [
             j
             for j in jobs
             if views.wanted(j, state=state, service=service, folder=folder, since=since)
         ]
-        rows = self._rows(jobs)
         if review_state:
-            rows = [r for r in rows if _review_state(r) == review_state]
+            jobs = self._in_review(jobs, review_state)
+        rows = self._rows(jobs[:limit])
         for r in rows:
             if r["id"] in snippets:
                 r["snippet"] = snippets[r["id"]]
-        return JSONResponse({"documents": rows[:limit], "total": len(rows)})
+        total = self._total(state) if plain and len(jobs) > limit else len(jobs)
+        return JSONResponse({"documents": rows, "total": total})
+
+    def _total(self, state: str | None) -> int:
+        """How many documents there are (in *state*), dismissed failures included."""
+        store = self.desk.store
+        counts = store.counts()
+        n = counts.get(state, 0) if state else sum(counts.values())
+        return n + (len(store.dismissed_ids()) if state in (None, "failed") else 0)
+
+    def _in_review(self, jobs: list[Job], review_state: str) -> list[Job]:
+        ids = [j.id for j in jobs]
+        results, reviews = self.desk.store.results(ids), self.desk.store.reviews(ids)
+
+        def state_of(job_id: int) -> str:
+            row = results.get(job_id)
+            return _review_state(
+                {
+                    "review": dict(row.review) if row else None,
+                    "approval": reviews[job_id].as_json() if job_id in reviews else None,
+                }
+            )
+
+        return [j for j in jobs if state_of(j.id) == review_state]
 
     def _get(self, job_id: int) -> Job | None:
         try:
