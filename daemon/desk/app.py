@@ -153,6 +153,8 @@ class Handlers:
             hits = store.search(query, limit=MAX_LIMIT)
             snippets = dict(hits)
             jobs = [j for j in (self._get(i) for i, _ in hits) if j is not None]
+            if request.url.path == "/api/documents":  # the list: newest first; search: best
+                jobs.sort(key=lambda j: (j.updated_at, j.id), reverse=True)
         else:  # without filters only the page shown is read
             jobs = store.jobs(
                 newest_first=True,

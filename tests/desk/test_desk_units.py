@@ -300,3 +300,50 @@ def test_dashboard_and_review_settings(tmp_path: Path) -> None:
     ]:
         with pytest.raises(ConfigError, match=says):
             _load(tmp_path, bad)
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+
+def test_pages_are_drawn_in_a_helper_and_a_hostile_file_draws_nothing(tmp_path: Path) -> None:
+    import asyncio
+
+    from PIL import Image
+
+    from daemon.desk.pages import Pages
+    from daemon.store import Job, State
+    from mockserver.samples import receipt_pdf
+
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "r.pdf").write_bytes(receipt_pdf())
+    Image.new("RGB", (3000, 1000), "white").save(archive / "scan.png")
+    (archive / "bad.pdf").write_bytes(b"%PDF-1.4\n" + b"\xff" * 5000)
+    outside = tmp_path / "elsewhere.png"
+    Image.new("RGB", (10, 10)).save(outside)
+    (archive / "link.png").symlink_to(outside)  # a link out of the archive
+
+    def job(name: str, kind: str, pages: int = 1) -> Job:
+        path = archive / name
+        return Job(1, name, str(path), name, 1, 1, State.DONE, kind=kind, pages=pages)
+
+    pages = Pages(tmp_path / "cache", [archive], timeout=60)
+
+    async def draw() -> list[bytes | None]:
+        return [
+            await pages.png(job("r.pdf", "pdf"), 0),
+            await pages.png(job("scan.png", "png"), 0),
+            await pages.png(job("bad.pdf", "pdf"), 0),
+            await pages.png(job("link.png", "png"), 0),
+            await pages.png(job("r.pdf", "pdf"), 1),  # past its last page
+            await pages.png(job("r.pdf", "docx"), 0),  # a kind that is never drawn
+        ]
+
+    pdf, png, bad, link, past, docx = asyncio.run(draw())
+    assert pdf is not None and Image.open(io.BytesIO(pdf)).size == (1237, 1600)
+    assert png is not None and Image.open(io.BytesIO(png)).size == (1600, 533)
+    assert bad is None and link is None and past is None and docx is None
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
+        "r.pdf-0.png",
+        "scan.png-0.png",
+    ]
