@@ -29,7 +29,7 @@ from typing import Any
 
 from .docfile import display_name
 from .errors import DocinboxError
-from .review import read_result
+from .review import read_result, result_folder
 from .router import folder_matches
 from .store import Job, State, Store
 
@@ -129,7 +129,7 @@ def gather(outbox: Path, jobs: Sequence[Job]) -> Export:
     columns: dict[str, None] = {}
     for job in jobs:
         try:
-            result, _md = read_result(outbox / (job.result_dir or ""))
+            result, _md = read_result(result_folder(outbox, job.result_dir))
         except (OSError, ValueError):
             continue  # its folder was moved or deleted: nothing to export
         doc = _document(job, result)

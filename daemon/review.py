@@ -139,12 +139,20 @@ def markdown_for(
     return render_extraction(name, result.get("fields") or [], tables), True
 
 
+def result_folder(outbox: Path, name: str | None) -> Path:
+    """The result folder *name* in *outbox*; ValueError unless *name* is one plain folder
+    name (the store's ``result_dir``: a tampered row never reaches outside the outbox)."""
+    if not name or name in (".", "..") or "\0" in name or Path(name).name != name:
+        raise ValueError(f"not a result folder name: {name!r}")
+    return outbox / name
+
+
 def read_result(folder: Path) -> tuple[dict[str, Any], str]:
     """(Worker thread) result.json and document.md of a result folder."""
     result = json.loads((folder / "result.json").read_bytes())
     if not isinstance(result, dict):
         raise ValueError(f"{folder / 'result.json'} is not a JSON object")
-    md_path = folder / str(result.get("markdown") or "document.md")
+    md_path = folder / "document.md"  # never where the (untrusted) file says
     markdown = md_path.read_text("utf-8", errors="replace") if md_path.is_file() else ""
     return result, markdown
 
@@ -220,8 +228,8 @@ class Approvals:
         job = self.store.get(review.job_id)
         if job.state is not State.DONE or not job.result_dir:
             raise InternalError(f"{job.rel_path} has no written result to approve")
-        folder = self.outbox / job.result_dir
         try:
+            folder = result_folder(self.outbox, job.result_dir)
             before, markdown = await asyncio.to_thread(read_result, folder)
         except (OSError, ValueError) as exc:
             raise HostError(f"cannot read the result in {folder}: {exc}") from exc

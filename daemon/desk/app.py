@@ -130,8 +130,14 @@ class Handlers:
         return JSONResponse({"csrf": self.desk.keys.csrf, "version": __version__})
 
     async def status(self, request: Request) -> Response:
-        snap = self.desk.snapshot()
-        return JSONResponse(views.snapshot(snap, under_review=self._under_review()))
+        return JSONResponse(self._status())
+
+    def _status(self) -> dict[str, Any]:
+        return views.snapshot(
+            self.desk.snapshot(),
+            under_review=self._under_review(),
+            retry=self.desk.rt.settings.retry,
+        )
 
     def _under_review(self) -> int:
         store = self.desk.store
@@ -221,9 +227,8 @@ class Handlers:
         result, markdown = None, None
         if job.state is State.DONE and job.result_dir:
             try:
-                result, markdown = await asyncio.to_thread(
-                    review.read_result, self.desk.outbox / job.result_dir
-                )
+                folder = review.result_folder(self.desk.outbox, job.result_dir)
+                result, markdown = await asyncio.to_thread(review.read_result, folder)
             except (OSError, ValueError):
                 row["result_missing"] = True
         history = self.desk.store.history(job.id)
@@ -338,8 +343,7 @@ class Handlers:
         try:
             while not closing.is_set():
                 changed.clear()
-                status = views.snapshot(self.desk.snapshot(), under_review=self._under_review())
-                yield f"event: status\ndata: {json.dumps(status)}\n\n"
+                yield f"event: status\ndata: {json.dumps(self._status())}\n\n"
                 waits = {
                     asyncio.ensure_future(changed.wait()),
                     asyncio.ensure_future(closing.wait()),

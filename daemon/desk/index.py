@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ..review import indexed, read_result
+from ..review import indexed, read_result, result_folder
 from ..store import Job, State, Store
 from ..store.records import IndexedResult
 
@@ -27,7 +27,7 @@ def read_indexed(outbox: Path, job: Job) -> IndexedResult | None:
     if not job.result_dir:
         return None
     try:
-        result, markdown = read_result(outbox / job.result_dir)
+        result, markdown = read_result(result_folder(outbox, job.result_dir))
     except (OSError, ValueError):
         return None
     return indexed(job, result, markdown)

@@ -16,7 +16,7 @@ from .. import redact
 from ..control import StatusSnapshot
 from ..docfile import display_name
 from ..router import folder_matches
-from ..settings import Route, Settings
+from ..settings import RetrySettings, Route, Settings
 from ..status import job_json
 from ..store import Job, State
 from ..store.records import ResultRow, Review
@@ -125,10 +125,15 @@ def _conditions(r: Route, rel: str, job: Job) -> list[str] | None:
     return why or ["the route takes every document"]
 
 
-def snapshot(snap: StatusSnapshot, *, under_review: int) -> dict[str, Any]:
-    """The daemon's status as the "Now" view shows it (a JSON value: no infinity)."""
+def snapshot(
+    snap: StatusSnapshot, *, under_review: int, retry: RetrySettings | None = None
+) -> dict[str, Any]:
+    """The daemon's status as the "Now" view shows it (a JSON value: no infinity), with
+    the retry budget each document has (``[retry]``)."""
     paused = snap.paused_until
+    budget = retry or RetrySettings()
     return {
+        "budget": {"max_attempts": budget.max_attempts, "max_seconds": budget.max_seconds},
         "counts": dict(snap.counts),
         "pending": snap.pending,
         "failed": snap.failed,

@@ -94,6 +94,13 @@ def test_an_approval_keeps_the_models_value_and_adds_what_it_missed() -> None:
     assert {f["label"]: f for f in again["fields"]}["total"]["original"] == "45.99"
 
 
+def test_a_result_folder_is_one_name_inside_the_outbox(tmp_path: Path) -> None:
+    assert review.result_folder(tmp_path, "recibo (2)") == tmp_path / "recibo (2)"
+    for bad in (None, "", ".", "..", "../etc", "/etc", "a/b", "a\0b"):
+        with pytest.raises(ValueError):
+            review.result_folder(tmp_path, bad)
+
+
 def test_markdown_is_rendered_again_only_when_docinbox_rendered_it() -> None:
     before = {"source": {"name": "r.pdf"}, "fields": FIELDS, "tables": []}
     after = review.corrected(before, [{"label": "total", "text": "46.99"}], {})

@@ -72,8 +72,11 @@ function progressBar(doc) {
   const p = doc.progress || {};
   if (p.step === null || p.step === undefined) return "";
   const label = p.pages ? `${p.pages_done}/${p.pages} pages` : STEPS[p.step];
+  const budget = (state.status || {}).budget;
+  const tries = doc.attempts > 1 && budget ? ` · attempt ${doc.attempts} of ${budget.max_attempts}` : "";
   return el("span", { class: "progress", title: label },
-    el("progress", { max: p.steps, value: p.step + 1 }), el("span", { class: "label", text: label }));
+    el("progress", { max: p.steps, value: p.step + 1 }), el("span", { class: "label", text: label + tries }),
+    doc.error ? el("div", { class: "quiet small", text: `retrying: ${doc.message || doc.error}` }) : "");
 }
 
 // --- the live status ---------------------------------------------------------------------------
