@@ -250,7 +250,8 @@ class Approvals:
             "sent": sent,
         }
         if not sent:
-            outcome["note"] = f"{job.service} has no review API: corrected locally only"
+            why = "has no review API" if service is not None else "is not configured now"
+            outcome["note"] = f"{job.service} {why}: corrected locally only"
         after = corrected(before, review.corrections, outcome)
         new_md, rewritten = markdown_for(after, before, markdown)
         await asyncio.to_thread(rewrite, folder, after, new_md if rewritten else None)

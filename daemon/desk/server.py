@@ -71,14 +71,18 @@ async def start(rt: Runtime, control: DaemonControl, spawn: Spawn) -> DeskServer
         changed=rt.changed,
     )
     spawn(approvals.run(), "approvals")
-    caught = await index.catch_up(rt.store, rt.folders.outbox)
-    if caught:
-        log.info("search index: %d result(s) added", caught)
+    spawn(_catch_up(rt), "search index")  # beside the start: an upgrade may bring many
     closing = asyncio.Event()
     if not rt.settings.dashboard.listen:
         return DeskServer(rt, None, closing)
     served = await _serve(rt, control, approvals, closing)
     return DeskServer(rt, served, closing)
+
+
+async def _catch_up(rt: Runtime) -> None:
+    caught = await index.catch_up(rt.store, rt.folders.outbox)
+    if caught:
+        log.info("search index: %d result(s) added", caught)
 
 
 async def _serve(
