@@ -1,6 +1,7 @@
 """What a user can ask of docinbox — pause, resume, retry, stop, reload — done the same way
 from the tray (through the running daemon's :class:`DaemonControl`), from a shell
-(``docinbox pause`` in another process) and from the review desk.
+(``docinbox pause`` in another process) and from the review desk (which also
+dismisses failed documents: :func:`dismiss`).
 
 Each action is a write to the store; a running daemon notices another process's writes
 within a quarter of a second (SQLite's ``data_version``) and its own at once.  Pause and
@@ -45,6 +46,12 @@ def retry(store: Store, ids: list[int] | None = None) -> list[Job]:
     """Failed documents back in line, and every paused service unpaused (the user acted)."""
     health.clear(store)
     return store.retry(ids)
+
+
+def dismiss(store: Store, ids: list[int]) -> list[int]:
+    """Failed documents out of the tray's count and ``docinbox status`` (the review
+    desk's Dismiss); their files stay in ``failed/``, and a retry brings them back."""
+    return store.dismiss(ids)
 
 
 # --- requests to the running daemon -------------------------------------------------------
@@ -164,6 +171,7 @@ class DaemonControl:
         self._subscribers: list[Callable[[], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runtime: Any = None
+        self._dashboard: str | None = None
 
     def attach(self, loop: asyncio.AbstractEventLoop, runtime: Any) -> None:
         """The daemon started: actions now reach *runtime* (a pipeline Runtime)."""
@@ -171,6 +179,14 @@ class DaemonControl:
 
     def snapshot(self) -> StatusSnapshot:
         return self._snapshot
+
+    def set_dashboard(self, url: str | None) -> None:
+        """The review desk's address, token included (daemon/desk/server.py)."""
+        self._dashboard = url
+
+    def dashboard_url(self) -> str | None:
+        """Where the tray's "Open dashboard" goes; None while no desk is served."""
+        return self._dashboard
 
     def publish(self, snapshot: StatusSnapshot) -> None:
         self._snapshot = snapshot

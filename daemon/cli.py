@@ -1,7 +1,8 @@
 """``docinbox``: parse the command line, call the library, turn errors into exit codes.
 
 Exit codes: 0 success; 1 a document failed (``run --once``), nothing matched
-(``retry``), or no daemon runs to pause, resume, stop or reload; 2 usage or
+(``retry``, ``search``), or no daemon runs to pause, resume, stop, reload or serve the
+dashboard; 2 usage or
 configuration error; 3 the state database or another daemon is in the way.
 """
 
@@ -93,7 +94,46 @@ def _parser() -> argparse.ArgumentParser:
     _with_config(command("stop", "stop the running daemon cleanly"))
     _with_config(command("reload", "read the configuration again (what can change live)"))
     _autostart(command("autostart", "start docinbox with your session"))
+    _desk_commands(command)
     return p
+
+
+def _desk_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """The review desk's: dashboard, export, search."""
+    dash = _with_config(command("dashboard", "open the review desk in your browser"))
+    dash.add_argument(
+        "--print-url", action="store_true", help="print its address (token included) instead"
+    )
+    _export(_with_config(command("export", "the results as a spreadsheet (csv, xlsx, jsonl)")))
+    search = _with_config(command("search", "search every result (words), or rebuild the index"))
+    search.add_argument("words", nargs="*", help="words every result found must hold")
+    search.add_argument(
+        "--rebuild", action="store_true", help="read every result in the outbox into the index anew"
+    )
+
+
+def _export(exp: argparse.ArgumentParser) -> None:
+    exp.add_argument("--format", required=True, choices=("csv", "xlsx", "jsonl"))
+    exp.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="file to write (default: stdout for csv and jsonl; csv tables go beside it "
+        "as NAME-tables.csv)",
+    )
+    exp.add_argument(
+        "--folder", default=None, metavar="GLOB", help="inbox folder, e.g. 'facturas/**'"
+    )
+    exp.add_argument(
+        "--since", default=None, metavar="DATE", help="finished on or after, e.g. 2025-12-01"
+    )
+    exp.add_argument(
+        "--state",
+        default="done",
+        choices=("done", "approved"),
+        help="done: all; approved: reviewed",
+    )
 
 
 def _autostart(auto: argparse.ArgumentParser) -> None:
@@ -184,6 +224,9 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
         "stop": cmd_stop,
         "reload": cmd_reload,
         "autostart": cmd_autostart,
+        "dashboard": cmd_dashboard,
+        "export": cmd_export,
+        "search": cmd_search,
     }
 
 
@@ -443,6 +486,85 @@ def cmd_autostart(args: argparse.Namespace) -> int:
     for warning in report.warnings:
         print(f"docinbox: {warning}", file=sys.stderr)
     return EXIT_OK
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from .desk.server import dashboard_url
+
+    settings, store = _open_readonly(args)
+    try:
+        holder = lock.running(settings.folders.state)
+        url = dashboard_url(store, settings, holder.pid if holder else None)
+    finally:
+        if store is not None:
+            store.close()
+    if args.print_url:
+        print(url)
+        return EXIT_OK
+    import webbrowser
+
+    if not webbrowser.open(url):
+        _error("no browser to open; open this address yourself:")
+        print(url)
+        return EXIT_FAILED
+    _say(args, "docinbox: the review desk is open in your browser")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from . import export
+
+    settings, store = _open_readonly(args)
+    if store is None:
+        raise DocinboxError("nothing to export yet (no state database)", hint="Run docinbox first.")
+    try:
+        selection = export.Selection(
+            folder=args.folder,
+            since=export.parse_since(args.since) if args.since else None,
+            state=args.state,
+        )
+        made = export.gather(settings.folders.outbox, export.select(store, selection))
+    finally:
+        store.close()
+    files = export.render(made, args.format)
+    if args.output is None:
+        if args.format == "xlsx":
+            raise export.ExportError("xlsx needs a file: -o FILE.xlsx")
+        sys.stdout.buffer.write(files[""])
+        sys.stdout.flush()
+        return EXIT_OK
+    for path in export.write(files, args.output):
+        _say(args, f"docinbox: wrote {path}")
+    _say(args, f"  {len(made.documents)} document(s), {len(made.labels)} field column(s)")
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .desk import index
+    from .docfile import display_name
+    from .store import open_store
+
+    settings = load(args.config)
+    if not settings.folders.state.exists():
+        raise DocinboxError("nothing to search yet (no state database)", hint="Run docinbox first.")
+    store = open_store(settings.folders.state, create=False, readonly=not args.rebuild)
+    try:
+        if args.rebuild:
+            n = index.rebuild(store, settings.folders.outbox)
+            _say(args, f"docinbox: search index rebuilt: {n} result(s)")
+            if not args.words:
+                return EXIT_OK
+        hits = store.search(" ".join(args.words)) if args.words else []
+        for job_id, snippet in hits:
+            job = store.get(job_id)
+            text = snippet.replace("\x02", "[").replace("\x03", "]").replace("\n", " ")
+            where = settings.folders.outbox / (job.result_dir or "")
+            print(f"#{job_id:<5} {display_name(job.rel_path)} → {where}\n        {text}")
+    finally:
+        store.close()
+    if not args.words:
+        raise DocinboxError("say what to look for: docinbox search WORDS (or --rebuild)")
+    return EXIT_OK if hits else EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,10 +30,12 @@ from .settings import (
     DOCUMENT_TYPES,
     CallbackSettings,
     DaemonSettings,
+    DashboardSettings,
     Folders,
     LogSettings,
     MockSettings,
     RetrySettings,
+    ReviewSettings,
     Route,
     Secret,
     ServiceSettings,
@@ -315,6 +317,8 @@ SECTIONS = {
     "daemon",
     "callbacks",
     "network",
+    "dashboard",
+    "review",
 }
 
 
@@ -350,6 +354,8 @@ def parse(
         log=_log(_table(data, "log"), base),
         daemon=_daemon(_table(data, "daemon")),
         callbacks=_callbacks(_table(data, "callbacks")),
+        dashboard=_dashboard(_table(data, "dashboard")),
+        review=_review(_table(data, "review")),
     )
 
 
@@ -423,6 +429,28 @@ def _callbacks(cb: Mapping[str, Any]) -> CallbackSettings:
             f"callbacks.public_url: expected an http(s) URL, got {callbacks.public_url!r}"
         )
     return callbacks
+
+
+def _dashboard(d: Mapping[str, Any]) -> DashboardSettings:
+    _only(d, "dashboard", {"listen"})
+    listen = _get(d, "dashboard", "listen", str, "127.0.0.1:8767").strip()
+    if listen:
+        host, sep, port = listen.rpartition(":")
+        if not sep or not host.strip("[]") or not port.isdigit() or int(port) > 65535:
+            raise ConfigError(
+                f"dashboard.listen: expected host:port (e.g. 127.0.0.1:8767), got {listen!r}",
+                hint='Use "" to serve no dashboard.',
+            )
+    return DashboardSettings(listen=listen)
+
+
+def _review(r: Mapping[str, Any]) -> ReviewSettings:
+    _only(r, "review", {"min_score", "required"})
+    min_score = _number(r, "review", "min_score", 0.8, minimum=0.0)
+    if min_score > 1:
+        raise ConfigError(f"review.min_score: expected a score from 0 to 1, got {min_score:g}")
+    required = _str_list(r, "review", "required", [])
+    return ReviewSettings(min_score=min_score, required=tuple(dict.fromkeys(required)))
 
 
 def _log(lg: Mapping[str, Any], base: Path) -> LogSettings:

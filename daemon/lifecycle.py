@@ -3,7 +3,8 @@
 Start, in order: the folders' lock, the store, the embedded mock (when configured), the
 daemon's HTTP server (when a service fetches documents or pushes results), the
 services, recovery of what a crash left (daemon.recovery), the long-lived tasks
-(daemon.loops), the watcher; the notifications (daemon.notify) when asked for, and
+(daemon.loops), the review desk (daemon.desk.server: approvals, and the dashboard
+unless ``--once``), the watcher; the notifications (daemon.notify) when asked for, and
 the stop and reload requests of other processes (daemon.actions.Requests; a reload is
 daemon.reload).  Stop: the watcher stops, the loops end, steps under way get a few
 seconds (a cancelled request stays ``submitting`` and recovery decides), the servers and
@@ -33,6 +34,7 @@ from . import embedded, reload, sniff
 from . import services as registry
 from .actions import DaemonControl, Requests
 from .clock import Clock, SystemClock
+from .desk import server as desk
 from .errors import AlreadyRunning, StoreError
 from .health import Health
 from .lock import DaemonLock
@@ -93,6 +95,7 @@ class Daemon:
         self.mock: Any = None
         self.files: FileServer | None = None
         self.watcher: InboxWatcher | None = None
+        self.desk: desk.DeskServer | None = None
         self._notify = notify
         self.notifications: Any = None
         #: ``docinbox run -v/-q``: wins over the configuration's log level, also at a reload.
@@ -212,6 +215,8 @@ class Daemon:
         self.control.subscribe(requests.wake)
         for body in [*loops.bodies(), requests.watch]:
             self._spawn(body(), body.__name__)
+        if not self._once:
+            self.desk = await desk.start(rt, self.control, self._spawn)
         rt.signals.all()
         self.watcher = loops.watcher = self._watcher(rt, loops)
         await asyncio.to_thread(self.watcher.start)
@@ -320,6 +325,9 @@ class Daemon:
             self.rt.inspector.close()  # an inspection under way ends now, not in 30 s
         if self.watcher is not None:
             await asyncio.to_thread(self.watcher.stop)
+        if self.desk is not None:  # its event streams end now, not after a grace period
+            await self.desk.stop()
+            self.desk = None
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -158,6 +158,21 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True)
+class DashboardSettings:
+    """The review desk (daemon/desk/): where the daemon serves it; "" serves none."""
+
+    listen: str = "127.0.0.1:8767"  # loopback unless the user means otherwise
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    """Which results need a person's look before they count (daemon/review.py)."""
+
+    min_score: float = 0.8  # a field scored under this needs review
+    required: tuple[str, ...] = ()  # labels that must be found
+
+
+@dataclass(frozen=True)
 class LogSettings:
     file: Path | None
     level: str = "info"
@@ -175,6 +190,8 @@ class Settings:
     log: LogSettings
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     callbacks: CallbackSettings = field(default_factory=CallbackSettings)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
 
     def secrets(self) -> list[str]:
         """Every credential value, so logs and files can be scrubbed of them."""

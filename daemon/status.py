@@ -54,7 +54,8 @@ def build_snapshot(
     counts = store.counts()
     active = tuple(summary(j, outbox) for j in store.jobs(states=ACTIVE, limit=50))
     recent = tuple(
-        summary(j, outbox) for j in store.jobs(states=TERMINAL, newest_first=True, limit=8)
+        summary(j, outbox)
+        for j in store.jobs(states=TERMINAL, newest_first=True, limit=8, hide_dismissed=True)
     )
     services = []
     for name, h in sorted(health.records(store).items()):
@@ -139,7 +140,8 @@ class Report:
 def report(store: Store | None, settings: Settings, now: float) -> Report:
     outbox = settings.folders.outbox
     snap = None if store is None else build_snapshot(store, now, outbox=outbox)
-    jobs = [] if store is None else store.jobs()
+    # failures the user dismissed on the review desk are left out (their files stay)
+    jobs = [] if store is None else store.jobs(hide_dismissed=True)
     return Report(snap, jobs, lock.running(settings.folders.state), outbox)
 
 

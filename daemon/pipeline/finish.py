@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import review
+from ..desk.index import index_finished
 from ..docfile import display_name
 from ..errors import DocinboxError, HostError, InternalError, RawOutputLost, StaleTransition
 from ..outbox import archive_original
@@ -120,6 +122,7 @@ async def _finish(rt: Runtime, outcomes: Outcomes, jobs: list[Job]) -> None:
         outcomes.succeeded(moved.id)
         log.info("%s: done → %s", moved.rel_path, rt.folders.outbox / (moved.result_dir or ""))
     await asyncio.to_thread(_remove_workdirs, rt, [j.id for j in finished])
+    await index_finished(rt.store, rt.folders.outbox, finished)  # the desk's search
     rt.changed()
 
 
@@ -210,6 +213,7 @@ def _prepare(rt: Runtime, job: Job, twin_raw: Path | None) -> Folder | Written:
         "fields": list(normalized.fields),
         "tables": list(normalized.tables),
         "markdown": "document.md",
+        "review": review.initial(normalized.fields, rt.settings.review),
     }
     return Folder(name, job.id, result, normalized.markdown, raw, copy_raw=twin_raw is not None)
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Iterator
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -30,6 +31,13 @@ class _Server(uvicorn.Server):
 
     def install_signal_handlers(self) -> None:  # uvicorn < 0.29
         return
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn ≥ 0.29 takes SIGINT/SIGTERM for itself while it serves (on the main
+        thread) and stops that server first, long connections (the desk's event
+        streams) waiting out its grace; the daemon stops its servers itself, in order."""
+        yield
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)

@@ -74,6 +74,12 @@ Outcome = Received | Accepted
 #: Per document of a batch (by job id): what happened, or the error that document met.
 BatchOutcome = Mapping[int, "Outcome | DocinboxError"]
 
+#: A person's correction of one field (the review desk): ``{"label", "text"}``.
+Correction = Mapping[str, str]
+
+#: ``progress(remote)`` persists which review calls landed, before the next one is made.
+ReviewProgress = Callable[[Mapping[str, Any]], None]
+
 #: ``checkpoint(job_id, remote)`` persists ids *before* the next side effect (merged into
 #: the job's ``remote``; the job keeps its state).  Synchronous: it is one SQLite write.
 Checkpoint = Callable[[int, Mapping[str, Any]], None]
@@ -128,6 +134,9 @@ class Service(ABC):
     batch_window: float = 0.0
     #: The service fetches documents by URL from the daemon's file server (docparse).
     fetches_documents: ClassVar[bool] = False
+    #: The service has a review API (:meth:`review`): a person's corrections go back to
+    #: it and the document is approved there.  Without one, corrections stay local.
+    reviews: ClassVar[bool] = False
     #: Every request to the service goes through this client (``http.make_client``).
     client: httpx.AsyncClient
 
@@ -198,6 +207,20 @@ class Service(ABC):
         ``task_id``, ...: to poll them now), or None when it is not genuine.  Services
         without callbacks refuse every push."""
         return None
+
+    async def review(
+        self,
+        remote: Mapping[str, Any],
+        corrections: Sequence[Correction],
+        done: Mapping[str, Any],
+        progress: ReviewProgress,
+    ) -> None:
+        """Send a person's *corrections* of the document the service knows by *remote*,
+        then approve it there.  Each call that lands is reported to *progress* (persisted)
+        before the next is made; *done* holds what a previous attempt reported, so an
+        attempt resumes where the last one stopped.  Only services with ``reviews`` set
+        are asked; the others have no review API (corrected locally only)."""
+        raise InternalError(f"{self.name} has no review API")
 
     async def probe(self) -> None:
         """Is the service reachable again?  Any HTTP answer from its host says yes (even a

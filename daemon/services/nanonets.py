@@ -30,7 +30,7 @@ Polling, per the evidence (the fidelity notes, §1–§2):
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ from .base import (
     Accepted,
     BatchOutcome,
     Checkpoint,
+    Correction,
     Normalized,
     Outcome,
     Received,
@@ -101,6 +102,7 @@ class Nanonets(Service):
         mock={"credential": "NANONETS_API_KEY", "model_id": "NANONETS_MODEL_ID"},
     )
     kinds = frozenset({"pdf", "png", "jpg", "tiff", "gif", "bmp", "webp", "link"})
+    reviews = True
     settings: NanonetsSettings
 
     def __init__(self, settings: NanonetsSettings, ctx: ServiceContext) -> None:
@@ -312,6 +314,58 @@ class Nanonets(Service):
                 service=self.name,
             )
         return body
+
+    async def review(
+        self,
+        remote: Mapping[str, Any],
+        corrections: Sequence[Correction],
+        done: Mapping[str, Any],
+        progress: Callable[[Mapping[str, Any]], None],
+    ) -> None:
+        """The review desk's approval: the corrected values (seed 000's ``UpdateFile``,
+        ``{"fields": [{"label", "ocr_text"}]}``), then ``ApproveFile`` — the seed's paths,
+        which the mock serves (mockserver/nanonets/review.py); each call once."""
+        model = str(remote.get("model_id") or self.settings.model_id)
+        file_id = remote.get("request_file_id")
+        if not file_id:
+            raise RemoteRejected(
+                "nanonets: this result has no request_file_id to review", service=self.name
+            )
+        base = f"/api/v2/OCR/Model/{model}"
+        if corrections and not done.get("updated"):
+            body = {"fields": [{"label": c["label"], "ocr_text": c["text"]} for c in corrections]}
+            response = await http.send(
+                self.client,
+                "PATCH",
+                f"{base}/UpdateFile/{file_id}/",
+                service=self.name,
+                auth=self.auth,
+                json=body,
+            )
+            self._check_review(response, file_id)
+            progress({"updated": True})
+        if not done.get("approved"):
+            response = await http.send(
+                self.client,
+                "POST",
+                f"{base}/ApproveFile/{file_id}/",
+                service=self.name,
+                auth=self.auth,
+            )
+            self._check_review(response, file_id)
+            progress({"approved": True})
+
+    def _check_review(self, response: httpx.Response, file_id: str) -> None:
+        """A 404 here is the file (deleted on the dashboard), never the model."""
+        if response.status_code == 404:
+            raise RemoteRejected(
+                f"nanonets no longer knows file {file_id} (HTTP 404)",
+                service=self.name,
+                status=404,
+                hint="The file was deleted on the Nanonets dashboard; the correction stays "
+                "in docinbox's result only.",
+            )
+        self._check(response)
 
     @staticmethod
     def _remote(results: list[Any], model: str) -> dict[str, Any]:

@@ -18,11 +18,12 @@ Everything else is plain reading and writing of rows and of the small ``meta`` t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..errors import StaleTransition
 from .job import Job
+from .records import IndexedResult, ResultRow, Review
 from .states import State
 
 #: (job id, expected state, new state, columns to set)
@@ -103,6 +104,7 @@ class Store(Protocol):
         limit: int | None = None,
         newest_first: bool = False,
         states: Iterable[State] | None = None,
+        hide_dismissed: bool = False,
     ) -> list[Job]: ...
 
     def history(self, job_id: int) -> list[Any]: ...
@@ -117,5 +119,46 @@ class Store(Protocol):
 
     def data_version(self) -> int:
         """Changes when another process commits (the daemon then looks again)."""
+
+    # --- the review desk: results, search, reviews, dismissed failures --------------------
+    # (a shared store: ``results_text`` as a tsvector column with a GIN index; the rest
+    # are plain tables; ``request_approval`` is an upsert guarded on the state)
+    def index_results(self, results: Iterable[IndexedResult]) -> None: ...
+
+    def unindexed(self, limit: int) -> list[int]: ...
+
+    def clear_index(self) -> None: ...
+
+    def results(self, ids: Iterable[int]) -> dict[int, ResultRow]: ...
+
+    def under_review(self) -> list[int]: ...
+
+    def search(self, text: str, *, limit: int = 200) -> list[tuple[int, str]]:
+        """(job id, snippet) of the results that hold every word of *text*, best first."""
+
+    def review(self, job_id: int) -> Review | None: ...
+
+    def reviews(self, ids: Iterable[int]) -> dict[int, Review]: ...
+
+    def save_corrections(self, job_id: int, corrections: Sequence[Mapping[str, str]]) -> Review: ...
+
+    def request_approval(self, job_id: int, by: str) -> Review:
+        """The approval's intent, committed before the service hears of it."""
+
+    def approvals_due(self, now: float, limit: int = 16) -> list[Review]: ...
+
+    def next_approval(self) -> float | None: ...
+
+    def approval_progress(self, job_id: int, remote: Mapping[str, Any]) -> None: ...
+
+    def approval_later(self, job_id: int, **changes: Any) -> None: ...
+
+    def approval_failed(self, job_id: int, error: str, message: str) -> None: ...
+
+    def approval_done(self, result: IndexedResult) -> None: ...
+
+    def dismiss(self, ids: Iterable[int]) -> list[int]: ...
+
+    def dismissed_ids(self) -> set[int]: ...
 
     def close(self) -> None: ...

@@ -101,6 +101,52 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX jobs_service ON jobs (state, service, not_before);
         """,
     ),
+    (
+        6,
+        """
+        -- The review desk (issue 17).  New tables only, keyed by job id: nothing here
+        -- touches the jobs table, so it applies whatever 4 and 5 did to it.
+        -- What the desk shows of each written result, kept current as results are written
+        -- and approved (daemon/desk/index.py), rebuilt by `docinbox search --rebuild`.
+        CREATE TABLE results (
+            job_id      INTEGER PRIMARY KEY,
+            folder      TEXT NOT NULL,              -- the inbox subfolder ('' at the top)
+            review      TEXT NOT NULL,              -- result.json's "review" object (JSON)
+            fields      TEXT NOT NULL,              -- [{label, text, score}] as written (JSON)
+            indexed_at  REAL NOT NULL
+        );
+        -- Full text of every result: its name, Markdown and field values (rowid = job id).
+        CREATE VIRTUAL TABLE results_text USING fts5(
+            name, markdown, fields, tokenize = 'unicode61 remove_diacritics 2'
+        );
+        -- A person's corrections and approval of one result.  ``state``: editing
+        -- (corrections kept, not yet approved) → approving (the intent, committed before
+        -- the service is told) → approved; failed when the service refused for good.
+        -- ``remote`` records which of the service's review calls landed.
+        CREATE TABLE reviews (
+            job_id      INTEGER PRIMARY KEY,
+            state       TEXT NOT NULL CHECK (state IN
+                          ('editing', 'approving', 'approved', 'failed')),
+            corrections TEXT NOT NULL DEFAULT '[]', -- [{label, text}] (JSON)
+            by          TEXT,
+            remote      TEXT NOT NULL DEFAULT '{}',
+            attempts    INTEGER NOT NULL DEFAULT 0,
+            not_before  REAL NOT NULL DEFAULT 0,
+            first_error_at REAL,
+            error       TEXT,
+            message     TEXT,
+            requested_at REAL,
+            approved_at REAL,
+            updated_at  REAL NOT NULL
+        );
+        CREATE INDEX reviews_state ON reviews (state, not_before);
+        -- Failed documents the user dismissed: out of the counts, files kept.
+        CREATE TABLE dismissed (
+            job_id      INTEGER PRIMARY KEY,
+            at          REAL NOT NULL
+        );
+        """,
+    ),
 ]
 
 

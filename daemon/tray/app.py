@@ -29,7 +29,7 @@ from typing import Any
 from daemon.control import Control, StatusSnapshot
 from daemon.tray import backend as backends
 from daemon.tray.icons import render
-from daemon.tray.menu import Actions, Opener, build_menu, default_opener
+from daemon.tray.menu import Actions, Opener, build_menu, dashboard_of, default_opener
 from daemon.tray.state import TrayState, derive
 from daemon.tray.xorg import XorgIcon, display_alive, has_system_tray
 
@@ -136,6 +136,7 @@ class TrayApp:
             stopping=self._stopping,
             log_available=self.control.log_path is not None,
             busy=self._clock() < self._busy_until,
+            dashboard=dashboard_of(self.control) is not None,
         )
 
     def _track_work(self, snap: StatusSnapshot) -> None:

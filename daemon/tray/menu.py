@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import webbrowser
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from daemon.control import Control
 from daemon.notify.opener import Opener, default_opener
@@ -20,7 +21,19 @@ from daemon.tray.state import MenuEntry
 
 log = logging.getLogger("docinbox.tray")
 
-__all__ = ["Actions", "Opener", "build_menu", "default_opener", "find_item"]
+__all__ = ["Actions", "Opener", "build_menu", "dashboard_of", "default_opener", "find_item"]
+
+
+@runtime_checkable
+class ServesDashboard(Protocol):
+    """A control whose daemon serves the review desk (:class:`daemon.actions.DaemonControl`)."""
+
+    def dashboard_url(self) -> str | None: ...
+
+
+def dashboard_of(control: Control) -> str | None:
+    """The review desk's address (token included), or None while none is served."""
+    return control.dashboard_url() if isinstance(control, ServesDashboard) else None
 
 
 class Actions:
@@ -33,9 +46,11 @@ class Actions:
         opener: Opener = default_opener,
         on_quit: Callable[[], None] | None = None,
         on_change: Callable[[], None] | None = None,
+        browser: Callable[[str], Any] = webbrowser.open,
     ) -> None:
         self.control = control
         self.opener = opener
+        self.browser = browser
         self.on_quit = on_quit
         self.on_change = on_change
 
@@ -46,6 +61,12 @@ class Actions:
                 self._open(self.control.inbox)
             elif name == "open_outbox":
                 self._open(self.control.outbox)
+            elif name == "open_dashboard":
+                url = dashboard_of(self.control)
+                if url is None:
+                    log.info("tray: the review desk is not served ([dashboard] listen)")
+                else:
+                    self.browser(url)
             elif name == "open_path":
                 self._open(Path(action[1]))
             elif name == "open_log":

@@ -43,7 +43,8 @@ class Kind(str, Enum):
 class MenuEntry:
     """One line of the menu model; ``action`` is a key that :mod:`daemon.tray.menu` dispatches.
 
-    Actions: ``("open_inbox",)``, ``("open_outbox",)``, ``("open_path", Path)``,
+    Actions: ``("open_inbox",)``, ``("open_outbox",)``, ``("open_dashboard",)``,
+    ``("open_path", Path)``,
     ``("pause", seconds | None)``, ``("resume",)``, ``("retry_failed",)``,
     ``("open_log",)``, ``("quit",)``; ``None`` for a plain label.  ``children``
     makes a submenu; ``separator`` a separator line.
@@ -161,6 +162,7 @@ def derive(
     stopping: bool = False,
     log_available: bool = True,
     busy: bool = False,
+    dashboard: bool = False,
 ) -> TrayState:
     """Map a snapshot to what the icon, tooltip and menu show.
 
@@ -202,7 +204,7 @@ def derive(
     line = _summary(kind, snap, problems, now, stopping)
     tooltip = truncate(f"docinbox: {line}")
     status_line = truncate(line[:1].upper() + line[1:], 80)
-    menu = build_menu_model(snap, status_line, log_available=log_available)
+    menu = build_menu_model(snap, status_line, log_available=log_available, dashboard=dashboard)
     return TrayState(
         kind=kind,
         badge=badge,
@@ -231,16 +233,23 @@ def recent_entry(doc: DocumentSummary) -> MenuEntry:
 
 
 def build_menu_model(
-    snap: StatusSnapshot, status_line: str, *, log_available: bool = True
+    snap: StatusSnapshot,
+    status_line: str,
+    *,
+    log_available: bool = True,
+    dashboard: bool = False,
 ) -> tuple[MenuEntry, ...]:
     """The menu, top to bottom; items that do not apply are left out, not greyed (while
-    the daemon starts, pausing and retrying do not apply yet)."""
+    the daemon starts, pausing and retrying do not apply yet; "Open dashboard" once the
+    daemon serves the review desk)."""
     entries: list[MenuEntry] = [
         MenuEntry(status_line, None, enabled=False),
         SEPARATOR,
         MenuEntry("Open inbox", ("open_inbox",), default=True),
         MenuEntry("Open outbox", ("open_outbox",)),
     ]
+    if dashboard and not snap.starting:
+        entries.append(MenuEntry("Open dashboard", ("open_dashboard",)))
     if snap.starting:
         if log_available:
             entries.append(MenuEntry("Open log", ("open_log",)))

@@ -179,6 +179,7 @@ def free_ports(config: Path) -> None:
     text = config.read_text("utf-8")
     text = re.sub(r"(?m)^port *= *\d+", "port = 0", text)
     text = re.sub(r'(?m)^files_listen *= *"[^"]*"', 'files_listen = "127.0.0.1:0"', text)
+    text = re.sub(r'(?m)^listen *= *"[^"]*"', 'listen = "127.0.0.1:0"', text)  # the desk's
     config.write_text(text, "utf-8")
 
 

@@ -25,6 +25,7 @@ class Connection:
         self._conn = conn
         self._lock = threading.RLock()
         self.clock = clock or SystemClock()
+        self._tables: dict[str, bool] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -45,6 +46,15 @@ class Connection:
                 return self._conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
             except sqlite3.DatabaseError as exc:
                 raise store_error(exc) from exc
+
+    def has_table(self, name: str) -> bool:
+        """Whether the schema has *name*: a reader (``docinbox status``) may open a
+        database that an older daemon has not migrated yet.  Asked once per name: a
+        table never goes away once made."""
+        if not self._tables.get(name):
+            rows = self._query("SELECT 1 FROM sqlite_master WHERE name = ?", (name,))
+            self._tables[name] = bool(rows)
+        return self._tables[name]
 
     def get(self, job_id: int) -> Job:
         rows = self._query("SELECT * FROM jobs WHERE id = ?", (job_id,))

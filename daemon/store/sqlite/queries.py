@@ -9,8 +9,14 @@ from ..job import Job
 from ..states import State
 from .base import Connection, placeholders
 
+#: A failed job the user dismissed (migration 6's ``dismissed`` table).
+_DISMISSED = "(state = 'failed' AND id IN (SELECT job_id FROM dismissed))"
+
 
 class Queries(Connection):
+    def _dismissed(self) -> str:
+        return _DISMISSED if self.has_table("dismissed") else "0"
+
     def by_content(self, sha256: str, *states: State) -> list[Job]:
         rows = self._query(
             f"SELECT * FROM jobs WHERE sha256 = ? AND state IN ({placeholders(states)}) "
@@ -43,7 +49,10 @@ class Queries(Connection):
         return self._query(sql, params)[0]["t"]
 
     def counts(self) -> dict[str, int]:
-        rows = self._query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+        """Documents by state; failures the user dismissed (the review desk) count no more."""
+        rows = self._query(
+            f"SELECT state, COUNT(*) AS n FROM jobs WHERE NOT {self._dismissed()} GROUP BY state"
+        )
         return {r["state"]: r["n"] for r in rows}
 
     def jobs(
@@ -52,13 +61,16 @@ class Queries(Connection):
         limit: int | None = None,
         newest_first: bool = False,
         states: Iterable[State] | None = None,
+        hide_dismissed: bool = False,
     ) -> list[Job]:
-        sql = "SELECT * FROM jobs"
+        sql = "SELECT * FROM jobs WHERE 1"
         params: list[Any] = []
         if states is not None:
             states = tuple(states)
-            sql += f" WHERE state IN ({placeholders(states)})"
+            sql += f" AND state IN ({placeholders(states)})"
             params += [str(s) for s in states]
+        if hide_dismissed:
+            sql += f" AND NOT {self._dismissed()}"
         sql += " ORDER BY updated_at DESC, id DESC" if newest_first else " ORDER BY id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"

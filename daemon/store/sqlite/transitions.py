@@ -127,8 +127,14 @@ class Transitions(Connection):
 
     def retry(self, ids: Iterable[int] | None = None) -> list[Job]:
         """Failed documents back in line (all of them when *ids* is None)."""
-        if ids is None:
-            ids = [r["id"] for r in self._query("SELECT id FROM jobs WHERE state = 'failed'")]
+        if ids is None:  # those the user dismissed stay where they are
+            ids = [
+                r["id"]
+                for r in self._query(
+                    "SELECT id FROM jobs WHERE state = 'failed' AND "
+                    "id NOT IN (SELECT job_id FROM dismissed)"
+                )
+            ]
         moved = []
         for job_id in ids:
             try:
@@ -149,4 +155,10 @@ class Transitions(Connection):
                 )
             except StaleTransition:
                 continue
+        if moved:  # back in line: no longer dismissed
+            with self._tx() as conn:
+                conn.execute(
+                    f"DELETE FROM dismissed WHERE job_id IN ({placeholders(moved)})",
+                    [j.id for j in moved],
+                )
         return moved
