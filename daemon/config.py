@@ -422,7 +422,7 @@ def _callbacks(cb: Mapping[str, Any]) -> CallbackSettings:
     _only(cb, "callbacks", {"public_url", "listen"})
     callbacks = CallbackSettings(
         public_url=_get(cb, "callbacks", "public_url", str, "").rstrip("/"),
-        listen=_get(cb, "callbacks", "listen", str, "0.0.0.0:8767"),
+        listen=_get(cb, "callbacks", "listen", str, "0.0.0.0:8768"),
     )
     if callbacks.public_url and not callbacks.public_url.startswith(("http://", "https://")):
         raise ConfigError(

@@ -1,13 +1,13 @@
 """Reloading the configuration of a running daemon (``docinbox reload``, SIGHUP).
 
-What can change while documents are in flight is applied at once: the services'
-settings and credentials (the services are rebuilt; steps under way finish on the old
-clients, which are closed once those steps end), the routes (documents not yet sent
-are routed again), the retry policy, the duplicate rule, the log level.  A service
-paused for its key or model is let go, as a restart would (the user changed
-something).  What the daemon built its running parts from — the folders, the watcher,
-the embedded mock, the listen addresses, the log file — is named in the log as
-"needs a restart" and keeps its old value until then.
+What can change while documents are in flight is applied at once: the services' settings
+and credentials (the services are rebuilt; steps under way finish on the old clients,
+which are closed once those steps end), the routes (documents not yet sent are routed
+again), the retry policy, the duplicate rule, which results need review, the log level.
+A service paused for its key or model is let go, as a restart would (the user changed
+something). What the daemon built its running parts from — the folders, the watcher, the
+embedded mock, the listen addresses (the desk's included), the log file — is named in
+the log as "needs a restart" and keeps its old value until then.
 
 A configuration that does not load (a typo, an unknown key) changes nothing: the error
 is logged and returned, and the daemon runs on as it was.
@@ -36,8 +36,8 @@ from .store import State
 log = logging.getLogger("docinbox")
 
 #: Parts of the configuration applied while running; the others need a restart.
-LIVE = ("services", "routes", "retry", "daemon", "log.level")
-RESTART = ("folders", "watcher", "mock", "callbacks", "log.file")
+LIVE = ("services", "routes", "retry", "daemon", "review", "log.level")
+RESTART = ("folders", "watcher", "mock", "callbacks", "dashboard", "log.file")
 
 
 @dataclass
@@ -96,7 +96,7 @@ async def apply(running: Running) -> Outcome:
 
         new = embedded.rebase(new, running.mock_url, vars(defaults))
     live, restart = differences(old, new)
-    merged = _keep_restart_parts(old, new)
+    merged = keep_restart_parts(old, new)
     rt.settings = merged
     rt.retry = RetryPolicy(merged.retry, rt.retry.rng)
     if "services" in live and running.rebuild:
@@ -139,7 +139,7 @@ def _address(settings: Settings, name: str) -> Any:
     return registry.REGISTRY[name].files_address(settings.services[name])
 
 
-def _keep_restart_parts(old: Settings, new: Settings) -> Settings:
+def keep_restart_parts(old: Settings, new: Settings) -> Settings:
     """The new settings, except what the running parts were built from."""
     services = dict(new.services)
     for name in set(old.services) & set(new.services):
@@ -152,6 +152,7 @@ def _keep_restart_parts(old: Settings, new: Settings) -> Settings:
         watcher=old.watcher,
         mock=old.mock,
         callbacks=old.callbacks,
+        dashboard=old.dashboard,
         log=dataclasses.replace(new.log, file=old.log.file),
         services=services,
     )

@@ -147,7 +147,8 @@ class CallbackSettings:
     """Results pushed by the services instead of (as well as) polled."""
 
     public_url: str = ""  # where the services reach the daemon; "" = poll only
-    listen: str = "0.0.0.0:8767"  # unless a routed service fetches documents: its own
+    listen: str = "0.0.0.0:8768"  # unless a routed service fetches documents: its own
+    # (8767 is the review desk's, [dashboard] listen)
 
 
 @dataclass(frozen=True)

@@ -118,3 +118,18 @@ def test_differences_by_part(workdir: Path) -> None:
         write_config(workdir, retry="max_attempts = 2", extra='[daemon]\nduplicates = "process"')
     )
     assert reload.differences(old, new) == (["retry", "daemon"], [])
+
+
+def test_review_rules_apply_live_and_the_desk_address_waits_for_a_restart(
+    workdir: Path,
+) -> None:
+    old = config.load(write_config(workdir))
+    new = config.load(
+        write_config(
+            workdir,
+            extra='[review]\nrequired = ["total"]\n[dashboard]\nlisten = "127.0.0.1:9999"',
+        )
+    )
+    assert reload.differences(old, new) == (["review"], ["dashboard"])
+    kept = reload.keep_restart_parts(old, new)
+    assert kept.dashboard == old.dashboard and kept.review == new.review
