@@ -82,7 +82,7 @@ MAX_FRAMES = 10_000
 INSPECT_TIMEOUT = 30.0
 #: Address space the helper may use (POSIX); pypdf's own buffers are capped at 75 MB each.
 WORKER_MEMORY = 2 << 30
-#: A helper whose peak RSS passed this after a document is replaced by a fresh one.
+#: A helper whose resident size passed this after a document is replaced by a fresh one.
 WORKER_RETIRE_RSS = 512 << 20
 
 
@@ -740,12 +740,18 @@ def _limit_memory(limit: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def _peak_rss() -> int:
+def _resident() -> int:
+    """The helper's resident size now. Not ``ru_maxrss``: on Linux the peak survives
+    fork and exec, so a helper started by a large daemon (or test run) would read its
+    parent's peak and retire after every document."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     try:
         import resource
     except ImportError:
         return 0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # macOS: bytes, its own
     return peak if os.uname().sysname == "Darwin" else peak * 1024
 
 
@@ -783,7 +789,7 @@ def _helper_main(conn: Any, memory: int | None, retire_rss: int) -> None:
             )
             hit_ceiling = True
         # After a ceiling (memory, limits) the helper's heap may stay bloated: a fresh one.
-        retiring = hit_ceiling or _peak_rss() > retire_rss
+        retiring = hit_ceiling or _resident() > retire_rss
         try:
             conn.send((*reply, retiring))
         except (EOFError, OSError):

@@ -336,6 +336,33 @@ def test_the_helper_inspects_like_inspect(tmp_path: Path) -> None:
         assert inspector.starts == 1
 
 
+def test_a_large_daemon_does_not_make_every_helper_retire(tmp_path: Path) -> None:
+    """CI, 2026-12-01: after a thousand tests the pytest process held ~600 MB, and on
+    Linux a spawned helper inherits its parent's peak RSS, so every helper "grew
+    large" and retired after one document (200 helpers for 200 calls). A helper started
+    from a 700 MB process must serve every document."""
+    good = _file(tmp_path, "good.pdf", receipt_pdf())
+    script = (
+        "import sys\n"
+        "from daemon import sniff\n"
+        "ballast = bytearray(700 << 20)\n"
+        "for i in range(0, len(ballast), 4096):\n"
+        "    ballast[i] = 1\n"
+        "with sniff.Inspector() as inspector:\n"
+        "    for _ in range(4):\n"
+        "        inspector.inspect(sys.argv[1])\n"
+        "    print(inspector.starts)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(good)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert out.stdout.split() == ["1"], out.stderr
+
+
 def test_a_file_past_the_time_limit_fails_alone(tmp_path: Path) -> None:
     """A damaged cross-reference table makes pypdf parse every object in Python (200,000
     objects: seconds to minutes): the helper is killed at the deadline, the document

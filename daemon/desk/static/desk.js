@@ -109,7 +109,13 @@ function counters() {
 
 // --- views -------------------------------------------------------------------------------------
 
+let renders = 0;
+
 async function render() {
+  // A view is built with awaits: a render started for an older address (a live update of
+  // the list, say) must not replace the view of a newer one when it finishes late.
+  const mine = ++renders;
+  clearTimeout(state.timer);
   const { name, query } = params();
   for (const a of document.querySelectorAll("nav a")) {
     a.classList.toggle("current", a.id === `nav-${name}`);
@@ -124,9 +130,11 @@ async function render() {
     else if (name === "doc") node = await docView(query.get("id"));
     else if (name === "export") node = exportView(query);
     else node = el("p", { text: "Nothing here." });
+    if (mine !== renders) return;
     view.replaceChildren(node);
     view.dataset.view = name;
   } catch (err) {
+    if (mine !== renders) return;
     view.replaceChildren(el("p", { class: "error", text: `Could not load this view: ${err.message}` }));
   }
 }
