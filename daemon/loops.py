@@ -74,6 +74,9 @@ class Loops:
         self._admitting = False
         self._probing: set[str] = set()
         self._inspect_timer: asyncio.TimerHandle | None = None
+        for service in rt.services.values():  # a pacer that lets more go wakes the scheduler
+            if service.pacer is not None:
+                service.pacer.on_room = rt.signals.schedule.set
 
     def bodies(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
         return [

@@ -52,6 +52,9 @@ class Scheduler:
         self.store = store
         self.clock = clock
         self.busy: dict[str, int] = {name: 0 for name in services}
+        #: Documents in submissions under way, per service: they count against its
+        #: budgets' room before the service has accepted (and docinbox counted) them.
+        self.sending: dict[str, int] = {name: 0 for name in services}
         #: When each job waiting for batch company was first seen due (monotonic).
         self._due_since: dict[int, float] = {}
         self._window_ends: float | None = None
@@ -75,12 +78,16 @@ class Scheduler:
 
     def started(self, work: Work) -> None:
         self.busy[work.service] = self.busy.get(work.service, 0) + 1
+        if work.kind == "submit":
+            self.sending[work.service] = self.sending.get(work.service, 0) + len(work.jobs)
         pacer = self.services[work.service].pacer
         if pacer is not None:
             pacer.promise(work.kind)
 
     def finished(self, work: Work) -> None:
         self.busy[work.service] -= 1
+        if work.kind == "submit":
+            self.sending[work.service] -= len(work.jobs)
 
     def plan(self, *, blocked: Set[str], inflight: Set[int], stopping: bool) -> list[Work]:
         """Every poll and submission there is a free slot for, polls first (they finish
@@ -99,11 +106,13 @@ class Scheduler:
         work += self._submissions(now, free, inflight, stopping)
         for name in self.budgets.newly_closed():
             self.rerouted = bool(self.store.clear_routes(name)) or self.rerouted
-        self.budgets.flush()
-        self.save_pacing(now)
+        self.budgets.flush(force=not any(self.busy.values()))  # idle: the last counts now
+        self.save_pacing(now, starting={w.service for w in work})
         return work
 
-    def save_pacing(self, now: float, *, force: bool = False) -> None:
+    def save_pacing(
+        self, now: float, *, force: bool = False, starting: Set[str] = frozenset()
+    ) -> None:
         """What each pacer learned (and shows) into the store: when it changed, and while
         the service is busy, at most every SAVE_EVERY seconds; once more when it is idle."""
         mono = self.clock.monotonic()
@@ -111,7 +120,7 @@ class Scheduler:
             pacer = service.pacer
             if pacer is None:
                 continue
-            busy = self.busy.get(name, 0) > 0 or pacer.in_flight > 0
+            busy = self.busy.get(name, 0) > 0 or pacer.in_flight > 0 or name in starting
             at, was_busy = self._saved.get(name, (-SAVE_EVERY, False))
             idle_now = was_busy and not busy  # the last view: nothing under way
             due = force or idle_now or ((pacer.changed or busy) and mono - at >= SAVE_EVERY)
@@ -173,9 +182,9 @@ class Scheduler:
             service = self.services[name]
             wanted = slots * max(1, service.batch_limit)
             room = self.budgets.room(name)
-            jobs = self.store.due_for(
-                name, now, wanted if room is None else min(wanted, room), exclude=inflight
-            )
+            if room is not None:
+                wanted = min(wanted, max(0, room - self.sending.get(name, 0)))
+            jobs = self.store.due_for(name, now, wanted, exclude=inflight) if wanted else []
             batches: dict[str, list[Job]] = {}
             for job in jobs:
                 key = service.batch_key(job.kind or "", job.options)

@@ -4,9 +4,11 @@ Every request a service makes goes through its :class:`Pacer` (``http.send`` ask
 in one of the service's *lanes* — one per limit the service enforces (MinerU counts
 submissions and result queries apart; Nanonets has one).  A lane learns its rate:
 
-- **unknown** (a first contact): requests go at a probing rate that doubles every
-  quarter second while the service accepts them, as TCP's slow start does;
-- **the first 429** halves that rate.  The service's bucket is empty at that moment;
+- **unknown** (a first contact): requests go at a probing rate that doubles every half
+  second while the service accepts them, as TCP's slow start does (and no more of them
+  on the wire than that rate needs, so that answers delayed by a busy daemon do not let
+  a crowd out before a 429 arrives);
+- **the first 429** quarters that rate.  The service's bucket is empty at that moment;
   at the next 429 it is empty again, so the requests it accepted in between, over the
   time between, are its sustainable rate — docinbox then paces just under it;
 - **then** additive increase (2 % every 10 s spent at the pace without a 429) and a
@@ -48,7 +50,7 @@ log = logging.getLogger("docinbox")
 #: half as often.
 PROBE_START, PROBE_DOUBLING, PROBE_MAX = 64.0, 0.5, 1e6
 #: Paced just under the measured rate; its burst just under the measured burst.
-MARGIN = 0.98
+MARGIN = 0.99
 #: Multiplicative decrease at a 429 that measures nothing (TCP's halving); additive
 #: increase per period.
 DECREASE, INCREASE, INCREASE_EVERY = 0.5, 0.02, 10.0
@@ -98,12 +100,14 @@ class Lane:
         self.quota = quota
         self.rate: float | None = None  # learned; None: probing
         self.burst = 1.0
+        self.rested = 1.0  # what a rested service takes at once (the first contact's head)
         self.probe, self._probe_at, self._probe_seq = PROBE_START, now, 0
         self.tokens, self._stamp, self._next = 0.0, now, now
         self.hold_until = 0.0
         self.epoch = 0
         self.refusals = 0  # 429s answered, echoes included (for status)
         self.seq = 0  # requests sent so far
+        self.out = 0  # requests on the wire now
         #: The last 429 that counted: its request's send time and number, when it
         #: arrived; and its echoes (sent before it arrived) refused since: those sent
         #: after it (they count against the next measurement) and those sent before.
@@ -112,12 +116,13 @@ class Lane:
         self._echoes = 0
         self._echoes_before = 0
         self._held = DEFAULT_HOLD  # how long the last counted 429 held the lane
+        self._last: tuple[int, float] | None = None  # the last measurement: accepted, span
         self._first: tuple[float, int] | None = None  # the first accepted send: time, number
         self._first_burst: int | None = None  # sent before the very first 429
         self._first_burst_at = now
         self._calm_since = now
         self._bound = False
-        self._measured = False
+        self.measured = False
         self._window: deque[float] = deque()  # send times within the quota's period
         self.changed = False
 
@@ -192,7 +197,7 @@ class Lane:
                 self._probe_at, self._probe_seq = now, self.seq
             return
         every, factor = INCREASE_EVERY, 1 + INCREASE
-        if not self._measured:  # a first contact's guess: look for the next 429 soon
+        if not self.measured:  # a first contact's guess: look for the next 429 soon
             every, factor = PROBE_DOUBLING, 1.5
         if self._bound and now - self._calm_since >= every:
             self.rate = min(self.ceiling or math.inf, self.rate * factor)
@@ -209,6 +214,7 @@ class Lane:
         if ticket.at < self._known_at:
             if self._mark is not None and ticket.seq < self._mark[1]:
                 self._echoes_before += 1
+                self._recount()
             else:
                 self._echoes += 1
             return
@@ -218,14 +224,15 @@ class Lane:
         self._calm_since, self._bound, self.changed = self.hold_until, False, True
 
     def _learn(self, ticket: Ticket, now: float) -> None:
-        """The rate (and burst) a counted 429 teaches: see the module's docstring.  The
-        time between two is taken from their answers' arrival (a 429 is answered at once,
-        when the service's bucket was empty; a send time can be long before, when the
-        service queues requests)."""
+        """The rate (and burst) a counted 429 teaches: see the module's docstring.  When
+        the service found its bucket empty lies between the request's send and its
+        answer's arrival (a service that queues requests, a daemon busy elsewhere): the
+        time between two 429s is taken between those midpoints."""
         if self._mark is None:
             self._first_contact(ticket)
             return
-        seq, span = self._mark[1], now - self._known_at
+        (sent, seq), known = self._mark, self._known_at
+        span = (ticket.at + now) / 2 - (sent + known) / 2
         accepted = ticket.seq - seq - 1 - self._echoes
         if self.burst > 1 and accepted < self.burst:
             # Refused while spending the burst: the burst was too much, not the rate.
@@ -233,26 +240,38 @@ class Lane:
             return
         measured = None
         if span >= MIN_SPAN and accepted >= MIN_SAMPLES:
-            # The bucket held 0 to 1 token at each end: half a request either way.
-            measured = (accepted + 0.5) / span
+            # The bucket held 0 to 1 token at each end: the count errs by up to one
+            # request either way; on the low side, so that the pace stays under it.
+            measured = accepted / span
+            self._last = (accepted, span)
         if measured is None:
             self.rate = (self.rate or self.probe) * DECREASE
         else:
             self.rate = min(self.rate or math.inf, measured) * MARGIN
-            if not self._measured:
+            if not self.measured:
                 self._first_burst_is(measured)
-            self._measured = True
+            self.measured = True
         self.rate = max(MIN_RATE, min(self.rate, self.ceiling or math.inf))
         log.debug("pace %s: a 429 measures %s: %.2f requests/s", self.name, measured, self.rate)
 
+    def _recount(self) -> None:
+        """An echo sent before the last counted 429: it was counted as accepted in that
+        429's measurement, and was not — the rate measured is that much lower."""
+        if self._last is None or self.rate is None or not self.measured:
+            return
+        accepted, span = self._last
+        self._last = (accepted - 1, span)
+        if accepted - 1 >= MIN_SAMPLES:
+            self.rate = max(MIN_RATE, min(self.rate, (accepted - 1) / span * MARGIN))
+
     def _first_contact(self, ticket: Ticket) -> None:
-        """The first 429: the service's bucket is empty now.  A probe halves its pace (the
-        next 429 measures the rate); a rate already known stays until it is measured."""
+        """The first 429: the service's bucket is empty now.  A probe quarters its pace
+        (the next 429 measures the rate); a rate already known stays until it is measured."""
         first = self._first[1] if self._first else ticket.seq
         self._first_burst, self._first_burst_at = max(0, ticket.seq - first), ticket.at
         self._echoes_before = 0
-        if self.rate is None:
-            self.rate = max(MIN_RATE, min(self.probe / 2, self.ceiling or math.inf))
+        if self.rate is None:  # a quarter: the next 429 comes later, measures better
+            self.rate = max(MIN_RATE, min(self.probe / 4, self.ceiling or math.inf))
         log.debug("pace %s: a first 429: %.2f requests/s", self.name, self.rate)
 
     def _first_burst_is(self, measured: float) -> None:
@@ -268,6 +287,7 @@ class Lane:
             - measured * (self._first_burst_at - self._first[0])
         )
         self.burst = max(1.0, math.floor(min(head * 0.9, measured * self._held)))
+        self.rested = max(1.0, math.floor(head * 0.9))
 
     def hold(self, now: float, seconds: float) -> None:
         """Nothing goes before now + *seconds* (a Retry-After, a rate-limit reset)."""
@@ -279,17 +299,20 @@ class Lane:
     # --- kept between runs -------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        return {"rate": self.rate, "burst": self.burst, "probe": self.probe}
+        return {"rate": self.rate, "burst": self.burst, "rested": self.rested, "probe": self.probe}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         rate, burst, probe = state.get("rate"), state.get("burst"), state.get("probe")
         if isinstance(rate, int | float) and rate > 0:
             self.rate = max(MIN_RATE, float(rate))
-            self._measured = True
+            self.measured = True
             if self.ceiling:
                 self.rate = min(self.rate, self.ceiling)
         if isinstance(burst, int | float) and burst >= 1:
             self.burst = float(burst)
+        rested = state.get("rested")
+        if isinstance(rested, int | float) and rested > self.burst:
+            self.rested = self.burst = float(rested)  # a 429 while spending it lowers it
         self.tokens = self.burst  # a service that rested has its whole burst again
         if isinstance(probe, int | float) and probe > PROBE_START:
             self.probe = min(PROBE_MAX, float(probe))
@@ -373,6 +396,11 @@ class Pacer:
         #: The lane a scheduler step of each kind ("submit", "poll") sends its request in.
         self.steps = dict(steps or {})
         self.in_flight = 0
+        self._answers = asyncio.Event()  # set at each answer: crowded lanes look again
+        #: Called when a request leaves a lane whose waiting requests had used up the
+        #: room the scheduler was given (the scheduler looks again: more may start).
+        self.on_room: Callable[[], None] | None = None
+        self._starved = False
         self._promised: dict[str, deque[float]] = {n: deque() for n in self.lanes}
         self._waiting: dict[str, int] = dict.fromkeys(self.lanes, 0)
         self.changed = False
@@ -387,6 +415,9 @@ class Pacer:
         self.enter(name)
         try:
             while True:
+                while self.crowded(name):
+                    self._answers.clear()
+                    await self._answers.wait()
                 epoch, at = self.turn(name)
                 now = self.clock()
                 if at > now:
@@ -397,6 +428,16 @@ class Pacer:
             self.cancel(name)
             raise
         return self.leave(name)
+
+    def crowded(self, name: str) -> bool:
+        """While a lane's rate is being found, no more requests on the wire than its pace
+        needs for the answers' usual latency (twice over, and at least 4): answers slower
+        than usual (a busy service, a busy daemon) mean a 429 may already be on its way,
+        and the requests sent meanwhile would be refused with it."""
+        lane, latency = self.lanes[name], self.window.smoothed
+        if lane.measured or latency is None:
+            return False
+        return lane.out >= max(4, math.ceil(2 * (lane.pace() or 0) * latency))
 
     def enter(self, name: str) -> None:
         """A request starts waiting in lane *name* (a promised step keeps its word)."""
@@ -426,8 +467,12 @@ class Pacer:
     def leave(self, name: str) -> Ticket:
         """The waiting request goes now."""
         self._waiting[name] -= 1
+        if self._starved and self.on_room is not None:
+            self._starved = False
+            self.on_room()
         lane, sent = self.lanes[name], self.clock()
         self.in_flight += 1
+        lane.out += 1
         return Ticket(name, lane.epoch, sent, lane.sent(sent))
 
     def answered(
@@ -443,6 +488,8 @@ class Pacer:
         now = self.clock()
         self.in_flight = max(0, self.in_flight - 1)
         lane = self.lanes[ticket.lane]
+        lane.out = max(0, lane.out - 1)
+        self._answers.set()
         if status is None:
             return
         if status == 429:
@@ -483,6 +530,8 @@ class Pacer:
             return 0
         ahead_time = max(0.0, now + LOOKAHEAD - start)
         allowed = 1 + math.floor(ahead_time * (lane.pace() or PROBE_MAX))
+        if allowed - ahead < room:
+            self._starved = True  # the next request that leaves makes room
         return max(0, min(room, allowed - ahead))
 
     def wake_at(self) -> float | None:

