@@ -8,18 +8,22 @@ submissions and result queries apart; Nanonets has one).  A lane learns its rate
   second while the service accepts them, as TCP's slow start does (and no more of them
   on the wire than that rate needs, so that answers delayed by a busy daemon do not let
   a crowd out before a 429 arrives);
-- **the first 429** quarters that rate.  The service's bucket is empty at that moment;
-  at the next 429 it is empty again, so the requests it accepted in between, over the
-  time between, are its sustainable rate — docinbox then paces just under it;
+- **the first 429** quarters that rate (and it grows by half every half second while
+  nothing more is refused).  The service's bucket is empty at that moment; at the next
+  429 it is empty again, so the requests it accepted in between, over the time between
+  (taken between the midpoints of each 429's send and answer), are its sustainable
+  rate — docinbox then paces just under it, and lets a service that rested spend the
+  burst it measured;
 - **then** additive increase (2 % every 10 s spent at the pace without a 429) and a
-  multiplicative decrease at each 429 (to the measured rate, or by 10 % when there is
-  no measurement), as TCP does.
+  multiplicative decrease at each 429 (to the rate it measures, or by half when it
+  measures nothing), as TCP does.
 
 A 429's ``Retry-After`` holds the lane that long (a 429 without one: a second), and
 ``RateLimit-Remaining: 0`` with ``RateLimit-Reset`` (or the ``X-RateLimit-`` pair) holds
 it before any 429.  Sends are reserved in order, one interval apart, so waiters are
 never released as a herd.  Requests already on their way when a 429 arrives
-("echoes") teach nothing new.  A documented limit (MinerU's 300 submissions a minute)
+("echoes") teach nothing new (one sent before a 429 that was counted as accepted in its
+measurement is taken back).  A documented limit (MinerU's 300 submissions a minute)
 is kept as a sliding window: never more than that in any such period.
 
 Concurrency follows latency (:class:`Window`): more steps at once while the service's
@@ -45,9 +49,8 @@ from ..errors import RateLimited
 log = logging.getLogger("docinbox")
 
 #: A lane whose rate is unknown starts here (requests/s) and doubles every
-#: PROBE_DOUBLING seconds while the service accepts what it is sent (and the pace is
-#: what holds requests back); after a first 429 and before a measurement, it grows by
-#: half as often.
+#: PROBE_DOUBLING seconds while the service accepts what it is sent at that pace; after
+#: a first 429 and until a measurement, its guess grows by half as often.
 PROBE_START, PROBE_DOUBLING, PROBE_MAX = 64.0, 0.5, 1e6
 #: Paced just under the measured rate; its burst just under the measured burst.
 MARGIN = 0.99
