@@ -170,7 +170,7 @@ def write_config(
     folder: Path,
     base_url: str | None,
     *,
-    concurrency: int = 8,
+    concurrency: int | None = 8,
     level: str = "info",
     quiet: float = 0.2,
     settle: float = 2.0,
@@ -200,7 +200,7 @@ port = 0
 base_url = "{url}"
 api_key = "{defaults.NANONETS_API_KEY}"
 model_id = "{defaults.NANONETS_MODEL_ID}"
-concurrency = {concurrency}
+{"" if concurrency is None else f"concurrency = {concurrency}"}
 
 [services.mineru]
 base_url = "{url}"

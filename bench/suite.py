@@ -959,8 +959,23 @@ def bench_profile(args: argparse.Namespace, tmp: Path) -> None:
 
 # --- the table -------------------------------------------------------------------------------
 
+
+def bench_limits(args: argparse.Namespace, tmp: Path) -> None:
+    from .limits import bench_limits as limits
+
+    limits(args, tmp, row, RAW)
+
+
+def bench_overhead(args: argparse.Namespace, tmp: Path) -> None:
+    from .limits import bench_overhead as overhead
+
+    overhead(args, tmp, row, RAW)
+
+
 BENCHES = {
     "throughput": bench_throughput,
+    "limits": bench_limits,
+    "overhead": bench_overhead,
     "pickup": bench_pickup,
     "slowwriter": bench_slowwriter,
     "memory": bench_memory,
@@ -970,7 +985,18 @@ BENCHES = {
     "api": bench_api,
     "profile": bench_profile,
 }
-DEFAULT = ["throughput", "pickup", "slowwriter", "memory", "bigfile", "idle", "startup", "api"]
+DEFAULT = [
+    "throughput",
+    "limits",
+    "overhead",
+    "pickup",
+    "slowwriter",
+    "memory",
+    "bigfile",
+    "idle",
+    "startup",
+    "api",
+]
 
 
 def fmt(v: Any) -> str:
@@ -1011,6 +1037,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="", help=f"comma-separated: {', '.join(BENCHES)}")
     p.add_argument("--repeat", type=int, default=None)
     p.add_argument("--docs", type=int, default=None, help="throughput documents (1000)")
+    p.add_argument("--limit-docs", type=int, default=None, help="limits documents (200)")
     p.add_argument("--drops", type=int, default=None, help="pickup drops (200)")
     p.add_argument("--backlog", type=int, default=None, help="backlog files (10000)")
     p.add_argument("--api-docs", type=int, default=None, help="MinerU documents (100)")
@@ -1023,6 +1050,7 @@ def main(argv: list[str] | None = None) -> int:
     args.repeat = args.repeat or (1 if q else 3)
     args.docs = args.docs or (200 if q else 1000)
     args.drops = args.drops or (40 if q else 200)
+    args.limit_docs = args.limit_docs or 200
     args.backlog = args.backlog or (2000 if q else 10000)
     args.big_mb = args.big_mb or (50 if q else 200)
     args.api_docs = args.api_docs or (30 if q else 100)
@@ -1047,7 +1075,16 @@ def main(argv: list[str] | None = None) -> int:
         "command": command.strip(),
         "sizes": {
             k: getattr(args, k)
-            for k in ("repeat", "docs", "drops", "backlog", "big_mb", "idle_seconds", "api_docs")
+            for k in (
+                "repeat",
+                "docs",
+                "limit_docs",
+                "drops",
+                "backlog",
+                "big_mb",
+                "idle_seconds",
+                "api_docs",
+            )
         },
     }
     failures = []

@@ -20,6 +20,18 @@ ServiceCondition = Literal["ok", "retrying", "paused"]
 
 
 @dataclass(frozen=True)
+class Progress:
+    """Where a service is with a document it accepted (MinerU's task state): ``pending``
+    (in the service's queue — it tells no position), ``running`` (with pages done of
+    how many, when it says), ``converting``."""
+
+    state: str
+    pages_done: int | None = None
+    pages: int | None = None
+    since: float | None = None  # when docinbox handed it over (Unix seconds)
+
+
+@dataclass(frozen=True)
 class DocumentSummary:
     id: int
     name: str  # the file's name as dropped (relative to the inbox)
@@ -30,6 +42,50 @@ class DocumentSummary:
     result_dir: Path | None = None  # outbox folder once done
     updated_at: float = 0.0
     error_file: Path | None = None  # failed/<name>.error.json once failed
+    progress: Progress | None = None  # submitted: how far the service is with it
+
+
+@dataclass(frozen=True)
+class BudgetUse:
+    """One allowance of a service's account, as docinbox counts it (daemon/budgets.py)."""
+
+    name: str  # files, priority_pages, calls, pages
+    label: str  # "files a day", "page balance"
+    unit: str  # files, pages, calls
+    used: float
+    limit: int | None = None  # None: not known (a setting says it)
+    renews_at: float | None = None  # when the count starts again (None: a balance)
+    spent_until: float | None = None  # the service said it is used up, until then
+    soft: bool = False  # past it the service goes on at a lower priority
+    policy: str = "wait"  # when_exhausted: wait | next_route | low_priority
+
+    @property
+    def out(self) -> bool:
+        return self.spent_until is not None or (
+            self.limit is not None and self.renews_at is not None and self.used >= self.limit
+        )
+
+
+@dataclass(frozen=True)
+class LaneUse:
+    """A request limit the service documents (MinerU's submissions a minute)."""
+
+    name: str  # submit, query
+    used: int
+    limit: int
+    per: float  # seconds
+
+
+@dataclass(frozen=True)
+class Pace:
+    """What the pacer learned of a service (daemon/services/pacing.py)."""
+
+    rate: float | None = None  # requests/s it sustains (None: no limit met yet)
+    held_until: float | None = None  # a 429's Retry-After holds it until then (Unix)
+    concurrency: int = 0  # steps at once now (the configured concurrency is the ceiling)
+    in_flight: int = 0
+    refusals: int = 0  # 429s met since the daemon started
+    lanes: tuple[LaneUse, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,6 +95,8 @@ class ServiceHealth:
     reason: str | None = None  # e.g. "quota exhausted (402)", "invalid API key"
     error: str | None = None  # stable error code
     until: float | None = None  # when a pause ends on its own (Unix seconds)
+    budgets: tuple[BudgetUse, ...] = ()  # use against limit, and when it renews
+    pace: Pace | None = None
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,11 @@ def paused_for_settings(store: Store) -> dict[str, str]:
 
 
 def clear(store: Store, *, only_user_fixable: bool = False) -> None:
-    """Forget pauses: all of them (the user said retry), or those only the user can end
-    (a restart is such an act; a quota's renewal time stays)."""
+    """Forget pauses: all of them (the user said retry: a "used up" a service said of a
+    budget too), or those only the user can end (a restart is such an act; a quota's
+    renewal time stays)."""
+    if not only_user_fixable:
+        store.clear_budgets_spent()
     for name, h in records(store).items():
         if not only_user_fixable or (h.get("condition") == PAUSED and h.get("until") is None):
             store.delete_meta(PREFIX + name)

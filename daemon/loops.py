@@ -74,6 +74,9 @@ class Loops:
         self._admitting = False
         self._probing: set[str] = set()
         self._inspect_timer: asyncio.TimerHandle | None = None
+        for service in rt.services.values():  # a pacer that lets more go wakes the scheduler
+            if service.pacer is not None:
+                service.pacer.on_room = rt.signals.schedule.set
 
     def bodies(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
         return [
@@ -127,6 +130,13 @@ class Loops:
             )
 
     async def scheduling(self) -> None:
+        try:
+            await self._scheduling()
+        finally:  # what the budgets counted and the pacers learned is kept
+            self.scheduler.budgets.flush(force=True)
+            self.scheduler.save_pacing(self.rt.clock.now(), force=True)
+
+    async def _scheduling(self) -> None:
         rt = self.rt
         while True:
             rt.signals.schedule.clear()
@@ -138,6 +148,9 @@ class Loops:
                     blocked=set(blocked), inflight=rt.inflight, stopping=self.stopping.is_set()
                 ):
                     self._start(work)
+            if self.scheduler.rerouted:  # a budget ran out: its documents take the next route
+                self.scheduler.rerouted = False
+                rt.signals.inspect.set()
             waits = [self.scheduler.next_wake()]
             if pause is not None and pause != FOREVER:
                 waits.append(pause - now)

@@ -744,9 +744,8 @@ def _resident() -> int:
     """The helper's resident size now. Not ``ru_maxrss``: on Linux the peak survives
     fork and exec, so a helper started by a large daemon (or test run) would read its
     parent's peak and retire after every document."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     try:
         import resource
     except ImportError:

@@ -6,13 +6,24 @@ name that is not UTF-8 never reaches a terminal or a JSON document as raw bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import health, lock, redact
-from .control import FOREVER, DocumentSummary, ServiceHealth, StatusSnapshot
+from . import budgets, health, lock, redact
+from .control import (
+    FOREVER,
+    BudgetUse,
+    DocumentSummary,
+    LaneUse,
+    Pace,
+    Progress,
+    ServiceHealth,
+    StatusSnapshot,
+)
 from .docfile import display_name
 from .settings import Settings
 from .store import ACTIVE, TERMINAL, Job, State, Store
@@ -35,6 +46,22 @@ def summary(job: Job, outbox: Path | None = None) -> DocumentSummary:
         else None,
         updated_at=job.updated_at,
         error_file=Path(job.location + ".error.json") if failed else None,
+        progress=progress(job),
+    )
+
+
+def progress(job: Job) -> Progress | None:
+    """How far the service is with a submitted document, as its last poll said."""
+    seen = job.remote.get("service_state")
+    if job.state is not State.SUBMITTED or not isinstance(seen, Mapping):
+        return None
+    done, pages = seen.get("pages_done"), seen.get("pages")
+    since = job.remote.get("submitted_at") or job.remote.get("url_issued_at")
+    return Progress(
+        state=str(seen.get("state") or ""),
+        pages_done=done if isinstance(done, int) else None,
+        pages=pages if isinstance(pages, int) else None,
+        since=float(since) if isinstance(since, int | float) else None,
     )
 
 
@@ -57,33 +84,97 @@ def build_snapshot(
         summary(j, outbox)
         for j in store.jobs(states=TERMINAL, newest_first=True, limit=8, hide_dismissed=True)
     )
-    services = []
+    return StatusSnapshot(
+        counts=counts,
+        active=active,
+        recent=recent,
+        services=services_of(store, now),
+        paused_until=paused_until(store, now),
+        activity=activity,
+    )
+
+
+def services_of(store: Store, now: float) -> tuple[ServiceHealth, ...]:
+    """Every service the store knows something of: its pause or outage, its budgets
+    (use against limit, renewal), its pace."""
+    found = _health(store, now)
+    uses: dict[str, list[BudgetUse]] = {}
+    for row in budgets.rows(store, now):
+        fields = {k: v for k, v in row.items() if k != "service"}
+        uses.setdefault(row["service"], []).append(BudgetUse(**fields))
+    paces = {
+        name: _pace(v.get("view"))
+        for name, v in store.meta_prefixed("pacer:").items()
+        if isinstance(v, dict)
+    }
+    out = []
+    for name in sorted(set(found) | set(uses) | set(paces)):
+        own = tuple(uses.get(name, ()))
+        base = found.get(name) or _closed(name, own) or ServiceHealth(name=name)
+        out.append(dataclasses.replace(base, budgets=own, pace=paces.get(name)))
+    return tuple(out)
+
+
+def _health(store: Store, now: float) -> dict[str, ServiceHealth]:
+    """Paused and unreachable services (daemon/health.py), and those whose documents
+    wait to be tried again."""
+    found: dict[str, ServiceHealth] = {}
     for name, h in sorted(health.records(store).items()):
         until = h.get("until")
         if until is not None and float(until) <= now and h.get("condition") != health.RETRYING:
             continue
         reason = h.get("reason")
-        services.append(
-            ServiceHealth(
-                name=name,
-                condition=h.get("condition", health.PAUSED),
-                reason=redact.scrub(reason) if reason else None,
-                error=h.get("error"),
-                until=until,
-            )
+        found[name] = ServiceHealth(
+            name=name,
+            condition=h.get("condition", health.PAUSED),
+            reason=redact.scrub(reason) if reason else None,
+            error=h.get("error"),
+            until=until,
         )
     retrying = {
         j.service for j in store.jobs(states=(State.QUEUED,), limit=200) if j.error and j.service
     }
-    for name in sorted(retrying - {s.name for s in services}):
-        services.append(ServiceHealth(name=name, condition="retrying"))
-    return StatusSnapshot(
-        counts=counts,
-        active=active,
-        recent=recent,
-        services=tuple(services),
-        paused_until=paused_until(store, now),
-        activity=activity,
+    for name in sorted(retrying - set(found)):
+        found[name] = ServiceHealth(name=name, condition="retrying")
+    return found
+
+
+def _closed(name: str, uses: tuple[BudgetUse, ...]) -> ServiceHealth | None:
+    """A service whose allowance is used up waits (its policy permitting) until renewal."""
+    for use in uses:
+        if not use.out or (use.soft and use.policy == "low_priority"):
+            continue
+        until = use.spent_until or use.renews_at
+        limit = f" of {use.limit:,}" if use.limit else ""
+        goes = "its documents take the next route" if use.policy == "next_route" else "waits"
+        return ServiceHealth(
+            name=name,
+            condition="paused",
+            reason=f"{use.used:,.0f}{limit} {use.label} used; {goes} until it renews",
+            error="quota",
+            until=until,
+        )
+    return None
+
+
+def _pace(view: Any) -> Pace | None:
+    if not isinstance(view, dict):
+        return None
+    found = view.get("lanes")
+    lanes: dict[str, Any] = found if isinstance(found, dict) else {}
+    rates = [v["rate"] for v in lanes.values() if isinstance(v, dict) and v.get("rate")]
+    holds = [v["held_until"] for v in lanes.values() if isinstance(v, dict) and v.get("held_until")]
+    return Pace(
+        rate=min(rates) if rates else None,
+        held_until=max(holds) if holds else None,
+        concurrency=int(view.get("concurrency") or 0),
+        in_flight=int(view.get("in_flight") or 0),
+        refusals=sum(int(v.get("refusals") or 0) for v in lanes.values() if isinstance(v, dict)),
+        lanes=tuple(
+            LaneUse(name, int(v["used"]), int(v["limit"]), float(v.get("per") or 60))
+            for name, v in lanes.items()
+            if isinstance(v, dict) and v.get("limit")
+        ),
     )
 
 
@@ -102,7 +193,7 @@ class Report:
             "daemon": _daemon_json(self.holder),
             "counts": snap.counts if snap else {},
             "documents": [job_json(j, self.outbox) for j in self.jobs],
-            "services": [s.__dict__ for s in snap.services] if snap else [],
+            "services": [dataclasses.asdict(s) for s in snap.services] if snap else [],
             "paused_until": snap.paused_until if snap else None,
         }
 
@@ -126,11 +217,14 @@ class Report:
                 )
             )
         for s in snap.services if snap else ():
-            lines.append(f"  {s.name}: {s.condition}" + (f" — {s.reason}" if s.reason else ""))
+            lines += service_lines(s)
         for job in self.jobs[len(self.jobs) - limit :] if limit else ():
             line = f"  #{job.id:<5} {job.state!s:<10} {display_name(job.rel_path)}"
+            seen = progress(job)
             if job.result_dir and job.state is State.DONE:
                 line += f" → {self.outbox / job.result_dir}"
+            elif seen is not None and seen.state:
+                line += f"  ({job.service}: {progress_text(seen)})"
             elif job.error:
                 line += f"  ({job.error}: {redact.scrub(job.message or '')})"
             lines.append(line)
@@ -167,9 +261,64 @@ def job_json(job: Job, outbox: Path) -> dict[str, Any]:
         if job.result_dir and job.state is State.DONE
         else None,
         "location": display_name(job.location) if job.location else None,
+        "progress": dataclasses.asdict(seen) if (seen := progress(job)) else None,
         "created_at": job.created_at,
         "updated_at": job.updated_at,
     }
+
+
+def service_lines(s: ServiceHealth) -> list[str]:
+    """A service in ``docinbox status``: its condition, its pace, each allowance."""
+    head = f"  {s.name}: {s.condition}" + (f" — {s.reason}" if s.reason else "")
+    if s.until is not None and s.condition == "paused":
+        head += f" (until {_when(s.until)})"
+    lines = [head]
+    pace = s.pace
+    if pace is not None:
+        said = (
+            f"{pace.rate:.3g} requests/s, the most it sustains"
+            if pace.rate
+            else "no request limit met"
+        )
+        if pace.refusals:
+            said += f" ({pace.refusals} answered 429)"
+        if pace.held_until:
+            said += f"; it asked to wait until {_when(pace.held_until)}"
+        said += f"; {pace.in_flight} under way, up to {pace.concurrency} at once"
+        lines.append(f"    pace: {said}")
+        for lane in pace.lanes:
+            per = "a minute" if lane.per == 60 else f"per {lane.per:g} s"
+            lines.append(f"    {lane.name} requests: {lane.used:,} of {lane.limit:,} {per}")
+    for use in s.budgets:
+        lines.append(f"    {budget_text(use)}")
+    return lines
+
+
+def budget_text(use: BudgetUse) -> str:
+    """``files a day: 120 of 10,000 files, renews 2026-11-22 00:00`` (local time)."""
+    if use.limit:
+        text = f"{use.label}: {use.used:,.0f} of {use.limit:,} {use.unit}"
+    else:
+        text = f"{use.label}: {use.used:,.0f} {use.unit} (no limit set)"
+    if use.spent_until is not None:
+        text += f" — used up, says the service, until {_when(use.spent_until)}"
+    elif use.renews_at is not None:
+        text += f", renews {_when(use.renews_at)}"
+    if use.soft:
+        text += " (past it: lower priority)"
+    return text
+
+
+def progress_text(p: Progress) -> str:
+    if p.state == "running" and p.pages:
+        return f"running, {p.pages_done or 0} of {p.pages} pages"
+    if p.state == "pending":
+        return "waiting in the service's queue"
+    return p.state
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
 
 
 def _daemon_json(holder: lock.Holder | None) -> dict[str, object]:

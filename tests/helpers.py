@@ -214,3 +214,19 @@ def fill(folder: Path) -> Path:
                 return filler
     finally:
         os.close(fd)
+
+
+class PacerTime:
+    """The pacer's time for a ServiceContext (``monotonic=t.monotonic, sleep=t.sleep``): a
+    service's waits (a 429's Retry-After) pass at once, recorded in ``slept``."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds

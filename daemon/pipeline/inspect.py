@@ -4,7 +4,9 @@ The type comes from the bytes, never the name, and the page count from the docum
 (:class:`daemon.sniff.Inspector`: pypdf in a helper process with a time and memory
 ceiling, so no file can hold inspection or the daemon up); the route is the first
 ``[[routes]]`` entry that matches and whose service takes that type within its limits
-(:mod:`daemon.router`).  A whole batch is recorded in one transaction.  Anything wrong
+(:mod:`daemon.router`); a service whose budget ran out with ``when_exhausted =
+"next_route"`` is passed over while another route takes the document
+(:mod:`daemon.budgets`).  A whole batch is recorded in one transaction.  Anything wrong
 with one document fails that document only, with its error file; a docinbox bug met
 on one document is recorded on that document as ``internal``.  A document that reads
 as cut short while it was written moments ago gets time instead (a scanner adding
@@ -21,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .. import router, sniff
+from .. import budgets, router, sniff
 from ..errors import (
     CorruptDocument,
     DocinboxError,
@@ -47,18 +49,28 @@ HOLD_SECONDS = 2.0
 
 
 def decide(rt: Runtime, job: Job) -> router.Decision:
-    """The route for an inspected job (raises a DocumentError when none takes it)."""
+    """The route for an inspected job (raises a DocumentError when none takes it); a
+    service whose budget sends its documents elsewhere only when no other route takes it."""
     info = sniff.DocumentInfo(job.kind or "", job.pages)
-
-    def accepts(name: str, kind: str) -> bool:
-        service = rt.services.get(name)
-        return service is not None and service.accepts(kind)
+    avoid = budgets.shared(rt.store, rt.services, rt.clock).avoided()
 
     def limits(name: str) -> tuple[int | None, int | None]:
         service = rt.services[name]
         return service.max_bytes, service.max_pages
 
-    return router.route(rt.settings.routes, job.rel_path, job.size, info, accepts, limits)
+    def taking(skip: set[str]) -> router.Decision:
+        def accepts(name: str, kind: str) -> bool:
+            service = rt.services.get(name)
+            return service is not None and name not in skip and service.accepts(kind)
+
+        return router.route(rt.settings.routes, job.rel_path, job.size, info, accepts, limits)
+
+    if avoid:
+        try:
+            return taking(avoid)
+        except DocumentError:
+            pass  # no other route takes it: it waits for its service's budget
+    return taking(set())
 
 
 async def inspect_pending(rt: Runtime, outcomes: Outcomes) -> bool:

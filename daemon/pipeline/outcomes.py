@@ -1,9 +1,14 @@
 """The one place where what happened to a job becomes its next state.
 
 A service's answer: :meth:`Outcomes.received` (the raw answer is stored: write it out
-next) or :meth:`Outcomes.accepted` (poll later).  An error, whatever step met it
+next) or :meth:`Outcomes.accepted` (poll later); a submission the service accepted counts
+against its budgets (daemon.budgets).  An error, whatever step met it
 (:meth:`Outcomes.error`):
 
+- a 429 the pacer could not wait out inline (RateLimited): the service's state, never
+  the document's — back in line, its attempt given back, nothing recorded as an error;
+- a quota used up: that allowance is spent until it renews; with ``when_exhausted =
+  "next_route"`` the document (and the service's queued ones) take the next route;
 - scope "service" (credentials, quota, the service unreachable): pause that service
   (daemon.health); the job waits without spending its retry budget;
 - a host error (a full or read-only disk): the job waits and tries again, however long
@@ -23,11 +28,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import budgets
 from ..docfile import display_name
 from ..errors import (
     DocinboxError,
     DocumentVanished,
     HostError,
+    QuotaExceeded,
+    RateLimited,
     RawOutputLost,
     ServiceError,
     StaleTransition,
@@ -48,6 +56,7 @@ class Outcomes:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self._host_failures: dict[int, int] = {}
+        self.budgets = budgets.shared(rt.store, rt.services, rt.clock)
 
     # --- a service answered ---------------------------------------------------------------
 
@@ -78,6 +87,8 @@ class Outcomes:
         """The raw answer is stored (or an earlier result will be reused): write it out."""
         if from_service:
             self.rt.health.answered(job.service or "", job.id)
+            if expect is State.SUBMITTING:
+                self.budgets.spend(job.service or "", job.kind, job.pages)
         self.rt.store.transition(
             job.id,
             expect,
@@ -93,6 +104,8 @@ class Outcomes:
 
     def accepted(self, job: Job, expect: State, outcome: Accepted) -> None:
         self.rt.health.answered(job.service or "", job.id)
+        if expect is State.SUBMITTING:
+            self.budgets.spend(job.service or "", job.kind, job.pages)
         self.rt.store.transition(
             job.id,
             expect,
@@ -109,7 +122,11 @@ class Outcomes:
         job = rt.store.get(job_id)
         if job.state in TERMINAL:
             return
-        if err.scope == "service" and not rt.once and not rt.health.documents_fault(job, err):
+        if isinstance(err, RateLimited):
+            self._rate_limited(job, err)
+        elif isinstance(err, QuotaExceeded) and self._spent(job, err):
+            pass  # it takes the next route
+        elif err.scope == "service" and not rt.once and not rt.health.documents_fault(job, err):
             self._pause_service(job, err)
         elif isinstance(err, HostError):
             self._wait_for_the_disk(job, err)
@@ -149,6 +166,48 @@ class Outcomes:
             attempts=max(0, attempts),
             note=f"service paused: {err.code}",
         )
+
+    def _rate_limited(self, job: Job, err: RateLimited) -> None:
+        """The service asked for a wait longer than a step holds its slot for: the job
+        waits in line (its attempt given back, nothing recorded as its error); the pacer
+        holds the service's lane, so nothing is sent before the wait is over."""
+        rt = self.rt
+        wait = min(err.retry_after or 1.0, RETRY_AFTER_CEILING)
+        log.info("%s: %s; it waits its turn (%.0f s)", job.rel_path, err.message, wait)
+        rt.store.transition(
+            job.id,
+            job.state,
+            self._back(job, err),
+            not_before=rt.clock.now() + wait,
+            attempts=max(0, job.attempts - 1 if job.state is State.SUBMITTING else job.attempts),
+            note="rate limited: waits its turn",
+        )
+        rt.signals.schedule.set()
+
+    def _spent(self, job: Job, err: QuotaExceeded) -> bool:
+        """A quota used up: that allowance is spent until it renews.  True when the job
+        takes the next route instead of waiting (``when_exhausted = "next_route"``)."""
+        rt = self.rt
+        name = job.service or err.service or ""
+        service = rt.services.get(name)
+        if self.budgets.said_spent(name, err) is None or service is None:
+            return False
+        unsent = job.state is State.SUBMITTING or (job.state is State.SUBMITTED and err.resubmit)
+        if service.when_exhausted != "next_route" or rt.once or not unsent:
+            return False
+        attempts = job.attempts - 1 if job.state is State.SUBMITTING else job.attempts
+        rt.store.transition(
+            job.id,
+            job.state,
+            State.QUEUED,
+            service=None,
+            remote={},
+            attempts=max(0, attempts),
+            note=f"{name}'s {err.code} allowance is used up: next route",
+        )
+        rt.store.clear_routes(name)
+        rt.signals.inspect.set()
+        return True
 
     def _wait_for_the_disk(self, job: Job, err: HostError) -> None:
         """A full or read-only disk is ours to fix, not the document's fault: keep the

@@ -12,24 +12,32 @@ takes, its limits, how many documents share a submission) and what it needs from
 daemon (:class:`ServiceContext`: the HTTP transport, the clock, signed links to
 documents for services that fetch them, the callback address).  Callbacks are verified
 by the service they come from (:meth:`Service.callback_ids`).
+
+Every request goes through the service's :class:`~daemon.services.pacing.Pacer`
+(:meth:`Service.make_pacer`: one lane per limit the service enforces), and a service
+declares the allowances it counts (:class:`Budget`, :meth:`Service.budgets`): what one
+document uses of them (:meth:`Service.usage`) and which one a quota error says is used
+up (:meth:`Service.spent`); :mod:`daemon.budgets` keeps the counts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import httpx
 
 from ..clock import Clock, SystemClock
-from ..errors import DocinboxError, InternalError
+from ..errors import ConfigError, DocinboxError, InternalError
 from ..settings import Secret, ServiceSettings, ServiceSpec
 from . import http
+from .pacing import Pacer, Quota
 
 #: Seconds a reachability probe may take: it is one tiny request.
 PROBE_TIMEOUT = 10.0
@@ -109,12 +117,59 @@ class Callbacks:
 
 @dataclass(frozen=True)
 class ServiceContext:
-    """What a service gets from the daemon."""
+    """What a service gets from the daemon.  *monotonic* and *sleep* are the pacer's time
+    (real by default: pacing is about the network's seconds; tests inject their own)."""
 
     transport: httpx.AsyncBaseTransport | None = None
     clock: Clock = field(default_factory=SystemClock)
     files: FileLinks | None = None
     callbacks: Callbacks | None = None
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
+#: What to do when a budget runs out: wait for it to renew, send the document to the next
+#: route that takes it, or go on at the service's low priority (a soft budget only).
+POLICIES = ("wait", "next_route", "low_priority")
+Policy = Literal["wait", "next_route", "low_priority"]
+
+
+def check_policy(value: str, where: str) -> None:
+    """A ``when_exhausted`` setting, checked when the settings are made."""
+    if value not in POLICIES:
+        raise ConfigError(f"{where}.when_exhausted: expected one of {', '.join(POLICIES)}, "
+                          f"got {value!r}")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One allowance a service counts: *limit* (0: not known — counted, never enforced)
+    *unit*s per *period*: ``"day+8"`` (a day from midnight at UTC+8, Beijing),
+    ``"month"`` (a calendar month in UTC) or ``"balance"`` (renews only when topped up).
+    *soft*: past it the service goes on at a lower priority instead of refusing."""
+
+    name: str
+    unit: str
+    limit: int
+    period: str
+    soft: bool = False
+    label: str = ""
+
+
+def same_host(base_url: str, lane: str) -> Callable[[str, str], str | None]:
+    """A router: every request to the service's own host goes in *lane*; others (a
+    presigned upload, a download from a CDN) are not paced."""
+    host = httpx.URL(base_url).host if base_url else ""
+
+    def route(method: str, url: str) -> str | None:
+        if url.startswith("/"):
+            return lane
+        try:
+            return lane if httpx.URL(url).host == host else None
+        except (httpx.InvalidURL, TypeError):
+            return None
+
+    return route
 
 
 class Service(ABC):
@@ -137,8 +192,10 @@ class Service(ABC):
     #: The service has a review API (:meth:`review`): a person's corrections go back to
     #: it and the document is approved there.  Without one, corrections stay local.
     reviews: ClassVar[bool] = False
-    #: Every request to the service goes through this client (``http.make_client``).
+    #: Every request to the service goes through this client (``http.make_client``), at
+    #: the pace of this pacer (None: a stand-in without one).
     client: httpx.AsyncClient
+    pacer: Pacer | None = None
 
     def __init__(self, settings: ServiceSettings, ctx: ServiceContext) -> None:
         self.settings = settings
@@ -165,6 +222,44 @@ class Service(ABC):
 
     def accepts(self, kind: str) -> bool:
         return kind in self.kinds
+
+    def make_pacer(
+        self,
+        lanes: Mapping[str, Quota | None],
+        route: Callable[[str, str], str | None],
+        steps: Mapping[str, str],
+    ) -> Pacer:
+        """This service's pacer: its ``concurrency`` and ``rate_per_second`` are ceilings."""
+        return Pacer(
+            self.name,
+            lanes=lanes,
+            route=route,
+            concurrency=self.settings.concurrency,
+            ceiling_rate=self.settings.rate_per_second,
+            steps=steps,
+            clock=self.ctx.monotonic,
+            sleep=self.ctx.sleep,
+        )
+
+    # --- budgets (daemon/budgets.py keeps the counts) -------------------------------------
+
+    def budgets(self) -> tuple[Budget, ...]:
+        """The allowances this service's account counts, with this instance's limits."""
+        return ()
+
+    def usage(self, kind: str, pages: int | None) -> Mapping[str, float]:
+        """What one accepted submission of a document uses, by budget name."""
+        return {}
+
+    def spent(self, err: DocinboxError) -> str | None:
+        """The budget a quota error says is used up (None: not a budget's error)."""
+        return None
+
+    @property
+    def when_exhausted(self) -> Policy:
+        """The ``when_exhausted`` setting (services without budgets: wait)."""
+        value = getattr(self.settings, "when_exhausted", "wait")
+        return value if value in POLICIES else "wait"  # type: ignore[return-value]
 
     def batch_key(self, kind: str, options: Mapping[str, Any]) -> str | None:
         """Documents of this kind with these route options that get the same key may share

@@ -26,12 +26,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import DocinboxError, TransientError
+from ..errors import DocinboxError, QuotaExceeded, TransientError
 from ..settings import ServiceSettings, ServiceSpec, key
 from . import mineru_result
 from .base import (
     Accepted,
     BatchOutcome,
+    Budget,
     Checkpoint,
     Outcome,
     Received,
@@ -79,6 +80,14 @@ class DocparseSettings(MineruSettings):
     max_files_per_batch: int = field(
         default=200, metadata=key(minimum=1, help="files one batch request may carry")
     )
+    #: A self-hosted parser: no request limits known (its 429s are learned), no daily
+    #: file limit; seed 001: 2,000 pages a day at the highest priority, and a page
+    #: balance ("页码余额", -60017) whose size only the operator knows (0: not enforced).
+    submit_per_minute: int = field(default=0, metadata=key(minimum=0))
+    query_per_minute: int = field(default=0, metadata=key(minimum=0))
+    files_per_day: int = field(default=0, metadata=key(minimum=0))
+    priority_pages_per_day: int = field(default=2000, metadata=key(minimum=0))
+    page_balance: int = field(default=0, metadata=key(minimum=0))
     #: Where docinbox serves documents to the parser, and the address the parser uses.
     files_listen: str = field(default="127.0.0.1:8766", metadata=key())
     files_url: str = field(default="", metadata=key())
@@ -112,6 +121,21 @@ class Docparse(MineruFamily):
         (r"page balance|页码余额不足", -60017),
         *(p for p in MESSAGE_PATTERNS if p[1] != -60017),
     )
+
+    def budgets(self) -> tuple[Budget, ...]:
+        balance = self.settings.page_balance
+        return (
+            *super().budgets(),
+            Budget("pages", "pages", balance, "balance", label="page balance"),
+        )
+
+    def usage(self, kind: str, pages: int | None) -> Mapping[str, float]:
+        return {**super().usage(kind, pages), "pages": pages or 1}
+
+    def spent(self, err: DocinboxError) -> str | None:
+        if isinstance(err, QuotaExceeded) and err.remote_code == "-60017":
+            return "pages"
+        return super().spent(err)
 
     @classmethod
     def files_address(cls, settings: ServiceSettings) -> tuple[str, str] | None:

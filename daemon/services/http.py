@@ -25,7 +25,8 @@ import secrets
 import sys
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Mapping
+import weakref
+from collections.abc import AsyncIterable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,49 +43,11 @@ from ..errors import (
     ServerError,
 )
 from . import netstream
+from .pacing import Pacer, rate_hints
 from .proxies import check_proxy, redact_url
 
 USER_AGENT = "docinbox/0.1 (+hot-folder document parser)"
 log = logging.getLogger("docinbox")
-
-
-class RateLimiter:
-    """A token bucket: at most *rate* requests a second to one service, bursts of *burst*.
-
-    Attached to a client as a request hook, so every request a service makes waits its
-    turn; the clock and sleep are injectable for tests."""
-
-    def __init__(
-        self,
-        rate: float,
-        burst: float | None = None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.rate = rate
-        self.burst = burst if burst is not None else max(1.0, rate)
-        self.clock = clock
-        self.sleep = sleep
-        self._tokens = self.burst
-        self._last = clock()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            now = self.clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            if self._tokens < 1.0:
-                wait = (1.0 - self._tokens) / self.rate
-                await self.sleep(wait)
-                self._tokens = 0.0
-                self._last = self.clock()
-            else:
-                self._tokens -= 1.0
-
-    async def hook(self, request: httpx.Request) -> None:
-        await self.acquire()
 
 
 def multipart(
@@ -287,12 +250,13 @@ def make_client(
     timeout: float,
     transport: httpx.AsyncBaseTransport | None,
     max_connections: int,
-    rate_per_second: float = 0.0,
+    pacer: Pacer | None = None,
     proxy: str = "",
 ) -> httpx.AsyncClient:
     """The client one service uses.  An injected *transport* (tests) wins over everything;
-    else :func:`network_transport` with *proxy* (``ServiceSettings.proxy``)."""
-    hooks = {"request": [RateLimiter(rate_per_second).hook]} if rate_per_second > 0 else {}
+    else :func:`network_transport` with *proxy* (``ServiceSettings.proxy``).  Every
+    request :func:`send` makes through it waits for its turn in *pacer* (see
+    :mod:`~daemon.services.pacing`)."""
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )
@@ -303,8 +267,7 @@ def make_client(
             url = httpx.URL(base_url)
             via, why = rules.proxy_and_reason(url.scheme, url.host, url.port)
             log.info("%s: %s", base_url, why if via else f"direct ({why})")
-    return httpx.AsyncClient(
-        event_hooks=hooks,
+    client = httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
         transport=transport,
@@ -313,6 +276,17 @@ def make_client(
         follow_redirects=False,
         trust_env=False,  # proxies are decided above; nothing else from the environment
     )
+    if pacer is not None:
+        _PACERS[client] = pacer
+    return client
+
+
+#: Each service's client → its pacer (a client closes with its service; so does this).
+_PACERS: weakref.WeakKeyDictionary[httpx.AsyncClient, Pacer] = weakref.WeakKeyDictionary()
+
+
+def pacer_of(client: httpx.AsyncClient) -> Pacer | None:
+    return _PACERS.get(client)
 
 
 # --- one exchange, bounded in size and time ---------------------------------------------
@@ -333,6 +307,8 @@ GRACE = 1.0
 #: The longest wait a ``Retry-After`` is taken for: a daily quota's reset, no more.
 MAX_RETRY_AFTER = 24 * 3600.0
 MIB = 1024 * 1024
+#: A request refused with 429 is sent again at its next turn, this many times at most.
+MAX_RESENDS = 4
 
 if sys.version_info >= (3, 11):
     _timeout_at = asyncio.timeout_at
@@ -510,11 +486,73 @@ async def send(
 ) -> httpx.Response:
     """One request; transport failures become NetworkError, 429 RateLimited, 5xx ServerError.
 
+    The request waits for its turn in the service's pacer first; a 429 teaches the pacer
+    and the request is sent again at its next turn — a 429 is the service's state, never
+    the document's.  Only a wait longer than the pacer's MAX_WAIT, :data:`MAX_RESENDS`
+    429s in a row, or a body that cannot be sent twice reach the caller, as RateLimited
+    (the step gives its slot back; the document waits in line, its budget untouched).
+
     The answer is read whole, but never more than *max_bytes* of it (AnswerTooLarge, read
     no further; error answers are cut at :data:`MAX_ERROR_BYTES`), and the whole exchange
     within its :class:`Deadline` (AnswerTooSlow).  The response returned holds the body
     (decoded: it has no Content-Encoding any more).
     """
+    pacer = _PACERS.get(client)
+    lane = pacer.lane_for(method, url) if pacer is not None else None
+    if pacer is None or lane is None:
+        return _checked(await exchange(client, method, url, service, max_bytes, kwargs), service)
+    for attempt in range(MAX_RESENDS + 1):
+        response = await _paced(pacer, lane, client, method, url, service, max_bytes, kwargs)
+        if response.status_code != 429 or not _replayable(kwargs) or attempt == MAX_RESENDS:
+            break
+    return _checked(response, service)
+
+
+async def _paced(
+    pacer: Pacer,
+    lane: str,
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    service: str,
+    max_bytes: int,
+    kwargs: Mapping[str, Any],
+) -> httpx.Response:
+    """One exchange at its turn in *lane*; what it met is the pacer's to learn from."""
+    ticket = await pacer.acquire(lane)
+    try:
+        response = await exchange(client, method, url, service, max_bytes, kwargs)
+    except BaseException:
+        pacer.answered(ticket, None)
+        raise
+    remaining, reset = rate_hints(response.headers, time.time())
+    pacer.answered(
+        ticket,
+        response.status_code,
+        retry_after=retry_after(response),
+        remaining=remaining,
+        reset=reset,
+    )
+    return response
+
+
+def _replayable(kwargs: Mapping[str, Any]) -> bool:
+    """Can this request's body be sent again?  Bytes and forms can (httpx renders a file
+    field again from its start); an async generator cannot."""
+    content = kwargs.get("content")
+    return not isinstance(content, AsyncIterable | Iterator)
+
+
+async def exchange(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    service: str,
+    max_bytes: int,
+    options: Mapping[str, Any],
+) -> httpx.Response:
+    """One exchange, bounded in size and time (see :func:`send`); its status unchecked."""
+    kwargs = dict(options)
     auth = kwargs.pop("auth", httpx.USE_CLIENT_DEFAULT)
     follow = kwargs.pop("follow_redirects", httpx.USE_CLIENT_DEFAULT)
     where = f"{method} {describe_url(url)}"
@@ -552,7 +590,7 @@ async def send(
         raise NetworkError(
             f"{service}: {where} failed: {exc or type(exc).__name__}", service=service
         ) from exc
-    return _checked(_settled(streamed, body), service)
+    return _settled(streamed, body)
 
 
 def _checked(response: httpx.Response, service: str) -> httpx.Response:

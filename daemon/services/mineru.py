@@ -70,6 +70,7 @@ from . import http, mineru_result, zipsafe
 from .base import (
     Accepted,
     BatchOutcome,
+    Budget,
     Checkpoint,
     Normalized,
     Outcome,
@@ -78,9 +79,11 @@ from .base import (
     ServiceContext,
     SourceDocument,
     alone,
+    check_policy,
     each,
     settled,
 )
+from .pacing import Quota
 from .rawfiles import open_document
 
 log = logging.getLogger("docinbox")
@@ -276,6 +279,15 @@ class MineruSettings(ServiceSettings):
     max_files_per_batch: int = field(
         default=50, metadata=key(minimum=1, help="files one batch request may carry")
     )
+    #: mineru.net/doc/docs/limit_en: the submit endpoints share 300 requests a minute, the
+    #: result endpoints 1,000; each account parses 10,000 files a day; the docs give 1,000
+    #: pages a day at the highest priority (the older limit page: 2,000).  0: none.
+    submit_per_minute: int = field(default=300, metadata=key(minimum=0))
+    query_per_minute: int = field(default=1000, metadata=key(minimum=0))
+    files_per_day: int = field(default=10_000, metadata=key(minimum=0))
+    priority_pages_per_day: int = field(default=1000, metadata=key(minimum=0))
+    #: When a budget runs out: "wait" (for renewal), "next_route", "low_priority".
+    when_exhausted: str = field(default="wait", metadata=key())
 
 
 class MineruFamily(Service):
@@ -309,16 +321,42 @@ class MineruFamily(Service):
         # router and the scheduler read them from the instance.
         self.max_pages = settings.max_pages_per_file
         self.batch_limit = settings.max_files_per_batch
+        check_policy(settings.when_exhausted, f"services.{self.name}")
+        self.pacer = self.make_pacer(
+            {"submit": per_minute(settings.submit_per_minute),
+             "query": per_minute(settings.query_per_minute)},
+            api_lanes(settings.base_url, (self.task_path, self.batch_results_path)),
+            {"submit": "submit", "poll": "query"},
+        )  # fmt: skip
         self.client = http.make_client(
             settings.base_url,
             timeout=settings.timeout,
             transport=ctx.transport,
             proxy=settings.proxy,
             max_connections=max(settings.concurrency, 8),
+            pacer=self.pacer,
         )
         #: Results pushed here (seed 002 ``callback``/``seed``) when the account's uid is
         #: known: MinerU signs each push with it, and an unsigned push proves nothing.
         self.callbacks = ctx.callbacks if settings.uid else None
+
+    # ------------------------------------------------------------------ pace and budgets
+
+    def budgets(self) -> tuple[Budget, ...]:
+        s = self.settings
+        return (
+            Budget("files", "files", s.files_per_day, "day+8", label="files a day"),
+            Budget("priority_pages", "pages", s.priority_pages_per_day, "day+8", soft=True,
+                   label="pages a day at the highest priority"),
+        )  # fmt: skip
+
+    def usage(self, kind: str, pages: int | None) -> Mapping[str, float]:
+        return {"files": 1, "priority_pages": pages or 1}
+
+    def spent(self, err: DocinboxError) -> str | None:
+        if not isinstance(err, QuotaExceeded):
+            return None
+        return "files" if err.remote_code in ("-60018", "-60019") else None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -604,10 +642,12 @@ class MineruFamily(Service):
             return POLL_MIN
         return min(POLL_MAX, max(POLL_MIN, float(previous) * POLL_FACTOR))
 
-    def _waiting(self, remote: Mapping[str, Any], signature: str) -> Accepted:
+    def _waiting(
+        self, remote: Mapping[str, Any], signature: str, entry: Mapping[str, Any]
+    ) -> Accepted:
         interval = self._interval(remote, signature)
         new = dict(remote)
-        new.update(poll_interval=interval, progress=signature)
+        new.update(poll_interval=interval, progress=signature, service_state=_progress(entry))
         return Accepted(new, poll_after=interval)
 
     def _not_found(self, doc: SourceDocument, since_key: str) -> Outcome:
@@ -694,7 +734,7 @@ class MineruFamily(Service):
                 continue
             state = entry.get("state")
             if state in IN_PROGRESS:
-                outcomes[doc.job_id] = self._waiting(doc.remote, signature)
+                outcomes[doc.job_id] = self._waiting(doc.remote, signature, entry)
             elif state == "done":
                 done.append((doc, entry))
             elif state == "failed":
@@ -766,7 +806,7 @@ class MineruFamily(Service):
         data = self._data(body, "state")
         state = data["state"]
         if state in IN_PROGRESS:
-            return self._waiting(doc.remote, self._signature([data]))
+            return self._waiting(doc.remote, self._signature([data]), data)
         if state == "done":
             markdown = data.get(self.task_markdown_field) if self.task_markdown_field else None
             return await self._collect(doc, data.get(self.task_zip_field), doc.remote, markdown)
@@ -960,6 +1000,45 @@ class Mineru(MineruFamily):
             status=response.status_code,
             remote_code=code or None,
         )
+
+
+def per_minute(count: int) -> Quota | None:
+    return Quota(count, 60.0) if count else None
+
+
+def api_lanes(base_url: str, queries: tuple[str, ...]) -> Callable[[str, str], str | None]:
+    """Submissions (every POST to the API) and result queries (GETs under *queries*) are
+    limited apart (limit_en); uploads to storage and result downloads are not the API's."""
+    host = httpx.URL(base_url).host if base_url else ""
+
+    def lane(method: str, url: str) -> str | None:
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError):
+            return None
+        if parsed.host and parsed.host != host:
+            return None
+        if method == "POST":
+            return "submit"
+        return "query" if method == "GET" and parsed.path.startswith(queries) else None
+
+    return lane
+
+
+def _progress(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Where the service is with a document: its state (``pending``: in the service's
+    queue — the API gives no position in it), and while ``running`` the pages done of
+    how many (``extract_progress``, seed 002)."""
+    out: dict[str, Any] = {"state": str(entry.get("state") or "")}
+    progress = entry.get("extract_progress") or entry.get("extractProgress")
+    if isinstance(progress, Mapping):
+        done = progress.get("extracted_pages", progress.get("extractedPages"))
+        total = progress.get("total_pages", progress.get("totalPages"))
+        if isinstance(done, int) and not isinstance(done, bool) and done >= 0:
+            out["pages_done"] = done
+        if isinstance(total, int) and not isinstance(total, bool) and total > 0:
+            out["pages"] = total
+    return out
 
 
 async def _file_chunks(fh: BinaryIO) -> AsyncIterator[bytes]:

@@ -40,6 +40,7 @@ import httpx
 from .. import redact
 from ..errors import (
     CredentialsError,
+    DocinboxError,
     MalformedResponse,
     ModelNotFound,
     QuotaExceeded,
@@ -52,6 +53,7 @@ from . import http
 from .base import (
     Accepted,
     BatchOutcome,
+    Budget,
     Checkpoint,
     Correction,
     Normalized,
@@ -60,7 +62,9 @@ from .base import (
     Service,
     ServiceContext,
     SourceDocument,
+    check_policy,
     each,
+    same_host,
 )
 from .rawfiles import open_document, read_document, store_raw
 
@@ -88,6 +92,14 @@ class NanonetsSettings(ServiceSettings):
     )
     #: Documents up to this many pages use the synchronous LabelFile (the seed: ≤ 3).
     sync_max_pages: int = field(default=3, metadata=key(minimum=1))
+    #: Prediction calls the plan allows per month (billing is monthly: legal.nanonets.com/
+    #: how-we-bill); no public figure for the free plan, so 0: counted, not enforced — a
+    #: 402 says when they are used up.
+    calls_per_month: int = field(
+        default=0, metadata=key(minimum=0, help="prediction calls the plan allows a month")
+    )
+    #: When a budget runs out: "wait" (for renewal), "next_route", "low_priority".
+    when_exhausted: str = field(default="wait", metadata=key())
 
 
 class Nanonets(Service):
@@ -97,7 +109,8 @@ class Nanonets(Service):
         credential_key="api_key",
         credential_env="NANONETS_API_KEY",
         base_url="https://app.nanonets.com",
-        concurrency=8,
+        # A ceiling: the pacer finds how many requests the service takes at once.
+        concurrency=32,
         route_options={"model_id": str, "async": bool},
         mock={"credential": "NANONETS_API_KEY", "model_id": "NANONETS_MODEL_ID"},
     )
@@ -107,15 +120,35 @@ class Nanonets(Service):
 
     def __init__(self, settings: NanonetsSettings, ctx: ServiceContext) -> None:
         super().__init__(settings, ctx)
+        check_policy(settings.when_exhausted, "services.nanonets")
+        # docs.nanonets.com/docs/rate-limit: one limit per model over the prediction calls
+        # (a 429 "within the last 1 minute"); polling shares the account's limiter in the
+        # mock, so every request to the API host goes in one lane.
+        self.pacer = self.make_pacer(
+            {"api": None}, same_host(settings.base_url, "api"), {"submit": "api", "poll": "api"}
+        )
         self.client = http.make_client(
             settings.base_url,
             timeout=settings.timeout,
             transport=ctx.transport,
             proxy=settings.proxy,
             max_connections=settings.concurrency,
-            rate_per_second=settings.rate_per_second,
+            pacer=self.pacer,
         )
         self.auth = httpx.BasicAuth(settings.credential.value or "", "")
+
+    def budgets(self) -> tuple[Budget, ...]:
+        return (
+            Budget(
+                "calls", "calls", self.settings.calls_per_month, "month", label="prediction calls"
+            ),
+        )
+
+    def usage(self, kind: str, pages: int | None) -> Mapping[str, float]:
+        return {"calls": 1}  # the mock counts one per prediction request, as its 402 does
+
+    def spent(self, err: DocinboxError) -> str | None:
+        return "calls" if isinstance(err, QuotaExceeded) else None
 
     def _model(self, doc: SourceDocument) -> str:
         return str(doc.options.get("model_id") or self.settings.model_id)

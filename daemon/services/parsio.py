@@ -78,6 +78,7 @@ from .base import (
     ServiceContext,
     SourceDocument,
     each,
+    same_host,
 )
 from .rawfiles import open_document, read_document, store_raw
 
@@ -131,13 +132,16 @@ class Parsio(Service):
 
     def __init__(self, settings: ParsioSettings, ctx: ServiceContext) -> None:
         super().__init__(settings, ctx)
+        self.pacer = self.make_pacer(
+            {"api": None}, same_host(settings.base_url, "api"), {"submit": "api", "poll": "api"}
+        )
         self.client = http.make_client(
             settings.base_url,
             timeout=settings.timeout,
             transport=ctx.transport,
             proxy=settings.proxy,
             max_connections=settings.concurrency,
-            rate_per_second=settings.rate_per_second,
+            pacer=self.pacer,
         )
         self.headers = {"X-API-Key": settings.credential.value or ""}
 

@@ -50,7 +50,8 @@ class Store(Protocol):
 
     def set_routes(self, routes: Iterable[tuple[int, str, Mapping[str, Any]]]) -> None: ...
 
-    def clear_routes(self) -> int: ...
+    def clear_routes(self, service: str | None = None) -> int:
+        """Forget the route of unsent queued jobs (of *service* only, when given)."""
 
     def due_for(
         self, service: str, now: float, limit: int, *, exclude: Iterable[int] = ()
@@ -116,6 +117,17 @@ class Store(Protocol):
     def set_meta(self, key: str, value: Any) -> None: ...
 
     def delete_meta(self, key: str) -> None: ...
+
+    # --- budgets (what each service's quotas count) ---------------------------------------
+    def add_usage(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Add use to each allowance's count; a new period starts its count again."""
+
+    def set_budget_spent(self, row: Mapping[str, Any], until: float | None) -> None:
+        """The service said an allowance is used up, until *until*."""
+
+    def clear_budgets_spent(self) -> int: ...
+
+    def budgets(self) -> list[dict[str, Any]]: ...
 
     def data_version(self) -> int:
         """Changes when another process commits (the daemon then looks again)."""

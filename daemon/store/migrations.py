@@ -102,6 +102,25 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
+        4,
+        """
+        -- What each service's quotas count (daemon/budgets.py): one row per allowance,
+        -- for the period it counts now; a new period starts the count again.
+        CREATE TABLE budgets (
+            service     TEXT NOT NULL,
+            name        TEXT NOT NULL,              -- files, priority_pages, calls, pages
+            period      TEXT NOT NULL,              -- '2026-11-21' (a day), '2026-11', 'balance'
+            used        REAL NOT NULL DEFAULT 0,
+            allowance   INTEGER NOT NULL DEFAULT 0, -- the setting's limit (0: not known)
+            renews_at   REAL,                       -- when the period ends (NULL: a balance)
+            spent_until REAL,                       -- the service said it is used up, till then
+            detail      TEXT NOT NULL DEFAULT '{}', -- label, unit, soft, policy (JSON)
+            updated_at  REAL NOT NULL,
+            PRIMARY KEY (service, name)
+        );
+        """,
+    ),
+    (
         6,
         """
         -- The review desk (issue 17).  New tables only, keyed by job id: nothing here

@@ -108,6 +108,10 @@ text, score, xmin, ymin, xmax, ymax}]}``. The signed URLs are the mock's own
 (``/api/v2/OCR/files/{request_file_id}/{name}?expires=&sig=``) on the mock clock;
 expired or tampered → 403 XML ``AccessDenied``.
 
+Sync latency: ``sync_seconds_per_page`` (mock) seconds per processed page before the
+answer (0 by default; real calls take seconds: set it to measure concurrency against
+something like the real service).
+
 Sync on a long document: the real service does not refuse it — the docs call sync
 "optimized for files of 3 pages or fewer" and async "for large files (... more than
 20 pages)" because processing takes minutes. The mock therefore processes it, but the
@@ -137,7 +141,8 @@ input.
 Settings (``POST /__admin/config {"nanonets": {...}}``): ``rate_per_second`` (10,
 0 disables), ``rate_burst`` (20), ``free_quota`` (10000, null: unlimited),
 ``quota_period_seconds`` (30 days), ``async_queue_seconds`` (5),
-``async_seconds_per_page`` (2), ``sync_seconds_per_extra_page`` (2),
+``async_seconds_per_page`` (2), ``sync_seconds_per_page`` (0),
+``sync_seconds_per_extra_page`` (2),
 ``sync_timeout_seconds`` (60), ``url_fetch_timeout`` (20, real seconds),
 ``api_keys`` (list of accepted keys); the variants: ``poll_paths`` ("both" |
 "documented" | "seed"), ``async_ack`` ("nested" | "flat"), ``pending_view`` ("pending" |

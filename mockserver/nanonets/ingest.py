@@ -2,6 +2,7 @@
 
 Processing time runs on the mock clock: an async file is ready after
 ``async_queue_seconds + pages × async_seconds_per_page``; a sync one after
+``sync_seconds_per_page`` for every page (0 by default: the answer comes at once) plus
 ``sync_seconds_per_extra_page`` for each page beyond :data:`SYNC_FREE_PAGES`.
 """
 
@@ -97,7 +98,9 @@ def _processing_seconds(settings: dict[str, Any], pages: int, is_async: bool) ->
             settings["async_seconds_per_page"]
         )
     extra = max(0, pages - SYNC_FREE_PAGES)
-    return extra * float(settings["sync_seconds_per_extra_page"])
+    return pages * float(settings["sync_seconds_per_page"]) + extra * float(
+        settings["sync_seconds_per_extra_page"]
+    )
 
 
 def store_upload(svc: Nanonets, upload: UploadFile) -> Path:

@@ -51,6 +51,9 @@ SETTINGS: dict[str, Any] = {
     "quota_period_seconds": 30 * 86400,
     "async_queue_seconds": 5.0,
     "async_seconds_per_page": 2.0,
+    # Real synchronous calls take seconds per page; 0 keeps the mock instant unless a
+    # benchmark or test asks for latency (concurrency is measured against it).
+    "sync_seconds_per_page": 0.0,
     "sync_seconds_per_extra_page": 2.0,
     "sync_timeout_seconds": 60.0,
     "url_fetch_timeout": 20.0,

@@ -1,4 +1,4 @@
-"""The HTTP boundary: rate limiting and Retry-After, with an injected clock (no sleeps);
+"""The HTTP boundary: pacing and Retry-After, with an injected clock (no sleeps);
 which proxy each URL goes through; whom TLS trusts."""
 
 from __future__ import annotations
@@ -19,15 +19,21 @@ import httpx
 import pytest
 
 from daemon import redact
-from daemon.errors import AnswerTooLarge, ConfigError, MalformedResponse, ServerError
+from daemon.errors import (
+    AnswerTooLarge,
+    ConfigError,
+    MalformedResponse,
+    RateLimited,
+    ServerError,
+)
 from daemon.services import http, netstream
 from daemon.services.http import (
     GRACE,
     MAX_ANSWER_BYTES,
     MAX_ERROR_BYTES,
+    MAX_RESENDS,
     MAX_RETRY_AFTER,
     MIN_RATE,
-    RateLimiter,
     deadline_for,
     describe_body,
     json_body,
@@ -37,6 +43,7 @@ from daemon.services.http import (
     retry_after,
     send,
 )
+from daemon.services.pacing import Pacer
 
 
 class FakeTime:
@@ -52,48 +59,101 @@ class FakeTime:
         self.now += seconds
 
 
-def test_token_bucket_spaces_requests_after_the_burst() -> None:
+def paced_client(
+    handler: Callable[[httpx.Request], httpx.Response], t: FakeTime, **pacer: Any
+) -> tuple[httpx.AsyncClient, Pacer]:
+    pace = Pacer(
+        "svc",
+        lanes={"api": None},
+        route=lambda _m, _u: "api",
+        concurrency=pacer.pop("concurrency", 8),
+        clock=t.clock,
+        sleep=t.sleep,
+        **pacer,
+    )
+    client = make_client(
+        "http://svc", timeout=5, transport=httpx.MockTransport(handler), max_connections=4,
+        pacer=pace,
+    )  # fmt: skip
+    return client, pace
+
+
+def test_every_request_through_a_paced_client_waits_its_turn() -> None:
     t = FakeTime()
-    limiter = RateLimiter(rate=4, burst=2, clock=t.clock, sleep=t.sleep)
-
-    async def go() -> None:
-        for _ in range(5):
-            await limiter.acquire()
-
-    asyncio.run(go())
-    assert t.slept == [0.25, 0.25, 0.25]  # two free, then one every 1/rate seconds
-    t.now += 10  # idle time refills the bucket, but only up to the burst
-    t.slept.clear()
-    asyncio.run(go())
-    assert t.slept == [0.25, 0.25, 0.25]
-
-
-def test_client_hook_applies_the_limit_to_every_request() -> None:
     seen: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request.url.path)
         return httpx.Response(200, json={})
 
-    async def go() -> float:
-        client = make_client(
-            "http://svc",
-            timeout=5,
-            transport=httpx.MockTransport(handler),
-            max_connections=4,
-            rate_per_second=5,
-        )
-        loop = asyncio.get_running_loop()
-        start = loop.time()
+    async def go() -> None:
+        client, _ = paced_client(handler, t, ceiling_rate=4.0)
         async with client:
-            await asyncio.gather(*(client.get(f"/r{i}") for i in range(6)))
-        return loop.time() - start
+            for i in range(5):
+                await send(client, "GET", f"/r{i}", service="svc")
 
-    elapsed = asyncio.run(go())
-    assert len(seen) == 6
-    # a burst of one second's worth (5) goes at once, the sixth waits 1/5 s: a lower bound,
-    # which a slow machine can only exceed
-    assert elapsed >= 0.19
+    asyncio.run(go())
+    assert len(seen) == 5
+    assert t.slept == [0.25, 0.25, 0.25, 0.25]  # the configured rate is the ceiling
+
+
+def test_a_429_is_sent_again_at_its_turn_and_never_reaches_the_caller() -> None:
+    t = FakeTime()
+    answers = iter([httpx.Response(429, headers={"Retry-After": "3"}), httpx.Response(200)])
+    bodies: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.read())
+        return next(answers)
+
+    async def go() -> httpx.Response:
+        client, _ = paced_client(handler, t)
+        async with client:
+            return await send(client, "POST", "/upload", service="svc", content=b"doc")
+
+    response = asyncio.run(go())
+    assert response.status_code == 200
+    assert bodies == [b"doc", b"doc"]
+    assert sum(t.slept) >= 3.0  # the service's Retry-After, honoured
+
+
+def test_429s_in_a_row_reach_the_caller_as_rate_limited() -> None:
+    t = FakeTime()
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(429, headers={"Retry-After": "1"})
+
+    async def go() -> None:
+        client, _ = paced_client(handler, t)
+        async with client:
+            await send(client, "GET", "/x", service="svc")
+
+    with pytest.raises(RateLimited):
+        asyncio.run(go())
+    assert len(calls) == MAX_RESENDS + 1
+
+
+def test_a_streamed_body_is_never_sent_twice() -> None:
+    t = FakeTime()
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(429)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"part"
+
+    async def go() -> None:
+        client, _ = paced_client(handler, t)
+        async with client:
+            await send(client, "PUT", "/x", service="svc", content=body())
+
+    with pytest.raises(RateLimited):
+        asyncio.run(go())
+    assert len(calls) == 1
 
 
 def test_retry_after_seconds_and_http_date() -> None:

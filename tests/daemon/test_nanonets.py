@@ -28,6 +28,7 @@ from mockserver import defaults
 from mockserver.app import create_app
 from mockserver.core import MockContext
 from mockserver.samples import multipage_pdf, receipt_pdf
+from tests.helpers import PacerTime
 
 SEED_RESPONSE = {
     "message": "Success",
@@ -108,7 +109,11 @@ def _doc(tmp_path: Path, data: bytes | None = None, workdir: str = "work") -> So
 
 
 def _submit(handler, tmp_path: Path):  # type: ignore[no-untyped-def]
-    service = Nanonets(_settings(), ServiceContext(transport=httpx.MockTransport(handler)))
+    t = PacerTime()  # a 429's Retry-After passes at once
+    ctx = ServiceContext(
+        transport=httpx.MockTransport(handler), monotonic=t.monotonic, sleep=t.sleep
+    )
+    service = Nanonets(_settings(), ctx)
 
     async def go():  # type: ignore[no-untyped-def]
         try:
@@ -176,7 +181,7 @@ def test_status_codes_become_errors(tmp_path: Path, status, body, headers, error
 
     with pytest.raises(error) as info:
         _submit(handler, tmp_path)
-    if error is RateLimited:
+    if error is RateLimited:  # only after it was sent again at each of its next turns
         assert info.value.retry_after == 7.0
     assert info.value.retryable == error.retryable
 

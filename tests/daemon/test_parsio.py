@@ -41,6 +41,7 @@ from daemon.services.parsio import (
 from mockserver import defaults
 from mockserver.app import create_app
 from mockserver.samples import receipt_pdf
+from tests.helpers import PacerTime
 
 DOC_ID = "6650f0c2a1b2c3d4e5f60718"
 PARSED = {
@@ -94,7 +95,10 @@ class Run:
         settings: ParsioSettings | None = None,
         **more: Any,
     ) -> None:
-        ctx = ServiceContext(transport=transport, clock=clock or FakeClock())
+        t = PacerTime()  # a 429's Retry-After passes at once
+        ctx = ServiceContext(
+            transport=transport, clock=clock or FakeClock(), monotonic=t.monotonic, sleep=t.sleep
+        )
         self.service = Parsio(settings or _settings(**more), ctx)
         self.tmp_path = tmp_path
         self.remote: dict[str, Any] = {}

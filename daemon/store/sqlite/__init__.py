@@ -17,6 +17,7 @@ import sqlite_utils
 from ...clock import Clock
 from ...errors import DamagedDatabase, StoreError
 from ..migrations import current_version, migrate
+from .budgets import Budgets
 from .desk import Desk
 from .intake import Intake
 from .meta import Meta
@@ -27,7 +28,7 @@ from .transitions import Transitions
 BUSY_SECONDS = 5.0
 
 
-class SQLiteStore(Intake, Transitions, Queries, Meta, Desk):
+class SQLiteStore(Intake, Transitions, Queries, Meta, Budgets, Desk):
     """Open with :func:`open_store`."""
 
 

@@ -155,12 +155,15 @@ class Intake(Connection):
                 ],
             )
 
-    def clear_routes(self) -> int:
-        """Forget the service of every unsent queued job (the routes may have changed)."""
+    def clear_routes(self, service: str | None = None) -> int:
+        """Forget the service of every unsent queued job (the routes may have changed), or
+        of *service*'s only (its budget ran out: they take the next route)."""
+        only = "" if service is None else " AND service = ?"
         with self._tx() as conn:
             return conn.execute(
                 "UPDATE jobs SET service = NULL WHERE state = 'queued' AND attempts = 0 "
-                "AND kind IS NOT NULL AND kind != '' AND service IS NOT NULL"
+                "AND kind IS NOT NULL AND kind != '' AND service IS NOT NULL" + only,
+                () if service is None else (service,),
             ).rowcount
 
     def uninspected(self, limit: int, *, due_before: float | None = None) -> list[Job]:
