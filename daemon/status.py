@@ -299,7 +299,8 @@ def budget_text(use: BudgetUse) -> str:
     if use.limit:
         text = f"{use.label}: {use.used:,.0f} of {use.limit:,} {use.unit}"
     else:
-        text = f"{use.label}: {use.used:,.0f} {use.unit} (no limit set)"
+        unit = use.unit[:-1] if round(use.used) == 1 and use.unit.endswith("s") else use.unit
+        text = f"{use.label}: {use.used:,.0f} {unit} (no limit set)"
     if use.spent_until is not None:
         text += f" — used up, says the service, until {_when(use.spent_until)}"
     elif use.renews_at is not None:

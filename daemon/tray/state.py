@@ -14,6 +14,7 @@ from pathlib import Path
 
 from daemon.control import FOREVER, DocumentSummary, StatusSnapshot
 from daemon.notify.problems import Problem, problems_of, truncate
+from daemon.status import progress_text, service_lines
 
 #: How many finished documents the "Recent documents" submenu lists.
 RECENT_MAX = 8
@@ -232,6 +233,37 @@ def recent_entry(doc: DocumentSummary) -> MenuEntry:
     return MenuEntry(text, None, enabled=False)
 
 
+def _details(snap: StatusSnapshot) -> list[MenuEntry]:
+    """Submenus of what is under way: each document in flight with how far its service
+    is (MinerU's pages done of how many), each service's condition, pace and allowances
+    (use against limit, when it renews) — the same lines as ``docinbox status`` — and
+    the last finished documents."""
+    out: list[MenuEntry] = []
+    working = []
+    for doc in snap.active[:RECENT_MAX]:
+        text = truncate(doc.name, 48)
+        if doc.progress is not None:
+            text += f" — {doc.service}: {progress_text(doc.progress)}"
+        elif doc.service:
+            text += f" — {doc.state} ({doc.service})"
+        else:
+            text += f" — {doc.state}"
+        working.append(MenuEntry(text, None, enabled=False))
+    if working:
+        out.append(MenuEntry("In progress", None, children=tuple(working)))
+    services = [
+        MenuEntry(truncate(line.strip(), 100), None, enabled=False)
+        for s in snap.services
+        for line in service_lines(s)
+    ]
+    if services:
+        out.append(MenuEntry("Services", None, children=tuple(services)))
+    recent = tuple(recent_entry(d) for d in snap.recent[:RECENT_MAX])
+    if recent:
+        out.append(MenuEntry("Recent documents", None, children=recent))
+    return out
+
+
 def build_menu_model(
     snap: StatusSnapshot,
     status_line: str,
@@ -254,9 +286,7 @@ def build_menu_model(
         if log_available:
             entries.append(MenuEntry("Open log", ("open_log",)))
         return (*entries, SEPARATOR, MenuEntry("Quit", ("quit",)))
-    recent = tuple(recent_entry(d) for d in snap.recent[:RECENT_MAX])
-    if recent:
-        entries.append(MenuEntry("Recent documents", None, children=recent))
+    entries += _details(snap)
     entries.append(SEPARATOR)
     if snap.paused_until is None:
         entries.append(

@@ -216,6 +216,16 @@ def test_pip_install_init_run_icon_menu_and_notifications(
     wait_for(desktop.notifications, 30, "a notification shown by dunst")
     assert desktop.notifications() == [("docinbox", "docinbox", "recibo.pdf processed")]
 
+    async def services(view: HostView, item: str) -> list[str]:
+        root = (await view.layout(item))["root"]
+        return labels(find(root, "Services")) if "Services" in labels(root) else []
+
+    # what Nanonets' pacer learned and its allowance, as `docinbox status` says them
+    shown = wait_for(lambda: sni(desktop, services), 30, "the Services submenu")
+    assert shown[0] == "nanonets: ok", shown
+    assert any(line.startswith("pace: ") for line in shown), shown
+    assert any(line == "prediction calls: 1 call (no limit set)" for line in shown), shown
+
     desktop.dunstctl("action", "0")  # the notification's action: open the result
     wait_for(desktop.opened.exists, 20, "the result folder opened")
     assert desktop.opened.read_text().splitlines() == [str(result)]

@@ -4,6 +4,7 @@ declare their allowances and their pacer (no network)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -213,6 +214,8 @@ def test_status_says_pace_budgets_and_progress_in_words() -> None:
     assert budget_text(use).startswith("files a day: 120 of 10,000 files, renews ")
     unknown = BudgetUse("calls", "prediction calls", "calls", 7)
     assert budget_text(unknown) == "prediction calls: 7 calls (no limit set)"
+    one = dataclasses.replace(unknown, used=1)
+    assert budget_text(one) == "prediction calls: 1 call (no limit set)"
     lines = service_lines(
         ServiceHealth("nanonets", pace=Pace(rate=9.8, refusals=3, concurrency=8), budgets=(use,))
     )

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from daemon.control import FOREVER, DocumentSummary, ServiceHealth, StatusSnapshot
+from daemon.control import (
+    FOREVER,
+    BudgetUse,
+    DocumentSummary,
+    Pace,
+    Progress,
+    ServiceHealth,
+    StatusSnapshot,
+)
 from daemon.notify.problems import TOOLTIP_MAX, problems_of
 from daemon.tray.state import RECENT_MAX, Kind, MenuEntry, derive
 
@@ -260,3 +268,31 @@ def test_busy_holds_the_working_state_after_the_work() -> None:
     assert (s.kind, s.tooltip) == (Kind.WORKING, "docinbox: scan.png failed (1 failed)")
     held = ServiceHealth("mineru", "paused", reason="quota exhausted", error="quota")
     assert derive(StatusSnapshot(services=(held,)), now=NOW, busy=True).kind is Kind.ERROR
+
+
+def test_documents_in_flight_show_how_far_their_service_is() -> None:
+    """Issue 14: a 36-page document is no longer just "submitted" for a minute."""
+    snap = StatusSnapshot(
+        counts={"submitted": 1, "queued": 1},
+        active=(
+            DocumentSummary(
+                1, "informe.pdf", "submitted", "mineru", progress=Progress("running", 12, 36)
+            ),
+            DocumentSummary(2, "recibo.pdf", "queued"),
+        ),
+    )
+    lines = texts(entry(derive(snap, now=NOW).menu, "In progress").children)
+    assert lines == ["informe.pdf — mineru: running, 12 of 36 pages", "recibo.pdf — queued"]
+    assert all(not e.enabled for e in entry(derive(snap, now=NOW).menu, "In progress").children)
+    assert "In progress" not in texts(derive(StatusSnapshot(), now=NOW).menu)
+
+
+def test_each_service_shows_its_pace_and_its_allowances() -> None:
+    """Issue 14: the tray shows use against limit and when it renews, as status does."""
+    files = BudgetUse("files", "files a day", "files", 120, 10_000, renews_at=NOW + 3600)
+    mineru = ServiceHealth("mineru", budgets=(files,), pace=Pace(rate=4.95, concurrency=8))
+    snap = StatusSnapshot(counts={"done": 3}, services=(mineru,))
+    lines = texts(entry(derive(snap, now=NOW).menu, "Services").children)
+    assert lines[0] == "mineru: ok"
+    assert lines[1].startswith("pace: 4.95 requests/s, the most it sustains")
+    assert lines[2].startswith("files a day: 120 of 10,000 files, renews ")
