@@ -4,7 +4,8 @@ The type comes from the bytes, never the name, and the page count from the docum
 (:class:`daemon.sniff.Inspector`: pypdf in a helper process with a time and memory
 ceiling, so no file can hold inspection or the daemon up); the route is the first
 ``[[routes]]`` entry that matches and whose service takes that type within its limits
-(:mod:`daemon.router`).  A whole batch is recorded in one transaction.  Anything wrong
+(:mod:`daemon.router`).  A PDF over its service's limits goes in parts
+(pipeline/split.py).  A whole batch is recorded in one transaction.  Anything wrong
 with one document fails that document only, with its error file; a docinbox bug met
 on one document is recorded on that document as ``internal``.  A document that reads
 as cut short while it was written moments ago gets time instead (a scanner adding
@@ -33,6 +34,7 @@ from ..errors import (
 from ..store import Job, State
 from .outcomes import Outcomes
 from .runtime import Runtime
+from .split import split_document
 
 log = logging.getLogger("docinbox")
 
@@ -58,7 +60,15 @@ def decide(rt: Runtime, job: Job) -> router.Decision:
         service = rt.services[name]
         return service.max_bytes, service.max_pages
 
-    return router.route(rt.settings.routes, job.rel_path, job.size, info, accepts, limits)
+    return router.route(
+        rt.settings.routes,
+        job.rel_path,
+        job.size,
+        info,
+        accepts,
+        limits,
+        splittable=sniff.SPLITTABLE,
+    )
 
 
 async def inspect_pending(rt: Runtime, outcomes: Outcomes) -> bool:
@@ -74,13 +84,17 @@ async def inspect_pending(rt: Runtime, outcomes: Outcomes) -> bool:
     finally:
         rt.inflight.difference_update(j.id for j in fresh)
     failures: list[tuple[Job, DocinboxError]] = []
-    inspected = _record(rt, zip(fresh, infos, strict=True), now, failures)
+    splits: list[Split] = []
+    inspected = _record(rt, zip(fresh, infos, strict=True), now, failures, splits)
     routed: list[tuple[int, str, dict[str, Any]]] = []
     for job in unrouted:
         try:
             decision = decide(rt, job)
         except DocumentError as exc:
             failures.append((job, exc))
+            continue
+        if decision.split:
+            splits.append((job, job.kind or "", job.pages or 0, decision))
             continue
         routed.append((job.id, decision.service, decision.options))
     if inspected:
@@ -89,12 +103,16 @@ async def inspect_pending(rt: Runtime, outcomes: Outcomes) -> bool:
         rt.store.set_routes(routed)
     for job, error in failures:
         await outcomes.fail(job, error)
+    for job, kind, pages, decision in splits:
+        await split_document(rt, outcomes, job, kind, pages, decision)
     rt.signals.schedule.set()
     rt.changed()
     return True
 
 
 Inspected = tuple[int, str, str, "int | None", str, dict[str, Any]]
+#: A document to send in parts: (job, kind, pages, the route that takes it).
+Split = tuple[Job, str, int, router.Decision]
 
 
 def _record(
@@ -102,9 +120,10 @@ def _record(
     results: Iterable[tuple[Job, sniff.DocumentInfo | DocinboxError]],
     now: float,
     failures: list[tuple[Job, DocinboxError]],
+    splits: list[Split],
 ) -> list[Inspected]:
-    """What to store for each inspected job; failures go into *failures*; a document
-    still being written is held back."""
+    """What to store for each inspected job; failures go into *failures*, documents to
+    send in parts into *splits*; a document still being written is held back."""
     inspected: list[Inspected] = []
     for job, info in results:
         if isinstance(info, Stopping):
@@ -130,6 +149,9 @@ def _record(
             decision = decide(rt, dataclasses.replace(job, kind=info.kind, pages=info.pages))
         except DocumentError as exc:
             failures.append((job, exc))
+            continue
+        if decision.split:
+            splits.append((job, info.kind, info.pages or 0, decision))
             continue
         inspected.append(
             (job.id, job.sha256, info.kind, info.pages, decision.service, decision.options)

@@ -73,6 +73,7 @@ from .base import (
     Checkpoint,
     Normalized,
     Outcome,
+    PartOutput,
     Received,
     Service,
     ServiceContext,
@@ -276,6 +277,13 @@ class MineruSettings(ServiceSettings):
     max_files_per_batch: int = field(
         default=50, metadata=key(minimum=1, help="files one batch request may carry")
     )
+    #: A PDF over the limits goes in parts of this many pages (0: max_pages_per_file).
+    split_pages: int = field(
+        default=0, metadata=key(minimum=0, help="pages per part of a longer PDF (0: the limit)")
+    )
+    #: A part may be the whole file with ``page_ranges`` when that is cheaper (the file
+    #: is under the byte limit and small): see daemon/pipeline/split.py.
+    split_by_page_ranges: bool = field(default=True, metadata=key())
 
 
 class MineruFamily(Service):
@@ -309,6 +317,8 @@ class MineruFamily(Service):
         # router and the scheduler read them from the instance.
         self.max_pages = settings.max_pages_per_file
         self.batch_limit = settings.max_files_per_batch
+        self.part_pages = min(settings.split_pages or self.max_pages, self.max_pages)
+        self.page_ranges = settings.split_by_page_ranges
         self.client = http.make_client(
             settings.base_url,
             timeout=settings.timeout,
@@ -604,10 +614,13 @@ class MineruFamily(Service):
             return POLL_MIN
         return min(POLL_MAX, max(POLL_MIN, float(previous) * POLL_FACTOR))
 
-    def _waiting(self, remote: Mapping[str, Any], signature: str) -> Accepted:
+    def _waiting(
+        self, remote: Mapping[str, Any], signature: str, entry: Mapping[str, Any] | None = None
+    ) -> Accepted:
         interval = self._interval(remote, signature)
         new = dict(remote)
         new.update(poll_interval=interval, progress=signature)
+        new.update(mineru_result.pages_done(entry))  # "140 of 600 pages" while it runs
         return Accepted(new, poll_after=interval)
 
     def _not_found(self, doc: SourceDocument, since_key: str) -> Outcome:
@@ -694,7 +707,7 @@ class MineruFamily(Service):
                 continue
             state = entry.get("state")
             if state in IN_PROGRESS:
-                outcomes[doc.job_id] = self._waiting(doc.remote, signature)
+                outcomes[doc.job_id] = self._waiting(doc.remote, signature, entry)
             elif state == "done":
                 done.append((doc, entry))
             elif state == "failed":
@@ -766,7 +779,7 @@ class MineruFamily(Service):
         data = self._data(body, "state")
         state = data["state"]
         if state in IN_PROGRESS:
-            return self._waiting(doc.remote, self._signature([data]))
+            return self._waiting(doc.remote, self._signature([data]), data)
         if state == "done":
             markdown = data.get(self.task_markdown_field) if self.task_markdown_field else None
             return await self._collect(doc, data.get(self.task_zip_field), doc.remote, markdown)
@@ -778,6 +791,9 @@ class MineruFamily(Service):
     def normalize(self, raw_dir: Path, doc: SourceDocument) -> Normalized:
         pages = mineru_result.selected_pages(doc.options.get("page_ranges"), doc.pages)
         return mineru_result.normalize(raw_dir, self._ids(doc.remote), pages=pages)
+
+    def merged_raw(self, parts: Sequence[PartOutput], target: Path) -> list[str]:
+        return mineru_result.merge_content_lists(parts, target)
 
 
 class Mineru(MineruFamily):

@@ -14,16 +14,23 @@ class Queries(Connection):
     def by_content(self, sha256: str, *states: State) -> list[Job]:
         rows = self._query(
             f"SELECT * FROM jobs WHERE sha256 = ? AND state IN ({placeholders(states)}) "
-            "ORDER BY id",
+            "AND parent_id IS NULL ORDER BY id",
             (sha256, *map(str, states)),
         )
         return [Job.from_row(r) for r in rows]
 
     def in_state(
-        self, *states: State, due_before: float | None = None, limit: int | None = None
+        self,
+        *states: State,
+        due_before: float | None = None,
+        limit: int | None = None,
+        documents_only: bool = False,
     ) -> list[Job]:
+        """Jobs in *states* (parts included unless *documents_only*)."""
         sql = f"SELECT * FROM jobs WHERE state IN ({placeholders(states)})"
         params: list[Any] = [str(s) for s in states]
+        if documents_only:
+            sql += " AND parent_id IS NULL"
         if due_before is not None:
             sql += " AND not_before <= ?"
             params.append(due_before)
@@ -43,7 +50,10 @@ class Queries(Connection):
         return self._query(sql, params)[0]["t"]
 
     def counts(self) -> dict[str, int]:
-        rows = self._query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+        """Documents per state (a document split into parts counts once)."""
+        rows = self._query(
+            "SELECT state, COUNT(*) AS n FROM jobs WHERE parent_id IS NULL GROUP BY state"
+        )
         return {r["state"]: r["n"] for r in rows}
 
     def jobs(
@@ -52,12 +62,14 @@ class Queries(Connection):
         limit: int | None = None,
         newest_first: bool = False,
         states: Iterable[State] | None = None,
+        parts: bool = False,
     ) -> list[Job]:
-        sql = "SELECT * FROM jobs"
+        """Documents (and, with *parts*, the parts of split ones too)."""
+        sql = "SELECT * FROM jobs WHERE " + ("1" if parts else "parent_id IS NULL")
         params: list[Any] = []
         if states is not None:
             states = tuple(states)
-            sql += f" WHERE state IN ({placeholders(states)})"
+            sql += f" AND state IN ({placeholders(states)})"
             params += [str(s) for s in states]
         sql += " ORDER BY updated_at DESC, id DESC" if newest_first else " ORDER BY id"
         if limit is not None:

@@ -124,29 +124,3 @@ class Transitions(Connection):
                 f"({placeholders(ACTIVE)})",
                 (latest, latest, *map(str, ACTIVE)),
             ).rowcount
-
-    def retry(self, ids: Iterable[int] | None = None) -> list[Job]:
-        """Failed documents back in line (all of them when *ids* is None)."""
-        if ids is None:
-            ids = [r["id"] for r in self._query("SELECT id FROM jobs WHERE state = 'failed'")]
-        moved = []
-        for job_id in ids:
-            try:
-                moved.append(
-                    self.transition(
-                        job_id,
-                        State.FAILED,
-                        State.QUEUED,
-                        note="retry",
-                        attempts=0,
-                        not_before=0.0,
-                        first_error_at=None,
-                        error=None,
-                        message=None,
-                        hint=None,
-                        finished_at=None,
-                    )
-                )
-            except StaleTransition:
-                continue
-        return moved
