@@ -281,5 +281,6 @@ class Outcomes:
         except StaleTransition:
             return
         self._host_failures.pop(job.id, None)
-        await asyncio.to_thread(shutil.rmtree, rt.workdir(job.id), True)
+        if not job.parts:  # a split document's parts and answers wait for a retry
+            await asyncio.to_thread(shutil.rmtree, rt.workdir(job.id), True)
         rt.changed()

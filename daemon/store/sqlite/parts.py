@@ -15,8 +15,10 @@ from ..states import State
 from .base import placeholders
 from .transitions import Transitions
 
-#: What a retry clears on a job it puts back in line.
+#: What a retry clears on a job it puts back in line — the service's ids too: a task
+#: that ended failed would answer the same again, so a retry sends the document anew.
 RETRY_CLEARS: Mapping[str, Any] = {
+    "remote": {},
     "attempts": 0,
     "not_before": 0.0,
     "first_error_at": None,
