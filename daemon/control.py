@@ -43,6 +43,15 @@ class DocumentSummary:
     updated_at: float = 0.0
     error_file: Path | None = None  # failed/<name>.error.json once failed
     progress: Progress | None = None  # submitted: how far the service is with it
+    #: A document split into parts (over its service's limits): how many, how many are
+    #: received, its pages and how many of them are parsed, and that as words
+    #: ("part 2 of 5, 140 of 600 pages": ``parts_text``).  None/0 for a document sent whole.
+    parts: int | None = None
+    parts_received: int = 0
+    parts_failed: int = 0
+    pages: int | None = None
+    pages_done: int = 0
+    parts_text: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,10 @@ state of each job says what may have happened:
   sent again;
 - ``submitted``: polled again, never resubmitted; ``received``: written out (or found
   already written) by the finish step;
-- unsent queued jobs are routed again (the routes may have changed);
+- unsent queued jobs are routed again (the routes may have changed) — not the parts of
+  a split document: they keep its service;
+- a split document whose parts all settled before a crash moved it on (every part
+  received: merged next; one failed: its original goes to ``failed/``);
 - pauses only the user can end (bad credentials) end: a restart is such an act;
 - a wait no service can mean (``Retry-After`` of 3,000 years) is cut to the ceiling.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 import logging
 
 from . import health
+from .pipeline import parts
 from .pipeline.outcomes import RETRY_AFTER_CEILING
 from .pipeline.runtime import Runtime
 from .store import State
@@ -54,6 +58,8 @@ def recover(rt: Runtime) -> None:
                 note="recovered: the service has it; waiting for its answer",
             )
             log.info("%s: the service already has it; waiting for its answer", job.rel_path)
+    for document in store.in_state(State.SPLIT):
+        parts.settle(rt, document.id)
     store.clear_routes()
     health.clear(store, only_user_fixable=True)
     cut = store.cap_waits(rt.clock.now() + RETRY_AFTER_CEILING)

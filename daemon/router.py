@@ -21,6 +21,9 @@ class Decision:
     service: str
     options: dict[str, Any]
     route_index: int
+    #: Over the service's page or byte limit: the document goes in parts
+    #: (daemon/pipeline/split.py decides how many and how).
+    split: bool = False
 
 
 @lru_cache(maxsize=256)
@@ -67,39 +70,72 @@ def route(
     info: DocumentInfo,
     accepts: Callable[[str, str], bool],
     limits: Limits = _no_limits,
+    *,
+    splittable: frozenset[str] = frozenset(),
 ) -> Decision:
     """The decision for a document; *accepts(service, kind)* says what a service can take
     and *limits(service)* its (max bytes, max pages).  A document over a service's limits
-    goes to the next route that matches; if none does, the limit is the error."""
-    over: DocumentError | None = None
+    goes to the next route that matches; if none takes it whole, the first route it was
+    over takes it in parts when docinbox can split its kind (*splittable*), else the
+    limit is the error, with what to do about it."""
+    over: tuple[Decision, DocumentError] | None = None
     for index, r in enumerate(routes):
-        if r.folder is not None and not folder_matches(r.folder, rel_path):
+        if not _matches(r, rel_path, size, info) or not accepts(r.service, info.kind):
             continue
-        if r.max_bytes is not None and size > r.max_bytes:
-            continue
-        if r.max_pages is not None and (info.pages is None or info.pages > r.max_pages):
-            continue
-        if r.types is not None and info.kind not in r.types:
-            continue
-        if not accepts(r.service, info.kind):
-            continue
-        max_bytes, max_pages = limits(r.service)
-        if max_bytes is not None and size > max_bytes:
-            over = over or DocumentTooLarge(
-                f"{rel_path} is {size / MB:.0f} MB; {r.service} takes at most "
-                f"{max_bytes / MB:.0f} MB"
-            )
-            continue
-        if max_pages is not None and info.pages is not None and info.pages > max_pages:
-            over = over or TooManyPages(
-                f"{rel_path} has {info.pages} pages; {r.service} takes at most {max_pages}"
-            )
-            continue
-        return Decision(r.service, dict(r.options), index)
+        problem = _over_limits(r.service, limits(r.service), rel_path, size, info)
+        if problem is None:
+            return Decision(r.service, dict(r.options), index)
+        over = over or (Decision(r.service, dict(r.options), index, split=True), problem)
     if over is not None:
-        raise over
+        decision, problem = over
+        if info.kind in splittable and info.pages:
+            return decision
+        raise problem
     pages = f"{info.pages}-page " if info.pages else ""
     raise UnsupportedDocument(
         f"no route takes this {pages}{info.kind} document ({rel_path})",
         hint="Add a [[routes]] entry for it in the configuration, or drop another format.",
     )
+
+
+def _matches(r: Route, rel_path: str, size: int, info: DocumentInfo) -> bool:
+    """The route's own conditions: folder, bytes, pages, type."""
+    if r.folder is not None and not folder_matches(r.folder, rel_path):
+        return False
+    if r.max_bytes is not None and size > r.max_bytes:
+        return False
+    if r.max_pages is not None and (info.pages is None or info.pages > r.max_pages):
+        return False
+    return r.types is None or info.kind in r.types
+
+
+#: What to do about a file over a service's limits that docinbox cannot split.
+UNSPLITTABLE_HINT = (
+    "docinbox splits only PDFs. Export or print it as PDF and drop the PDF (docinbox then "
+    "sends it in parts), or make it smaller (fewer pages, lower image resolution)."
+)
+
+
+def _over_limits(
+    service: str,
+    limits: tuple[int | None, int | None],
+    rel_path: str,
+    size: int,
+    info: DocumentInfo,
+) -> DocumentError | None:
+    """The error a document over *service*'s limits meets (None: within them)."""
+    max_bytes, max_pages = limits
+    if max_bytes is not None and size > max_bytes:
+        return DocumentTooLarge(
+            f"{rel_path} is {size / MB:.0f} MB; {service} takes at most "
+            f"{max_bytes / MB:.0f} MB per file, and a {info.kind} file cannot be split "
+            "without converting it",
+            hint=UNSPLITTABLE_HINT,
+        )
+    if max_pages is not None and info.pages is not None and info.pages > max_pages:
+        return TooManyPages(
+            f"{rel_path} has {info.pages} pages; {service} takes at most {max_pages} per "
+            f"file, and a {info.kind} file cannot be split without converting it",
+            hint=UNSPLITTABLE_HINT,
+        )
+    return None

@@ -21,6 +21,7 @@ from __future__ import annotations
 import configparser
 import contextlib
 import errno
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -84,6 +85,21 @@ INSPECT_TIMEOUT = 30.0
 WORKER_MEMORY = 2 << 30
 #: A helper whose resident size passed this after a document is replaced by a fresh one.
 WORKER_RETIRE_RSS = 512 << 20
+#: Writing one part of a document split into parts (up to a service's 200 MB) may take
+#: this long before the document counts as too complex to split.
+SPLIT_TIMEOUT = 300.0
+#: Document kinds docinbox can split into parts at page boundaries.
+SPLITTABLE = frozenset({"pdf"})
+
+
+@dataclass(frozen=True)
+class PartFile:
+    """One part written by :func:`write_pdf_part`: what the store records of it."""
+
+    size: int
+    sha256: str
+    pages: int
+    mtime_ns: int
 
 
 @dataclass(frozen=True)
@@ -198,6 +214,83 @@ def pdf_pages(path: str | os.PathLike[str]) -> int:
     name = display_name(os.path.basename(os.fspath(path)))
     with open_document(path) as fh:
         return _pdf_pages(fh, name)
+
+
+def write_pdf_part(
+    path: str | os.PathLike[str], first: int, last: int, target: str | os.PathLike[str]
+) -> PartFile:
+    """Pages *first*..*last* (1-based, inclusive) of the PDF at *path*, as a PDF of their
+    own at *target* (written aside, fsynced, renamed in: a crash leaves it whole or
+    absent).  Streaming: pypdf reads the file through an open handle, and only those
+    pages' objects (their content, fonts, images) are loaded and copied, so memory
+    follows the part, not the document.  Raises only DocumentError subclasses (and
+    HostError when the work folder's disk says no)."""
+    name = display_name(os.path.basename(os.fspath(path)))
+    target = os.fspath(target)
+    tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.tmp")
+    try:
+        with open_document(path) as fh, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pages = _write_pages(fh, name, first, last, tmp)
+        _fsync_file(tmp)
+        os.replace(tmp, target)
+        _fsync_file(os.path.dirname(target) or ".", directory=True)
+        st = os.stat(target)
+        return PartFile(st.st_size, _sha256_file(target), pages, st.st_mtime_ns)
+    except DocumentError:
+        raise
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if exc.errno in (None, errno.EINVAL):
+            raise CorruptDocument(f"{name} cannot be split: {_brief(exc)}") from exc
+        raise errors.HostError(f"cannot write a part of {name}: {exc.strerror or exc}") from exc
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise _pdf_error(exc, name) from exc
+
+
+def _write_pages(fh: BinaryIO, name: str, first: int, last: int, target: str) -> int:
+    import pypdf
+
+    reader = pypdf.PdfReader(fh, strict=False)  # a handle: pypdf reads what it needs
+    if reader.is_encrypted and not reader.decrypt(""):
+        raise EncryptedDocument(f"{name} is password-protected")
+    total = len(reader.pages)
+    if not 1 <= first <= last <= total:
+        raise CorruptDocument(f"{name} has {total} pages, not {last}")
+    writer = pypdf.PdfWriter()
+    for index in range(first - 1, last):
+        writer.add_page(reader.pages[index])
+    with open(target, "wb") as out:
+        writer.write(out)
+    return last - first + 1
+
+
+def _fsync_file(path: str, *, directory: bool = False) -> None:
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        if directory:
+            return  # folders cannot be opened everywhere: the rename stands
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:
+            raise
+    finally:
+        os.close(fd)
+
+
+def _sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _pdf_pages(fh: BinaryIO, name: str) -> int:
@@ -609,20 +702,67 @@ class Inspector:
     def inspect(self, path: str | os.PathLike[str]) -> DocumentInfo:
         """Like :func:`inspect`; also ``Stopping`` once :meth:`close` was called."""
         name = display_name(os.path.basename(os.fspath(path)))
+        reply = self._ask(
+            os.fspath(path),
+            name,
+            self.timeout,
+            "could not be read",
+            fallback=lambda: inspect(path),
+        )
+        return reply if isinstance(reply, DocumentInfo) else _decode(reply)
+
+    def split_part(
+        self,
+        path: str | os.PathLike[str],
+        first: int,
+        last: int,
+        target: str | os.PathLike[str],
+        *,
+        timeout: float = SPLIT_TIMEOUT,
+    ) -> PartFile:
+        """Like :func:`write_pdf_part`, in the helper: its memory ceiling and a time
+        limit (*timeout*) hold for splitting as for reading."""
+        name = display_name(os.path.basename(os.fspath(path)))
+        request = ("split", os.fspath(path), first, last, os.fspath(target))
+        reply = self._ask(
+            request,
+            name,
+            timeout,
+            "could not be split",
+            fallback=lambda: write_pdf_part(path, first, last, target),
+        )
+        if isinstance(reply, PartFile):
+            return reply
+        if reply[0] == "ok":
+            _, size, sha256, pages, mtime_ns, _ = reply
+            return PartFile(size, sha256, pages, mtime_ns)
+        raise _error_of(reply)
+
+    def _ask(
+        self,
+        request: Any,
+        name: str,
+        timeout: float,
+        failed: str,
+        *,
+        fallback: Any,
+    ) -> Any:
+        """Send *request* to the helper and wait up to *timeout* for its reply (a tuple),
+        or run *fallback* here when no helper can be started."""
         with self._lock:
             if self._closed:
                 raise Stopping("inspection stopped: docinbox is shutting down")
             conn = self._ensure_helper()
             if conn is None:
-                return inspect(path)
+                return fallback()
             try:
-                conn.send(os.fspath(path))
-                if not self._answered(conn):
+                conn.send(request)
+                if not self._answered(conn, timeout):
                     self._discard()
                     if self._closed:
                         raise Stopping("inspection stopped: docinbox is shutting down")
                     raise DocumentTooComplex(
-                        f"{name} could not be read within {self.timeout:g} s: its structure "
+                        f"{name} {failed} within {timeout:g} s: its structure "
                         "is damaged or built to exhaust readers"
                     )
                 reply = conn.recv()
@@ -637,11 +777,11 @@ class Inspector:
                 ) from exc
             if reply[-1]:  # the helper retires after this answer
                 self._discard(kill=False)
-        return _decode(reply)
+        return reply
 
-    def _answered(self, conn: Any) -> bool:
+    def _answered(self, conn: Any, timeout: float) -> bool:
         """Wait for the answer until the deadline, or until close() is called."""
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + timeout
         while not self._closed:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -719,11 +859,18 @@ def _decode(reply: tuple[Any, ...]) -> DocumentInfo:
     if reply[0] == "ok":
         _, kind, pages, url, _ = reply
         return DocumentInfo(kind, pages, url)
+    raise _error_of(reply)
+
+
+def _error_of(reply: tuple[Any, ...]) -> errors.DocinboxError:
+    """The error an ("error", class name, message, hint, retiring) reply stands for."""
     _, class_name, message, hint, _ = reply
     cls = getattr(errors, class_name, None)
+    if class_name == "HostError":
+        return errors.HostError(message, hint=hint)
     if not (isinstance(cls, type) and issubclass(cls, DocumentError)):
         cls = InternalDocumentError
-    raise cls(message, hint=hint)
+    return cls(message, hint=hint)
 
 
 def _limit_memory(limit: int | None) -> None:
@@ -754,6 +901,17 @@ def _resident() -> int:
     return peak if os.uname().sysname == "Darwin" else peak * 1024
 
 
+def _serve(request: Any) -> tuple[Any, ...]:
+    """One request of the helper: a path to inspect, or ("split", path, first, last,
+    target) to write a part."""
+    if isinstance(request, tuple) and request[0] == "split":
+        _, path, first, last, target = request
+        part = write_pdf_part(path, first, last, target)
+        return ("ok", part.size, part.sha256, part.pages, part.mtime_ns)
+    info = inspect(request)
+    return ("ok", info.kind, info.pages, info.url)
+
+
 def _helper_main(conn: Any, memory: int | None, retire_rss: int) -> None:
     """The helper: answers paths with ("ok", kind, pages, url, retiring) or ("error",
     class name, message, hint, retiring). It logs nothing (pypdf's warnings about damaged
@@ -774,9 +932,8 @@ def _helper_main(conn: Any, memory: int | None, retire_rss: int) -> None:
         reply: tuple[Any, ...]
         hit_ceiling = False
         try:
-            info = inspect(path)
-            reply = ("ok", info.kind, info.pages, info.url)
-        except DocumentError as exc:
+            reply = _serve(path)
+        except (DocumentError, errors.HostError) as exc:
             reply = ("error", type(exc).__name__, exc.message, exc.__dict__.get("hint"))
             hit_ceiling = isinstance(exc, DocumentTooComplex)
         except BaseException as exc:  # inspect() raises DocumentErrors only; a bug is ours

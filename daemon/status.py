@@ -2,14 +2,17 @@
 or by ``docinbox status`` from another process (:func:`report`).
 
 Names are shown as people can read them (:func:`daemon.docfile.display_name`): a file
-name that is not UTF-8 never reaches a terminal or a JSON document as raw bytes."""
+name that is not UTF-8 never reaches a terminal or a JSON document as raw bytes.
+
+Documents are listed, never their parts: a document split into parts shows them as its
+progress ("part 2 of 5, 140 of 600 pages", :func:`parts_progress`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,69 @@ from .store import ACTIVE, TERMINAL, Job, State, Store
 
 #: The user's pause (``docinbox pause``, the tray): Unix seconds, or FOREVER.
 PAUSE_KEY = "paused_until"
+
+
+@dataclass(frozen=True)
+class PartsProgress:
+    """How far a document split into parts is."""
+
+    parts: int
+    received: int
+    failed: int
+    pages: int
+    pages_done: int
+    text: str
+
+
+def parts_progress(job: Job, parts: Sequence[Job]) -> PartsProgress | None:
+    """Parts received and pages parsed (received parts, and those a service reports
+    under way); None for a document sent whole."""
+    if not parts:
+        return None
+    done = [p for p in parts if p.state in (State.RECEIVED, State.DONE)]
+    failed = sum(p.state is State.FAILED for p in parts)
+    running = sum(
+        min((seen.pages_done or 0) if (seen := progress(p)) else 0, p.page_count) for p in parts
+    )
+    pages = job.pages or sum(p.page_count for p in parts)
+    pages_done = min(pages, sum(p.page_count for p in done) + running)
+    n = len(parts)
+    if job.state is State.SPLIT:
+        current = next((p.part for p in parts if p.state not in (State.RECEIVED, State.DONE)), n)
+        text = f"part {current} of {n}, {pages_done} of {pages} pages"
+        if failed:
+            text += f", {failed} part{'s' if failed != 1 else ''} failed"
+    elif job.state is State.RECEIVED:
+        text = f"{n} parts received, merging"
+    elif failed:
+        text = f"{failed} of {n} parts failed"
+    else:
+        text = f"{n} parts, {pages} pages"
+    return PartsProgress(n, len(done), failed, pages, pages_done, text)
+
+
+def with_progress(item: DocumentSummary, p: PartsProgress | None) -> DocumentSummary:
+    if p is None:
+        return item
+    return replace(
+        item,
+        parts=p.parts,
+        parts_received=p.received,
+        parts_failed=p.failed,
+        pages=p.pages,
+        pages_done=p.pages_done,
+        parts_text=p.text,
+    )
+
+
+def summaries(
+    store: Store, jobs: Sequence[Job], outbox: Path | None
+) -> tuple[DocumentSummary, ...]:
+    """Each document's summary, a split one's with its parts' progress (one query)."""
+    split = store.parts_of([j.id for j in jobs if j.parts])
+    return tuple(
+        with_progress(summary(j, outbox), parts_progress(j, split.get(j.id, []))) for j in jobs
+    )
 
 
 def summary(job: Job, outbox: Path | None = None) -> DocumentSummary:
@@ -79,10 +145,9 @@ def build_snapshot(
 ) -> StatusSnapshot:
     """What ``docinbox status`` and the tray show; works from any process."""
     counts = store.counts()
-    active = tuple(summary(j, outbox) for j in store.jobs(states=ACTIVE, limit=50))
-    recent = tuple(
-        summary(j, outbox)
-        for j in store.jobs(states=TERMINAL, newest_first=True, limit=8, hide_dismissed=True)
+    active = summaries(store, store.jobs(states=ACTIVE, limit=50), outbox)
+    recent = summaries(
+        store, store.jobs(states=TERMINAL, newest_first=True, limit=8, hide_dismissed=True), outbox
     )
     return StatusSnapshot(
         counts=counts,
@@ -132,7 +197,9 @@ def _health(store: Store, now: float) -> dict[str, ServiceHealth]:
             until=until,
         )
     retrying = {
-        j.service for j in store.jobs(states=(State.QUEUED,), limit=200) if j.error and j.service
+        j.service
+        for j in store.jobs(states=(State.QUEUED,), limit=200, parts=True)
+        if j.error and j.service
     }
     for name in sorted(retrying - set(found)):
         found[name] = ServiceHealth(name=name, condition="retrying")
@@ -186,13 +253,15 @@ class Report:
     jobs: list[Job]
     holder: lock.Holder | None
     outbox: Path
+    #: The parts of each document split into parts.
+    parts: Mapping[int, list[Job]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         snap = self.snapshot
         return {
             "daemon": _daemon_json(self.holder),
             "counts": snap.counts if snap else {},
-            "documents": [job_json(j, self.outbox) for j in self.jobs],
+            "documents": [job_json(j, self.outbox, self.parts.get(j.id)) for j in self.jobs],
             "services": [dataclasses.asdict(s) for s in snap.services] if snap else [],
             "paused_until": snap.paused_until if snap else None,
         }
@@ -227,6 +296,9 @@ class Report:
                 line += f"  ({job.service}: {progress_text(seen)})"
             elif job.error:
                 line += f"  ({job.error}: {redact.scrub(job.message or '')})"
+            split = parts_progress(job, self.parts.get(job.id, []))
+            if split is not None and job.state is not State.DONE:
+                line += f"  [{split.text}]"
             lines.append(line)
         return "\n".join(lines)
 
@@ -236,10 +308,32 @@ def report(store: Store | None, settings: Settings, now: float) -> Report:
     snap = None if store is None else build_snapshot(store, now, outbox=outbox)
     # failures the user dismissed on the review desk are left out (their files stay)
     jobs = [] if store is None else store.jobs(hide_dismissed=True)
-    return Report(snap, jobs, lock.running(settings.folders.state), outbox)
+    parts = {} if store is None else store.parts_of([j.id for j in jobs if j.parts])
+    return Report(snap, jobs, lock.running(settings.folders.state), outbox, parts)
 
 
-def job_json(job: Job, outbox: Path) -> dict[str, Any]:
+def job_json(job: Job, outbox: Path, parts: Sequence[Job] | None = None) -> dict[str, Any]:
+    out = _document_json(job, outbox)
+    split = parts_progress(job, parts or [])
+    if split is not None and parts:
+        out["parts_progress"] = split.text
+        out["parts"] = [_part_json(p) for p in parts]
+    return out
+
+
+def _part_json(part: Job) -> dict[str, Any]:
+    return {
+        "part": part.part,
+        "pages": [part.first_page, part.last_page],
+        "state": str(part.state),
+        "attempts": part.attempts,
+        "error": part.error,
+        "message": redact.scrub(part.message or "") or None,
+        "remote": dict(part.remote),
+    }
+
+
+def _document_json(job: Job, outbox: Path) -> dict[str, Any]:
     return {
         "id": job.id,
         "name": display_name(job.name),

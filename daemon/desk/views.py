@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import redact
+from .. import redact, status
 from ..control import StatusSnapshot
 from ..docfile import display_name
 from ..router import folder_matches
@@ -51,13 +51,14 @@ def document(
 
 def progress(job: Job) -> dict[str, Any]:
     """How far along a document is: its step of :data:`STEPS`, and the service's own
-    count of pages done when it reports one (MinerU's ``extracted_pages``)."""
+    count of pages done when it reports one (MinerU's ``extract_progress``, kept by its
+    last poll: :func:`daemon.status.progress`)."""
     state = str(job.state)
     step = STEPS.index(state) if state in STEPS else None
     out: dict[str, Any] = {"step": step, "steps": len(STEPS)}
-    pages_done = job.remote.get("extracted_pages")
-    if isinstance(pages_done, int) and job.pages:
-        out["pages_done"], out["pages"] = pages_done, job.pages
+    seen = status.progress(job)
+    if seen is not None and seen.pages_done is not None and (seen.pages or job.pages):
+        out["pages_done"], out["pages"] = seen.pages_done, seen.pages or job.pages
     return out
 
 

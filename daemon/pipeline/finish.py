@@ -13,6 +13,10 @@ slots — a slot is for talking to a service):
 
 A document whose stored answer cannot be read (a power cut before it reached the disk)
 is fetched again, or sent again where the service cannot be asked twice.
+
+A document split into parts is received once every part is: its folder is the parts'
+answers merged (daemon/outbox/merge.py), and its parts are done with it, in the same
+commit.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from .. import review
 from ..desk.index import index_finished
 from ..docfile import display_name
 from ..errors import DocinboxError, HostError, InternalError, RawOutputLost, StaleTransition
-from ..outbox import archive_original
+from ..outbox import archive_original, merge
 from ..outbox.writer import Folder
 from ..store import Job, State
+from ..store.api import Move
 from .outcomes import Outcomes
 from .runtime import Runtime
 
@@ -62,7 +67,7 @@ async def finish_received(rt: Runtime, outcomes: Outcomes) -> bool:
     now = rt.clock.now()
     jobs = [
         j
-        for j in rt.store.in_state(State.RECEIVED, due_before=now, limit=BATCH)
+        for j in rt.store.in_state(State.RECEIVED, due_before=now, limit=BATCH, documents_only=True)
         if j.id not in rt.inflight
     ]
     if not jobs:
@@ -84,13 +89,14 @@ async def _finish(rt: Runtime, outcomes: Outcomes, jobs: list[Job]) -> None:
         for j in jobs
         if j.remote.get("same_as_job")
     }
+    merges = _merges(rt, jobs)
     try:
-        results = await asyncio.to_thread(_write, rt, jobs, twins)
+        results = await asyncio.to_thread(_write, rt, jobs, twins, merges)
     except Exception as exc:  # a bug: recorded on the documents, never a spin
         log.exception("unexpected error while writing results")
         error = InternalError(f"internal error while writing results: {type(exc).__name__}: {exc}")
         results = [error] * len(jobs)
-    moves: list[tuple[int, State, State, Mapping[str, Any]]] = []
+    moves: list[Move] = []
     for job, result in zip(jobs, results, strict=True):
         if isinstance(result, FileExistsError):
             # The chosen name was taken meanwhile: choose again next round.
@@ -100,6 +106,7 @@ async def _finish(rt: Runtime, outcomes: Outcomes, jobs: list[Job]) -> None:
             await outcomes.error(job.id, _as_error(job, result))  # type: ignore[arg-type]
         else:
             name, archived = result
+            moves += [(p.job.id, State.RECEIVED, State.DONE, {}) for p in merges.get(job.id, ())]
             moves.append(
                 (
                     job.id,
@@ -113,17 +120,44 @@ async def _finish(rt: Runtime, outcomes: Outcomes, jobs: list[Job]) -> None:
                     },
                 )
             )
+    await _done(rt, outcomes, moves)
+
+
+async def _done(rt: Runtime, outcomes: Outcomes, moves: list[Move]) -> None:
+    """The batch's documents (and their parts) → ``done`` in one commit; their work
+    folders go."""
     finished: list[Job] = []
     for moved in rt.store.transition_many(moves):
         if isinstance(moved, StaleTransition):
             log.warning("%s", moved)
             continue
         finished.append(moved)
+        if moved.is_part:
+            continue
         outcomes.succeeded(moved.id)
         log.info("%s: done → %s", moved.rel_path, rt.folders.outbox / (moved.result_dir or ""))
     await asyncio.to_thread(_remove_workdirs, rt, [j.id for j in finished])
     await index_finished(rt.store, rt.folders.outbox, finished)  # the desk's search
     rt.changed()
+
+
+def _merges(rt: Runtime, jobs: list[Job]) -> dict[int, list[merge.Part]]:
+    """(On the loop: the store is read here, never in the worker thread.)  The parts of
+    each split document of the batch, as the merge needs them."""
+    split = rt.store.parts_of([j.id for j in jobs if j.parts])
+    out: dict[int, list[merge.Part]] = {}
+    for job_id, parts in split.items():
+        service = rt.services.get(parts[0].service or "") if parts else None
+        out[job_id] = [
+            merge.Part(
+                job=p,
+                doc=rt.document(p),
+                stored=rt.workdir(p.id) / "raw",
+                can_refetch=service is not None and service.can_refetch(p.remote),
+            )
+            for p in parts
+        ]
+    return out
 
 
 def _choose_names(rt: Runtime, jobs: list[Job]) -> list[Job]:
@@ -146,14 +180,17 @@ Written = tuple[str, "Path | None"]
 
 
 def _write(
-    rt: Runtime, jobs: Sequence[Job], twins: Mapping[int, Path]
+    rt: Runtime,
+    jobs: Sequence[Job],
+    twins: Mapping[int, Path],
+    merges: Mapping[int, Sequence[merge.Part]],
 ) -> list[Written | DocinboxError | OSError]:
     """(Worker thread) the batch's folders together, then the originals: an original
     leaves the inbox only once its result is durable."""
     out: list[Written | DocinboxError | OSError] = []
     folders: list[tuple[int, Folder]] = []
     for i, job in enumerate(jobs):
-        prepared = _guard(job, lambda j=job: _prepare(rt, j, twins.get(j.id)))
+        prepared = _guard(job, lambda j=job: _prepare(rt, j, twins.get(j.id), merges.get(j.id)))
         out.append(prepared if not isinstance(prepared, Folder) else (prepared.name, None))
         if isinstance(prepared, Folder):
             folders.append((i, prepared))
@@ -176,10 +213,13 @@ def _write(
     return out
 
 
-def _prepare(rt: Runtime, job: Job, twin_raw: Path | None) -> Folder | Written:
+def _prepare(
+    rt: Runtime, job: Job, twin_raw: Path | None, parts: Sequence[merge.Part] | None = None
+) -> Folder | Written:
     """The folder to write under the job's chosen name — or, when a run before a crash
     wrote it already, just that name (only the archiving was left).  *twin_raw*: the
-    raw output of an earlier result with the same content, reused."""
+    raw output of an earlier result with the same content, reused; *parts*: a split
+    document's, merged."""
     name = job.result_dir or ""
     if (rt.folders.outbox / name).exists():
         if rt.writer.written(name, job.sha256):
@@ -187,6 +227,9 @@ def _prepare(rt: Runtime, job: Job, twin_raw: Path | None) -> Folder | Written:
         raise FileExistsError(errno.EEXIST, "outbox folder exists", name)
     service = rt.services[job.service or ""]
     doc = rt.document(job)
+    if parts:
+        source = _source(job, doc.name)
+        return merge.folder(name, job, source, service, parts, rt.workdir(job.id) / "raw")
     raw = twin_raw or doc.raw
     try:
         normalized = service.normalize(raw, doc)
@@ -200,14 +243,7 @@ def _prepare(rt: Runtime, job: Job, twin_raw: Path | None) -> Folder | Written:
             resubmit=twin_raw is not None or not service.can_refetch(job.remote),
         ) from exc
     result = {
-        "source": {
-            "name": doc.name,
-            "path": display_name(job.rel_path),
-            "sha256": job.sha256,
-            "bytes": job.size,
-            "pages": job.pages,
-            "type": job.kind,
-        },
+        "source": _source(job, doc.name),
         "service": job.service,
         "remote": dict(normalized.remote),
         "fields": list(normalized.fields),
@@ -216,6 +252,17 @@ def _prepare(rt: Runtime, job: Job, twin_raw: Path | None) -> Folder | Written:
         "review": review.initial(normalized.fields, rt.settings.review),
     }
     return Folder(name, job.id, result, normalized.markdown, raw, copy_raw=twin_raw is not None)
+
+
+def _source(job: Job, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "path": display_name(job.rel_path),
+        "sha256": job.sha256,
+        "bytes": job.size,
+        "pages": job.pages,
+        "type": job.kind,
+    }
 
 
 def _twin_raw(rt: Runtime, twin_id: int) -> Path:

@@ -6,7 +6,8 @@ ceiling, so no file can hold inspection or the daemon up); the route is the firs
 ``[[routes]]`` entry that matches and whose service takes that type within its limits
 (:mod:`daemon.router`); a service whose budget ran out with ``when_exhausted =
 "next_route"`` is passed over while another route takes the document
-(:mod:`daemon.budgets`).  A whole batch is recorded in one transaction.  Anything wrong
+(:mod:`daemon.budgets`).  A PDF over its service's limits goes in parts
+(pipeline/split.py).  A whole batch is recorded in one transaction.  Anything wrong
 with one document fails that document only, with its error file; a docinbox bug met
 on one document is recorded on that document as ``internal``.  A document that reads
 as cut short while it was written moments ago gets time instead (a scanner adding
@@ -35,6 +36,7 @@ from ..errors import (
 from ..store import Job, State
 from .outcomes import Outcomes
 from .runtime import Runtime
+from .split import split_document
 
 log = logging.getLogger("docinbox")
 
@@ -63,7 +65,15 @@ def decide(rt: Runtime, job: Job) -> router.Decision:
             service = rt.services.get(name)
             return service is not None and name not in skip and service.accepts(kind)
 
-        return router.route(rt.settings.routes, job.rel_path, job.size, info, accepts, limits)
+        return router.route(
+            rt.settings.routes,
+            job.rel_path,
+            job.size,
+            info,
+            accepts,
+            limits,
+            splittable=sniff.SPLITTABLE,
+        )
 
     if avoid:
         try:
@@ -86,13 +96,17 @@ async def inspect_pending(rt: Runtime, outcomes: Outcomes) -> bool:
     finally:
         rt.inflight.difference_update(j.id for j in fresh)
     failures: list[tuple[Job, DocinboxError]] = []
-    inspected = _record(rt, zip(fresh, infos, strict=True), now, failures)
+    splits: list[Split] = []
+    inspected = _record(rt, zip(fresh, infos, strict=True), now, failures, splits)
     routed: list[tuple[int, str, dict[str, Any]]] = []
     for job in unrouted:
         try:
             decision = decide(rt, job)
         except DocumentError as exc:
             failures.append((job, exc))
+            continue
+        if decision.split:
+            splits.append((job, job.kind or "", job.pages or 0, decision))
             continue
         routed.append((job.id, decision.service, decision.options))
     if inspected:
@@ -101,12 +115,16 @@ async def inspect_pending(rt: Runtime, outcomes: Outcomes) -> bool:
         rt.store.set_routes(routed)
     for job, error in failures:
         await outcomes.fail(job, error)
+    for job, kind, pages, decision in splits:
+        await split_document(rt, outcomes, job, kind, pages, decision)
     rt.signals.schedule.set()
     rt.changed()
     return True
 
 
 Inspected = tuple[int, str, str, "int | None", str, dict[str, Any]]
+#: A document to send in parts: (job, kind, pages, the route that takes it).
+Split = tuple[Job, str, int, router.Decision]
 
 
 def _record(
@@ -114,9 +132,10 @@ def _record(
     results: Iterable[tuple[Job, sniff.DocumentInfo | DocinboxError]],
     now: float,
     failures: list[tuple[Job, DocinboxError]],
+    splits: list[Split],
 ) -> list[Inspected]:
-    """What to store for each inspected job; failures go into *failures*; a document
-    still being written is held back."""
+    """What to store for each inspected job; failures go into *failures*, documents to
+    send in parts into *splits*; a document still being written is held back."""
     inspected: list[Inspected] = []
     for job, info in results:
         if isinstance(info, Stopping):
@@ -142,6 +161,9 @@ def _record(
             decision = decide(rt, dataclasses.replace(job, kind=info.kind, pages=info.pages))
         except DocumentError as exc:
             failures.append((job, exc))
+            continue
+        if decision.split:
+            splits.append((job, info.kind, info.pages or 0, decision))
             continue
         inspected.append(
             (job.id, job.sha256, info.kind, info.pages, decision.service, decision.options)

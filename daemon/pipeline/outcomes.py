@@ -17,6 +17,9 @@ against its budgets (daemon.budgets).  An error, whatever step met it
   jitter, ``Retry-After`` honoured up to a ceiling);
 - anything else: the document fails (:meth:`Outcomes.fail`): the original to
   ``failed/`` beside its ``.error.json``, the job to ``failed``.
+
+A part of a split document is a job like any other on the way; where it ends
+(received, failed, or a page range the service refuses) is pipeline/parts.py's.
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ from ..errors import (
     StaleTransition,
 )
 from ..outbox import fail_original
+from ..outbox.merge import PartOutputLost
 from ..services import Accepted, Received
 from ..store import TERMINAL, Job, State
+from . import parts
 from .runtime import Runtime
 
 log = logging.getLogger("docinbox")
@@ -99,6 +104,8 @@ class Outcomes:
             not_before=0.0,
             note=note,
         )
+        if job.parent_id is not None:
+            parts.settle(self.rt, job.parent_id)
         self.rt.signals.finish.set()
         self.rt.changed()
 
@@ -122,6 +129,15 @@ class Outcomes:
         job = rt.store.get(job_id)
         if job.state in TERMINAL:
             return
+        if parts.refused_range(rt, job, err):
+            instead = await parts.as_file(rt, job, err)
+            if instead is None:
+                rt.changed()
+                return
+            err = instead
+        if isinstance(err, PartOutputLost):
+            await self._part_output_lost(job, err)
+            return
         if isinstance(err, RateLimited):
             self._rate_limited(job, err)
         elif isinstance(err, QuotaExceeded) and self._spent(job, err):
@@ -138,6 +154,17 @@ class Outcomes:
             await self.fail(job, err)
             return
         rt.changed()
+
+    async def _part_output_lost(self, job: Job, err: PartOutputLost) -> None:
+        """Merging a split document met a part whose stored answer cannot be read: the
+        document waits (``split``) while that part is fetched (or sent) again."""
+        try:
+            self.rt.store.transition(
+                job.id, State.RECEIVED, State.SPLIT, note=f"part {err.part_id}: {err.code}"
+            )
+        except StaleTransition:
+            return
+        await self.error(err.part_id, err.for_part())
 
     @staticmethod
     def _back(job: Job, err: DocinboxError) -> State:
@@ -257,6 +284,9 @@ class Outcomes:
         current = rt.store.get(job.id)
         if current.state in TERMINAL:
             return
+        if current.is_part:
+            parts.part_failed(rt, current, err)
+            return
         if current.state is not State.FAILING:
             try:
                 current = rt.store.transition(
@@ -278,6 +308,9 @@ class Outcomes:
         """A ``failing`` job's original → ``failed/`` with its error file; a disk that
         says no leaves everything where it is and the move is tried again later."""
         rt = self.rt
+        if job.is_part:  # a part moves nothing: its document does
+            parts.part_failed(rt, job, None)
+            return
         error = {
             "error": job.error,
             "message": job.message,
@@ -307,5 +340,6 @@ class Outcomes:
         except StaleTransition:
             return
         self._host_failures.pop(job.id, None)
-        await asyncio.to_thread(shutil.rmtree, rt.workdir(job.id), True)
+        if not job.parts:  # a split document's parts and answers wait for a retry
+            await asyncio.to_thread(shutil.rmtree, rt.workdir(job.id), True)
         rt.changed()

@@ -40,7 +40,7 @@ async def submit(rt: Runtime, outcomes: Outcomes, service: Service, jobs: Sequen
         try:
             check_unchanged(job)  # one stat: not worth a thread hop
         except DocinboxError as exc:
-            if job.attempts == 0 and isinstance(exc, DocumentChanging):
+            if job.attempts == 0 and isinstance(exc, DocumentChanging) and not job.is_part:
                 # Never sent, and a newer version is in the inbox: it is that version's
                 # job now (the watcher offers it; admission refreshes this job).
                 rt.store.update(
@@ -119,8 +119,8 @@ def check_unchanged(job: Job) -> None:
 def _twin(rt: Runtime, job: Job, service: str) -> Job | None:
     """With ``duplicates = "reuse"``: an earlier job with the same content, for the same
     service, whose result folder still has the service's raw output."""
-    if rt.settings.daemon.duplicates != "reuse":
-        return None
+    if rt.settings.daemon.duplicates != "reuse" or job.is_part:
+        return None  # (a part's content may be its whole document's: never its twin)
     for other in rt.store.by_content(job.sha256, State.DONE):
         if (
             other.service == service

@@ -94,6 +94,20 @@ Checkpoint = Callable[[int, Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
+class PartOutput:
+    """One part of a document split into parts, as its merge sees it: where its raw
+    output now is (``<result>/raw/<folder>``), what the service was given, and how the
+    pages of that file map to the document's (``offset`` added to a 0-based page of the
+    part's own result; 0 when the part was the whole file under a page range, whose
+    pages are the document's already)."""
+
+    raw: Path
+    folder: str
+    doc: SourceDocument
+    offset: int
+
+
+@dataclass(frozen=True)
 class Normalized:
     remote: Mapping[str, Any]
     fields: Sequence[Mapping[str, Any]]
@@ -187,6 +201,11 @@ class Service(ABC):
     #: a batch that is not full (MinerU: up to 200 per ``file-urls/batch``).
     batch_limit: int = 1
     batch_window: float = 0.0
+    #: A document over the limits goes in parts of this many pages (None: max_pages).
+    part_pages: int | None = None
+    #: The service takes a ``page_ranges`` route option: a part may be the whole file
+    #: with the part's pages selected, instead of a file of its own (MinerU, docparse).
+    page_ranges: bool = False
     #: The service fetches documents by URL from the daemon's file server (docparse).
     fetches_documents: ClassVar[bool] = False
     #: The service has a review API (:meth:`review`): a person's corrections go back to
@@ -296,6 +315,13 @@ class Service(ABC):
     @abstractmethod
     def normalize(self, raw_dir: Path, doc: SourceDocument) -> Normalized:
         """The SPEC's normalized result from the stored raw output."""
+
+    def merged_raw(self, parts: Sequence[PartOutput], target: Path) -> list[str]:
+        """A document parsed in parts: write into *target* (the result's ``raw/``, beside
+        each part's folder) the service's own files as if it had been parsed whole —
+        page numbers the document's, paths into the parts' folders — and return their
+        names.  Nothing by default: each part's output is in its folder."""
+        return []
 
     def callback_ids(self, payload: Mapping[str, Any]) -> dict[str, str] | None:
         """A pushed result, verified: the remote ids it is about, by kind (``data_id``,

@@ -74,6 +74,7 @@ from .base import (
     Checkpoint,
     Normalized,
     Outcome,
+    PartOutput,
     Received,
     Service,
     ServiceContext,
@@ -288,6 +289,13 @@ class MineruSettings(ServiceSettings):
     priority_pages_per_day: int = field(default=1000, metadata=key(minimum=0))
     #: When a budget runs out: "wait" (for renewal), "next_route", "low_priority".
     when_exhausted: str = field(default="wait", metadata=key())
+    #: A PDF over the limits goes in parts of this many pages (0: max_pages_per_file).
+    split_pages: int = field(
+        default=0, metadata=key(minimum=0, help="pages per part of a longer PDF (0: the limit)")
+    )
+    #: A part may be the whole file with ``page_ranges`` when that is cheaper (the file
+    #: is under the byte limit and small): see daemon/pipeline/split.py.
+    split_by_page_ranges: bool = field(default=True, metadata=key())
 
 
 class MineruFamily(Service):
@@ -328,6 +336,8 @@ class MineruFamily(Service):
             api_lanes(settings.base_url, (self.task_path, self.batch_results_path)),
             {"submit": "submit", "poll": "query"},
         )  # fmt: skip
+        self.part_pages = min(settings.split_pages or self.max_pages, self.max_pages)
+        self.page_ranges = settings.split_by_page_ranges
         self.client = http.make_client(
             settings.base_url,
             timeout=settings.timeout,
@@ -643,11 +653,11 @@ class MineruFamily(Service):
         return min(POLL_MAX, max(POLL_MIN, float(previous) * POLL_FACTOR))
 
     def _waiting(
-        self, remote: Mapping[str, Any], signature: str, entry: Mapping[str, Any]
+        self, remote: Mapping[str, Any], signature: str, entry: Mapping[str, Any] | None = None
     ) -> Accepted:
         interval = self._interval(remote, signature)
         new = dict(remote)
-        new.update(poll_interval=interval, progress=signature, service_state=_progress(entry))
+        new.update(poll_interval=interval, progress=signature, service_state=_progress(entry or {}))
         return Accepted(new, poll_after=interval)
 
     def _not_found(self, doc: SourceDocument, since_key: str) -> Outcome:
@@ -818,6 +828,9 @@ class MineruFamily(Service):
     def normalize(self, raw_dir: Path, doc: SourceDocument) -> Normalized:
         pages = mineru_result.selected_pages(doc.options.get("page_ranges"), doc.pages)
         return mineru_result.normalize(raw_dir, self._ids(doc.remote), pages=pages)
+
+    def merged_raw(self, parts: Sequence[PartOutput], target: Path) -> list[str]:
+        return mineru_result.merge_content_lists(parts, target)
 
 
 class Mineru(MineruFamily):

@@ -33,13 +33,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 from ..errors import MalformedResponse
-from .base import Normalized
+from .base import Normalized, PartOutput
 
 MARKDOWN_NAME = "full.md"
 RAW_PREFIX = "raw"
@@ -253,6 +253,12 @@ def _caption(entry: Mapping[str, Any]) -> str:
     return ""
 
 
+def _content_list_path(raw_dir: Path) -> Path | None:
+    """The result's ``*_content_list.json`` (the first: a stray second copy would
+    duplicate tables)."""
+    return next(iter(sorted(raw_dir.rglob("*_content_list.json"))), None)
+
+
 def _content_entries(raw_dir: Path) -> list[dict[str, Any]]:
     """The entries of ``*_content_list.json`` (one per result; a stray second copy
     would duplicate tables)."""
@@ -339,3 +345,56 @@ def normalize(
         tables=tables_from_content_list(raw_dir, pages),
         markdown=markdown,
     )
+
+
+# --- a document parsed in parts --------------------------------------------------------
+
+#: The content list of a document parsed in parts, in its result's ``raw/`` beside the
+#: parts' folders (``*_content_list.json``: found where a whole document's is looked for).
+MERGED_CONTENT_LIST = "merged_content_list.json"
+#: Content-list keys that hold a path into the result folder (images of images, tables,
+#: equations: opendatalab/MinerU docs/en/reference/output_files.md).
+_PATH_KEYS = ("img_path", "image_path")
+
+
+def merge_content_lists(parts: Sequence[PartOutput], target: Path) -> list[str]:
+    """One content list for the whole document at ``target/merged_content_list.json``:
+    each part's entries in page order, ``page_idx`` in the original's numbering, image
+    paths into that part's folder (``part-002/images/…``), so two parts' images never
+    collide.  Streamed part by part: one part's list in memory at a time."""
+    out = target / MERGED_CONTENT_LIST
+    tmp = target / f".{MERGED_CONTENT_LIST}.tmp"
+    written = 0
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write("[")
+        for part in parts:
+            for entry in _renumbered(part, target):
+                fh.write(",\n" if written else "\n")
+                fh.write(json.dumps(entry, ensure_ascii=False))
+                written += 1
+        fh.write("\n]\n")
+    if not written:
+        tmp.unlink()
+        return []
+    tmp.replace(out)
+    return [MERGED_CONTENT_LIST]
+
+
+def _renumbered(part: PartOutput, target: Path) -> list[dict[str, Any]]:
+    path = _content_list_path(part.raw)
+    if path is None:
+        return []
+    selected = selected_pages(part.doc.options.get("page_ranges"), part.doc.pages)
+    original = page_mapper(part.raw, selected)
+    folder = path.parent.relative_to(target).as_posix()
+    entries = []
+    for entry in _content_entries(part.raw):
+        entry = dict(entry)
+        if _is_int(entry.get("page_idx")):
+            entry["page_idx"] = original(entry["page_idx"]) + part.offset
+        for key in _PATH_KEYS:
+            value = entry.get(key)
+            if isinstance(value, str) and value and not _ABSOLUTE.match(value):
+                entry[key] = f"{folder}/{value.removeprefix('./')}"
+        entries.append(entry)
+    return entries

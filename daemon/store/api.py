@@ -13,6 +13,10 @@ later share one queue: a PostgreSQL store would implement
 - :meth:`Store.checkpoint` as ``remote = remote || $2`` (jsonb), one statement;
 - :meth:`Store.data_version` as a ``LISTEN``/``NOTIFY`` counter.
 
+A document over its service's limits is split into parts, each a job of its own (its
+``parent_id`` names the document): claimed, sent, polled and recovered like any job.
+Reading "documents" (``counts``, ``jobs``, ``retry``, admission) leaves parts out.
+
 Everything else is plain reading and writing of rows and of the small ``meta`` table.
 """
 
@@ -59,8 +63,13 @@ class Store(Protocol):
         """Claim up to *limit* queued jobs of *service* that are due."""
 
     def in_state(
-        self, *states: State, due_before: float | None = None, limit: int | None = None
-    ) -> list[Job]: ...
+        self,
+        *states: State,
+        due_before: float | None = None,
+        limit: int | None = None,
+        documents_only: bool = False,
+    ) -> list[Job]:
+        """Jobs in *states*, parts of split documents included unless *documents_only*."""
 
     def next_due(self, *states: State, after: float | None = None) -> float | None: ...
 
@@ -88,7 +97,8 @@ class Store(Protocol):
     def checkpoint(self, job_id: int, remote: Mapping[str, Any]) -> Job:
         """Merge a service's ids into the job's ``remote`` before its next side effect."""
 
-    def retry(self, ids: Iterable[int] | None = None) -> list[Job]: ...
+    def retry(self, ids: Iterable[int] | None = None) -> list[Job]:
+        """Failed documents back in line; of a split one, only its failed parts."""
 
     def cap_waits(self, latest: float) -> int: ...
 
@@ -96,8 +106,26 @@ class Store(Protocol):
 
     def reserved_names(self, *, exclude: int) -> set[str]: ...
 
+    # --- documents split into parts -------------------------------------------------------
+    def split_into(
+        self,
+        job_id: int,
+        *,
+        sha256: str,
+        kind: str,
+        pages: int,
+        service: str,
+        options: Mapping[str, Any],
+        parts: Sequence[Mapping[str, Any]],
+    ) -> list[Job]:
+        """A queued document → ``split`` with its parts queued, in one transaction."""
+
+    def parts_of(self, job_ids: Iterable[int]) -> dict[int, list[Job]]:
+        """Each document's parts in page order (an empty list: not split)."""
+
     # --- reading, meta ---------------------------------------------------------------------
-    def counts(self) -> dict[str, int]: ...
+    def counts(self) -> dict[str, int]:
+        """Documents per state (parts are not documents)."""
 
     def jobs(
         self,
@@ -106,7 +134,9 @@ class Store(Protocol):
         newest_first: bool = False,
         states: Iterable[State] | None = None,
         hide_dismissed: bool = False,
-    ) -> list[Job]: ...
+        parts: bool = False,
+    ) -> list[Job]:
+        """Documents (with *parts*, the parts of split documents as well)."""
 
     def history(self, job_id: int) -> list[Any]: ...
 

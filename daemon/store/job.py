@@ -36,6 +36,25 @@ class Job:
     updated_at: float = 0.0
     finished_at: float | None = None
     hint: str | None = None
+    #: A part of a document split into parts: that document, the part's number (from
+    #: 1) and the document's pages it carries (1-based, inclusive).
+    parent_id: int | None = None
+    part: int | None = None
+    first_page: int | None = None
+    last_page: int | None = None
+    #: A document split into parts: how many.
+    parts: int | None = None
+
+    @property
+    def is_part(self) -> bool:
+        return self.parent_id is not None
+
+    @property
+    def page_count(self) -> int:
+        """The pages of the document this part carries (a document: its pages)."""
+        if self.first_page is not None and self.last_page is not None:
+            return self.last_page - self.first_page + 1
+        return self.pages or 0
 
     @property
     def name(self) -> str:

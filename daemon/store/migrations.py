@@ -1,13 +1,64 @@
 """Numbered schema migrations, applied in order; ``PRAGMA user_version`` records the last.
 
-Never edit a migration that has shipped: add the next number.
+Never edit a migration that has shipped: add the next number.  A migration is SQL, or a
+function of the connection when it must read the schema it changes (5: a table rebuild
+that keeps whatever columns earlier migrations added).
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from collections.abc import Callable
 
-MIGRATIONS: list[tuple[int, str]] = [
+#: The states a job may be in, as migration 5 leaves the CHECK constraint.
+STATES_5 = "'queued','submitting','submitted','received','done','failing','failed','split'"
+_STATE_CHECK = re.compile(r"CHECK\s*\(\s*state\s+IN\s*\([^)]*\)\s*\)", re.IGNORECASE)
+
+
+def _parts(conn: sqlite3.Connection) -> None:
+    """5: documents split into parts (issue 16).  A part is a job of its own — queued,
+    submitted, polled, recovered like any — linked to its document (``parent_id``) with
+    the pages it carries; the document waits in the new state ``split`` until every
+    part is received.  SQLite cannot widen a CHECK constraint in place, so ``jobs`` is
+    rebuilt (sqlite.org/lang_altertable.html, "other kinds of table schema changes"):
+    from its own CREATE statement and column list, so columns another migration added
+    survive, then its indexes are made again."""
+    (sql,) = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'jobs'"
+    ).fetchone()
+    new_sql, found = _STATE_CHECK.subn(f"CHECK (state IN ({STATES_5}))", sql, count=1)
+    if not found:
+        raise RuntimeError("migration 5: the jobs table has no state CHECK constraint")
+    new_sql = re.sub(
+        r'^\s*CREATE TABLE\s+("?jobs"?|"?jobs_new"?)', "CREATE TABLE jobs_new", new_sql
+    )
+    indexes = [
+        r[0]
+        for r in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs' "
+            "AND sql IS NOT NULL"
+        )
+    ]
+    columns = ", ".join(f'"{r[1]}"' for r in conn.execute("PRAGMA table_info(jobs)"))
+    conn.execute(new_sql)
+    conn.execute(f"INSERT INTO jobs_new ({columns}) SELECT {columns} FROM jobs")
+    conn.execute("DROP TABLE jobs")
+    conn.execute("ALTER TABLE jobs_new RENAME TO jobs")
+    for index in indexes:
+        conn.execute(index)
+    for column in (
+        "parent_id INTEGER",  # a part: the document it belongs to
+        "part INTEGER",  # its number among the document's parts, from 1
+        "first_page INTEGER",  # the document's pages it carries (1-based, inclusive)
+        "last_page INTEGER",
+        "parts INTEGER",  # a document split into parts: how many
+    ):
+        conn.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
+    conn.execute("CREATE INDEX jobs_parent ON jobs (parent_id, part)")
+
+
+MIGRATIONS: list[tuple[int, str | Callable[[sqlite3.Connection], None]]] = [
     (
         1,
         """
@@ -120,6 +171,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (5, _parts),
     (
         6,
         """
@@ -182,10 +234,27 @@ def migrate(conn: sqlite3.Connection) -> int:
             f"the state database has schema version {version}, newer than this docinbox "
             f"knows ({latest}); upgrade docinbox"
         )
-    for number, sql in MIGRATIONS:
+    for number, step in MIGRATIONS:
         if number <= version:
             continue
-        with conn:
-            conn.executescript("BEGIN;" + sql + f"; PRAGMA user_version = {number};")
+        if isinstance(step, str):
+            with conn:
+                conn.executescript("BEGIN;" + step + f"; PRAGMA user_version = {number};")
+        else:
+            _in_transaction(conn, number, step)
         version = number
     return version
+
+
+def _in_transaction(
+    conn: sqlite3.Connection, number: int, step: Callable[[sqlite3.Connection], None]
+) -> None:
+    """A migration function and its version number, all or nothing."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        step(conn)
+        conn.execute(f"PRAGMA user_version = {number}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

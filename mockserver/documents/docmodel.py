@@ -205,10 +205,16 @@ def check_type(ext: str) -> str:
 
 
 def analyze(
-    path: Path, ext: str, page_spec: str | None = None, *, max_pages: int = MAX_PAGES
+    path: Path,
+    ext: str,
+    page_spec: str | None = None,
+    *,
+    max_pages: int = MAX_PAGES,
+    limit_selection: bool = False,
 ) -> Document:
     """Read *path* as a file of type *ext*; keep the pages *page_spec* selects; a file
-    of more than *max_pages* pages is refused (-60006).
+    of more than *max_pages* pages is refused (-60006) — with *limit_selection*, only
+    when more than that many pages are selected.
 
     Raises :class:`DocError` the way the service fails such a file.
     """
@@ -224,7 +230,7 @@ def analyze(
     if sniff(head) != _FAMILY[kind]:
         raise DocError(-60003)
     if kind == "pdf":
-        return _pdf(path, page_spec, max_pages)
+        return _pdf(path, page_spec, max_pages, limit_selection)
     if kind in ("png", "jpg"):
         return Document(kind, 1, {1: _image_page(path, kind)})
     # DOC/PPT (OLE2): no reader in the mock, one page headed by the file name.
@@ -326,7 +332,7 @@ def _unescape(text: str) -> str:
     )
 
 
-def _pdf(path: Path, page_spec: str | None, max_pages: int) -> Document:
+def _pdf(path: Path, page_spec: str | None, max_pages: int, limit_selection: bool) -> Document:
 
     try:
         import pypdf
@@ -341,9 +347,9 @@ def _pdf(path: Path, page_spec: str | None, max_pages: int) -> Document:
         raise DocError(-60003) from exc
     if total == 0:
         raise DocError(-60003)
-    if total > max_pages:
-        raise DocError(-60006)
     selected = pageranges.resolve(page_spec, total)
+    if (len(selected) if limit_selection else total) > max_pages:
+        raise DocError(-60006)
     if not selected:
         raise DocError(-10002, "page_ranges 超出文档页数范围")
     pages: dict[int, Page] = {}

@@ -21,6 +21,10 @@ Timings are settings (``/__admin/config``, per service):
 ``fetch_timeout`` (30)       real seconds to fetch a URL before ``-60008``
 ``max_files`` (200; MinerU 50)   files per batch request (-10002 beyond)
 ``max_pages`` (600; MinerU 200)  pages per file (-60006 beyond)
+``page_limit_counts`` ("file")  what ``max_pages`` counts under ``page_ranges``: the whole
+                              ``file`` (a 600-page file with ``page_ranges: "1-200"`` is
+                              refused) or the ``selection`` (it is taken); undocumented
+                              for the cloud either way (issue 16)
 ``files_per_day`` (None; MinerU 10 000)  files per account and day (UTC+8) → -60018
 ``submit_per_minute``, ``query_per_minute`` (0: none; MinerU 300, 1000)  → HTTP 429
 ``err_msg_language`` ("zh"; MinerU "en")  the language of ``err_msg`` and ``msg``

@@ -32,6 +32,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "fetch_timeout": 30.0,
     "max_files": 200,
     "max_pages": docmodel.MAX_PAGES,
+    "page_limit_counts": "file",
     "files_per_day": None,
     "submit_per_minute": 0,
     "query_per_minute": 0,

@@ -69,9 +69,11 @@ async def submit_url(
 
 
 def analyze(engine: Engine, path: Path, ext: str, page_spec: str | None) -> docmodel.Document:
-    """:func:`docmodel.analyze` with this service's page limit (``max_pages``)."""
+    """:func:`docmodel.analyze` with this service's page limit (``max_pages``), counted
+    on the file or on the pages ``page_ranges`` selects (``page_limit_counts``)."""
     limit = int(engine.setting("max_pages") or docmodel.MAX_PAGES)
-    return docmodel.analyze(path, ext, page_spec, max_pages=limit)
+    selection = engine.setting("page_limit_counts", "file") == "selection"
+    return docmodel.analyze(path, ext, page_spec, max_pages=limit, limit_selection=selection)
 
 
 def on_upload(engine: Engine, key: str, path: Path, sha256: str) -> None:

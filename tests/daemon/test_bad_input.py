@@ -62,22 +62,66 @@ def test_awkward_names_are_processed(workdir: Path, name: str) -> None:
     assert (workdir / "archive" / name).exists()
 
 
+def one_big_page(path: Path, content_bytes: int, streams: int = 3) -> None:
+    """A valid one-page PDF whose page itself weighs *content_bytes* (its content: whitespace
+    in *streams* streams, each under pypdf's 75 MB limit on one stream), so no part
+    holding that page can be smaller."""
+    head = b"%PDF-1.4\n"
+    contents = " ".join(f"{4 + i} 0 R" for i in range(streams)).encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents [%s] >>" % contents,
+    ]
+    offsets = []
+    each = content_bytes // streams
+    chunk = b" " * (1 << 20)
+    with path.open("wb") as fh:
+        fh.write(head)
+        for n, obj in enumerate(objects, 1):
+            offsets.append(fh.tell())
+            fh.write(b"%d 0 obj\n%s\nendobj\n" % (n, obj))
+        for i in range(streams):
+            offsets.append(fh.tell())
+            fh.write(b"%d 0 obj\n<< /Length %d >>\nstream\n" % (4 + i, each))
+            left = each
+            while left:
+                fh.write(chunk[: min(left, len(chunk))])
+                left -= min(left, len(chunk))
+            fh.write(b"\nendstream\nendobj\n")
+        xref = fh.tell()
+        fh.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1))
+        for off in offsets:
+            fh.write(b"%010d 00000 n \n" % off)
+        fh.write(
+            b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+            % (len(offsets) + 1, xref)
+        )
+
+
 def test_over_the_services_limits(workdir: Path) -> None:
-    mock = MockContext()
+    """A PDF over MinerU's page limit goes in parts (issue 16); a single page over its
+    byte limit cannot, and fails saying so, without a request."""
+    mock = MockContext(speed=200.0)  # 200-page parts: 200 s of mock time pass in 1 s
     from mockserver.samples import pdf_bytes
 
     (workdir / "inbox" / "huge-book.pdf").write_bytes(pdf_bytes([["p"]] * 601))
-    (workdir / "inbox" / "giant.pdf").write_bytes(  # a valid one-page PDF of 201 MB
-        pdf_bytes([["Total: 1.00"]], padding=201 * 1024 * 1024)
-    )
+    one_big_page(workdir / "inbox" / "giant.pdf", 201 * 1024 * 1024)
     only_mineru = MINERU.split("[[routes]]")[0] + '[[routes]]\nservice = "mineru"\n'
     assert run_once(workdir, mock, routes=only_mineru) == 1
-    pages = read_json(workdir / "failed" / "huge-book.pdf.error.json")
-    assert pages["error"] == "too_many_pages" and "601 pages" in pages["message"]
+    book = read_json(workdir / "outbox" / "huge-book" / "result.json")
+    assert book["source"]["pages"] == 601
+    assert [p["pages"] for p in book["source"]["parts"]] == [
+        [1, 200],
+        [201, 400],
+        [401, 600],
+        [601, 601],
+    ]
     size = read_json(workdir / "failed" / "giant.pdf.error.json")
-    assert size["error"] == "too_large" and "200 MB" in size["message"]
+    assert size["error"] == "too_large" and "page 1 alone is 201 MB" in size["message"]
+    assert "200 MB" in size["message"]
     assert (workdir / "failed" / "giant.pdf").stat().st_size > 201 * 1024 * 1024
-    assert mock.journal.entries() == []  # nothing was sent
+    assert not any("giant" in e["path"] for e in mock.journal.entries())  # never sent
 
 
 def test_a_dropped_folder_is_walked(workdir: Path) -> None:

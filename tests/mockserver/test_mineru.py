@@ -90,7 +90,9 @@ async def test_result_zip_layout_and_content_list(mock: Any) -> None:
     assert zip_response.status_code == 200
     zf = zipfile.ZipFile(io.BytesIO(zip_response.content))
     names = set(zf.namelist())
-    task_id = next(n.split("_content_list.json")[0] for n in names if "_content_list" in n)
+    task_id = next(
+        n[: -len("_content_list.json")] for n in names if n.endswith("_content_list.json")
+    )
     assert {
         "full.md",
         "layout.json",

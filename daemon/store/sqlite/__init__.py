@@ -1,8 +1,9 @@
 """The SQLite job store (the only implementation of :class:`daemon.store.api.Store`).
 
-One row per document.  Every state change goes through :meth:`SQLiteStore.transition`,
-an UPDATE that names the state it expects, so two actors can never both move a job
-(the loser gets :class:`StaleTransition`).  The daemon's event loop is the only user of
+One row per document, and one per part of a document split into parts.  Every state
+change goes through :meth:`SQLiteStore.transition`, an UPDATE that names the state it
+expects, so two actors can never both move a job (the loser gets
+:class:`StaleTransition`).  The daemon's event loop is the only user of
 its connection; WAL lets ``docinbox status`` read from another process while the daemon
 writes, and ``synchronous=FULL`` makes a committed intent survive a power cut.
 """
@@ -21,14 +22,14 @@ from .budgets import Budgets
 from .desk import Desk
 from .intake import Intake
 from .meta import Meta
+from .parts import Parts
 from .queries import Queries
-from .transitions import Transitions
 
 #: How long a write waits for another connection's lock before giving up.
 BUSY_SECONDS = 5.0
 
 
-class SQLiteStore(Intake, Transitions, Queries, Meta, Budgets, Desk):
+class SQLiteStore(Intake, Parts, Queries, Meta, Budgets, Desk):
     """Open with :func:`open_store`."""
 
 

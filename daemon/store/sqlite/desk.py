@@ -44,7 +44,8 @@ class Desk(Connection):
     def unindexed(self, limit: int) -> list[int]:
         """Done documents whose result is not in the index yet (a crash came between)."""
         rows = self._query(
-            "SELECT id FROM jobs WHERE state = 'done' AND result_dir IS NOT NULL AND id NOT IN "
+            "SELECT id FROM jobs WHERE state = 'done' AND result_dir IS NOT NULL "
+            "AND parent_id IS NULL AND id NOT IN "
             f"(SELECT job_id FROM results) ORDER BY id LIMIT {int(limit)}"
         )
         return [r["id"] for r in rows]
@@ -207,7 +208,8 @@ class Desk(Connection):
         now = self.clock.now()
         with self._tx() as conn:
             rows = conn.execute(
-                f"SELECT id FROM jobs WHERE state = 'failed' AND id IN ({placeholders(wanted)})",
+                "SELECT id FROM jobs WHERE state = 'failed' AND parent_id IS NULL "
+                f"AND id IN ({placeholders(wanted)})",
                 wanted,
             ).fetchall()
             done = [r["id"] for r in rows]

@@ -57,7 +57,7 @@ class Intake(Connection):
             for item in items:
                 rows = conn.execute(
                     "SELECT id, sha256, state, attempts FROM jobs WHERE rel_path = ? AND "
-                    f"state IN ({placeholders(_ACTIVE)})",
+                    f"parent_id IS NULL AND state IN ({placeholders(_ACTIVE)})",
                     (storable(item["rel_path"]), *_ACTIVE),
                 ).fetchall()
                 if any(r["sha256"] == item["sha256"] for r in rows):
@@ -156,13 +156,15 @@ class Intake(Connection):
             )
 
     def clear_routes(self, service: str | None = None) -> int:
-        """Forget the service of every unsent queued job (the routes may have changed), or
-        of *service*'s only (its budget ran out: they take the next route)."""
+        """Forget the service of every unsent queued document (the routes may have
+        changed), or of *service*'s only (its budget ran out: they take the next route);
+        a part keeps its document's service."""
         only = "" if service is None else " AND service = ?"
         with self._tx() as conn:
             return conn.execute(
                 "UPDATE jobs SET service = NULL WHERE state = 'queued' AND attempts = 0 "
-                "AND kind IS NOT NULL AND kind != '' AND service IS NOT NULL" + only,
+                "AND kind IS NOT NULL AND kind != '' AND service IS NOT NULL "
+                "AND parent_id IS NULL" + only,
                 () if service is None else (service,),
             ).rowcount
 
@@ -171,7 +173,7 @@ class Intake(Connection):
         *due_before*, whose inspection is not held back)."""
         due = "" if due_before is None else f" AND not_before <= {float(due_before)!r}"
         rows = self._query(
-            "SELECT * FROM jobs WHERE state = 'queued' AND kind IS NULL"
+            "SELECT * FROM jobs WHERE state = 'queued' AND kind IS NULL AND parent_id IS NULL"
             f"{due} ORDER BY id LIMIT {int(limit)}"
         )
         return [Job.from_row(r) for r in rows]
@@ -181,7 +183,8 @@ class Intake(Connection):
         the routes changed)."""
         rows = self._query(
             "SELECT * FROM jobs WHERE state = 'queued' AND service IS NULL "
-            f"AND kind IS NOT NULL AND kind != '' ORDER BY id LIMIT {int(limit)}"
+            "AND kind IS NOT NULL AND kind != '' AND parent_id IS NULL "
+            f"ORDER BY id LIMIT {int(limit)}"
         )
         return [Job.from_row(r) for r in rows]
 
@@ -196,7 +199,8 @@ class Intake(Connection):
             with self._lock:
                 rows = self._conn.execute(
                     f"SELECT rel_path, size, mtime_ns FROM jobs WHERE rel_path IN "
-                    f"({placeholders(chunk)}) AND state IN ({placeholders(active)})",
+                    f"({placeholders(chunk)}) AND state IN ({placeholders(active)}) "
+                    "AND parent_id IS NULL",
                     (*chunk, *active),
                 ).fetchall()
             found.update((from_storable(r[0]), r[1], r[2]) for r in rows)

@@ -20,16 +20,23 @@ class Queries(Connection):
     def by_content(self, sha256: str, *states: State) -> list[Job]:
         rows = self._query(
             f"SELECT * FROM jobs WHERE sha256 = ? AND state IN ({placeholders(states)}) "
-            "ORDER BY id",
+            "AND parent_id IS NULL ORDER BY id",
             (sha256, *map(str, states)),
         )
         return [Job.from_row(r) for r in rows]
 
     def in_state(
-        self, *states: State, due_before: float | None = None, limit: int | None = None
+        self,
+        *states: State,
+        due_before: float | None = None,
+        limit: int | None = None,
+        documents_only: bool = False,
     ) -> list[Job]:
+        """Jobs in *states* (parts included unless *documents_only*)."""
         sql = f"SELECT * FROM jobs WHERE state IN ({placeholders(states)})"
         params: list[Any] = [str(s) for s in states]
+        if documents_only:
+            sql += " AND parent_id IS NULL"
         if due_before is not None:
             sql += " AND not_before <= ?"
             params.append(due_before)
@@ -49,9 +56,11 @@ class Queries(Connection):
         return self._query(sql, params)[0]["t"]
 
     def counts(self) -> dict[str, int]:
-        """Documents by state; failures the user dismissed (the review desk) count no more."""
+        """Documents per state (a document split into parts counts once); failures the
+        user dismissed (the review desk) count no more."""
         rows = self._query(
-            f"SELECT state, COUNT(*) AS n FROM jobs WHERE NOT {self._dismissed()} GROUP BY state"
+            "SELECT state, COUNT(*) AS n FROM jobs WHERE parent_id IS NULL "
+            f"AND NOT {self._dismissed()} GROUP BY state"
         )
         return {r["state"]: r["n"] for r in rows}
 
@@ -62,8 +71,10 @@ class Queries(Connection):
         newest_first: bool = False,
         states: Iterable[State] | None = None,
         hide_dismissed: bool = False,
+        parts: bool = False,
     ) -> list[Job]:
-        sql = "SELECT * FROM jobs WHERE 1"
+        """Documents (and, with *parts*, the parts of split ones too)."""
+        sql = "SELECT * FROM jobs WHERE " + ("1" if parts else "parent_id IS NULL")
         params: list[Any] = []
         if states is not None:
             states = tuple(states)
