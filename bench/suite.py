@@ -972,6 +972,12 @@ def bench_overhead(args: argparse.Namespace, tmp: Path) -> None:
     overhead(args, tmp, row, RAW)
 
 
+def bench_split(args: argparse.Namespace, tmp: Path) -> None:
+    from .split import bench_split as split
+
+    split(args, tmp, row, RAW)
+
+
 BENCHES = {
     "throughput": bench_throughput,
     "limits": bench_limits,
@@ -980,6 +986,7 @@ BENCHES = {
     "slowwriter": bench_slowwriter,
     "memory": bench_memory,
     "bigfile": bench_bigfile,
+    "split": bench_split,
     "idle": bench_idle,
     "startup": bench_startup,
     "api": bench_api,
@@ -993,6 +1000,7 @@ DEFAULT = [
     "slowwriter",
     "memory",
     "bigfile",
+    "split",
     "idle",
     "startup",
     "api",
@@ -1042,6 +1050,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backlog", type=int, default=None, help="backlog files (10000)")
     p.add_argument("--api-docs", type=int, default=None, help="MinerU documents (100)")
     p.add_argument("--big-mb", type=int, default=None, help="big upload size (200)")
+    p.add_argument("--split-pages", type=int, default=None, help="longest split PDF (1000)")
     p.add_argument("--idle-seconds", type=float, default=None, help="idle window (60)")
     p.add_argument("--profile", action="store_true", help="also run the py-spy profiles")
     p.add_argument("--command", default=None, help=argparse.SUPPRESS)
@@ -1054,6 +1063,7 @@ def main(argv: list[str] | None = None) -> int:
     args.backlog = args.backlog or (2000 if q else 10000)
     args.big_mb = args.big_mb or (50 if q else 200)
     args.api_docs = args.api_docs or (30 if q else 100)
+    args.split_pages = args.split_pages or (600 if q else 1000)
     args.idle_seconds = args.idle_seconds or (10.0 if q else 60.0)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(DEFAULT)
     if args.profile and "profile" not in names:

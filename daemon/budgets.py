@@ -9,12 +9,13 @@ estimate of the service's own counter anyway).  A quota error (402, -60018, docp
 
 When an allowance is used up, the service's ``when_exhausted`` decides:
 
-- ``wait`` (the default): nothing more is sent to that service until it renews (polls go
-  on: those documents are paid for);
+- ``wait`` (the default, except for MinerU and docparse): nothing more is sent to that
+  service until it renews (polls go on: those documents are paid for);
 - ``next_route``: documents take the next route that accepts them — the queued ones too;
   a document no other route takes waits;
-- ``low_priority``: a *soft* allowance (MinerU's priority pages: past them its queue is
-  only slower) is ignored; a hard one waits, as the service would refuse.
+- ``low_priority`` (MinerU's and docparse's default): a *soft* allowance (their priority
+  pages: past them the queue is only slower) is passed; a hard one waits, as the service
+  would refuse.
 
 ``docinbox status`` and the tray read the table (:func:`rows`) from any process.
 """

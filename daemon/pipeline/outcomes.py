@@ -93,7 +93,7 @@ class Outcomes:
         if from_service:
             self.rt.health.answered(job.service or "", job.id)
             if expect is State.SUBMITTING:
-                self.budgets.spend(job.service or "", job.kind, job.pages)
+                self.budgets.spend(job.service or "", job.kind, job.page_count or None)
         self.rt.store.transition(
             job.id,
             expect,
@@ -112,7 +112,7 @@ class Outcomes:
     def accepted(self, job: Job, expect: State, outcome: Accepted) -> None:
         self.rt.health.answered(job.service or "", job.id)
         if expect is State.SUBMITTING:
-            self.budgets.spend(job.service or "", job.kind, job.pages)
+            self.budgets.spend(job.service or "", job.kind, job.page_count or None)
         self.rt.store.transition(
             job.id,
             expect,

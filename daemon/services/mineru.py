@@ -287,8 +287,10 @@ class MineruSettings(ServiceSettings):
     query_per_minute: int = field(default=1000, metadata=key(minimum=0))
     files_per_day: int = field(default=10_000, metadata=key(minimum=0))
     priority_pages_per_day: int = field(default=1000, metadata=key(minimum=0))
-    #: When a budget runs out: "wait" (for renewal), "next_route", "low_priority".
-    when_exhausted: str = field(default="wait", metadata=key())
+    #: When a budget runs out: "wait" (for renewal), "next_route", "low_priority".  Past
+    #: its priority pages MinerU's queue is only slower (limit_en): a day's work must not
+    #: stop at page 1,001, so MinerU goes on at low priority; its files a day still wait.
+    when_exhausted: str = field(default="low_priority", metadata=key())
     #: A PDF over the limits goes in parts of this many pages (0: max_pages_per_file).
     split_pages: int = field(
         default=0, metadata=key(minimum=0, help="pages per part of a longer PDF (0: the limit)")
