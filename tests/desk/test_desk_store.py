@@ -11,6 +11,7 @@ import pytest
 
 from daemon.clock import FakeClock
 from daemon.errors import StaleTransition
+from daemon.status import build_snapshot
 from daemon.store import State, open_store
 from daemon.store.migrations import MIGRATIONS
 from daemon.store.records import IndexedResult
@@ -126,6 +127,8 @@ def test_a_reader_of_a_database_not_migrated_yet_still_counts(tmp_path: Path) ->
     reader = open_store(path, readonly=True)
     assert reader.counts() == {"failed": 1}
     assert len(reader.jobs(hide_dismissed=True)) == 1
+    snap = build_snapshot(reader, 0.0)  # no parts column, no budgets table yet
+    assert snap.counts == {"failed": 1} and snap.services == ()
     reader.close()
     writer = open_store(path)  # the daemon migrates it
     assert writer.counts() == {"failed": 1} and writer.dismissed_ids() == set()

@@ -56,6 +56,15 @@ class Connection:
             self._tables[name] = bool(rows)
         return self._tables[name]
 
+    def has_column(self, table: str, column: str) -> bool:
+        """Whether *table* has *column* (a reader of a database an older daemon has not
+        migrated yet); asked once, as columns are never taken away either."""
+        key = f"{table}.{column}"
+        if not self._tables.get(key):
+            rows = self._query(f"SELECT name FROM pragma_table_info('{table}')")
+            self._tables[key] = any(r["name"] == column for r in rows)
+        return self._tables[key]
+
     def get(self, job_id: int) -> Job:
         rows = self._query("SELECT * FROM jobs WHERE id = ?", (job_id,))
         if not rows:

@@ -46,6 +46,8 @@ class Budgets(Connection):
             ).rowcount
 
     def budgets(self) -> list[dict[str, Any]]:
+        if not self.has_table("budgets"):  # `docinbox status` before the new daemon ran
+            return []
         rows = self._query("SELECT * FROM budgets ORDER BY service, name")
         return [{**dict(r), "detail": json.loads(r["detail"] or "{}")} for r in rows]
 

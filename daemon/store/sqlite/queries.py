@@ -17,10 +17,14 @@ class Queries(Connection):
     def _dismissed(self) -> str:
         return _DISMISSED if self.has_table("dismissed") else "0"
 
+    def _document(self) -> str:
+        """Documents, not their parts (a database from before migration 5 has no parts)."""
+        return "parent_id IS NULL" if self.has_column("jobs", "parent_id") else "1"
+
     def by_content(self, sha256: str, *states: State) -> list[Job]:
         rows = self._query(
             f"SELECT * FROM jobs WHERE sha256 = ? AND state IN ({placeholders(states)}) "
-            "AND parent_id IS NULL ORDER BY id",
+            f"AND {self._document()} ORDER BY id",
             (sha256, *map(str, states)),
         )
         return [Job.from_row(r) for r in rows]
@@ -36,7 +40,7 @@ class Queries(Connection):
         sql = f"SELECT * FROM jobs WHERE state IN ({placeholders(states)})"
         params: list[Any] = [str(s) for s in states]
         if documents_only:
-            sql += " AND parent_id IS NULL"
+            sql += f" AND {self._document()}"
         if due_before is not None:
             sql += " AND not_before <= ?"
             params.append(due_before)
@@ -59,7 +63,7 @@ class Queries(Connection):
         """Documents per state (a document split into parts counts once); failures the
         user dismissed (the review desk) count no more."""
         rows = self._query(
-            "SELECT state, COUNT(*) AS n FROM jobs WHERE parent_id IS NULL "
+            f"SELECT state, COUNT(*) AS n FROM jobs WHERE {self._document()} "
             f"AND NOT {self._dismissed()} GROUP BY state"
         )
         return {r["state"]: r["n"] for r in rows}
@@ -74,7 +78,7 @@ class Queries(Connection):
         parts: bool = False,
     ) -> list[Job]:
         """Documents (and, with *parts*, the parts of split ones too)."""
-        sql = "SELECT * FROM jobs WHERE " + ("1" if parts else "parent_id IS NULL")
+        sql = "SELECT * FROM jobs WHERE " + ("1" if parts else self._document())
         params: list[Any] = []
         if states is not None:
             states = tuple(states)
