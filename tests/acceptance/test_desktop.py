@@ -224,7 +224,9 @@ def test_pip_install_init_run_icon_menu_and_notifications(
     shown = wait_for(lambda: sni(desktop, services), 30, "the Services submenu")
     assert shown[0] == "nanonets: ok", shown
     assert any(line.startswith("pace: ") for line in shown), shown
-    assert any(line == "prediction calls: 1 call (no limit set)" for line in shown), shown
+    assert any(
+        line.startswith("prediction calls: 1 call (no limit set), renews ") for line in shown
+    ), shown
 
     desktop.dunstctl("action", "0")  # the notification's action: open the result
     wait_for(desktop.opened.exists, 20, "the result folder opened")

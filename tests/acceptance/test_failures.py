@@ -89,7 +89,8 @@ def test_a_minute_long_outage_fails_nothing(workspace: Workspace) -> None:
             lambda: workspace.counts().get("done") == 4, 90, "every document done after the outage"
         )
         assert workspace.counts().get("failed", 0) == 0
-        assert not workspace.status()["services"]
+        services = workspace.status()["services"]  # each with its pace and allowances
+        assert [s["condition"] for s in services] == ["ok"], services
         sent = [r for r in mock.requests() if r["path"].endswith("/LabelFile/")]
         assert len(sent) == len(names)  # each sent once it could be, none twice
         assert not any(workspace.failed.glob("*")) if workspace.failed.exists() else True
