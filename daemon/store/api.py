@@ -127,6 +127,9 @@ class Store(Protocol):
     def counts(self) -> dict[str, int]:
         """Documents per state (parts are not documents)."""
 
+    def retrying_services(self) -> set[str]:
+        """Services with a queued job (or part) waiting to be tried again after an error."""
+
     def jobs(
         self,
         *,

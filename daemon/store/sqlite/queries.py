@@ -68,6 +68,13 @@ class Queries(Connection):
         )
         return {r["state"]: r["n"] for r in rows}
 
+    def retrying_services(self) -> set[str]:
+        rows = self._query(
+            "SELECT DISTINCT service FROM jobs WHERE state = 'queued' "
+            "AND error IS NOT NULL AND service IS NOT NULL"
+        )
+        return {r["service"] for r in rows}
+
     def jobs(
         self,
         *,
