@@ -215,6 +215,7 @@ class Daemon:
         self.control.subscribe(requests.wake)
         for body in [*loops.bodies(), requests.watch]:
             self._spawn(body(), body.__name__)
+        self._spawn(asyncio.to_thread(rt.inspector.warm), "warm inspector")
         if not self._once:
             self.desk = await desk.start(rt, self.control, self._spawn)
         rt.signals.all()

@@ -363,6 +363,22 @@ def test_a_large_daemon_does_not_make_every_helper_retire(tmp_path: Path) -> Non
     assert out.stdout.split() == ["1"], out.stderr
 
 
+def test_a_warmed_helper_serves_the_first_document(tmp_path: Path) -> None:
+    """The daemon warms the helper at start (bench pickup, 2026-12-01: the first
+    document waited 630 ms for it); the first document then uses that helper, and a
+    closed inspector starts none."""
+    good = _file(tmp_path, "good.pdf", receipt_pdf())
+    with sniff.Inspector() as inspector:
+        inspector.warm()
+        assert inspector.starts == 1
+        assert inspector.inspect(good).pages == 1
+        assert inspector.starts == 1
+    closed = sniff.Inspector()
+    closed.close()
+    closed.warm()
+    assert closed.starts == 0
+
+
 def test_a_file_past_the_time_limit_fails_alone(tmp_path: Path) -> None:
     """A damaged cross-reference table makes pypdf parse every object in Python (200,000
     objects: seconds to minutes): the helper is killed at the deadline, the document
