@@ -932,6 +932,9 @@ def summarize_profile(raw: Path, top: int = 25) -> dict[str, Any]:
 
 def bench_profile(args: argparse.Namespace, tmp: Path) -> None:
     print("profile: py-spy on the daemon during a burst and during start-up", flush=True)
+    if not (shutil.which("py-spy") or (C.VENV_BIN / "py-spy").exists()):
+        print("    (py-spy not installed: scripts/bench --profile installs it)")
+        return
     out = RESULTS_DIR / "profiles"
     prof = {}
     r = daemon_burst(tmp / "prof-burst", args.docs, profile=out / "throughput.txt")

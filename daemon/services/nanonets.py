@@ -66,7 +66,7 @@ from .base import (
     each,
     same_host,
 )
-from .rawfiles import open_document, read_document, store_raw
+from .rawfiles import open_document, read_document, save_raw
 
 RAW_NAME = "response.json"
 #: Files up to this size are uploaded from one in-memory buffer; larger ones stream.
@@ -244,7 +244,7 @@ class Nanonets(Service):
                 f"nanonets could not process {doc.name}: {failed[0].get('message')}",
                 service=self.name,
             )
-        store_raw(doc, RAW_NAME, response.content)
+        await save_raw(doc, RAW_NAME, response.content)
         return Received(remote=self._remote(results, model))
 
     async def _poll_one(self, doc: SourceDocument) -> Outcome:
@@ -266,10 +266,10 @@ class Nanonets(Service):
             if response.status_code == 404:
                 continue  # this path does not know the file: try the other one
             body = self._check(response)
-            return self._prediction(doc, body, response.content, file_id, model, which)
+            return await self._prediction(doc, body, response.content, file_id, model, which)
         return self._file_not_found(doc, file_id)
 
-    def _prediction(
+    async def _prediction(
         self,
         doc: SourceDocument,
         body: dict[str, Any],
@@ -295,7 +295,7 @@ class Nanonets(Service):
             return Accepted(
                 remote={"poll_interval": interval, "poll_path": path}, poll_after=interval
             )
-        store_raw(doc, RAW_NAME, raw)
+        await save_raw(doc, RAW_NAME, raw)
         return Received(remote={"request_file_id": file_id, "model_id": model})
 
     def _file_not_found(self, doc: SourceDocument, file_id: str) -> Outcome:

@@ -10,6 +10,7 @@ waits; it is not the document's fault).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import BinaryIO
@@ -53,6 +54,12 @@ def store_raw(doc: SourceDocument, name: str, data: bytes) -> Path:
             f"cannot store the answer for {doc.name} in {raw}: {exc.strerror or exc}"
         ) from exc
     return target
+
+
+async def save_raw(doc: SourceDocument, name: str, data: bytes) -> Path:
+    """:func:`store_raw` in a worker thread: its two fsyncs held the event loop for
+    ~7 ms a document (bench profile, 2026-12-01: 11 % of a burst's loop time)."""
+    return await asyncio.to_thread(store_raw, doc, name, data)
 
 
 def fsync_dir(folder: Path) -> None:
