@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import DocinboxError, QuotaExceeded, TransientError
 from ..settings import ServiceSettings, ServiceSpec, key
+from . import mineru_answers as answers
 from . import mineru_result
 from .base import (
     Accepted,
@@ -41,10 +42,6 @@ from .base import (
     each,
 )
 from .mineru import (
-    DAILY_QUOTA_CODES,
-    MESSAGE_PATTERNS,
-    POLL_FIRST,
-    POLL_MAX,
     ROUTE_OPTIONS,
     MineruFamily,
     MineruSettings,
@@ -115,11 +112,11 @@ class Docparse(MineruFamily):
     batch_since_key = "submitted_at"
     fetches_documents = True
     #: Seed 001's error table: "-60017 页码余额不足 请充值或升级套餐".
-    quota_codes = DAILY_QUOTA_CODES | {-60017}
+    quota_codes = answers.DAILY_QUOTA_CODES | {-60017}
     retry_limit_code = None
     message_patterns = (
         (r"page balance|页码余额不足", -60017),
-        *(p for p in MESSAGE_PATTERNS if p[1] != -60017),
+        *(p for p in answers.MESSAGE_PATTERNS if p[1] != -60017),
     )
 
     def budgets(self) -> tuple[Budget, ...]:
@@ -170,25 +167,25 @@ class Docparse(MineruFamily):
     def _already(doc: SourceDocument) -> Accepted | None:
         """After a crash: a checkpointed task or batch is polled, not sent again."""
         if doc.remote.get("task_id") or doc.remote.get("batch_id"):
-            return Accepted(dict(doc.remote), poll_after=POLL_FIRST)
+            return Accepted(dict(doc.remote), poll_after=answers.POLL_FIRST)
         return None
 
     async def _submit_one(self, doc: SourceDocument) -> Outcome:
         already = self._already(doc)
         if already is not None:
             return already
-        snake = {**self._batch_options(doc), **self._file_options(doc)}
+        snake = {**answers.batch_options(doc), **answers.file_options(doc)}
         body: dict[str, Any] = {CAMEL[k]: v for k, v in snake.items()}
         body.update(url=self._source_url(doc), dataId=data_id_for(doc), **self._callback_fields())
-        data = self._data(await self._call("POST", self.task_path, json=body), "taskId")
+        data = answers.data(await self._call("POST", self.task_path, json=body), "taskId")
         return Accepted(
             {
                 "task_id": str(data["taskId"]),
                 "data_id": body["dataId"],
                 "submitted_at": self.clock.now(),
-                "poll_interval": POLL_FIRST,
+                "poll_interval": answers.POLL_FIRST,
             },
-            poll_after=POLL_FIRST,
+            poll_after=answers.POLL_FIRST,
         )
 
     def resubmit_after_crash(self, doc: SourceDocument) -> bool:
@@ -229,7 +226,7 @@ class Docparse(MineruFamily):
                 shutil.rmtree(doc.raw, ignore_errors=True)  # another document's result
         since = float(doc.remote.get("fetched_at") or 0)
         if waiting or self.clock.now() - since < LOST_ANSWER_WAIT:
-            return Accepted(dict(doc.remote), poll_after=POLL_MAX)
+            return Accepted(dict(doc.remote), poll_after=answers.POLL_MAX)
         raise TransientError(
             f"docparse: the task for {doc.name} was lost in a crash and no callback named "
             "it; sending it again",
@@ -259,11 +256,11 @@ class Docparse(MineruFamily):
 
         async def send(batch: Sequence[SourceDocument]) -> dict[int, Outcome]:
             files = [
-                {"url": self._source_url(d), "data_id": data_id_for(d), **self._file_options(d)}
+                {"url": self._source_url(d), "data_id": data_id_for(d), **answers.file_options(d)}
                 for d in batch
             ]
-            body = {**self._batch_options(batch[0]), **self._callback_fields(), "files": files}
-            data = self._data(
+            body = {**answers.batch_options(batch[0]), **self._callback_fields(), "files": files}
+            data = answers.data(
                 await self._call("POST", "/api/v1/extract/task/batch", json=body), "batch_id"
             )
             now = self.clock.now()
@@ -276,7 +273,7 @@ class Docparse(MineruFamily):
                 }
                 checkpoint(doc.job_id, remote)
                 sent[doc.job_id] = Accepted(
-                    {**remote, "poll_interval": POLL_FIRST}, poll_after=POLL_FIRST
+                    {**remote, "poll_interval": answers.POLL_FIRST}, poll_after=answers.POLL_FIRST
                 )
             return sent
 
@@ -294,7 +291,7 @@ class Docparse(MineruFamily):
         # The parser could not reach our file server: a new URL may do, or files_url is
         # wrong; either way the next attempt submits afresh.
         if checkpoint is not None:
-            checkpoint(doc.job_id, self._cleared())
+            checkpoint(doc.job_id, answers.cleared())
         return TransientError(
             f"docparse could not fetch {doc.name} from the daemon's file server ({message})",
             service=self.name,

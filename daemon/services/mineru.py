@@ -27,14 +27,14 @@ docs; the seed's 600 and 200 are outdated).  A batch the service refuses for its
 split — to the size its answer names, else in halves — and sent again, never failed.
 
 :class:`MineruFamily` holds what docparse (seed 001, same engine, other paths and field
-names) shares with this service.
+names) shares with this service; how both answer (envelopes, codes, task states) is read
+in :mod:`daemon.services.mineru_answers`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import hashlib
 import hmac
 import json
@@ -50,23 +50,18 @@ import httpx
 
 from .. import redact
 from ..errors import (
-    CorruptDocument,
-    CredentialsError,
     DocinboxError,
-    DocumentTooLarge,
-    EmptyDocument,
     MalformedResponse,
     QuotaExceeded,
     RemoteRejected,
     ServerError,
-    TooManyPages,
     TransientError,
-    UnsupportedDocument,
 )
 from ..outbox.disk import host_errors
 from ..settings import ServiceSettings, ServiceSpec, key
 from ..sniff import EXTENSION
 from . import http, mineru_result, zipsafe
+from . import mineru_answers as answers
 from .base import (
     Accepted,
     BatchOutcome,
@@ -90,11 +85,6 @@ from .rawfiles import open_document
 log = logging.getLogger("docinbox")
 T = TypeVar("T")
 
-#: Adaptive polling: first interval, growth while nothing moves, and the cap.
-POLL_FIRST = 3.0
-POLL_MIN = 2.0
-POLL_FACTOR = 1.6
-POLL_MAX = 30.0
 #: Presigned upload URLs live 24 h (seed 002); a resumed upload must start well before.
 UPLOAD_URL_VALIDITY = 24 * 3600.0
 UPLOAD_URL_MARGIN = 3600.0
@@ -105,96 +95,37 @@ DOWNLOAD_CONCURRENCY = 4
 UPLOAD_CHUNK = 1 << 20
 #: A result zip holds the original plus images and JSON: generous, but bounded.
 MAX_RESULT_BYTES = 2 * 1024**3
-IN_PROGRESS = frozenset({"waiting-file", "pending", "running", "converting"})
 RESULT_ZIP = "result.zip"
-#: MinerU's quotas renew at midnight in Beijing (UTC+8).
-_BEIJING = datetime.timezone(datetime.timedelta(hours=8))
 _DATA_ID_BAD = re.compile(r"[^A-Za-z0-9_.-]")
 
-#: Error codes → docinbox errors.  Sources: seed 002's table, completed with -60017 to
-#: -60022 from the current official table (mineru.net/apiManage/docs) and the official
-#: SDK's mapping (opendatalab/MinerU-Ecosystem sdk/python/src/mineru/exceptions.py).
-DOCUMENT_CODES: dict[int, type[DocinboxError]] = {
-    -60002: UnsupportedDocument,
-    -60003: CorruptDocument,
-    -60004: EmptyDocument,
-    -60005: DocumentTooLarge,
-    -60006: TooManyPages,
-}
-#: "请稍后再试/重试": a new attempt may work.  -60020 file split failed, -60021 reading the
-#: page count failed, -60022 web page read failed ("network issues or rate limiting").
-TRANSIENT_CODES = frozenset(
-    {-10001, -60001, -60007, -60009, -60010, -60011, -60016, -60020, -60021, -60022}
-)
-REQUEST_BUG_CODES = frozenset({-500, -10002})
-#: Daily allowances ("明日再来"): -60018 parsing tasks per day, -60019 HTML parses; the
-#: SDK raises QuotaExceededError "Daily parsing quota exhausted" for both.
-DAILY_QUOTA_CODES = frozenset({-60018, -60019})
-#: The per-task failure reports ``err_msg`` (and usually ``err_code``); by message, in
-#: both languages, when the code is missing.  Real messages are English (user logs in the
-#: fidelity notes: "failed to read file, please check if the file is corrupted",
-#: "retry limit reached (5 attempts), please replace the file", "parsing failed, please
-#: try again later", "number of pages exceeds limit (200 pages), please split the file
-#: and try again"); the Chinese ones are the error table's.  Order matters: the first
-#: pattern found in the message wins.
-MESSAGE_PATTERNS: tuple[tuple[str, int], ...] = (
-    (r"retry limit|重试次数达到上限|重试次数达到上线", -60017),
-    (r"daily .*(limit|quota)|task limit reached|每日解析任务数量", -60018),
-    (r"html.*(quota|limit)|html 文件解析额度", -60019),
-    (r"split\w* fail|fail\w* to split|文件拆分失败", -60020),
-    (
-        r"(number of pages|page count|pages?) (exceeds?|over)|too many pages|exceeds? .*pages"
-        r"|文件页数超过限制",
-        -60006,
-    ),
-    (r"(read|get)\w* (the )?page count|page count.*fail|读取文件页数失败", -60021),
-    (r"web ?page|网页读取失败", -60022),
-    (r"time ?out|timed out|文件读取超时", -60008),
-    (r"empty file|空文件", -60004),
-    (r"(file )?size exceeds?|too large|文件大小超出限制", -60005),
-    (r"file (format|type)|not supported|unsupported|获取匹配的文件格式失败|文件格式不支持", -60002),
-    (r"fail\w* to read (the )?file|file read fail|corrupt|文件读取失败", -60003),
-    (r"model service|模型服务暂时不可用", -60007),
-    (r"queue (is )?full|任务提交队列已满", -60009),
-    (r"valid file|not (been )?uploaded|获取有效文件失败", -60011),
-    (
-        r"(convert|conversion)\w*.*(requested|specified|export) format|文件转换为指定格式失败",
-        -60016,
-    ),
-    (r"convert|conversion|文件转换失败", -60015),
-    (r"pars(e|ing) fail|fail\w* to parse|解析失败", -60010),
-    (r"service error|服务异常", -10001),
-)
-RETRY_LIMIT_HINT = (
-    "MinerU gave up on this file after retrying it (retry limit reached). Replace it: "
-    "export or scan it again (or print it to PDF) and drop the new copy into the inbox."
-)
-_COUNT_IN_MESSAGE = re.compile(
-    r"(?:不能超过|最多|超过|exceed|more than|at most|up to|limit(?: of| is)?)\D{0,24}?(\d+)",
-    re.IGNORECASE,
-)
 
-
-def code_of(value: Any) -> int | None:
-    """A per-task ``err_code`` as a number: the SDKs read it as an int or a string; empty
-    (``""``, ``None``, ``[]``, 0) means the service gave none."""
-    if isinstance(value, bool) or value is None:
+def callback_ids(payload: Mapping[str, Any], uid: str, seed: str) -> dict[str, str] | None:
+    """seed 002's push: ``{"checksum", "content"}`` with checksum = sha256(uid + seed +
+    content); the ids in the verified content say which jobs to poll now."""
+    checksum, content = payload.get("checksum"), payload.get("content")
+    if not isinstance(checksum, str) or not isinstance(content, str):
+        return None
+    if not verify_callback(uid, seed, checksum, content):
         return None
     try:
-        number = int(str(value).strip())
-    except ValueError:
+        data = json.loads(content)
+    except (ValueError, RecursionError):  # hostile even when signed: never a 500
         return None
-    return number or None
-
-
-def message_texts(msg: Any) -> list[str]:
-    """An envelope's ``msg``: a string, or an ``{"en", "zh"}`` object (HTTP 400 answers,
-    opendatalab/MinerU#1826) — English first."""
-    if isinstance(msg, Mapping):
-        return [str(msg[k]) for k in ("en", "zh") if msg.get(k)] + [
-            str(v) for k, v in msg.items() if k not in ("en", "zh") and isinstance(v, str) and v
-        ]
-    return [str(msg)] if msg not in (None, "") else []
+    if not isinstance(data, dict):
+        return None
+    names = {
+        "data_id": "data_id",
+        "dataId": "data_id",
+        "task_id": "task_id",
+        "taskId": "task_id",
+        "batch_id": "batch_id",
+        "batchId": "batch_id",
+    }
+    return {
+        names[k]: str(v)
+        for k, v in data.items()
+        if k in names and isinstance(v, str | int) and v != ""
+    }
 
 
 def verify_callback(uid: str, seed: str, checksum: str, content: str) -> bool:
@@ -217,41 +148,6 @@ def remote_name(doc: SourceDocument) -> str:
         return doc.name
     stem = PurePosixPath(doc.name).stem or "document"
     return f"{stem}{ext}"
-
-
-def seconds_until_quota_renews(now: float) -> float:
-    """Until the next midnight in Beijing, when MinerU's daily allowances renew."""
-    local = datetime.datetime.fromtimestamp(now, _BEIJING)
-    tomorrow = (local + datetime.timedelta(days=1)).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
-    return max(60.0, tomorrow.timestamp() - now)
-
-
-def message_code(
-    message: str, patterns: Sequence[tuple[str, int]] = MESSAGE_PATTERNS
-) -> int | None:
-    """The code a failure message stands for (English or Chinese), or None."""
-    text = (message or "").strip()
-    for pattern, code in patterns:
-        if re.search(pattern, text, re.IGNORECASE):
-            return code
-    return None
-
-
-def batch_cap(error: DocinboxError, sent: int) -> tuple[int, bool] | None:
-    """When *error* is the service refusing a batch of *sent* files for its size (a
-    parameter error, -10002 or -500): how many it takes and whether its message said so
-    ("单次申请链接不能超过 50 个"; else, for -10002, half is tried).  None: not that."""
-    if sent <= 1 or not isinstance(error, RemoteRejected):
-        return None
-    if error.remote_code not in ("-10002", "-500"):
-        return None
-    for match in _COUNT_IN_MESSAGE.finditer(error.message):
-        number = int(match.group(1))
-        if 0 < number < sent:
-            return number, True
-    return (max(1, sent // 2), False) if error.remote_code == "-10002" else None
 
 
 #: What a route may set for MinerU and docparse (the API's own names).
@@ -321,9 +217,9 @@ class MineruFamily(Service):
     batch_window = 2.0
     #: Codes whose meaning is this API's own: MinerU's -60017 is "retry limit reached"
     #: (mineru.net/apiManage/docs), docparse's "page balance insufficient" (seed 001).
-    quota_codes: frozenset[int] = DAILY_QUOTA_CODES
+    quota_codes: frozenset[int] = answers.DAILY_QUOTA_CODES
     retry_limit_code: int | None = -60017
-    message_patterns: tuple[tuple[str, int], ...] = MESSAGE_PATTERNS
+    message_patterns: tuple[tuple[str, int], ...] = answers.MESSAGE_PATTERNS
 
     def __init__(self, settings: MineruSettings, ctx: ServiceContext) -> None:
         super().__init__(settings, ctx)
@@ -347,6 +243,14 @@ class MineruFamily(Service):
             proxy=settings.proxy,
             max_connections=max(settings.concurrency, 8),
             pacer=self.pacer,
+        )
+        self.dialect = answers.Dialect(
+            self.name,
+            self.clock,
+            self.token_codes,
+            self.quota_codes,
+            self.retry_limit_code,
+            self.message_patterns,
         )
         #: Results pushed here (seed 002 ``callback``/``seed``) when the account's uid is
         #: known: MinerU signs each push with it, and an unsigned push proves nothing.
@@ -377,31 +281,11 @@ class MineruFamily(Service):
         docs: Sequence[SourceDocument],
         send: Callable[[Sequence[SourceDocument]], Awaitable[T]],
     ) -> tuple[list[T], dict[int, DocinboxError]]:
-        """*send* the documents as one batch; when the service refuses it for its size,
-        in smaller ones (the size its answer names, else halves), each sent again — a
-        document is never failed for sharing a batch that was too big.  A size the
-        service named lowers ``batch_limit`` for the batches still to come."""
-        try:
-            return [await send(docs)], {}
-        except DocinboxError as exc:
-            cap = batch_cap(exc, len(docs))
-            if cap is None:
-                return [], {d.job_id: exc for d in docs}
-            size, named = cap
-        if named and size < self.batch_limit:
-            self.batch_limit = size
-        log.info(
-            "%s refused a batch of %d documents for its size; sending it in batches of %d",
-            self.name,
-            len(docs),
-            size,
-        )
-        sent: list[T] = []
-        errors: dict[int, DocinboxError] = {}
-        for start in range(0, len(docs), size):
-            more, failed = await self._in_batches_it_takes(docs[start : start + size], send)
-            sent += more
-            errors.update(failed)
+        """:func:`in_batches_it_takes`; a size the service named lowers ``batch_limit``
+        for the batches still to come."""
+        sent, errors, named = await in_batches_it_takes(self.name, docs, send)
+        if named is not None and named < self.batch_limit:
+            self.batch_limit = named
         return sent, errors
 
     def _headers(self) -> dict[str, str]:
@@ -413,34 +297,9 @@ class MineruFamily(Service):
         return {"callback": f"{self.callbacks.url}/{self.name}", "seed": self.callbacks.seed}
 
     def callback_ids(self, payload: Mapping[str, Any]) -> dict[str, str] | None:
-        """seed 002's push: ``{"checksum", "content"}`` with checksum = sha256(uid + seed +
-        content); the ids in the verified content say which jobs to poll now."""
         if self.callbacks is None:
             return None
-        checksum, content = payload.get("checksum"), payload.get("content")
-        if not isinstance(checksum, str) or not isinstance(content, str):
-            return None
-        if not verify_callback(self.settings.uid, self.callbacks.seed, checksum, content):
-            return None
-        try:
-            data = json.loads(content)
-        except (ValueError, RecursionError):  # hostile even when signed: never a 500
-            return None
-        if not isinstance(data, dict):
-            return None
-        names = {
-            "data_id": "data_id",
-            "dataId": "data_id",
-            "task_id": "task_id",
-            "taskId": "task_id",
-            "batch_id": "batch_id",
-            "batchId": "batch_id",
-        }
-        return {
-            names[k]: str(v)
-            for k, v in data.items()
-            if k in names and isinstance(v, str | int) and v != ""
-        }
+        return callback_ids(payload, self.settings.uid, self.callbacks.seed)
 
     def batch_key(self, kind: str, options: Mapping[str, Any]) -> str | None:
         if kind == "link":
@@ -456,80 +315,6 @@ class MineruFamily(Service):
         }
         return json.dumps(key, sort_keys=True, separators=(",", ":"))
 
-    @staticmethod
-    def _batch_options(doc: SourceDocument) -> dict[str, Any]:
-        o = doc.options
-        out: dict[str, Any] = {
-            k: o[k]
-            for k in ("model_version", "enable_formula", "enable_table", "language")
-            if o.get(k) is not None
-        }
-        if o.get("extra_formats"):
-            out["extra_formats"] = list(o["extra_formats"])
-        return out
-
-    @staticmethod
-    def _file_options(doc: SourceDocument) -> dict[str, Any]:
-        o = doc.options
-        out: dict[str, Any] = {}
-        if o.get("is_ocr") is not None:
-            out["is_ocr"] = bool(o["is_ocr"])
-        if o.get("page_ranges"):
-            out["page_ranges"] = str(o["page_ranges"])
-        return out
-
-    def _error_for_code(
-        self, code: Any, message: str, *, status: int | None = None, resubmit: bool = False
-    ) -> DocinboxError:
-        """The docinbox error for one of the seeds' codes (a number or ``A0202``);
-        *resubmit*: the task failed remotely, so a transient cause means a new task."""
-        svc = self.name
-        text = f"{svc}: {message or 'error'} (code {code})"
-        if str(code) in self.token_codes:
-            return CredentialsError(text, service=svc, status=status, remote_code=str(code))
-        try:
-            number = int(code)
-        except (TypeError, ValueError):
-            return RemoteRejected(text, service=svc, status=status, remote_code=str(code))
-        if number in self.quota_codes:
-            return QuotaExceeded(
-                text,
-                service=svc,
-                status=status,
-                remote_code=str(code),
-                retry_after=seconds_until_quota_renews(self.clock.now()),
-                resubmit=resubmit,
-                hint="The service's daily allowance is used up; docinbox resumes on its own "
-                "after midnight in Beijing (UTC+8), or upgrade the plan.",
-            )
-        if number == self.retry_limit_code:
-            return RemoteRejected(
-                text, service=svc, status=status, remote_code=str(code), hint=RETRY_LIMIT_HINT
-            )
-        if number in DOCUMENT_CODES:
-            hint = "Split the document first." if number in (-60005, -60006) else None
-            return DOCUMENT_CODES[number](text, service=svc, hint=hint)
-        if number in TRANSIENT_CODES:
-            return ServerError(
-                text, service=svc, status=status, remote_code=str(code), resubmit=resubmit
-            )
-        if number == -60015:
-            return RemoteRejected(
-                text,
-                service=svc,
-                remote_code=str(code),
-                hint="The service could not convert the file; export it "
-                "as PDF and drop that instead.",
-            )
-        if number in REQUEST_BUG_CODES:
-            return RemoteRejected(
-                f"{text}: the service refused docinbox's request",
-                service=svc,
-                status=status,
-                remote_code=str(code),
-            )
-        return RemoteRejected(text, service=svc, status=status, remote_code=str(code))
-
     def _failed_task(
         self,
         doc: SourceDocument,
@@ -540,16 +325,16 @@ class MineruFamily(Service):
         """A task that ended ``failed``: its ``err_code`` decides (every official SDK reads
         it), else its ``err_msg``, in either language; transient causes clear the remote
         ids so the next attempt submits again (polling would see the same)."""
-        code = code_of(err_code) or message_code(message, self.message_patterns)
+        code = answers.code_of(err_code) or answers.message_code(message, self.message_patterns)
         if code is None:
             return RemoteRejected(
                 f"{self.name} could not parse {doc.name}: {message}", service=self.name
             )
         if code == -60008:
             return self._fetch_failed(doc, message, checkpoint)
-        error = self._error_for_code(code, message, resubmit=True)
+        error = self.dialect.error_for_code(code, message, resubmit=True)
         if error.retryable and checkpoint is not None:
-            checkpoint(doc.job_id, self._cleared())
+            checkpoint(doc.job_id, answers.cleared())
         return error
 
     def _fetch_failed(
@@ -561,105 +346,22 @@ class MineruFamily(Service):
             remote_code="-60008",
         )
 
-    @staticmethod
-    def _cleared() -> dict[str, Any]:
-        """Remote ids to forget so the next attempt is a fresh submission."""
-        return {
-            "batch_id": None,
-            "task_id": None,
-            "upload_url": None,
-            "uploaded": False,
-            "url_issued_at": None,
-            "submitted_at": None,
-        }
-
-    def _json(self, response: httpx.Response) -> dict[str, Any]:
-        """The envelope of an API answer; auth failures and non-zero codes raise."""
-        status = response.status_code
-        body: Any = None
-        with contextlib.suppress(MalformedResponse):
-            body = http.json_body(response, service=self.name)
-        if status in (401, 403):
-            code = body.get("msgCode") or body.get("code") if isinstance(body, dict) else None
-            msg = (
-                " / ".join(message_texts(body.get("msg") or body.get("message")))
-                if isinstance(body, dict)
-                else None
-            )
-            raise CredentialsError(
-                f"{self.name} rejected the token (HTTP {status}"
-                f"{f' {code}' if code else ''}: {msg or 'unauthorized'})",
-                service=self.name,
-                status=status,
-                remote_code=str(code) if code else None,
-            )
-        if not isinstance(body, dict):
-            if status >= 400:
-                raise RemoteRejected(
-                    f"{self.name}: HTTP {status} {http.describe_body(response)}",
-                    service=self.name,
-                    status=status,
-                )
-            raise MalformedResponse(
-                f"{self.name}: expected a JSON object ({http.describe_body(response)})",
-                service=self.name,
-                status=status,
-            )
-        code = body.get("code", body.get("msgCode"))
-        if code not in (0, "0"):
-            # msg is a string, or {"en", "zh"} on an HTTP 400 (opendatalab/MinerU#1826).
-            texts = message_texts(body.get("msg") or body.get("message"))
-            raise self._error_for_code(code, " / ".join(texts), status=status)
-        if status >= 400:
-            raise RemoteRejected(
-                f"{self.name}: HTTP {status} {http.describe_body(response)}",
-                service=self.name,
-                status=status,
-            )
-        return body
-
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = await http.send(
             self.client, method, path, service=self.name, headers=self._headers(), **kwargs
         )
-        return self._json(response)
-
-    @staticmethod
-    def _data(body: Mapping[str, Any], *keys: str) -> dict[str, Any]:
-        data = body.get("data")
-        if not isinstance(data, dict) or any(k not in data for k in keys):
-            raise MalformedResponse(
-                f"expected data with {', '.join(keys)}, got {redact.clip(repr(data), 120)}"
-            )
-        return data
+        return self.dialect.envelope(response)
 
     # ------------------------------------------------------------------ polling
-
-    @staticmethod
-    def _signature(entries: Sequence[Mapping[str, Any]]) -> str:
-        """What has to change for the batch to count as progressing."""
-        parts = sorted(
-            f"{e.get('data_id') or e.get('file_name')}:{e.get('state')}:"
-            f"{(e.get('extract_progress') or {}).get('extracted_pages', '')}"
-            for e in entries
-            if isinstance(e, Mapping)
-        )
-        return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
-
-    @staticmethod
-    def _interval(remote: Mapping[str, Any], signature: str) -> float:
-        """Short again when the batch moved; otherwise back off ×1.6 up to 30 s."""
-        previous = remote.get("poll_interval")
-        if not isinstance(previous, int | float) or remote.get("progress") != signature:
-            return POLL_MIN
-        return min(POLL_MAX, max(POLL_MIN, float(previous) * POLL_FACTOR))
 
     def _waiting(
         self, remote: Mapping[str, Any], signature: str, entry: Mapping[str, Any] | None = None
     ) -> Accepted:
-        interval = self._interval(remote, signature)
+        interval = answers.interval(remote, signature)
         new = dict(remote)
-        new.update(poll_interval=interval, progress=signature, service_state=_progress(entry or {}))
+        new.update(
+            poll_interval=interval, progress=signature, service_state=answers.progress(entry or {})
+        )
         return Accepted(new, poll_after=interval)
 
     def _not_found(self, doc: SourceDocument, since_key: str) -> Outcome:
@@ -667,7 +369,8 @@ class MineruFamily(Service):
         since = doc.remote.get(since_key) or doc.remote.get("submitted_at")
         if isinstance(since, int | float) and self.clock.now() - since < NOT_FOUND_GRACE:
             interval = min(
-                POLL_MAX, max(POLL_MIN, float(doc.remote.get("poll_interval") or POLL_MIN))
+                answers.POLL_MAX,
+                max(answers.POLL_MIN, float(doc.remote.get("poll_interval") or answers.POLL_MIN)),
             )
             return Accepted(dict(doc.remote), poll_after=interval)
         raise RemoteRejected(
@@ -683,40 +386,8 @@ class MineruFamily(Service):
         remote: Mapping[str, Any],
         markdown_url: str | None = None,
     ) -> Received:
-        """Download the result zip streamed and unpack it safely into ``workdir/raw``."""
-        workdir = doc.workdir
-        raw = doc.raw
-        with host_errors(workdir.parent, "make the work folder"):
-            workdir.mkdir(parents=True, exist_ok=True)
-        if zip_url:
-            target = workdir / RESULT_ZIP
-            try:
-                await zipsafe.download(
-                    self.client, zip_url, target, max_bytes=MAX_RESULT_BYTES, service=self.name
-                )
-                await asyncio.to_thread(zipsafe.extract, target, raw)
-            finally:
-                target.unlink(missing_ok=True)
-        if markdown_url and mineru_result.find_markdown(raw) is None:
-            with host_errors(workdir, "store the result"):
-                raw.mkdir(parents=True, exist_ok=True)
-            await zipsafe.download(
-                self.client,
-                markdown_url,
-                raw / mineru_result.MARKDOWN_NAME,
-                max_bytes=MAX_RESULT_BYTES,
-                service=self.name,
-                durable=True,
-            )
-        if not raw.is_dir():
-            raise MalformedResponse(f"{self.name}: task done but no result link", service=self.name)
-        return Received(self._ids(remote))
-
-    @staticmethod
-    def _ids(remote: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            k: remote[k] for k in ("batch_id", "task_id", "data_id") if remote.get(k) is not None
-        }
+        await collect(self.client, self.name, doc, zip_url, markdown_url)
+        return Received(answers.ids(remote))
 
     def poll_key(self, remote: Mapping[str, Any]) -> str | None:
         batch = remote.get("batch_id")
@@ -733,7 +404,7 @@ class MineruFamily(Service):
         entries: Sequence[Mapping[str, Any]],
     ) -> BatchOutcome:
         """Per document: match its entry by data_id and act on the state."""
-        signature = self._signature(entries)
+        signature = answers.signature(entries)
         by_id = {
             str(e.get("data_id")): e for e in entries if isinstance(e, Mapping) and e.get("data_id")
         }
@@ -745,7 +416,7 @@ class MineruFamily(Service):
                 outcomes[doc.job_id] = self._missing_entry(doc, signature)
                 continue
             state = entry.get("state")
-            if state in IN_PROGRESS:
+            if state in answers.IN_PROGRESS:
                 outcomes[doc.job_id] = self._waiting(doc.remote, signature, entry)
             elif state == "done":
                 done.append((doc, entry))
@@ -794,7 +465,7 @@ class MineruFamily(Service):
             return {d.job_id: self._not_found_outcome(d, self.batch_since_key) for d in docs}
         except DocinboxError as exc:
             return {d.job_id: exc for d in docs}
-        entries = self._data(body, "extract_result")["extract_result"]
+        entries = answers.data(body, "extract_result")["extract_result"]
         if not isinstance(entries, list):
             err = MalformedResponse(f"{self.name}: extract_result is not a list", service=self.name)
             return {d.job_id: err for d in docs}
@@ -815,10 +486,10 @@ class MineruFamily(Service):
             if exc.remote_code == "-60012":
                 return self._not_found(doc, "submitted_at")
             raise
-        data = self._data(body, "state")
+        data = answers.data(body, "state")
         state = data["state"]
-        if state in IN_PROGRESS:
-            return self._waiting(doc.remote, self._signature([data]), data)
+        if state in answers.IN_PROGRESS:
+            return self._waiting(doc.remote, answers.signature([data]), data)
         if state == "done":
             markdown = data.get(self.task_markdown_field) if self.task_markdown_field else None
             return await self._collect(doc, data.get(self.task_zip_field), doc.remote, markdown)
@@ -829,7 +500,7 @@ class MineruFamily(Service):
 
     def normalize(self, raw_dir: Path, doc: SourceDocument) -> Normalized:
         pages = mineru_result.selected_pages(doc.options.get("page_ranges"), doc.pages)
-        return mineru_result.normalize(raw_dir, self._ids(doc.remote), pages=pages)
+        return mineru_result.normalize(raw_dir, answers.ids(doc.remote), pages=pages)
 
     def merged_raw(self, parts: Sequence[PartOutput], target: Path) -> list[str]:
         return mineru_result.merge_content_lists(parts, target)
@@ -872,23 +543,23 @@ class Mineru(MineruFamily):
     async def _submit_link(self, doc: SourceDocument) -> Outcome:
         """A link: ``extract/task`` with its URL (MinerU fetches it)."""
         if doc.remote.get("task_id"):
-            return Accepted(dict(doc.remote), poll_after=POLL_MIN)
+            return Accepted(dict(doc.remote), poll_after=answers.POLL_MIN)
         body = {
             "url": doc.url,
             "data_id": data_id_for(doc),
-            **self._batch_options(doc),
-            **self._file_options(doc),
+            **answers.batch_options(doc),
+            **answers.file_options(doc),
             **self._callback_fields(),
         }
-        data = self._data(await self._call("POST", self.task_path, json=body), "task_id")
+        data = answers.data(await self._call("POST", self.task_path, json=body), "task_id")
         return Accepted(
             {
                 "task_id": data["task_id"],
                 "data_id": body["data_id"],
                 "submitted_at": self.clock.now(),
-                "poll_interval": POLL_FIRST,
+                "poll_interval": answers.POLL_FIRST,
             },
-            poll_after=POLL_FIRST,
+            poll_after=answers.POLL_FIRST,
         )
 
     async def submit(self, docs: Sequence[SourceDocument], checkpoint: Checkpoint) -> BatchOutcome:
@@ -930,11 +601,11 @@ class Mineru(MineruFamily):
     ) -> list[tuple[SourceDocument, dict[str, Any]]]:
         """One ``file-urls/batch`` for *docs*; every doc's ids checkpointed before a PUT."""
         files = [
-            {"name": remote_name(d), "data_id": data_id_for(d), **self._file_options(d)}
+            {"name": remote_name(d), "data_id": data_id_for(d), **answers.file_options(d)}
             for d in docs
         ]
-        body = {**self._batch_options(docs[0]), **self._callback_fields(), "files": files}
-        data = self._data(
+        body = {**answers.batch_options(docs[0]), **self._callback_fields(), "files": files}
+        data = answers.data(
             await self._call("POST", "/api/v4/file-urls/batch", json=body), "batch_id", "file_urls"
         )
         urls = data["file_urls"]
@@ -960,7 +631,7 @@ class Mineru(MineruFamily):
 
     def _accepted(self, remote: Mapping[str, Any]) -> Accepted:
         r = dict(remote)
-        r.setdefault("poll_interval", POLL_FIRST)
+        r.setdefault("poll_interval", answers.POLL_FIRST)
         return Accepted(r, poll_after=float(r["poll_interval"]))
 
     async def _upload(
@@ -979,8 +650,8 @@ class Mineru(MineruFamily):
         if response.status_code != 200:
             raise self._upload_error(doc, response, checkpoint)
         checkpoint(doc.job_id, {"uploaded": True, "upload_url": None})
-        remote.update(uploaded=True, upload_url=None, poll_interval=POLL_FIRST)
-        return Accepted(remote, poll_after=POLL_FIRST)
+        remote.update(uploaded=True, upload_url=None, poll_interval=answers.POLL_FIRST)
+        return Accepted(remote, poll_after=answers.POLL_FIRST)
 
     def _upload_error(
         self, doc: SourceDocument, response: httpx.Response, checkpoint: Checkpoint
@@ -989,7 +660,7 @@ class Mineru(MineruFamily):
         code = zipsafe.xml_tag(text, "Code")
         message = zipsafe.xml_tag(text, "Message") or http.describe_body(response)
         # Whatever went wrong, that URL is spent: the next attempt asks for a new one.
-        checkpoint(doc.job_id, self._cleared())
+        checkpoint(doc.job_id, answers.cleared())
         if response.status_code == 403 and code == "AccessDenied" and "expired" in message:
             return TransientError(
                 f"{self.name}: the upload URL for {doc.name} expired; a new one is requested "
@@ -1017,6 +688,77 @@ class Mineru(MineruFamily):
         )
 
 
+async def in_batches_it_takes(
+    service: str,
+    docs: Sequence[SourceDocument],
+    send: Callable[[Sequence[SourceDocument]], Awaitable[T]],
+) -> tuple[list[T], dict[int, DocinboxError], int | None]:
+    """*send* the documents as one batch; when the service refuses it for its size,
+    in smaller ones (the size its answer names, else halves), each sent again — a
+    document is never failed for sharing a batch that was too big.  Also returns the
+    smallest batch size the service named, if it named one."""
+    try:
+        return [await send(docs)], {}, None
+    except DocinboxError as exc:
+        cap = answers.batch_cap(exc, len(docs))
+        if cap is None:
+            return [], {d.job_id: exc for d in docs}, None
+        size, named = cap
+    log.info(
+        "%s refused a batch of %d documents for its size; sending it in batches of %d",
+        service,
+        len(docs),
+        size,
+    )
+    smallest = size if named else None
+    sent: list[T] = []
+    errors: dict[int, DocinboxError] = {}
+    for start in range(0, len(docs), size):
+        more, failed, told = await in_batches_it_takes(service, docs[start : start + size], send)
+        sent += more
+        errors.update(failed)
+        if told is not None:
+            smallest = told if smallest is None else min(smallest, told)
+    return sent, errors, smallest
+
+
+async def collect(
+    client: httpx.AsyncClient,
+    service: str,
+    doc: SourceDocument,
+    zip_url: str | None,
+    markdown_url: str | None = None,
+) -> None:
+    """Download the result zip streamed and unpack it safely into ``workdir/raw`` (and
+    the Markdown beside it when the zip has none and the answer links one)."""
+    workdir = doc.workdir
+    raw = doc.raw
+    with host_errors(workdir.parent, "make the work folder"):
+        workdir.mkdir(parents=True, exist_ok=True)
+    if zip_url:
+        target = workdir / RESULT_ZIP
+        try:
+            await zipsafe.download(
+                client, zip_url, target, max_bytes=MAX_RESULT_BYTES, service=service
+            )
+            await asyncio.to_thread(zipsafe.extract, target, raw)
+        finally:
+            target.unlink(missing_ok=True)
+    if markdown_url and mineru_result.find_markdown(raw) is None:
+        with host_errors(workdir, "store the result"):
+            raw.mkdir(parents=True, exist_ok=True)
+        await zipsafe.download(
+            client,
+            markdown_url,
+            raw / mineru_result.MARKDOWN_NAME,
+            max_bytes=MAX_RESULT_BYTES,
+            service=service,
+            durable=True,
+        )
+    if not raw.is_dir():
+        raise MalformedResponse(f"{service}: task done but no result link", service=service)
+
+
 def per_minute(count: int) -> Quota | None:
     return Quota(count, 60.0) if count else None
 
@@ -1038,22 +780,6 @@ def api_lanes(base_url: str, queries: tuple[str, ...]) -> Callable[[str, str], s
         return "query" if method == "GET" and parsed.path.startswith(queries) else None
 
     return lane
-
-
-def _progress(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """Where the service is with a document: its state (``pending``: in the service's
-    queue — the API gives no position in it), and while ``running`` the pages done of
-    how many (``extract_progress``, seed 002)."""
-    out: dict[str, Any] = {"state": str(entry.get("state") or "")}
-    progress = entry.get("extract_progress") or entry.get("extractProgress")
-    if isinstance(progress, Mapping):
-        done = progress.get("extracted_pages", progress.get("extractedPages"))
-        total = progress.get("total_pages", progress.get("totalPages"))
-        if isinstance(done, int) and not isinstance(done, bool) and done >= 0:
-            out["pages_done"] = done
-        if isinstance(total, int) and not isinstance(total, bool) and total > 0:
-            out["pages"] = total
-    return out
 
 
 async def _file_chunks(fh: BinaryIO) -> AsyncIterator[bytes]:

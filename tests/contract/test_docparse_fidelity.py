@@ -22,7 +22,7 @@ import pytest
 
 from daemon.services import mineru_result
 from daemon.services.docparse import Docparse
-from daemon.services.mineru import code_of, message_code
+from daemon.services.mineru_answers import code_of, message_code
 from mockserver.defaults import DOCPARSE_TOKEN
 from mockserver.loopback import FileServer
 from mockserver.samples import multipage_pdf, table_pdf

@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from daemon.services import mineru_result
-from daemon.services.mineru import code_of, message_code, message_texts
+from daemon.services.mineru_answers import code_of, message_code, message_texts
 from mockserver.defaults import MINERU_TOKEN
 from mockserver.loopback import FileServer
 from mockserver.samples import multipage_pdf, table_pdf

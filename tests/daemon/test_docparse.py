@@ -323,7 +323,7 @@ def test_minus_60017_is_docparses_page_balance_a_quota(tmp_path: Path, files: Fi
     err = asyncio.run(svc.submit([make_doc(tmp_path, 70)], Store()))[70]
     assert isinstance(err, QuotaExceeded) and err.remote_code == "-60017"
     assert svc.message_patterns[0][1] == -60017
-    from daemon.services.mineru import message_code
+    from daemon.services.mineru_answers import message_code
 
     assert message_code("页码余额不足，请充值或升级套餐", svc.message_patterns) == -60017
     assert message_code("retry limit reached (5 attempts)", svc.message_patterns) is None

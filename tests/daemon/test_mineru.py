@@ -31,6 +31,7 @@ from daemon.errors import (
 )
 from daemon.servers.files import FileServer
 from daemon.services import mineru as mineru_mod
+from daemon.services import mineru_answers as answers
 from daemon.services.base import (
     Accepted,
     Callbacks,
@@ -287,12 +288,12 @@ def test_adaptive_interval_backs_off_then_resets_on_progress(
         assert isinstance(o, Accepted)
         intervals.append(o.poll_after)
         current = with_remote(current, dict(o.remote))
-    assert intervals[0] == mineru_mod.POLL_MIN
-    assert intervals == sorted(intervals) and intervals[-1] == mineru_mod.POLL_MAX
+    assert intervals[0] == answers.POLL_MIN
+    assert intervals == sorted(intervals) and intervals[-1] == answers.POLL_MAX
     assert intervals[2] > intervals[1] > intervals[0]
     ctx.clock.advance(1000.2)  # pending → running: the batch moved
     o = run(m.poll([current], Store()))[1]
-    assert isinstance(o, Accepted) and o.poll_after == mineru_mod.POLL_MIN
+    assert isinstance(o, Accepted) and o.poll_after == answers.POLL_MIN
 
 
 # ---------------------------------------------------------------------- uploads over sockets
@@ -971,4 +972,4 @@ def test_the_code_wins_over_the_message(tmp_path: Path, err_code: Any, cls: type
 )
 def test_message_codes_in_both_languages(message: str, code: int | None) -> None:
     """The real messages (English, user logs in the fidelity notes) and the table's."""
-    assert mineru_mod.message_code(message) == code
+    assert answers.message_code(message) == code
