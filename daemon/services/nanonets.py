@@ -170,8 +170,33 @@ class Nanonets(Service):
 
     async def _submit_one(self, doc: SourceDocument) -> Outcome:
         model = self._model(doc)
+        asynchronous = self._asynchronous(doc)
+        response = await self._send(doc, model, {"async": "true"} if asynchronous else None)
+        body = self._check(response)
+        if asynchronous:
+            remote = self._remote(flatten(body.get("result") or []), model)
+            if not remote["request_file_id"]:
+                raise MalformedResponse(
+                    "nanonets: the async answer has no request_file_id", service=self.name
+                )
+            return Accepted(
+                remote={
+                    **remote,
+                    "poll_interval": POLL_FIRST,
+                    "submitted_at": self.clock.now(),
+                },
+                poll_after=POLL_FIRST,
+            )
+        results = sync_results(body, doc.name)
+        await save_raw(doc, RAW_NAME, response.content)
+        return Received(remote=self._remote(results, model))
+
+    async def _send(
+        self, doc: SourceDocument, model: str, params: dict[str, str] | None
+    ) -> httpx.Response:
+        """The prediction request: a link as LabelUrls, a small file as one buffer (one
+        write instead of a dozen for the parts), a larger one streamed."""
         metadata = json.dumps({"docinbox_job": doc.job_id, "sha256": doc.sha256})
-        params = {"async": "true"} if self._asynchronous(doc) else None
         if doc.url is not None:
             response = await http.send(
                 self.client,
@@ -183,7 +208,6 @@ class Nanonets(Service):
                 json={"urls": [doc.url], "request_metadata": metadata},
             )
         elif doc.size <= SMALL_UPLOAD:
-            # A small file goes as one buffer: one write instead of a dozen for the parts.
             payload, ctype = http.multipart(
                 {"request_metadata": metadata},
                 "file",
@@ -213,39 +237,7 @@ class Nanonets(Service):
                     files={"file": (doc.name, fh, MIME.get(doc.kind, "application/pdf"))},
                     data={"request_metadata": metadata},
                 )
-        body = self._check(response)
-        if params is not None:
-            remote = self._remote(flatten(body.get("result") or []), model)
-            if not remote["request_file_id"]:
-                raise MalformedResponse(
-                    "nanonets: the async answer has no request_file_id", service=self.name
-                )
-            return Accepted(
-                remote={
-                    **remote,
-                    "poll_interval": POLL_FIRST,
-                    "submitted_at": self.clock.now(),
-                },
-                poll_after=POLL_FIRST,
-            )
-        results = body.get("result")
-        if not isinstance(results, list) or not results:
-            raise MalformedResponse(
-                f"nanonets: the answer has no result list ({redact.clip(repr(body), 120)})",
-                service=self.name,
-            )
-        failed = [
-            r
-            for r in results
-            if isinstance(r, dict) and str(r.get("message", "Success")).lower() != "success"
-        ]
-        if failed:
-            raise RemoteRejected(
-                f"nanonets could not process {doc.name}: {failed[0].get('message')}",
-                service=self.name,
-            )
-        await save_raw(doc, RAW_NAME, response.content)
-        return Received(remote=self._remote(results, model))
+        return response
 
     async def _poll_one(self, doc: SourceDocument) -> Outcome:
         model = str(doc.remote.get("model_id") or self._model(doc))
@@ -415,6 +407,28 @@ class Nanonets(Service):
             tables=tables,
             markdown=render_extraction(doc.name, fields, tables),
         )
+
+
+def sync_results(body: dict[str, Any], name: str) -> list[Any]:
+    """A synchronous prediction's results; a page Nanonets could not process fails the
+    document (its ``message`` says why)."""
+    results = body.get("result")
+    if not isinstance(results, list) or not results:
+        raise MalformedResponse(
+            f"nanonets: the answer has no result list ({redact.clip(repr(body), 120)})",
+            service="nanonets",
+        )
+    failed = [
+        r
+        for r in results
+        if isinstance(r, dict) and str(r.get("message", "Success")).lower() != "success"
+    ]
+    if failed:
+        raise RemoteRejected(
+            f"nanonets could not process {name}: {failed[0].get('message')}",
+            service="nanonets",
+        )
+    return results
 
 
 def flatten(results: list[Any]) -> list[Any]:

@@ -55,6 +55,7 @@ import httpx
 from .. import redact
 from ..errors import (
     CredentialsError,
+    DocinboxError,
     DocumentTooLarge,
     MalformedResponse,
     ModelNotFound,
@@ -290,40 +291,9 @@ class Parsio(Service):
                 else POLL_FIRST
             )
             return Accepted({"doc_id": doc_id, "poll_interval": interval}, poll_after=interval)
-        if status == "parsed":
-            raise MalformedResponse(
-                f"parsio: document {doc_id} is parsed but the answer carries no parsed data",
-                service=self.name,
-            )
-        if status == "quota":
-            raise QuotaExceeded(
-                f"parsio: the account's credits are used up; {doc.name} waits in the "
-                "mailbox with status quota",
-                service=self.name,
-                hint="Parsio's credits renew monthly (or upgrade the plan); docinbox asks "
-                "again every hour, or at once after `docinbox retry`.",
-            )
-        if status == "exception":
-            checkpoint(doc.job_id, {"doc_id": None, "upload": None})
-            raise TransientError(
-                f"parsio: parsing {doc.name} met an error on Parsio's side (status "
-                "exception); sending it again",
-                service=self.name,
-                resubmit=True,
-            )
-        if status in ("fail", "skipped"):
+        if status in ("exception", "fail", "skipped"):
             checkpoint(doc.job_id, {"doc_id": None, "upload": None})  # a retry uploads anew
-            said = "could not parse" if status == "fail" else "skipped"
-            raise RemoteRejected(
-                f"parsio {said} {doc.name} (status {status})",
-                service=self.name,
-                hint="Check the mailbox's parser in the Parsio app (does it take this kind "
-                "of document?), then `docinbox retry` it.",
-            )
-        raise MalformedResponse(
-            f"parsio: document {doc_id} has an unknown status {redact.clip(repr(status), 40)}",
-            service=self.name,
-        )
+        raise state_error(status, doc, doc_id)
 
     # ------------------------------------------------------------------ lost answers
 
@@ -351,7 +321,6 @@ class Parsio(Service):
         """The mailbox's document that carries *token* in its ``__meta__``: its outcome;
         Accepted while a candidate is too young to tell (its parsed JSON, which holds
         ``__meta__``, is not there yet); None when no document can be it."""
-        mailbox = self._mailbox(doc)
         since = float(doc.remote.get("uploaded_at") or self.clock.now())
         params = {
             "q": doc.name,
@@ -362,17 +331,7 @@ class Parsio(Service):
         undecided = False
         quota = None
         for page in range(1, SEARCH_PAGES + 1):
-            response = await self._get(
-                f"/mailboxes/{quote(mailbox, safe='')}/docs", params={**params, "page": str(page)}
-            )
-            listing = self._check(response, doc)
-            items = listing.get("docs") if isinstance(listing, dict) else listing
-            if not isinstance(items, list):
-                raise MalformedResponse(
-                    f"parsio: the mailbox's document list is not a list "
-                    f"({redact.clip(repr(listing), 80)})",
-                    service=self.name,
-                )
+            items, more = await self._listing(doc, {**params, "page": str(page)})
             for item in items:
                 candidate = doc_id_of(item)
                 if candidate is None or created_before(item, since - CLOCK_SLACK):
@@ -399,7 +358,7 @@ class Parsio(Service):
                     undecided = True
                 elif status == "quota":
                     quota = candidate
-            if not (isinstance(listing, dict) and listing.get("hasNextPage")):
+            if not more:
                 break
         if undecided:
             interval = min(POLL_CAP, float(doc.remote.get("poll_interval") or POLL_FIRST) * 1.5)
@@ -413,6 +372,21 @@ class Parsio(Service):
             )
         return None
 
+    async def _listing(
+        self, doc: SourceDocument, params: Mapping[str, str]
+    ) -> tuple[list[Any], bool]:
+        """One page of the mailbox's documents, and whether there is a next one."""
+        mailbox = quote(self._mailbox(doc), safe="")
+        listing = self._check(await self._get(f"/mailboxes/{mailbox}/docs", params=params), doc)
+        items = listing.get("docs") if isinstance(listing, dict) else listing
+        if not isinstance(items, list):
+            raise MalformedResponse(
+                f"parsio: the mailbox's document list is not a list "
+                f"({redact.clip(repr(listing), 80)})",
+                service=self.name,
+            )
+        return items, bool(isinstance(listing, dict) and listing.get("hasNextPage"))
+
     # ------------------------------------------------------------------ answers
 
     async def _get(self, path: str, params: Mapping[str, str] | None = None) -> httpx.Response:
@@ -421,44 +395,86 @@ class Parsio(Service):
         )
 
     def _check(self, response: httpx.Response, doc: SourceDocument) -> Any:
-        """The JSON body of a 2xx answer; an error for the others."""
-        status = response.status_code
-        said = http.describe_body(response)
-        if status in (401, 403):
-            raise CredentialsError(
-                f"parsio rejected the API key (HTTP {status} {said})",
-                service=self.name,
-                status=status,
-            )
-        if status == 402:
-            raise QuotaExceeded(
-                f"parsio: the plan's credits are used up (HTTP 402 {said})",
-                service=self.name,
-                status=402,
-            )
-        if status == 413:
-            raise DocumentTooLarge(
-                f"{doc.name} ({doc.size / MB:.1f} MB) is larger than Parsio takes (HTTP 413)",
-                hint="Compress or split it, or lower services.parsio.sync_max_bytes so it "
-                "goes through the asynchronous upload.",
-                service=self.name,
-            )
-        if status == 404:
-            raise ModelNotFound(
-                f"parsio: mailbox {self._mailbox(doc)!r} not found (HTTP 404 {said})",
-                service=self.name,
-                status=404,
-                hint="Check services.parsio.mailbox_id (the id in the mailbox's address in "
-                "the Parsio app) and base_url.",
-            )
-        if status >= 400:
-            raise RemoteRejected(
-                f"parsio refused {doc.name}: HTTP {status} {said}", service=self.name, status=status
-            )
-        return http.json_body(response, service=self.name)
+        return answer_body(response, doc, self._mailbox(doc))
 
 
 # ---------------------------------------------------------------------- Parsio's shapes
+
+
+def answer_body(response: httpx.Response, doc: SourceDocument, mailbox: str) -> Any:
+    """The JSON body of a 2xx answer; an error for the others."""
+    status = response.status_code
+    said = http.describe_body(response)
+    if status in (401, 403):
+        raise CredentialsError(
+            f"parsio rejected the API key (HTTP {status} {said})",
+            service="parsio",
+            status=status,
+        )
+    if status == 402:
+        raise QuotaExceeded(
+            f"parsio: the plan's credits are used up (HTTP 402 {said})",
+            service="parsio",
+            status=402,
+        )
+    if status == 413:
+        raise DocumentTooLarge(
+            f"{doc.name} ({doc.size / MB:.1f} MB) is larger than Parsio takes (HTTP 413)",
+            hint="Compress or split it, or lower services.parsio.sync_max_bytes so it "
+            "goes through the asynchronous upload.",
+            service="parsio",
+        )
+    if status == 404:
+        raise ModelNotFound(
+            f"parsio: mailbox {mailbox!r} not found (HTTP 404 {said})",
+            service="parsio",
+            status=404,
+            hint="Check services.parsio.mailbox_id (the id in the mailbox's address in "
+            "the Parsio app) and base_url.",
+        )
+    if status >= 400:
+        raise RemoteRejected(
+            f"parsio refused {doc.name}: HTTP {status} {said}", service="parsio", status=status
+        )
+    return http.json_body(response, service="parsio")
+
+
+def state_error(status: str | None, doc: SourceDocument, doc_id: str) -> DocinboxError:
+    """What a document's final status other than ``parsed`` (with its data) means:
+    ``quota`` pauses the service, ``exception`` is worth a new upload, ``fail`` and
+    ``skipped`` are the document's."""
+    if status == "parsed":
+        return MalformedResponse(
+            f"parsio: document {doc_id} is parsed but the answer carries no parsed data",
+            service="parsio",
+        )
+    if status == "quota":
+        return QuotaExceeded(
+            f"parsio: the account's credits are used up; {doc.name} waits in the "
+            "mailbox with status quota",
+            service="parsio",
+            hint="Parsio's credits renew monthly (or upgrade the plan); docinbox asks "
+            "again every hour, or at once after `docinbox retry`.",
+        )
+    if status == "exception":
+        return TransientError(
+            f"parsio: parsing {doc.name} met an error on Parsio's side (status "
+            "exception); sending it again",
+            service="parsio",
+            resubmit=True,
+        )
+    if status in ("fail", "skipped"):
+        said = "could not parse" if status == "fail" else "skipped"
+        return RemoteRejected(
+            f"parsio {said} {doc.name} (status {status})",
+            service="parsio",
+            hint="Check the mailbox's parser in the Parsio app (does it take this kind "
+            "of document?), then `docinbox retry` it.",
+        )
+    return MalformedResponse(
+        f"parsio: document {doc_id} has an unknown status {redact.clip(repr(status), 40)}",
+        service="parsio",
+    )
 
 
 def doc_id_of(body: Any) -> str | None:
