@@ -112,26 +112,13 @@ def _admit(
     def refuse(error: DocumentError, at: os.stat_result = st) -> Refused:
         return Refused(rel_path, location, at.st_size, at.st_mtime_ns, error)
 
-    target = st
-    if stat.S_ISLNK(st.st_mode):
-        try:
-            target = os.stat(location)
-        except FileNotFoundError:
-            if not os.path.lexists(location):
-                return None  # the link itself went away
-            return refuse(
-                UnsupportedDocument(
-                    f"{name} is a symbolic link to something that does not exist", hint=LINK_HINT
-                )
-            )
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                return refuse(
-                    UnsupportedDocument(f"{name} is a symbolic link that loops", hint=LINK_HINT)
-                )
-            return refuse(os_error(exc, name))
-    elif stat.S_ISDIR(st.st_mode):
+    if stat.S_ISDIR(st.st_mode):
         return None  # the watcher walks folders itself
+    target = _follow(location, name) if stat.S_ISLNK(st.st_mode) else st
+    if target is None:
+        return None  # the link itself went away
+    if isinstance(target, DocumentError):
+        return refuse(target)
     if stat.S_ISDIR(target.st_mode):
         return refuse(UnsupportedDocument(f"{name} is a symbolic link to a folder", hint=LINK_HINT))
     if not stat.S_ISREG(target.st_mode):
@@ -158,6 +145,23 @@ def _admit(
     except OSError as exc:  # sha256_of maps its own; this keeps admit() total regardless
         return refuse(os_error(exc, name))
     return Admitted(rel_path, location, digest, size, mtime_ns)
+
+
+def _follow(location: str, name: str) -> os.stat_result | DocumentError | None:
+    """What a symbolic link leads to; its error when it leads nowhere; None when the
+    link itself is gone."""
+    try:
+        return os.stat(location)
+    except FileNotFoundError:
+        if not os.path.lexists(location):
+            return None
+        return UnsupportedDocument(
+            f"{name} is a symbolic link to something that does not exist", hint=LINK_HINT
+        )
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return UnsupportedDocument(f"{name} is a symbolic link that loops", hint=LINK_HINT)
+        return os_error(exc, name)
 
 
 def _inside(location: str, rel_path: str, inbox: Path, followed_link: bool) -> bool:
