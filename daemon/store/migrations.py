@@ -218,6 +218,23 @@ MIGRATIONS: list[tuple[int, str | Callable[[sqlite3.Connection], None]]] = [
         );
         """,
     ),
+    (
+        7,
+        """
+        -- Migration 5's index on parent_id also matched "parent_id IS NULL" (every
+        -- document), and SQLite, with no statistics, took it for every status query: a
+        -- walk through the whole history, four times a second (bench, 2026-12-01:
+        -- 35 ms a snapshot with 10,000 documents done).  Parts are found by their
+        -- parent, never by its absence.
+        DROP INDEX jobs_parent;
+        CREATE INDEX jobs_parent ON jobs (parent_id, part) WHERE parent_id IS NOT NULL;
+        -- The latest finished documents (status, tray) without sorting the history.
+        CREATE INDEX jobs_updated ON jobs (updated_at);
+        -- Documents per state counted from the index alone.
+        DROP INDEX jobs_state;
+        CREATE INDEX jobs_state ON jobs (state, not_before, parent_id);
+        """,
+    ),
 ]
 
 

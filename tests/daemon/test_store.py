@@ -131,3 +131,40 @@ def test_transition_many_commits_the_good_moves_and_returns_the_stale(tmp_path: 
     store = open_store(tmp_path / "s.db")
     assert store.get(a.id).state is State.SUBMITTING and store.get(c.id).state is State.QUEUED
     assert [h["dst"] for h in store.history(a.id)] == ["queued", "submitting"]
+
+
+def test_status_queries_do_not_walk_the_history(tmp_path: Path) -> None:
+    """Bench, 2026-12-01: migration 5's parent index also matched ``parent_id IS NULL``,
+    so every status snapshot (four a second while busy) walked every document ever
+    processed, and the latest finished ones were sorted out of the whole history. The
+    plans SQLite chooses for what ``docinbox status`` and the tray ask must use the state
+    and update-time indexes."""
+    from daemon.status import build_snapshot
+
+    store = open_store(tmp_path / "s.db")
+    store.add_many(
+        [
+            dict(rel_path=f"d{i}.pdf", location=f"/in/d{i}.pdf", sha256=f"{i}", size=1, mtime_ns=1)
+            for i in range(50)
+        ]
+    )
+    conn = sqlite3.connect(tmp_path / "s.db")
+    conn.execute("UPDATE jobs SET state = 'done' WHERE id % 2 = 0")
+    conn.commit()
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    build_snapshot(store, 0.0)
+    store._conn.set_trace_callback(None)
+    plans = {}
+    for sql in statements:
+        if sql.startswith("SELECT") and "FROM jobs" in sql:
+            plan = " | ".join(r[3] for r in store._conn.execute("EXPLAIN QUERY PLAN " + sql))
+            plans[sql] = plan
+    assert plans, statements
+    for sql, plan in plans.items():
+        assert "jobs_parent" not in plan, (sql, plan)
+        assert "SCAN jobs" not in plan or "INDEX" in plan, (sql, plan)
+        if "ORDER BY updated_at DESC" in sql:
+            assert "jobs_updated" in plan and "TEMP B-TREE" not in plan, (sql, plan)
+        if "GROUP BY state" in sql:
+            assert "COVERING INDEX jobs_state" in plan, (sql, plan)

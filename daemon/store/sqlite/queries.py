@@ -89,7 +89,10 @@ class Queries(Connection):
         params: list[Any] = []
         if states is not None:
             states = tuple(states)
-            sql += f" AND state IN ({placeholders(states)})"
+            # Newest first: walk the updated_at index back from now ("+state" keeps
+            # SQLite from sorting every document of those states instead).
+            column = "+state" if newest_first else "state"
+            sql += f" AND {column} IN ({placeholders(states)})"
             params += [str(s) for s in states]
         if hide_dismissed:
             sql += f" AND NOT {self._dismissed()}"
