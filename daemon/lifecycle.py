@@ -58,6 +58,8 @@ log = logging.getLogger("docinbox")
 
 #: A stop gives steps under way this long to finish.
 STOP_GRACE = 5.0
+#: How long the start waits for the inspection helper before it says "watching".
+WARM_WAIT = 5.0
 
 
 class Daemon:
@@ -215,12 +217,16 @@ class Daemon:
         self.control.subscribe(requests.wake)
         for body in [*loops.bodies(), requests.watch]:
             self._spawn(body(), body.__name__)
-        self._spawn(asyncio.to_thread(rt.inspector.warm), "warm inspector")
+        warming = self._spawn(asyncio.to_thread(rt.inspector.warm), "warm inspector")
         if not self._once:
             self.desk = await desk.start(rt, self.control, self._spawn)
         rt.signals.all()
         self.watcher = loops.watcher = self._watcher(rt, loops)
         await asyncio.to_thread(self.watcher.start)
+        # "watching" means ready: a document dropped then is not kept waiting for the
+        # inspection helper to start (bench pickup: the first drops waited ~0.6 s).  A
+        # helper slow to start does not hold the daemon back for long.
+        await asyncio.wait({warming}, timeout=WARM_WAIT)
         if self._once:  # only now: the start-up scan has told what is pending
             self._spawn(loops.until_idle(), "once")
         log.info(
@@ -298,11 +304,12 @@ class Daemon:
             log.critical("%s; this daemon stops. %s", exc.message, exc.hint)
             self.stop()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(self._task_ended)
+        return task
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
         """A task that failed is a bug, logged; a state database that fails (damaged,

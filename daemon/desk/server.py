@@ -27,7 +27,7 @@ log = logging.getLogger("docinbox")
 #: Where the running desk is, for ``docinbox dashboard``: ``{"url", "pid"}``.
 URL_KEY = "dashboard:url"
 
-Spawn = Callable[[Coroutine[Any, Any, None], str], None]
+Spawn = Callable[[Coroutine[Any, Any, None], str], object]
 
 
 def split_listen(listen: str) -> tuple[str, int]:
