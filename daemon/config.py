@@ -559,19 +559,7 @@ def _services(
         base_url = _get(s, where, "base_url", str, spec.base_url).rstrip("/")
         if real and not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"{where}.base_url: expected an http(s) URL, got {base_url!r}")
-        values: dict[str, Any] = {}
-        for key, (kind, f) in own.items():
-            meta = f.metadata
-            default: Any = None if f.default is dataclasses.MISSING else f.default
-            if kind is int:
-                value = _int(s, where, key, default, minimum=meta.get("minimum"))
-            elif kind is float:
-                value = _number(s, where, key, default, minimum=meta.get("minimum") or 0.0)
-            else:
-                value = _get(s, where, key, kind, default)
-            if real and meta.get("required") and not value:
-                raise ConfigError(f"{where}.{key}: required ({meta.get('help') or 'no default'})")
-            values[key] = value
+        values = _own_values(s, where, own, real=real)
         out[name] = spec.settings(
             name=name,
             base_url=base_url,
@@ -583,6 +571,31 @@ def _services(
             **values,
         )
     return out
+
+
+def _own_values(
+    s: Mapping[str, Any],
+    where: str,
+    own: Mapping[str, tuple[type, dataclasses.Field[Any]]],
+    *,
+    real: bool,
+) -> dict[str, Any]:
+    """A service's own keys, each checked by its declared type and bounds; a required one
+    must be set for a real run."""
+    values: dict[str, Any] = {}
+    for key, (kind, f) in own.items():
+        meta = f.metadata
+        default: Any = None if f.default is dataclasses.MISSING else f.default
+        if kind is int:
+            value = _int(s, where, key, default, minimum=meta.get("minimum"))
+        elif kind is float:
+            value = _number(s, where, key, default, minimum=meta.get("minimum") or 0.0)
+        else:
+            value = _get(s, where, key, kind, default)
+        if real and meta.get("required") and not value:
+            raise ConfigError(f"{where}.{key}: required ({meta.get('help') or 'no default'})")
+        values[key] = value
+    return values
 
 
 def _own_fields(cls: type[ServiceSettings]) -> dict[str, tuple[type, dataclasses.Field[Any]]]:

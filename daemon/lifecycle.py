@@ -58,7 +58,9 @@ log = logging.getLogger("docinbox")
 
 #: A stop gives steps under way this long to finish.
 STOP_GRACE = 5.0
-#: How long the start waits for the inspection helper before it says "watching".
+#: How long the start waits for the inspection helper before it says "watching": a
+#: document dropped then does not wait for it (bench pickup: the first drops waited
+#: ~0.6 s), and a helper slow to start does not hold the daemon back for long.
 WARM_WAIT = 5.0
 
 
@@ -223,10 +225,7 @@ class Daemon:
         rt.signals.all()
         self.watcher = loops.watcher = self._watcher(rt, loops)
         await asyncio.to_thread(self.watcher.start)
-        # "watching" means ready: a document dropped then is not kept waiting for the
-        # inspection helper to start (bench pickup: the first drops waited ~0.6 s).  A
-        # helper slow to start does not hold the daemon back for long.
-        await asyncio.wait({warming}, timeout=WARM_WAIT)
+        await asyncio.wait({warming}, timeout=WARM_WAIT)  # "watching" means ready
         if self._once:  # only now: the start-up scan has told what is pending
             self._spawn(loops.until_idle(), "once")
         log.info(

@@ -175,33 +175,8 @@ def derive(
     document done in 100 ms still shows on the icon.
     """
     problems = problems_of(snap)
-    if snap.starting:
-        kind = Kind.WORKING
-    elif problems:
-        kind = Kind.ERROR
-    elif snap.paused_until is not None:
-        kind = Kind.PAUSED
-    elif any(s.condition == "retrying" for s in snap.services):
-        kind = Kind.RETRYING
-    elif snap.pending or busy:
-        kind = Kind.WORKING
-    elif snap.failed:
-        kind = Kind.ATTENTION
-    else:
-        kind = Kind.IDLE
-
-    badge: str | None
-    if kind is Kind.ERROR:
-        badge = "!"
-    elif kind is Kind.WORKING:
-        badge = badge_count(snap.pending) if snap.pending else None
-    elif kind is Kind.ATTENTION:
-        badge = badge_count(snap.failed)
-    elif kind in (Kind.RETRYING, Kind.PAUSED) and snap.pending:
-        badge = badge_count(snap.pending)
-    else:
-        badge = None
-
+    kind = _kind(snap, problems, busy=busy)
+    badge = _badge(kind, snap)
     line = _summary(kind, snap, problems, now, stopping)
     tooltip = truncate(f"docinbox: {line}")
     status_line = truncate(line[:1].upper() + line[1:], 80)
@@ -214,6 +189,36 @@ def derive(
         menu=menu,
         problems=problems,
     )
+
+
+def _kind(snap: StatusSnapshot, problems: Sequence[Problem], *, busy: bool) -> Kind:
+    """The icon's state, by the priority :func:`derive` states."""
+    if snap.starting:
+        return Kind.WORKING
+    if problems:
+        return Kind.ERROR
+    if snap.paused_until is not None:
+        return Kind.PAUSED
+    if any(s.condition == "retrying" for s in snap.services):
+        return Kind.RETRYING
+    if snap.pending or busy:
+        return Kind.WORKING
+    if snap.failed:
+        return Kind.ATTENTION
+    return Kind.IDLE
+
+
+def _badge(kind: Kind, snap: StatusSnapshot) -> str | None:
+    """The count drawn on the icon: what waits, what failed, or "!" for an error."""
+    if kind is Kind.ERROR:
+        return "!"
+    if kind is Kind.WORKING:
+        return badge_count(snap.pending) if snap.pending else None
+    if kind is Kind.ATTENTION:
+        return badge_count(snap.failed)
+    if kind in (Kind.RETRYING, Kind.PAUSED) and snap.pending:
+        return badge_count(snap.pending)
+    return None
 
 
 def recent_entry(doc: DocumentSummary) -> MenuEntry:
