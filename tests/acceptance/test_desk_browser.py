@@ -100,6 +100,21 @@ def row_named(name: str, state: str = "done") -> Callable[[WebDriver], WebElemen
     return find
 
 
+def click_in(
+    find: Callable[[WebDriver], WebElement | None], selector: str
+) -> Callable[[WebDriver], bool]:
+    """A condition for :func:`until`: click *selector* in what *find* finds now."""
+
+    def click(driver: WebDriver) -> bool:
+        found = find(driver)
+        if found is None:
+            return False
+        found.find_element(By.CSS_SELECTOR, selector).click()
+        return True
+
+    return click
+
+
 def shoot(driver: WebDriver, name: str) -> None:
     folder = os.environ.get("DOCINBOX_SCREENSHOTS")
     if folder:
@@ -146,7 +161,8 @@ def test_a_receipt_is_seen_corrected_approved_searched_and_exported(
     shoot(browser, "desk-now.png")
 
     # opened, corrected, approved
-    row.find_element(By.CSS_SELECTOR, "a.doc-link").click()
+    # The Now view is live: the row found a moment ago may have been drawn again since.
+    until(browser, click_in(row_named("recibo.pdf"), "a.doc-link"), "recibo.pdf opened")
     total = until(
         browser,
         lambda d: d.find_element(By.CSS_SELECTOR, "input.field-input[data-label='total']"),
