@@ -45,8 +45,10 @@ POLL_MIN = 2.0
 POLL_FACTOR = 1.6
 POLL_MAX = 30.0
 IN_PROGRESS = frozenset({"waiting-file", "pending", "running", "converting"})
+
 #: MinerU's quotas renew at midnight in Beijing (UTC+8).
 _BEIJING = datetime.timezone(datetime.timedelta(hours=8))
+
 #: Error codes → docinbox errors.  Sources: seed 002's table, completed with -60017 to
 #: -60022 from the current official table (mineru.net/apiManage/docs) and the official
 #: SDK's mapping (opendatalab/MinerU-Ecosystem sdk/python/src/mineru/exceptions.py).
