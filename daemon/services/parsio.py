@@ -81,7 +81,7 @@ from .base import (
     each,
     same_host,
 )
-from .rawfiles import open_document, read_document, store_raw
+from .rawfiles import open_document, read_document, save_raw
 
 RAW_NAME = "document.json"
 MB = 1024 * 1024
@@ -215,7 +215,7 @@ class Parsio(Service):
                 service=self.name,
             )
         checkpoint(doc.job_id, {"doc_id": doc_id})
-        return self._outcome(doc, doc_id, body, response.content, checkpoint, polled=False)
+        return await self._outcome(doc, doc_id, body, response.content, checkpoint, polled=False)
 
     async def _upload(
         self, doc: SourceDocument, mailbox: str, token: str, sync: bool
@@ -264,9 +264,9 @@ class Parsio(Service):
                 resubmit=True,
             )
         body = self._check(response, doc)
-        return self._outcome(doc, str(doc_id), body, response.content, checkpoint)
+        return await self._outcome(doc, str(doc_id), body, response.content, checkpoint)
 
-    def _outcome(
+    async def _outcome(
         self,
         doc: SourceDocument,
         doc_id: str,
@@ -280,7 +280,7 @@ class Parsio(Service):
         Parsio works on it, the service paused on ``quota``, the document's error else."""
         status = status_of(body)
         if status == "parsed" and parsed_of(body) is not None:
-            store_raw(doc, RAW_NAME, content)
+            await save_raw(doc, RAW_NAME, content)
             return Received({"doc_id": doc_id, "mailbox_id": self._mailbox(doc)})
         if status in PENDING or (not polled and status in (None, "parsed")):
             # An upload's answer that names the document but not its state (a bare id),
@@ -351,7 +351,9 @@ class Parsio(Service):
                 if meta is not None:
                     if meta.get("upload") == token:
                         checkpoint(doc.job_id, {"doc_id": candidate})
-                        return self._outcome(doc, candidate, body, response.content, checkpoint)
+                        return await self._outcome(
+                            doc, candidate, body, response.content, checkpoint
+                        )
                     continue
                 status = status_of(body)
                 if status in PENDING:
