@@ -1,11 +1,12 @@
 """Past the page limit (issue 16): a long real PDF split, sent in parts and merged.
 
-One running daemon, the mock in its own process at its defaults (MinerU takes 200 pages
-a file); a short document first (the baseline: the whole path warmed up, peak RSS
-read), then a document of the same real manual at a few lengths, one after the other:
+The mock in its own process at its defaults (MinerU takes 200 pages a file); per length
+a daemon of its own, a short document first (the baseline: the whole path warmed up,
+peak RSS read), then a document of the same real manual at that length:
 each is split into parts of 200 pages, sent to MinerU, merged into one result folder.
-Per length: the time from the drop to ``done`` and the daemon's peak RSS (VmHWM) over
-the baseline — the goal is memory independent of page count, at most 50 MB over idle.
+Per length, each in a daemon of its own: the time from the drop to ``done`` and the
+daemon's peak RSS (VmHWM) over its idle baseline — the goal is memory independent of
+page count, at most 50 MB over idle.
 The mock's clock is moved on while it parses (a 200-page part takes minutes of its
 time), so the time is docinbox's own work: split, upload, poll, fetch, merge.
 """
@@ -79,24 +80,11 @@ def bench_split(args: argparse.Namespace, tmp: Path, row: Row, raw: dict[str, An
         t0 = time.monotonic()
         built[pages] = splitdoc.build(staging / f"book-{pages}.pdf", pages)
         print(f"    built {pages} pages in {time.monotonic() - t0:.1f} s", flush=True)
-    warm = splitdoc.build(staging / "warm.pdf", 4)
-    with Mock() as mock:
-        cfg = C.write_config(tmp / "split", mock.url, routes=ROUTES)
-        daemon = C.start_daemon(cfg)
-        try:
-            wait_until(lambda: C.log_says(cfg, "watching "), 60, 0.05, "the daemon to start")
-            _through(mock, cfg, daemon.pid, warm, "warm.pdf")
-            time.sleep(1)  # the warm-up's last writes settle before the baseline is read
-            idle = C.proc_status(daemon.pid)
-            runs = [_through(mock, cfg, daemon.pid, built[p], f"book-{p}.pdf") for p in lengths]
-        finally:
-            stop(daemon)
-    raw["split"] = {"idle": idle, "runs": runs}
-    previous = idle["VmHWM"]
+    runs = [_fresh(tmp, pages, built[pages], staging) for pages in lengths]
+    raw["split"] = {"runs": runs}
+    previous = None
     for pages, run in zip(lengths, runs, strict=True):
-        over = (run["status"]["VmHWM"] - idle["VmHWM"]) / 1024
-        grew = (run["status"]["VmHWM"] - previous) / 1024
-        previous = run["status"]["VmHWM"]
+        over = (run["status"]["VmHWM"] - run["idle"]["VmHWM"]) / 1024
         row(
             "split",
             f"{pages} pages → {run['parts']} part(s): drop → done",
@@ -113,5 +101,26 @@ def bench_split(args: argparse.Namespace, tmp: Path, row: Row, raw: dict[str, An
             "MB",
             "≤ 50",
             over <= 50,
-            f"idle HWM {idle['VmHWM'] / 1024:.0f} MB; +{grew:.1f} MB over the shorter one",
+            f"idle HWM {run['idle']['VmHWM'] / 1024:.0f} MB"
+            + ("" if previous is None else f"; {over - previous:+.1f} MB against the shorter one"),
         )
+        previous = over
+
+
+def _fresh(tmp: Path, pages: int, book: Path, staging: Path) -> dict[str, Any]:
+    """*book* through a daemon of its own, after a short warm-up document: its peak is
+    this length's alone (a daemon that parsed a shorter one first keeps that one's
+    high-water mark and freed-but-kept heap in its figure)."""
+    warm = splitdoc.build(staging / f"warm-{pages}.pdf", 4)
+    with Mock() as mock:
+        cfg = C.write_config(tmp / f"split-{pages}", mock.url, routes=ROUTES)
+        daemon = C.start_daemon(cfg)
+        try:
+            wait_until(lambda: C.log_says(cfg, "watching "), 60, 0.05, "the daemon to start")
+            _through(mock, cfg, daemon.pid, warm, "warm.pdf")
+            time.sleep(1)  # the warm-up's last writes settle before the baseline is read
+            idle = C.proc_status(daemon.pid)
+            run = _through(mock, cfg, daemon.pid, book, f"book-{pages}.pdf")
+        finally:
+            stop(daemon)
+    return {**run, "idle": idle}

@@ -7,7 +7,8 @@ replaces its older copy — then normalized by its service as any result is, and
 
 - ``document.md``: the parts' Markdown in page order, links into a part's output
   rebased onto its folder (``raw/images/x.jpg`` → ``raw/part-002/images/x.jpg``: two
-  parts' images never collide);
+  parts' images never collide); written to a file part by part, so the daemon holds one
+  part's text at a time whatever the document's length;
 - ``fields`` and ``tables``: in page order, ``page`` in the original's numbering (a
   part written as a file of its own numbers from 0: its first page is added);
 - the service's own merged files beside the parts' folders (``Service.merged_raw``:
@@ -37,6 +38,9 @@ from .writer import Folder
 #: What an unreadable stored answer looks like, as opposed to a bug in normalizing it.
 UNREADABLE = (OSError, ValueError, UnicodeDecodeError, zipfile.BadZipFile, KeyError)
 RAW = "raw"
+#: The merged Markdown, written part by part beside the staged ``raw/`` (one part's text
+#: in memory at a time), moved into the result folder as ``document.md``.
+MERGED_MARKDOWN = "merged.md"
 
 # ![alt](target "title") and <img src="target">, as in the services' Markdown.
 _MD_LINK = re.compile(r"(!?\[[^\]]*\]\(\s*<?)(raw/)")
@@ -87,22 +91,25 @@ def folder(
 ) -> Folder:
     """The merged result folder of *parent*, its raw output staged in *stage*."""
     outputs = gather(stage, parts, parent)
-    markdown: list[str] = []
+    markdown = stage.parent / MERGED_MARKDOWN
     fields: list[Mapping[str, Any]] = []
     tables: list[Mapping[str, Any]] = []
     listed: list[dict[str, Any]] = []
-    for part, output in zip(parts, outputs, strict=True):
-        normalized = _normalize(service, part, output, parent)
-        markdown.append(rebase(normalized.markdown, output.folder).strip("\n"))
-        fields += [_renumber(f, output.offset) for f in normalized.fields]
-        tables += [_renumber(t, output.offset) for t in normalized.tables]
-        listed.append(
-            {
-                "pages": [part.job.first_page, part.job.last_page],
-                "remote": dict(normalized.remote),
-                "raw": f"{RAW}/{output.folder}",
-            }
-        )
+    with markdown.open("w", encoding="utf-8", errors="backslashreplace", newline="") as md:
+        for index, (part, output) in enumerate(zip(parts, outputs, strict=True)):
+            normalized = _normalize(service, part, output, parent)
+            md.write("\n\n" if index else "")
+            md.write(rebase(normalized.markdown, output.folder).strip("\n"))
+            fields += [_renumber(f, output.offset) for f in normalized.fields]
+            tables += [_renumber(t, output.offset) for t in normalized.tables]
+            listed.append(
+                {
+                    "pages": [part.job.first_page, part.job.last_page],
+                    "remote": dict(normalized.remote),
+                    "raw": f"{RAW}/{output.folder}",
+                }
+            )
+        md.write("\n")
     for stale in stage.glob("merged_*"):
         stale.unlink()
     service.merged_raw(outputs, stage)
@@ -114,7 +121,7 @@ def folder(
         "tables": tables,
         "markdown": "document.md",
     }
-    return Folder(name, parent.id, result, "\n\n".join(markdown) + "\n", stage)
+    return Folder(name, parent.id, result, markdown, stage)
 
 
 def gather(stage: Path, parts: Sequence[Part], parent: Job) -> list[PartOutput]:

@@ -52,6 +52,16 @@ def _copy_tree(src: Path, dst: Path) -> None:
             shutil.copyfile(entry, dst / entry.name)
 
 
+def _move_file(src: Path, dst: Path) -> None:
+    try:
+        os.rename(src, dst)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.copyfile(src, dst)  # another file system
+        src.unlink()
+
+
 def _walk(root: Path, files: list[Path], dirs: list[Path]) -> None:
     """Collect what a moved-in tree needs fsynced (files first, each folder after its
     content); links are removed — never carry a link out of a service's output."""
@@ -84,7 +94,9 @@ class Folder:
     name: str
     job_id: int
     result: Mapping[str, Any]
-    markdown: str
+    #: The Markdown, or a file holding it (a merged document's, written part by part so
+    #: its text is never in memory whole): moved in like *raw_dir*.
+    markdown: str | Path
     raw_dir: Path | None = None
     #: *raw_dir* belongs to another result (a duplicate's): copy it, never move it.
     copy_raw: bool = False
@@ -211,12 +223,13 @@ class OutboxWriter:
         if s.tmp.exists():
             shutil.rmtree(s.tmp)  # a crash left it half-written
         s.tmp.mkdir()
-        for name, data in (
-            ("result.json", _json_bytes(s.folder.result)),
-            ("document.md", s.folder.markdown.encode("utf-8", "backslashreplace")),
-        ):
-            (s.tmp / name).write_bytes(data)
-            s.files.append(s.tmp / name)
+        (s.tmp / "result.json").write_bytes(_json_bytes(s.folder.result))
+        markdown = s.folder.markdown
+        if isinstance(markdown, Path):
+            _move_file(markdown, s.tmp / "document.md")
+        else:
+            (s.tmp / "document.md").write_bytes(markdown.encode("utf-8", "backslashreplace"))
+        s.files += [s.tmp / "result.json", s.tmp / "document.md"]
         raw = s.folder.raw_dir
         if raw is not None and raw.is_dir() and s.folder.copy_raw:
             _copy_tree(raw, s.tmp / "raw")

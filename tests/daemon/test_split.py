@@ -14,6 +14,7 @@ import pytest
 from daemon import router, sniff
 from daemon.errors import CorruptDocument, DocumentTooComplex, DocumentTooLarge, TooManyPages
 from daemon.outbox import merge
+from daemon.outbox.writer import OutboxWriter
 from daemon.pipeline.split import Span, compact, part_name, part_options, plan
 from daemon.services import mineru_result
 from daemon.services.base import PartOutput, SourceDocument
@@ -269,6 +270,58 @@ def test_gather_moves_each_answer_once_and_a_newer_copy_wins(tmp_path: Path) -> 
     (stored / "full.md").write_text("fetched again")
     merge.gather(stage, [item], _job())
     assert (stage / "part-001" / "full.md").read_text() == "fetched again"
+
+
+class _Mineru:
+    """The two things the merge asks of a service, as MinerU does them."""
+
+    name = "mineru"
+
+    def normalize(self, raw: Path, doc: SourceDocument) -> Any:
+        return mineru_result.normalize(raw, {"batch_id": f"b{doc.job_id}"})
+
+    def merged_raw(self, parts: list[PartOutput], target: Path) -> list[str]:
+        return mineru_result.merge_content_lists(parts, target)
+
+
+def test_a_merged_document_is_written_part_by_part_and_can_be_merged_again(
+    tmp_path: Path,
+) -> None:
+    """document.md is streamed to a file beside the staged answers (one part's text in
+    memory at a time) and moved in; a write that fails leaves every part staged, so the
+    next attempt merges again to the same folder."""
+    parent = _job(parts=3, service="mineru")
+    items = []
+    for n, text in enumerate(["\n# one\n![](raw/images/a.jpg)\n", "two \udcff", "\n\nthree"], 1):
+        job = _job(id=10 + n, parent_id=1, part=n, first_page=n, last_page=n, service="mineru")
+        stored = tmp_path / "work" / str(job.id) / "raw"
+        _content(stored, [{"type": "text", "text": f"p{n}", "page_idx": 0}])
+        (stored / "full.md").write_text(text, errors="surrogateescape")
+        items.append(merge.Part(job, _doc(job, tmp_path, 1), stored, True))
+    stage = tmp_path / "work" / "1" / "raw"
+    expected = "# one\n![](raw/part-001/images/a.jpg)\n\ntwo \ufffd\n\nthree\n"
+    writer = OutboxWriter(tmp_path / "outbox", fsync=False)
+    (tmp_path / "outbox" / "book").mkdir(parents=True)  # the name was taken meanwhile
+    folder = merge.folder("book", parent, {"name": "book.pdf"}, _Mineru(), items, stage)
+    assert isinstance(folder.markdown, Path)
+    assert folder.markdown.read_text() == expected
+    (taken,) = writer.write_many([folder])
+    assert isinstance(taken, FileExistsError) and (stage / "part-003" / "full.md").is_file()
+    again = merge.folder("book (2)", parent, {"name": "book.pdf"}, _Mineru(), items, stage)
+    (written,) = writer.write_many([again])
+    assert written == tmp_path / "outbox" / "book (2)"
+    assert (written / "document.md").read_text() == expected
+    assert [
+        p["raw"] for p in json.loads((written / "result.json").read_text())["source"]["parts"]
+    ] == [
+        "raw/part-001",
+        "raw/part-002",
+        "raw/part-003",
+    ]
+    assert (
+        json.loads((written / "raw" / "merged_content_list.json").read_text())[2]["page_idx"] == 2
+    )
+    assert not list((tmp_path / "work" / "1").iterdir())  # nothing left behind
 
 
 # --- progress -----------------------------------------------------------------------------
