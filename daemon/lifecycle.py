@@ -49,7 +49,7 @@ from .scheduler import Scheduler
 from .servers import daemonhttp
 from .servers.files import FileServer
 from .services import Service, ServiceContext
-from .settings import Settings
+from .settings import Folders, Settings
 from .status import build_snapshot
 from .store import State, Store, open_store
 from .watcher import IgnoreRules, InboxWatcher
@@ -182,9 +182,7 @@ class Daemon:
 
     async def _start(self) -> None:
         f = self.settings.folders
-        for folder in (f.inbox, f.outbox, f.failed, f.archive, f.state.parent):
-            if folder is not None:
-                folder.mkdir(parents=True, exist_ok=True)
+        _make_folders(f)
         self.lock()
         self.store = store = open_store(f.state, clock=self.clock)
         if self._start_mock:
@@ -365,3 +363,11 @@ class Daemon:
             self.notifications = None
         if self.store is not None:
             log.info("stopped")
+
+
+def _make_folders(f: Folders) -> None:
+    """The configured folders made if missing, so that a fresh configuration runs with no
+    set-up step (there is no archive folder when originals are deleted)."""
+    for folder in (f.inbox, f.outbox, f.failed, f.archive, f.state.parent):
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
