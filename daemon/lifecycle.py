@@ -24,7 +24,7 @@ import logging
 import os
 import random
 import threading
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ import httpx
 
 from . import embedded, reload, sniff
 from . import services as registry
-from .actions import DaemonControl, Requests
+from .actions import DaemonControl, Reload, Requests
 from .clock import Clock, SystemClock
 from .desk import server as desk
 from .errors import AlreadyRunning, StoreError
@@ -212,9 +212,7 @@ class Daemon:
             on_done=self._task_ended,
         )
         self.control.attach(self._loop, rt)
-        requests = Requests(store, os.getpid(), stop=self.stop, reload=self._reload)
-        requests.forget_stale()
-        self.control.subscribe(requests.wake)
+        requests = _take_requests(store, self.control, stop=self.stop, reload=self._reload)
         for body in [*loops.bodies(), requests.watch]:
             self._spawn(body(), body.__name__)
         warming = self._spawn(asyncio.to_thread(rt.inspector.warm), "warm inspector")
@@ -371,3 +369,14 @@ def _make_folders(f: Folders) -> None:
     for folder in (f.inbox, f.outbox, f.failed, f.archive, f.state.parent):
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
+
+
+def _take_requests(
+    store: Store, control: DaemonControl, *, stop: Callable[[], None], reload: Reload
+) -> Requests:
+    """This process's taker of stop and reload requests: those left for a process that
+    has stopped are dropped, and it looks again whenever the daemon publishes a status."""
+    requests = Requests(store, os.getpid(), stop=stop, reload=reload)
+    requests.forget_stale()
+    control.subscribe(requests.wake)
+    return requests
