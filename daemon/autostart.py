@@ -527,6 +527,16 @@ def _install_linux(command: list[str], config: Path, host: Host, method: Method)
         )
         return _write_desktop_entry(command, config, host, report)
 
+    _write_systemd_unit(command, config, host, report)
+    if host.run is None:
+        report.notes.append(f"not enabled (--no-enable); to enable it: {ENABLE_COMMAND}")
+        return report
+    return _enable_unit(host, session, reason, report)
+
+
+def _write_systemd_unit(command: list[str], config: Path, host: Host, report: Report) -> None:
+    """The unit written in place of any earlier way of starting docinbox, so that it
+    never starts twice."""
     path = systemd_unit_path(host)
     for link in _enablement_links(host):  # e.g. WantedBy=default.target of old versions
         link.unlink()
@@ -536,9 +546,10 @@ def _install_linux(command: list[str], config: Path, host: Host, method: Method)
     if _remove_desktop_entry(host, Report()):
         report.notes.append(f"removed the XDG autostart entry {desktop_entry_path(host)}")
 
-    if host.run is None:
-        report.notes.append(f"not enabled (--no-enable); to enable it: {ENABLE_COMMAND}")
-        return report
+
+def _enable_unit(host: Host, session: bool | None, reason: str | None, report: Report) -> Report:
+    """Enabled (and started, inside a graphical session) when the user manager can be
+    reached; from elsewhere the user is told the command to run in the session."""
     if session is None:
         report.warnings.append(
             "could not enable it now: the systemd user manager is not reachable from "

@@ -24,7 +24,7 @@ import logging
 import os
 import random
 import threading
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ import httpx
 
 from . import embedded, reload, sniff
 from . import services as registry
-from .actions import DaemonControl, Requests
+from .actions import DaemonControl, Reload, Requests
 from .clock import Clock, SystemClock
 from .desk import server as desk
 from .errors import AlreadyRunning, StoreError
@@ -49,7 +49,7 @@ from .scheduler import Scheduler
 from .servers import daemonhttp
 from .servers.files import FileServer
 from .services import Service, ServiceContext
-from .settings import Settings
+from .settings import Folders, Settings
 from .status import build_snapshot
 from .store import State, Store, open_store
 from .watcher import IgnoreRules, InboxWatcher
@@ -182,9 +182,7 @@ class Daemon:
 
     async def _start(self) -> None:
         f = self.settings.folders
-        for folder in (f.inbox, f.outbox, f.failed, f.archive, f.state.parent):
-            if folder is not None:
-                folder.mkdir(parents=True, exist_ok=True)
+        _make_folders(f)
         self.lock()
         self.store = store = open_store(f.state, clock=self.clock)
         if self._start_mock:
@@ -214,9 +212,7 @@ class Daemon:
             on_done=self._task_ended,
         )
         self.control.attach(self._loop, rt)
-        requests = Requests(store, os.getpid(), stop=self.stop, reload=self._reload)
-        requests.forget_stale()
-        self.control.subscribe(requests.wake)
+        requests = _take_requests(store, self.control, stop=self.stop, reload=self._reload)
         for body in [*loops.bodies(), requests.watch]:
             self._spawn(body(), body.__name__)
         warming = self._spawn(asyncio.to_thread(rt.inspector.warm), "warm inspector")
@@ -365,3 +361,22 @@ class Daemon:
             self.notifications = None
         if self.store is not None:
             log.info("stopped")
+
+
+def _make_folders(f: Folders) -> None:
+    """The configured folders made if missing, so that a fresh configuration runs with no
+    set-up step (there is no archive folder when originals are deleted)."""
+    for folder in (f.inbox, f.outbox, f.failed, f.archive, f.state.parent):
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+def _take_requests(
+    store: Store, control: DaemonControl, *, stop: Callable[[], None], reload: Reload
+) -> Requests:
+    """This process's taker of stop and reload requests: those left for a process that
+    has stopped are dropped, and it looks again whenever the daemon publishes a status."""
+    requests = Requests(store, os.getpid(), stop=stop, reload=reload)
+    requests.forget_stale()
+    control.subscribe(requests.wake)
+    return requests

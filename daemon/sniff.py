@@ -294,14 +294,37 @@ def _sha256_file(path: str) -> str:
 
 
 def _pdf_pages(fh: BinaryIO, name: str) -> int:
+    from pypdf.errors import LimitReachedError
+
+    reader = _open_pdf(fh, name)
+    try:
+        _decrypt(reader, name)
+        pages = _count_pages(reader)
+    except DocumentError:
+        raise
+    except LimitReachedError as exc:
+        raise DocumentTooComplex(
+            f"{name} exceeds the PDF reader's safety limits: {_brief(exc)}"
+        ) from exc
+    except Exception as exc:
+        raise _pdf_error(exc, name) from exc
+    if pages < 1:
+        raise CorruptDocument(f"{name} has no pages")
+    if pages > MAX_PAGES:
+        raise DocumentTooComplex(f"{name} claims {pages} pages; docinbox reads at most {MAX_PAGES}")
+    return pages
+
+
+def _open_pdf(fh: BinaryIO, name: str) -> Any:
+    """pypdf's reader on a whole file; what it cannot open is the document's error: an
+    encryption it does not know is told apart from damage, the fixes differ."""
     import pypdf  # imported here: start-up stays fast for those who never see a PDF
-    from pypdf.errors import DependencyError, LimitReachedError
 
     _require_eof_marker(fh, name)
     fh.seek(0)
     try:
         # An open file, not a path: given a path pypdf reads the whole file into memory.
-        reader = pypdf.PdfReader(fh, strict=False)
+        return pypdf.PdfReader(fh, strict=False)
     except NotImplementedError as exc:
         # pypdf knows only the Standard (password) security handler; it refuses the others
         # while reading the trailer (pypdf/_encryption.py, Encryption.read).
@@ -319,32 +342,25 @@ def _pdf_pages(fh: BinaryIO, name: str) -> int:
         raise CorruptDocument(f"{name} is not a readable PDF: {_brief(exc)}") from exc
     except Exception as exc:
         raise _pdf_error(exc, name) from exc
+
+
+def _decrypt(reader: Any, name: str) -> None:
+    """An encrypted PDF opened with the empty password, as a viewer does: the pages of
+    one with only an owner password can be counted (and parsed)."""
+    from pypdf.errors import DependencyError
+
+    if not reader.is_encrypted:
+        return
     try:
-        if reader.is_encrypted:
-            try:
-                # An owner password alone (no user password) still opens.
-                opened = reader.decrypt("")
-            except (NotImplementedError, DependencyError) as exc:
-                raise EncryptedDocument(
-                    f"{name} uses an encryption docinbox cannot open: {_brief(exc)}",
-                    hint=UNSUPPORTED_ENCRYPTION_HINT,
-                ) from exc
-            if not opened:
-                raise EncryptedDocument(f"{name} is password-protected")
-        pages = _count_pages(reader)
-    except DocumentError:
-        raise
-    except LimitReachedError as exc:
-        raise DocumentTooComplex(
-            f"{name} exceeds the PDF reader's safety limits: {_brief(exc)}"
+        # An owner password alone (no user password) still opens.
+        opened = reader.decrypt("")
+    except (NotImplementedError, DependencyError) as exc:
+        raise EncryptedDocument(
+            f"{name} uses an encryption docinbox cannot open: {_brief(exc)}",
+            hint=UNSUPPORTED_ENCRYPTION_HINT,
         ) from exc
-    except Exception as exc:
-        raise _pdf_error(exc, name) from exc
-    if pages < 1:
-        raise CorruptDocument(f"{name} has no pages")
-    if pages > MAX_PAGES:
-        raise DocumentTooComplex(f"{name} claims {pages} pages; docinbox reads at most {MAX_PAGES}")
-    return pages
+    if not opened:
+        raise EncryptedDocument(f"{name} is password-protected")
 
 
 def _count_pages(reader: Any) -> int:

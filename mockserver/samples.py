@@ -87,21 +87,7 @@ def table_pdf(
     contents: list[bytes] = []
     for n in range(1, pages_before + 1):
         contents.append(b"BT /F1 12 Tf 72 770 Td (Page %d) Tj ET" % n)
-    ops = [b"BT", b"/F1 12 Tf"]
-    y = 770
-    for line in before:
-        ops.append(b"1 0 0 1 72 %d Tm (%s) Tj" % (y, _latin1(_escape(line))))
-        y -= 20
-    for row in rows:
-        for col, cell in enumerate(row):
-            ops.append(b"1 0 0 1 %d %d Tm (%s) Tj" % (72 + 150 * col, y, _latin1(_escape(cell))))
-        y -= 20
-    y -= 10
-    for line in after:
-        ops.append(b"1 0 0 1 72 %d Tm (%s) Tj" % (y, _latin1(_escape(line))))
-        y -= 20
-    ops.append(b"ET")
-    contents.append(b"\n".join(ops))
+    contents.append(_table_page(rows, before, after))
     kids = []
     for stream in contents:
         content = add(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
@@ -118,6 +104,28 @@ def table_pdf(
         len(kids),
     )
     return _serialize(objects, catalog, None, 0)
+
+
+def _table_page(
+    rows: Sequence[Sequence[str]], before: Sequence[str], after: Sequence[str]
+) -> bytes:
+    """The table page's content stream: one text run per cell, placed by its own text
+    matrix, so that the columns exist only as x positions, as in an exported table."""
+    ops = [b"BT", b"/F1 12 Tf"]
+    y = 770
+    for line in before:
+        ops.append(b"1 0 0 1 72 %d Tm (%s) Tj" % (y, _latin1(_escape(line))))
+        y -= 20
+    for row in rows:
+        for col, cell in enumerate(row):
+            ops.append(b"1 0 0 1 %d %d Tm (%s) Tj" % (72 + 150 * col, y, _latin1(_escape(cell))))
+        y -= 20
+    y -= 10
+    for line in after:
+        ops.append(b"1 0 0 1 72 %d Tm (%s) Tj" % (y, _latin1(_escape(line))))
+        y -= 20
+    ops.append(b"ET")
+    return b"\n".join(ops)
 
 
 def _serialize(objects: list[bytes], catalog: int, info: int | None, padding: int) -> bytes:

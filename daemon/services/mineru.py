@@ -354,16 +354,6 @@ class MineruFamily(Service):
 
     # ------------------------------------------------------------------ polling
 
-    def _waiting(
-        self, remote: Mapping[str, Any], signature: str, entry: Mapping[str, Any] | None = None
-    ) -> Accepted:
-        interval = answers.interval(remote, signature)
-        new = dict(remote)
-        new.update(
-            poll_interval=interval, progress=signature, service_state=answers.progress(entry or {})
-        )
-        return Accepted(new, poll_after=interval)
-
     def _not_found(self, doc: SourceDocument, since_key: str) -> Outcome:
         """``-60012`` right after submitting: not yet visible; later: lost for good."""
         since = doc.remote.get(since_key) or doc.remote.get("submitted_at")
@@ -417,7 +407,7 @@ class MineruFamily(Service):
                 continue
             state = entry.get("state")
             if state in answers.IN_PROGRESS:
-                outcomes[doc.job_id] = self._waiting(doc.remote, signature, entry)
+                outcomes[doc.job_id] = _waiting(doc.remote, signature, entry)
             elif state == "done":
                 done.append((doc, entry))
             elif state == "failed":
@@ -489,7 +479,7 @@ class MineruFamily(Service):
         data = answers.data(body, "state")
         state = data["state"]
         if state in answers.IN_PROGRESS:
-            return self._waiting(doc.remote, answers.signature([data]), data)
+            return _waiting(doc.remote, answers.signature([data]), data)
         if state == "done":
             markdown = data.get(self.task_markdown_field) if self.task_markdown_field else None
             return await self._collect(doc, data.get(self.task_zip_field), doc.remote, markdown)
@@ -720,6 +710,19 @@ async def in_batches_it_takes(
         if told is not None:
             smallest = told if smallest is None else min(smallest, told)
     return sent, errors, smallest
+
+
+def _waiting(
+    remote: Mapping[str, Any], signature: str, entry: Mapping[str, Any] | None = None
+) -> Accepted:
+    """Polled again later: sooner when the batch moved since the last poll (the
+    signature kept here tells), and with the service's progress for the desk."""
+    interval = answers.interval(remote, signature)
+    new = dict(remote)
+    new.update(
+        poll_interval=interval, progress=signature, service_state=answers.progress(entry or {})
+    )
+    return Accepted(new, poll_after=interval)
 
 
 async def collect(

@@ -210,29 +210,9 @@ class Dialect:
             return RemoteRejected(
                 text, service=svc, status=status, remote_code=str(code), hint=RETRY_LIMIT_HINT
             )
-        if number in DOCUMENT_CODES:
-            hint = "Split the document first." if number in (-60005, -60006) else None
-            return DOCUMENT_CODES[number](text, service=svc, hint=hint)
-        if number in TRANSIENT_CODES:
-            return ServerError(
-                text, service=svc, status=status, remote_code=str(code), resubmit=resubmit
-            )
-        if number == -60015:
-            return RemoteRejected(
-                text,
-                service=svc,
-                remote_code=str(code),
-                hint="The service could not convert the file; export it "
-                "as PDF and drop that instead.",
-            )
-        if number in REQUEST_BUG_CODES:
-            return RemoteRejected(
-                f"{text}: the service refused docinbox's request",
-                service=svc,
-                status=status,
-                remote_code=str(code),
-            )
-        return RemoteRejected(text, service=svc, status=status, remote_code=str(code))
+        return _shared_code_error(
+            number, str(code), text, service=svc, status=status, resubmit=resubmit
+        )
 
     def envelope(self, response: httpx.Response) -> dict[str, Any]:
         """The envelope of an API answer; auth failures and non-zero codes raise."""
@@ -278,6 +258,35 @@ class Dialect:
                 status=status,
             )
         return body
+
+
+def _shared_code_error(
+    number: int, code: str, text: str, *, service: str, status: int | None, resubmit: bool
+) -> DocinboxError:
+    """The error for a code that means the same in every dialect (the document's fault, a
+    passing fault, docinbox's request refused), so only the dialects' own codes differ."""
+    if number in DOCUMENT_CODES:
+        hint = "Split the document first." if number in (-60005, -60006) else None
+        return DOCUMENT_CODES[number](text, service=service, hint=hint)
+    if number in TRANSIENT_CODES:
+        return ServerError(
+            text, service=service, status=status, remote_code=code, resubmit=resubmit
+        )
+    if number == -60015:
+        return RemoteRejected(
+            text,
+            service=service,
+            remote_code=code,
+            hint="The service could not convert the file; export it as PDF and drop that instead.",
+        )
+    if number in REQUEST_BUG_CODES:
+        return RemoteRejected(
+            f"{text}: the service refused docinbox's request",
+            service=service,
+            status=status,
+            remote_code=code,
+        )
+    return RemoteRejected(text, service=service, status=status, remote_code=code)
 
 
 def batch_options(doc: SourceDocument) -> dict[str, Any]:

@@ -172,7 +172,7 @@ class Nanonets(Service):
         model = self._model(doc)
         asynchronous = self._asynchronous(doc)
         response = await self._send(doc, model, {"async": "true"} if asynchronous else None)
-        body = self._check(response)
+        body = _answer(response, self.settings.model_id)
         if asynchronous:
             remote = self._remote(flatten(body.get("result") or []), model)
             if not remote["request_file_id"]:
@@ -257,7 +257,7 @@ class Nanonets(Service):
             )
             if response.status_code == 404:
                 continue  # this path does not know the file: try the other one
-            body = self._check(response)
+            body = _answer(response, self.settings.model_id)
             return await self._prediction(doc, body, response.content, file_id, model, which)
         return self._file_not_found(doc, file_id)
 
@@ -305,40 +305,6 @@ class Nanonets(Service):
             hint="The file was deleted on the Nanonets dashboard, or the model id changed; "
             "drop the document into the inbox again to send it anew.",
         )
-
-    def _check(self, response: httpx.Response) -> dict[str, Any]:
-        status = response.status_code
-        if status in (401, 403):
-            raise CredentialsError(
-                f"nanonets rejected the API key (HTTP {status} {http.describe_body(response)})",
-                service=self.name,
-                status=status,
-            )
-        if status == 402:
-            raise QuotaExceeded(
-                "nanonets: the plan's free calls are used up (HTTP 402)",
-                service=self.name,
-                status=402,
-            )
-        if status == 404:
-            raise ModelNotFound(
-                f"nanonets: model {self.settings.model_id!r} not found (HTTP 404)",
-                service=self.name,
-                status=404,
-            )
-        if status >= 400:
-            raise RemoteRejected(
-                f"nanonets refused the document: HTTP {status} {http.describe_body(response)}",
-                service=self.name,
-                status=status,
-            )
-        body = http.json_body(response, service=self.name)
-        if not isinstance(body, dict):
-            raise MalformedResponse(
-                f"nanonets: expected a JSON object, got {redact.clip(repr(body), 80)}",
-                service=self.name,
-            )
-        return body
 
     async def review(
         self,
@@ -390,7 +356,7 @@ class Nanonets(Service):
                 hint="The file was deleted on the Nanonets dashboard; the correction stays "
                 "in docinbox's result only.",
             )
-        self._check(response)
+        _answer(response, self.settings.model_id)
 
     @staticmethod
     def _remote(results: list[Any], model: str) -> dict[str, Any]:
@@ -407,6 +373,43 @@ class Nanonets(Service):
             tables=tables,
             markdown=render_extraction(doc.name, fields, tables),
         )
+
+
+def _answer(response: httpx.Response, model_id: str) -> dict[str, Any]:
+    """An answer's JSON object, its error status as docinbox's error: a 404 here is the
+    model (a review's 404 is the file, see ``_check_review``), a 402 the plan's calls."""
+    status = response.status_code
+    if status in (401, 403):
+        raise CredentialsError(
+            f"nanonets rejected the API key (HTTP {status} {http.describe_body(response)})",
+            service="nanonets",
+            status=status,
+        )
+    if status == 402:
+        raise QuotaExceeded(
+            "nanonets: the plan's free calls are used up (HTTP 402)",
+            service="nanonets",
+            status=402,
+        )
+    if status == 404:
+        raise ModelNotFound(
+            f"nanonets: model {model_id!r} not found (HTTP 404)",
+            service="nanonets",
+            status=404,
+        )
+    if status >= 400:
+        raise RemoteRejected(
+            f"nanonets refused the document: HTTP {status} {http.describe_body(response)}",
+            service="nanonets",
+            status=status,
+        )
+    body = http.json_body(response, service="nanonets")
+    if not isinstance(body, dict):
+        raise MalformedResponse(
+            f"nanonets: expected a JSON object, got {redact.clip(repr(body), 80)}",
+            service="nanonets",
+        )
+    return body
 
 
 def sync_results(body: dict[str, Any], name: str) -> list[Any]:

@@ -322,12 +322,7 @@ class Parsio(Service):
         Accepted while a candidate is too young to tell (its parsed JSON, which holds
         ``__meta__``, is not there yet); None when no document can be it."""
         since = float(doc.remote.get("uploaded_at") or self.clock.now())
-        params = {
-            "q": doc.name,
-            # The day before: Parsio's dates may be in another time zone than ours.
-            "from": time.strftime("%Y-%m-%d", time.gmtime(since - 86400)),
-            "per_page": str(SEARCH_PER_PAGE),
-        }
+        params = _search_params(doc.name, since)
         undecided = False
         quota = None
         for page in range(1, SEARCH_PAGES + 1):
@@ -362,6 +357,11 @@ class Parsio(Service):
                     quota = candidate
             if not more:
                 break
+        return self._not_found(doc, undecided, quota)
+
+    def _not_found(self, doc: SourceDocument, undecided: bool, quota: str | None) -> Outcome | None:
+        """No listed document carries the token: yet it may be one still too young to
+        tell, or one the account had no credits for, so None only when neither is listed."""
         if undecided:
             interval = min(POLL_CAP, float(doc.remote.get("poll_interval") or POLL_FIRST) * 1.5)
             return Accepted({"poll_interval": interval}, poll_after=interval)
@@ -401,6 +401,16 @@ class Parsio(Service):
 
 
 # ---------------------------------------------------------------------- Parsio's shapes
+
+
+def _search_params(name: str, since: float) -> dict[str, str]:
+    """The mailbox search for a lost upload: its file name, from the day before."""
+    return {
+        "q": name,
+        # The day before: Parsio's dates may be in another time zone than ours.
+        "from": time.strftime("%Y-%m-%d", time.gmtime(since - 86400)),
+        "per_page": str(SEARCH_PER_PAGE),
+    }
 
 
 def answer_body(response: httpx.Response, doc: SourceDocument, mailbox: str) -> Any:

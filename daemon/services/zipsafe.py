@@ -113,16 +113,7 @@ def extract(
             _fsync(path)
         for path in sorted(folders, key=lambda p: len(p.parts), reverse=True):
             _fsync_dir(path)
-        replaced = dest.exists()
-        if replaced:
-            os.replace(dest, old)  # aside, so a failed rename below can put it back
-        try:
-            os.replace(tmp, dest)
-        except OSError:
-            if replaced:
-                with contextlib.suppress(OSError):
-                    os.replace(old, dest)
-            raise
+        _swap_in(tmp, dest, old)
         _fsync_dir(folder)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -131,6 +122,21 @@ def extract(
         raise
     shutil.rmtree(old, ignore_errors=True)
     return [dest / p.relative_to(tmp) for p in written]
+
+
+def _swap_in(tmp: Path, dest: Path, old: Path) -> None:
+    """*tmp* renamed to *dest*, an earlier *dest* moved to *old* first: should the rename
+    fail, the earlier result is put back rather than lost."""
+    replaced = dest.exists()
+    if replaced:
+        os.replace(dest, old)  # aside, so a failed rename below can put it back
+    try:
+        os.replace(tmp, dest)
+    except OSError:
+        if replaced:
+            with contextlib.suppress(OSError):
+                os.replace(old, dest)
+        raise
 
 
 def _fsync(path: Path) -> None:
@@ -279,14 +285,7 @@ async def download(
     before the rename into place, and its folder after.
     """
     part = dest.with_name(dest.name + ".part")
-    try:
-        request = client.build_request("GET", url)
-    except httpx.InvalidURL as exc:
-        raise MalformedResponse(
-            f"{service}: the result link is not a URL: {exc}", service=service
-        ) from exc
-    deadline = http.deadline_for(request)
-    request.extensions = {**request.extensions, "trace": deadline.trace}
+    request, deadline = _timed_request(client, url, service)
     progress = _Progress()
     try:
         async with deadline:
@@ -295,12 +294,7 @@ async def download(
                 await _receive(response, part, max_bytes, service, deadline, progress)
             finally:
                 await response.aclose()
-        with _disk(dest.parent, "store the result"):
-            if durable:
-                _fsync(part)
-            os.replace(part, dest)
-            if durable:
-                _fsync_dir(dest.parent)
+        _store(part, dest, durable=durable)
     except TimeoutError as exc:
         if not deadline.expired():
             raise
@@ -313,6 +307,33 @@ async def download(
         with contextlib.suppress(OSError):
             part.unlink()
     return progress.received
+
+
+def _timed_request(
+    client: httpx.AsyncClient, url: str, service: str | None
+) -> tuple[httpx.Request, http.Deadline]:
+    """The GET for *url* and the deadline that watches it: the link comes from the
+    service, so one that is not even a URL is the service's fault (MalformedResponse)."""
+    try:
+        request = client.build_request("GET", url)
+    except httpx.InvalidURL as exc:
+        raise MalformedResponse(
+            f"{service}: the result link is not a URL: {exc}", service=service
+        ) from exc
+    deadline = http.deadline_for(request)
+    request.extensions = {**request.extensions, "trace": deadline.trace}
+    return request, deadline
+
+
+def _store(part: Path, dest: Path, *, durable: bool) -> None:
+    """The finished ``.part`` renamed to *dest*; fsynced around the rename when *dest* is
+    a result itself, so a power cut cannot leave it half there."""
+    with _disk(dest.parent, "store the result"):
+        if durable:
+            _fsync(part)
+        os.replace(part, dest)
+        if durable:
+            _fsync_dir(dest.parent)
 
 
 class _Progress:

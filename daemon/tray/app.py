@@ -23,7 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from types import FrameType
+from types import FrameType, ModuleType
 from typing import Any
 
 from daemon.control import Control, StatusSnapshot
@@ -54,6 +54,16 @@ def latin1_title(text: str) -> str:
     return text.translate(_ASCII_FALLBACK).encode("latin-1", "replace").decode("latin-1")
 
 
+def _load_backend(name: str | None) -> tuple[ModuleType, str]:
+    """The first backend that loads, and its name; xorg is refused up front when no
+    system tray runs on the display, where its icon could not dock."""
+    module = backends.load(name)
+    loaded = backends.backend_name(module)
+    if loaded == "xorg" and not has_system_tray():
+        raise backends.TrayUnavailable(f"no system tray on display {os.environ.get('DISPLAY', '')}")
+    return module, loaded
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
@@ -81,12 +91,7 @@ class TrayApp:
         self._finished: int | None = None  # done + failed at the last look (started daemon)
         self._busy_until = -math.inf
         self.refresh_seconds = refresh_seconds
-        module = backends.load(backend)
-        self.backend_name = backends.backend_name(module)
-        if self.backend_name == "xorg" and not has_system_tray():
-            raise backends.TrayUnavailable(
-                f"no system tray on display {os.environ.get('DISPLAY', '')}"
-            )
+        module, self.backend_name = _load_backend(backend)
         self._title: Callable[[str], str] = (
             latin1_title if self.backend_name == "xorg" else (lambda text: text)
         )
@@ -102,10 +107,7 @@ class TrayApp:
         self.actions = Actions(
             control, opener=opener, on_quit=self._mark_stopping, on_change=self.wake
         )
-        snap = self._snapshot()
-        self._daemon_starting = snap.starting
-        self._track_work(snap)
-        self.state = self._derive(snap)
+        self.state = self._look()
         self.icon: Any = module.Icon(
             "docinbox",
             icon=render(self.state.kind, self.state.badge),
@@ -128,6 +130,14 @@ class TrayApp:
         except Exception as exc:  # a front end must not take the daemon down
             log.debug("tray: snapshot failed: %s", exc)
             return StatusSnapshot(problem=f"status unavailable: {_one_line(exc)}")
+
+    def _look(self) -> TrayState:
+        """The state to show now; also notes whether the daemon is still starting (the
+        update loop looks more often then) and holds the working state after work."""
+        snap = self._snapshot()
+        self._daemon_starting = snap.starting
+        self._track_work(snap)
+        return self._derive(snap)
 
     def _derive(self, snap: StatusSnapshot) -> TrayState:
         return derive(
@@ -157,10 +167,7 @@ class TrayApp:
     def refresh(self) -> TrayState:
         """Re-read the snapshot; update icon/tooltip/menu if they changed.  (Notifications
         are not the tray's: daemon.notify sends them, tray or no tray.)"""
-        snap = self._snapshot()
-        self._daemon_starting = snap.starting
-        self._track_work(snap)
-        new = self._derive(snap)
+        new = self._look()
         with self._ui_lock:
             if self._closed:
                 return new

@@ -483,13 +483,7 @@ def build(
     ``<name>/<parse_dir>/``, files named by *name*) or ``mineru-api-flat`` (under
     ``<name>/``); *numbering*: ``restart`` or ``original`` ``page_idx`` (module doc)."""
     image_name = image_name_for(origin, doc.kind) if doc.kind in ("png", "jpg") else None
-    if layout_name == "mineru-api":
-        folder, prefix, md_name, middle = f"{name}/{parse_dir}/", name, f"{name}.md", "_middle"
-    elif layout_name == "mineru-api-flat":
-        folder, prefix, md_name, middle = f"{name}/", name, f"{name}.md", "_middle"
-    else:
-        folder, prefix, md_name, middle = "", result_id, "full.md", ""
-    middle_name = f"{prefix}_middle.json" if middle else "layout.json"
+    folder, prefix, md_name, middle_name = _names(layout_name, result_id, name, parse_dir)
     tmp = out.with_name(out.name + ".part")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(folder + md_name, markdown(doc, image_name, result_id))
@@ -511,17 +505,55 @@ def build(
             f"{folder}{prefix}_model.json", json.dumps(model(doc, numbering), ensure_ascii=False)
         )
         zf.write(origin, f"{folder}{prefix}_origin.{doc.kind}", zipfile.ZIP_STORED)
-        if image_name:
-            zf.write(origin, f"{folder}images/{image_name}", zipfile.ZIP_STORED)
-        for entry in entries:
-            if entry["type"] == "table":
-                zf.writestr(f"{folder}{entry['img_path']}", BLANK_JPEG)
-        formats = set(extra_formats)
-        if "docx" in formats:
-            zf.writestr(folder + "full.docx", _docx(doc, image_name))
-        if "html" in formats:
-            zf.writestr(folder + "full.html", _html(doc, image_name))
-        if "latex" in formats:
-            zf.writestr(folder + "full.tex", _latex(doc, image_name))
+        _write_images(zf, folder, origin, image_name, entries)
+        _write_extra_formats(zf, folder, extra_formats, doc, image_name)
     tmp.replace(out)
     return out
+
+
+def _names(
+    layout_name: str, result_id: str, name: str, parse_dir: str
+) -> tuple[str, str, str, str]:
+    """(folder, file prefix, Markdown name, middle JSON name) in *layout_name*: the cloud
+    names files by the result id, ``mineru-api`` by the document (module doc)."""
+    if layout_name == "mineru-api":
+        folder, prefix, md_name, middle = f"{name}/{parse_dir}/", name, f"{name}.md", "_middle"
+    elif layout_name == "mineru-api-flat":
+        folder, prefix, md_name, middle = f"{name}/", name, f"{name}.md", "_middle"
+    else:
+        folder, prefix, md_name, middle = "", result_id, "full.md", ""
+    middle_name = f"{prefix}_middle.json" if middle else "layout.json"
+    return folder, prefix, md_name, middle_name
+
+
+def _write_images(
+    zf: zipfile.ZipFile,
+    folder: str,
+    origin: Path,
+    image_name: str | None,
+    entries: list[dict[str, Any]],
+) -> None:
+    """The images the Markdown and content list point to, so that every link resolves:
+    an uploaded picture as itself, a blank crop per table."""
+    if image_name:
+        zf.write(origin, f"{folder}images/{image_name}", zipfile.ZIP_STORED)
+    for entry in entries:
+        if entry["type"] == "table":
+            zf.writestr(f"{folder}{entry['img_path']}", BLANK_JPEG)
+
+
+def _write_extra_formats(
+    zf: zipfile.ZipFile,
+    folder: str,
+    extra_formats: Iterable[str],
+    doc: Document,
+    image_name: str | None,
+) -> None:
+    """``full.docx`` / ``full.html`` / ``full.tex``: only those asked for (seed 002)."""
+    formats = set(extra_formats)
+    if "docx" in formats:
+        zf.writestr(folder + "full.docx", _docx(doc, image_name))
+    if "html" in formats:
+        zf.writestr(folder + "full.html", _html(doc, image_name))
+    if "latex" in formats:
+        zf.writestr(folder + "full.tex", _latex(doc, image_name))

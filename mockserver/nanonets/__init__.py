@@ -168,6 +168,10 @@ from .review import Review
 from .service import SERVICE, Nanonets
 from .training import Training
 
+#: The seed's prefix and the documented one.
+_OCR = "/api/v2/OCR/Model/{model_id}"
+_INF = "/api/v2/Inferences/Model/{model_id}"
+
 
 def routes(ctx: MockContext) -> list[BaseRoute]:
     """The Nanonets v2 routes on *ctx*: the documented ``/Inferences/Model/`` ones and the
@@ -175,11 +179,26 @@ def routes(ctx: MockContext) -> list[BaseRoute]:
     svc = Nanonets(ctx)
     ctx.state[SERVICE] = svc  # tests and the daemon's embedded mode can reach the state
     predict, review, train = Prediction(svc), Review(svc), Training(svc)
-    m = "/api/v2/OCR/Model/{model_id}"
-    inf = "/api/v2/Inferences/Model/{model_id}"
     return [
         Route("/api/v2/OCR/Model/", train.list_models, methods=["GET"], name="list_models"),
-        Route(m + "/", train.get_model, methods=["GET"], name="get_model"),
+        Route(_OCR + "/", train.get_model, methods=["GET"], name="get_model"),
+        *_prediction_routes(predict),
+        *_training_routes(train),
+        *_review_routes(review),
+        Route(
+            "/api/v2/OCR/files/{file_id}/{name}",
+            predict.original,
+            methods=["GET"],
+            name="signed_original",
+        ),
+    ]
+
+
+def _prediction_routes(predict: Prediction) -> list[Route]:
+    """Predicting and reading predictions back, on both APIs' paths (which of the two
+    polling paths answer is the ``poll_paths`` setting)."""
+    m, inf = _OCR, _INF
+    return [
         Route(m + "/LabelFile/", predict.label_file, methods=["POST"], name="label_file"),
         Route(m + "/LabelUrls/", predict.label_urls, methods=["POST"], name="label_urls"),
         Route(
@@ -208,9 +227,24 @@ def routes(ctx: MockContext) -> list[BaseRoute]:
             name="image_level_inferences",
         ),
         Route(m + "/getModelImages/", predict.model_images, methods=["GET"], name="model_images"),
+    ]
+
+
+def _training_routes(train: Training) -> list[Route]:
+    """Training images in and a training run: the seed's paths only."""
+    m = _OCR
+    return [
         Route(m + "/UploadFile/", train.upload_training_file, methods=["POST"], name="upload_file"),
         Route(m + "/UploadUrls/", train.upload_training_urls, methods=["POST"], name="upload_urls"),
         Route(m + "/Train/", train.train, methods=["POST"], name="train"),
+    ]
+
+
+def _review_routes(review: Review) -> list[Route]:
+    """Review: the documented verify/update/delete paths (the docs' heading and samples
+    disagree on verify: both served), then the seed's, which docinbox's desk uses."""
+    m, inf = _OCR, _INF
+    return [
         Route(
             inf + "/ImageLevelInferences/Verify/{file_id}",
             review.approve,
@@ -245,10 +279,4 @@ def routes(ctx: MockContext) -> list[BaseRoute]:
         Route(m + "/DeleteFile/{file_id}/", review.delete, methods=["DELETE"], name="delete_file"),
         Route(m + "/UpdateFile/{file_id}/", review.update, methods=["PATCH"], name="update_file"),
         Route(m + "/ExportFile/{file_id}/", review.export, methods=["POST"], name="export_file"),
-        Route(
-            "/api/v2/OCR/files/{file_id}/{name}",
-            predict.original,
-            methods=["GET"],
-            name="signed_original",
-        ),
     ]

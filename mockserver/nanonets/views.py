@@ -57,31 +57,8 @@ def result_entries(
         "request_metadata": rec.metadata,
         "rotation": 0,
     }
-    if not done:  # async acknowledgement
-        if not nested or svc.settings.get("async_ack") == "flat":
-            return [
-                {
-                    **base,
-                    "page": 0,
-                    "id": rec.pages[0].id if rec.pages else str(uuid.uuid4()),
-                    "prediction": [],
-                    "processing_type": "async",
-                    "size": rec.pages[0].size if rec.pages else {},
-                }
-            ]
-        pages = [
-            {
-                **base,
-                "page": page.number,
-                "id": page.id,
-                "filepath": image_path(rec, page),
-                "prediction": [],
-                "processing_type": "async",
-                "size": page.size,
-            }
-            for page in rec.pages
-        ]
-        return [{"message": "Success", "result": pages}]
+    if not done:
+        return _async_ack(svc, rec, base, nested=nested)
     kind = str(svc.settings.get("sync_processing_type") or "")
     return [
         {
@@ -96,6 +73,37 @@ def result_entries(
         }
         for page in rec.pages
     ]
+
+
+def _async_ack(
+    svc: Nanonets, rec: FileRecord, base: dict[str, Any], *, nested: bool
+) -> list[dict[str, Any]]:
+    """The async acknowledgement: no predictions yet, nested or flat as in
+    :func:`result_entries`."""
+    if not nested or svc.settings.get("async_ack") == "flat":
+        return [
+            {
+                **base,
+                "page": 0,
+                "id": rec.pages[0].id if rec.pages else str(uuid.uuid4()),
+                "prediction": [],
+                "processing_type": "async",
+                "size": rec.pages[0].size if rec.pages else {},
+            }
+        ]
+    pages = [
+        {
+            **base,
+            "page": page.number,
+            "id": page.id,
+            "filepath": image_path(rec, page),
+            "prediction": [],
+            "processing_type": "async",
+            "size": page.size,
+        }
+        for page in rec.pages
+    ]
+    return [{"message": "Success", "result": pages}]
 
 
 def page_view(svc: Nanonets, request: Request, rec: FileRecord, page: PageRecord) -> dict[str, Any]:

@@ -61,20 +61,7 @@ class Transitions(Connection):
             if not allowed(src, to):
                 raise StaleTransition(f"job {job_id}: {src} → {to} is not a transition")
         now = self.clock.now()
-        sets = {
-            k: (
-                json.dumps(v, sort_keys=True)
-                if k in JSON_COLUMNS
-                else storable(v)
-                if k in PATH_COLUMNS and isinstance(v, str)
-                else v
-            )
-            for k, v in changes.items()
-        }
-        sets["state"] = str(to)
-        sets["updated_at"] = now
-        if to in (State.DONE, State.FAILED):
-            sets.setdefault("finished_at", now)
+        sets = _columns(changes, to, now)
         assignments = ", ".join(f"{k} = :{k}" for k in sets)
         params = {**sets, "_id": job_id}
         params.update({f"_s{i}": str(s) for i, s in enumerate(expected)})
@@ -124,3 +111,24 @@ class Transitions(Connection):
                 f"({placeholders(ACTIVE)})",
                 (latest, latest, *map(str, ACTIVE)),
             ).rowcount
+
+
+def _columns(changes: Mapping[str, Any], to: State, now: float) -> dict[str, Any]:
+    """The columns one transition sets, each as the store keeps it (JSON as text, a path
+    with undecodable bytes as its bytes); a job that ends gets a finishing time if none
+    is given."""
+    sets = {
+        k: (
+            json.dumps(v, sort_keys=True)
+            if k in JSON_COLUMNS
+            else storable(v)
+            if k in PATH_COLUMNS and isinstance(v, str)
+            else v
+        )
+        for k, v in changes.items()
+    }
+    sets["state"] = str(to)
+    sets["updated_at"] = now
+    if to in (State.DONE, State.FAILED):
+        sets.setdefault("finished_at", now)
+    return sets
