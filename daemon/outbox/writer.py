@@ -172,24 +172,15 @@ class OutboxWriter:
             out.append(s.tmp)  # replaced by the target below
         renamed: list[_Staged] = []
         for s, sync_error in zip(staged, self._sync(staged), strict=True):
-            target = self.outbox / s.folder.name
             try:
                 if sync_error is not None:
                     raise sync_error
-                try:
-                    os.rename(s.tmp, target)
-                except OSError as exc:
-                    if os.path.lexists(target):
-                        raise FileExistsError(
-                            errno.EEXIST, "outbox folder exists", str(target)
-                        ) from exc
-                    raise
+                out[s.index] = self._rename(s)
             except OSError as exc:
                 self._discard(s)
                 out[s.index] = self._outcome(exc, s.folder)
                 continue
             renamed.append(s)
-            out[s.index] = target
         if renamed and self.fsync:
             try:
                 fsync_dir(self.outbox)
@@ -198,6 +189,17 @@ class OutboxWriter:
                 for s in renamed:
                     out[s.index] = self._host_error(exc, s.folder)
         return out
+
+    def _rename(self, s: _Staged) -> Path:
+        """The staged folder into place; FileExistsError when its name was taken since."""
+        target = self.outbox / s.folder.name
+        try:
+            os.rename(s.tmp, target)
+        except OSError as exc:
+            if os.path.lexists(target):
+                raise FileExistsError(errno.EEXIST, "outbox folder exists", str(target)) from exc
+            raise
+        return target
 
     def _host_error(self, exc: OSError, folder: Folder) -> HostError:
         err = host_error(exc, self.outbox, f"write the result folder {folder.name!r}")
