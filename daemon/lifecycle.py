@@ -215,13 +215,16 @@ class Daemon:
         requests = _take_requests(store, self.control, stop=self.stop, reload=self._reload)
         for body in [*loops.bodies(), requests.watch]:
             self._spawn(body(), body.__name__)
-        warming = self._spawn(asyncio.to_thread(rt.inspector.warm), "warm inspector")
+        # --once starts on what is there (the first inspection starts the helper): warming
+        # it would only hold up the exit of a run with nothing to do (close waits for it).
+        warming = None if self._once else self._spawn(asyncio.to_thread(rt.inspector.warm), "warm")
         if not self._once:
             self.desk = await desk.start(rt, self.control, self._spawn)
         rt.signals.all()
         self.watcher = loops.watcher = self._watcher(rt, loops)
         await asyncio.to_thread(self.watcher.start)
-        await asyncio.wait({warming}, timeout=WARM_WAIT)  # "watching" means ready
+        if warming is not None:  # "watching" means ready
+            await asyncio.wait({warming}, timeout=WARM_WAIT)
         if self._once:  # only now: the start-up scan has told what is pending
             self._spawn(loops.until_idle(), "once")
         log.info(

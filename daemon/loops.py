@@ -87,6 +87,7 @@ class Loops:
             self.prober,
             self.external,
             self.publisher,
+            self.rt.durable.flush,
         ]
 
     def offer(self, paths: list[Path]) -> None:

@@ -90,6 +90,7 @@ async def _finish(rt: Runtime, outcomes: Outcomes, jobs: list[Job]) -> None:
         if j.remote.get("same_as_job")
     }
     merges = _merges(rt, jobs)
+    await rt.durable.wait()  # "received" on disk before the original leaves the inbox
     try:
         results = await asyncio.to_thread(_write, rt, jobs, twins, merges)
     except Exception as exc:  # a bug: recorded on the documents, never a spin

@@ -322,6 +322,7 @@ class Outcomes:
         # A file that changed under us is no longer the one this job knew: leave it.
         location = None if job.error == DocumentVanished.code else Path(job.location)
         try:
+            await rt.durable.wait()  # "failing" on disk before the original moves
             moved = await asyncio.to_thread(
                 fail_original, location, job.rel_path, rt.folders.failed, error
             )

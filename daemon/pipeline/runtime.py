@@ -23,6 +23,7 @@ from ..retry import RetryPolicy
 from ..services import Service, SourceDocument
 from ..settings import Folders, Settings
 from ..store import Job, Store
+from ..store.durable import Durability
 from ..watcher import IgnoreRules
 
 
@@ -69,6 +70,11 @@ class Runtime:
     activity: str | None = None
     #: Services `--once` must not pause (a batch run fails documents instead of waiting).
     once: bool = False
+    #: The store's commits made durable, off the loop, before a side effect needs them.
+    durable: Durability = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.durable = Durability(self.store.sync, self.store.changes)
 
     @property
     def folders(self) -> Folders:

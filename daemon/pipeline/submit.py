@@ -67,6 +67,7 @@ async def submit(rt: Runtime, outcomes: Outcomes, service: Service, jobs: Sequen
     )
     rt.changed()
     docs = [rt.document(j) for j in started]
+    await rt.durable.wait()  # the intent on disk before the request
     try:
         answers = await service.submit(docs, checkpoint(rt))
     except DocinboxError as exc:  # the request for the whole batch failed
@@ -103,6 +104,7 @@ def checkpoint(rt: Runtime):  # type: ignore[no-untyped-def]
 
     def save(job_id: int, remote: Mapping[str, Any]) -> None:
         rt.store.checkpoint(job_id, remote)
+        rt.store.sync()  # on disk before the service's next request (rare: batch steps)
 
     return save
 

@@ -31,12 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
-import httpx
-
 from ..clock import Clock, SystemClock
 from ..errors import ConfigError, DocinboxError, InternalError
 from ..settings import Secret, ServiceSettings, ServiceSpec
 from . import http
+from .libs import httpx
 from .pacing import Pacer, Quota
 
 #: Seconds a reachability probe may take: it is one tiny request.

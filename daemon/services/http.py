@@ -30,8 +30,6 @@ from collections.abc import AsyncIterable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from .. import redact
 from ..errors import (
     AnswerTooLarge,
@@ -42,7 +40,7 @@ from ..errors import (
     RateLimited,
     ServerError,
 )
-from . import netstream
+from .libs import httpx
 from .pacing import Pacer, rate_hints
 from .proxies import check_proxy, redact_url
 
@@ -234,6 +232,8 @@ def proxies(
 
 def network_transport(limits: httpx.Limits, rules: Proxies) -> httpx.AsyncBaseTransport:
     """A direct pool, and one pool per proxy the rules name (none: just the direct one)."""
+    from . import netstream  # httpcore, imported when the first client is made
+
     direct = netstream.transport(limits)
     if not rules.by_scheme:
         return direct

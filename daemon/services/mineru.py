@@ -46,8 +46,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
-
 from .. import redact
 from ..errors import (
     DocinboxError,
@@ -79,6 +77,7 @@ from .base import (
     each,
     settled,
 )
+from .libs import httpx
 from .pacing import Quota
 from .rawfiles import open_document
 

@@ -19,8 +19,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from .. import redact
 from ..clock import Clock
 from ..errors import (
@@ -38,6 +36,7 @@ from ..errors import (
 )
 from . import http
 from .base import SourceDocument
+from .libs import httpx
 
 #: Adaptive polling: first interval, growth while nothing moves, and the cap.
 POLL_FIRST = 3.0

@@ -35,8 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from .. import redact
 from ..errors import (
     CredentialsError,
@@ -66,6 +64,7 @@ from .base import (
     each,
     same_host,
 )
+from .libs import httpx
 from .rawfiles import open_document, read_document, save_raw
 
 RAW_NAME = "response.json"

@@ -50,8 +50,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from .. import redact
 from ..errors import (
     CredentialsError,
@@ -81,6 +79,7 @@ from .base import (
     each,
     same_host,
 )
+from .libs import httpx
 from .rawfiles import open_document, read_document, save_raw
 
 RAW_NAME = "document.json"

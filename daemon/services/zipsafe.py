@@ -26,8 +26,6 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-import httpx
-
 from ..errors import (
     MalformedResponse,
     NetworkError,
@@ -38,6 +36,7 @@ from ..errors import (
 )
 from ..outbox.disk import host_error
 from . import http
+from .libs import httpx
 
 #: Defaults sized for MinerU: a 200 MB original is stored in the zip next to its images
 #: and JSON, so a few GB of output is the most an honest archive needs.

@@ -206,4 +206,14 @@ class Store(Protocol):
 
     def dismissed_ids(self) -> set[int]: ...
 
+    def changes(self) -> int:
+        """Rows changed since the store was opened (tells a sync whether it has work)."""
+        ...
+
+    def sync(self) -> None:
+        """Every commit so far made durable (blocking; it never touches the connection,
+        so a worker thread may call it while the loop goes on).  A shared store whose
+        commits are durable at once makes this a no-op."""
+        ...
+
     def close(self) -> None: ...

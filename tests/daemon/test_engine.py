@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -442,3 +443,52 @@ def test_a_stored_answer_lost_in_a_power_cut_is_fetched_again(
     assert len(nanonets_uploads(mock)) == uploads_before  # fetched, never sent again
     fetched = [e for e in mock.journal.entries() if e["method"] == "GET" and file_id in e["path"]]
     assert fetched
+
+
+def test_what_a_step_acts_on_is_on_disk_first(
+    workdir: Path, mock: MockContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits are not fsynced one by one (synchronous=NORMAL): before the request, the
+    state that says it was sent has been made durable, and before the original leaves
+    the inbox, the state that says the answer is stored (daemon/store/durable.py)."""
+    from daemon.pipeline import finish
+    from daemon.store.sqlite import SQLiteStore
+
+    db = workdir / "state" / "docinbox.db"
+    durable: dict[str, str] = {}  # each document's state as of the last fsync
+    readers: dict[int, SQLiteStore] = {}
+    real_sync = SQLiteStore.sync
+
+    def sync(self: SQLiteStore) -> None:
+        if self is readers.get(threading.get_ident()):
+            return  # the reader's own close
+        readers[threading.get_ident()] = reader = open_store(db, readonly=True)
+        try:  # what the fsync is about to cover
+            seen = {j.rel_path: str(j.state) for j in reader.jobs()}
+        finally:
+            reader.close()
+        real_sync(self)
+        durable.update(seen)
+
+    monkeypatch.setattr(SQLiteStore, "sync", sync)
+    seen_at_archive: list[str | None] = []
+    archive = finish.archive_original
+
+    def archive_original(*args: Any, **kwargs: Any) -> Any:
+        seen_at_archive.append(durable.get("recibo.pdf"))
+        return archive(*args, **kwargs)
+
+    monkeypatch.setattr(finish, "archive_original", archive_original)
+    seen_at_request: list[str | None] = []
+    app = create_app(mock)
+
+    async def service(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].endswith("/LabelFile/"):
+            seen_at_request.append(durable.get("recibo.pdf"))
+        await app(scope, receive, send)
+
+    (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
+    code, _ = run_once(workdir, mock, app=service)
+    assert code == 0 and seen_at_request == ["submitting"]
+    assert seen_at_archive == ["received"]
+    assert durable["recibo.pdf"] == "done"  # and the last state too, by the end

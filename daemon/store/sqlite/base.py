@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -21,15 +22,43 @@ class Connection:
     """One SQLite connection; the daemon's event loop is its only user (the lock guards
     tests and tools that read from another thread)."""
 
-    def __init__(self, conn: sqlite3.Connection, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, *, clock: Clock | None = None, wal: str | None = None
+    ) -> None:
         self._conn = conn
         self._lock = threading.RLock()
         self.clock = clock or SystemClock()
         self._tables: dict[str, bool] = {}
+        self._wal = wal  # the writer's: what sync() fsyncs
 
     def close(self) -> None:
+        self.sync()  # readers may keep SQLite from checkpointing (and syncing) at close
         with self._lock:
             self._conn.close()
+
+    def changes(self) -> int:
+        """Rows changed since the store was opened: whether a sync has anything to do."""
+        return self._conn.total_changes
+
+    def sync(self) -> None:
+        """Every commit made so far, durable: the WAL fsynced, as SQLite does at each commit
+        under ``synchronous=FULL`` (https://www.sqlite.org/wal.html: a transaction is
+        committed once its frames, the last marked as a commit, are in the WAL).
+        Blocking, and it never touches the connection: a worker thread calls it."""
+        if self._wal is None:
+            return
+        try:
+            fd = os.open(self._wal, os.O_RDONLY)
+        except FileNotFoundError:
+            return  # nothing written since the last checkpoint removed it
+        except OSError as exc:
+            raise _sync_error(exc) from exc
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise _sync_error(exc) from exc
+        finally:
+            os.close(fd)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -70,6 +99,18 @@ class Connection:
         if not rows:
             raise KeyError(job_id)
         return Job.from_row(rows[0])
+
+
+def wal_of(conn: sqlite3.Connection) -> str | None:
+    """The WAL file of the connection's database (None: in memory, or not in WAL mode)."""
+    rows = conn.execute("PRAGMA database_list").fetchall()
+    path = next((str(r[2]) for r in rows if r[1] == "main"), "")
+    mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+    return f"{path}-wal" if path and mode == "wal" else None
+
+
+def _sync_error(exc: OSError) -> StoreError:
+    return StoreError(f"cannot make the state database's last changes durable: {exc}")
 
 
 def store_error(exc: sqlite3.DatabaseError) -> StoreError:
