@@ -32,9 +32,11 @@ class Connection:
         self._wal = wal  # the writer's: what sync() fsyncs
 
     def close(self) -> None:
-        self.sync()  # readers may keep SQLite from checkpointing (and syncing) at close
-        with self._lock:
-            self._conn.close()
+        try:
+            self.sync()  # readers may keep SQLite from checkpointing (and syncing) at close
+        finally:  # a disk that refuses the fsync still gets the connection closed
+            with self._lock:
+                self._conn.close()
 
     def changes(self) -> int:
         """Rows changed since the store was opened: whether a sync has anything to do."""
