@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import logging
+import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType, TracebackType
 
 import uvicorn
@@ -18,6 +20,7 @@ from .core.context import MockContext
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class PortInUseError(OSError):
@@ -25,17 +28,16 @@ class PortInUseError(OSError):
 
 
 class _Server(uvicorn.Server):
-    """uvicorn that tells a waiting thread when it is accepting connections."""
+    """uvicorn that tells a waiting thread when it is accepting connections, stops at once
+    when asked from any thread, and otherwise wakes once a second (uvicorn's own loop
+    wakes ten times a second to look at ``should_exit``: most of an idle mock's CPU)."""
 
     def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None] | None = None) -> None:
         super().__init__(config)
         self.ready = threading.Event()
         self._on_ready = on_ready
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        """Stop on SIGINT/SIGTERM and exit normally (uvicorn would re-raise the signal)."""
-        super().handle_exit(sig, frame)
-        self._captured_signals.clear()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._exit: asyncio.Event | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -43,6 +45,42 @@ class _Server(uvicorn.Server):
             self.ready.set()
             if self._on_ready is not None:
                 self._on_ready()
+
+    async def main_loop(self) -> None:
+        self._exit = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        counter = 0
+        while not await self.on_tick(counter):  # every tenth count refreshes the Date header
+            counter = (counter + 10) % 864000
+            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._exit.wait(), 1.0)
+
+    def request_exit(self) -> None:
+        """Stop serving; from any thread, or a signal handler."""
+        self.should_exit = True
+        loop, event = self._loop, self._exit
+        if loop is not None and event is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                loop.call_soon_threadsafe(event.set)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """SIGINT/SIGTERM stop the mock, which then exits normally (uvicorn's own handler
+        raises the signal again once it has stopped); a second Ctrl-C forces it."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        self.request_exit()
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -161,7 +199,7 @@ class MockServer:
         """Stop serving; hung requests are let go. Safe to call twice."""
         self.ctx.closing.set()
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.request_exit()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import selectors
 import signal
@@ -15,8 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mockserver.app import create_app
+from mockserver.core.context import MockContext
 from mockserver.defaults import NANONETS_API_KEY
-from mockserver.server import MockServer, PortInUseError, bind_socket
+from mockserver.server import MockServer, PortInUseError, _Server, bind_socket, uvicorn_config
 
 pytestmark = pytest.mark.integration
 
@@ -127,6 +130,38 @@ def test_stop_lets_go_of_a_hung_request() -> None:
     worker.join(10)
     assert time.monotonic() - started < 5
     assert errors and not worker.is_alive()
+
+
+def test_an_idle_server_ticks_once_a_second_and_stops_as_soon_as_asked() -> None:
+    """uvicorn's own loop wakes ten times a second to look for a stop (most of an idle
+    mock's CPU); the mock's wakes once a second (the Date header's resolution) and ends
+    the moment another thread asks it to."""
+    ctx = MockContext()
+    server = _Server(uvicorn_config(create_app(ctx)))
+    ticks: list[int] = []
+
+    async def on_tick(counter: int) -> bool:
+        ticks.append(counter)
+        return server.should_exit
+
+    server.on_tick = on_tick  # type: ignore[method-assign]
+
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        task = asyncio.create_task(server.main_loop())
+        await asyncio.sleep(0.35)  # an idle moment (what is measured): uvicorn's would tick 3 times
+        assert ticks == [0]
+        asked = loop.time()
+        threading.Thread(target=server.request_exit).start()  # as stop() does
+        await asyncio.wait_for(task, 5)
+        return loop.time() - asked
+
+    try:
+        took = asyncio.run(scenario())
+    finally:
+        ctx.close()
+    assert ticks == [0, 10]  # one more: the Date header is refreshed every tenth count
+    assert took < 0.9  # at once, not at the next second's tick
 
 
 def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
