@@ -17,10 +17,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import __version__, config, lock, logs, redact
+from . import __version__, lock, logs, redact
 from .errors import ConfigError, DocinboxError, StoreError
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
 
@@ -259,10 +262,14 @@ def _say(args: argparse.Namespace, text: str) -> None:
         print(text)
 
 
-def load(path: Path | None) -> config.Settings:
+def load(path: Path | None) -> Settings:
     """The configuration (``-c``, else :func:`daemon.config.locate`'s), its secrets
     registered at once: any text shown or stored from here on is scrubbed of every form
-    of them (daemon.redact)."""
+    of them (daemon.redact).  The configuration (with every service's declarations) is
+    imported here, not with this module: ``--help`` does not need it, nor does the
+    inspection helper, whose start imports the console script's module again."""
+    from . import config
+
     settings = config.load_located(path)
     redact.register(settings.secrets())
     return settings
@@ -345,6 +352,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from . import config
+
     path, written = config.init()
     if not written:
         _say(args, f"docinbox: {path} already exists; left as it is")
@@ -459,7 +468,7 @@ def cmd_autostart(args: argparse.Namespace) -> int:
     stopped right now (no session bus: SSH, ``su``, CI); the warning says what to run."""
     import shlex
 
-    from . import autostart
+    from . import autostart, config
 
     host = autostart.Host.current(enable=not args.no_enable)
     if args.action == "install":
