@@ -100,6 +100,7 @@ class Daemon:
         self.files: FileServer | None = None
         self.watcher: InboxWatcher | None = None
         self.desk: desk.DeskServer | None = None
+        self.inspector: sniff.Inspector | None = None
         self._notify = notify
         self.notifications: Any = None
         #: ``docinbox run -v/-q``: wins over the configuration's log level, also at a reload.
@@ -184,6 +185,13 @@ class Daemon:
         f = self.settings.folders
         _make_folders(f)
         self.lock()
+        # The inspection helper (a Python process of its own, ~0.3 s to start) boots while
+        # the rest starts; --once with an empty inbox does not start it (close would wait
+        # for it: the exit of a run with nothing to do).
+        self.inspector = inspector = sniff.Inspector()
+        warming = None
+        if not self._once or _has_entries(f.inbox):
+            warming = self._spawn(asyncio.to_thread(inspector.warm), "warm")
         self.store = store = open_store(f.state, clock=self.clock)
         if self._start_mock:
             self.mock, self.settings = await asyncio.to_thread(embedded.start_mock, self.settings)
@@ -198,7 +206,7 @@ class Daemon:
             health=Health(store, self.clock),
             retry=RetryPolicy(self.settings.retry, self._rng),
             ignore=IgnoreRules(self.settings.watcher.ignore),
-            inspector=sniff.Inspector(),
+            inspector=inspector,
             once=self._once,
         )
         recover(rt)
@@ -215,15 +223,12 @@ class Daemon:
         requests = _take_requests(store, self.control, stop=self.stop, reload=self._reload)
         for body in [*loops.bodies(), requests.watch]:
             self._spawn(body(), body.__name__)
-        # --once starts on what is there (the first inspection starts the helper): warming
-        # it would only hold up the exit of a run with nothing to do (close waits for it).
-        warming = None if self._once else self._spawn(asyncio.to_thread(rt.inspector.warm), "warm")
         if not self._once:
             self.desk = await desk.start(rt, self.control, self._spawn)
         rt.signals.all()
         self.watcher = loops.watcher = self._watcher(rt, loops)
         await asyncio.to_thread(self.watcher.start)
-        if warming is not None:  # "watching" means ready
+        if warming is not None and not self._once:  # "watching" means ready
             await asyncio.wait({warming}, timeout=WARM_WAIT)
         if self._once:  # only now: the start-up scan has told what is pending
             self._spawn(loops.until_idle(), "once")
@@ -327,8 +332,8 @@ class Daemon:
     # --- stop -----------------------------------------------------------------------------
 
     async def _shutdown(self) -> None:
-        if self.rt is not None:
-            self.rt.inspector.close()  # an inspection under way ends now, not in 30 s
+        if self.inspector is not None:
+            self.inspector.close()  # an inspection under way ends now, not in 30 s
         if self.watcher is not None:
             await asyncio.to_thread(self.watcher.stop)
         if self.desk is not None:  # its event streams end now, not after a grace period
@@ -372,6 +377,15 @@ def _make_folders(f: Folders) -> None:
     for folder in (f.inbox, f.outbox, f.failed, f.archive, f.state.parent):
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
+
+
+def _has_entries(folder: Path) -> bool:
+    """Whether *folder* holds anything at all (one directory entry read, not a walk)."""
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return False
 
 
 def _take_requests(
