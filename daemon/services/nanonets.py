@@ -196,47 +196,30 @@ class Nanonets(Service):
         """The prediction request: a link as LabelUrls, a small file as one buffer (one
         write instead of a dozen for the parts), a larger one streamed."""
         metadata = json.dumps({"docinbox_job": doc.job_id, "sha256": doc.sha256})
+        endpoint = f"/api/v2/OCR/Model/{model}/Label{'Urls' if doc.url is not None else 'File'}/"
+
+        async def post(**body: Any) -> httpx.Response:
+            return await http.send(
+                self.client,
+                "POST",
+                endpoint,
+                service=self.name,
+                auth=self.auth,
+                params=params,
+                **body,
+            )
+
+        mime = MIME.get(doc.kind, "application/pdf")
         if doc.url is not None:
-            response = await http.send(
-                self.client,
-                "POST",
-                f"/api/v2/OCR/Model/{model}/LabelUrls/",
-                service=self.name,
-                auth=self.auth,
-                params=params,
-                json={"urls": [doc.url], "request_metadata": metadata},
+            return await post(json={"urls": [doc.url], "request_metadata": metadata})
+        if doc.size <= SMALL_UPLOAD:
+            fields = {"request_metadata": metadata}
+            payload, ctype = http.multipart(fields, "file", doc.name, read_document(doc), mime)
+            return await post(content=payload, headers={"Content-Type": ctype})
+        with open_document(doc) as fh:  # streamed: httpx reads the file in chunks
+            return await post(
+                files={"file": (doc.name, fh, mime)}, data={"request_metadata": metadata}
             )
-        elif doc.size <= SMALL_UPLOAD:
-            payload, ctype = http.multipart(
-                {"request_metadata": metadata},
-                "file",
-                doc.name,
-                read_document(doc),
-                MIME.get(doc.kind, "application/pdf"),
-            )
-            response = await http.send(
-                self.client,
-                "POST",
-                f"/api/v2/OCR/Model/{model}/LabelFile/",
-                service=self.name,
-                auth=self.auth,
-                params=params,
-                content=payload,
-                headers={"Content-Type": ctype},
-            )
-        else:
-            with open_document(doc) as fh:  # streamed: httpx reads the file in chunks
-                response = await http.send(
-                    self.client,
-                    "POST",
-                    f"/api/v2/OCR/Model/{model}/LabelFile/",
-                    service=self.name,
-                    auth=self.auth,
-                    params=params,
-                    files={"file": (doc.name, fh, MIME.get(doc.kind, "application/pdf"))},
-                    data={"request_metadata": metadata},
-                )
-        return response
 
     async def _poll_one(self, doc: SourceDocument) -> Outcome:
         model = str(doc.remote.get("model_id") or self._model(doc))
