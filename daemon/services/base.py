@@ -241,6 +241,20 @@ class Service(ABC):
     def accepts(self, kind: str) -> bool:
         return kind in self.kinds
 
+    def make_client(self, *, max_connections: int | None = None) -> httpx.AsyncClient:
+        """The client every request of the service goes through: its base URL, timeout
+        and proxy, at the pace of :attr:`pacer` (made first), with *max_connections*
+        (default: the ``concurrency`` ceiling)."""
+        settings = self.settings
+        return http.make_client(
+            settings.base_url,
+            timeout=settings.timeout,
+            transport=self.ctx.transport,
+            proxy=settings.proxy,
+            max_connections=max_connections or settings.concurrency,
+            pacer=self.pacer,
+        )
+
     def make_pacer(
         self,
         lanes: Mapping[str, Quota | None],

@@ -235,14 +235,7 @@ class MineruFamily(Service):
         )  # fmt: skip
         self.part_pages = min(settings.split_pages or self.max_pages, self.max_pages)
         self.page_ranges = settings.split_by_page_ranges
-        self.client = http.make_client(
-            settings.base_url,
-            timeout=settings.timeout,
-            transport=ctx.transport,
-            proxy=settings.proxy,
-            max_connections=max(settings.concurrency, 8),
-            pacer=self.pacer,
-        )
+        self.client = self.make_client(max_connections=max(settings.concurrency, 8))
         self.dialect = answers.Dialect(
             self.name,
             self.clock,

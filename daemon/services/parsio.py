@@ -135,14 +135,7 @@ class Parsio(Service):
         self.pacer = self.make_pacer(
             {"api": None}, same_host(settings.base_url, "api"), {"submit": "api", "poll": "api"}
         )
-        self.client = http.make_client(
-            settings.base_url,
-            timeout=settings.timeout,
-            transport=ctx.transport,
-            proxy=settings.proxy,
-            max_connections=settings.concurrency,
-            pacer=self.pacer,
-        )
+        self.client = self.make_client()
         self.headers = {"X-API-Key": settings.credential.value or ""}
 
     def _mailbox(self, doc: SourceDocument) -> str:
