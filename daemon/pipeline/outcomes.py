@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from ..errors import (
     DocinboxError,
     DocumentVanished,
     HostError,
+    InternalError,
     QuotaExceeded,
     RateLimited,
     RawOutputLost,
@@ -45,7 +46,7 @@ from ..errors import (
 )
 from ..outbox import fail_original
 from ..outbox.merge import PartOutputLost
-from ..services import Accepted, Received
+from ..services import Accepted, BatchOutcome, Received
 from ..store import TERMINAL, Job, State
 from . import parts
 from .runtime import Runtime
@@ -64,6 +65,34 @@ class Outcomes:
         self.budgets = budgets.shared(rt.store, rt.services, rt.clock)
 
     # --- a service answered ---------------------------------------------------------------
+
+    async def answers(
+        self,
+        service: str,
+        jobs: Sequence[Job],
+        expect: State,
+        asking: Awaitable[BatchOutcome],
+        *,
+        doing: str,
+    ) -> None:
+        """Apply what *asking* (one request about *jobs*, in state *expect*) brought: an
+        error of the whole request is each job's; anything else it raises is a bug,
+        recorded on the jobs, never hidden; a job the answer leaves out, an internal error."""
+        try:
+            answers = await asking
+        except DocinboxError as exc:
+            answers = {j.id: exc for j in jobs}
+        except Exception as exc:
+            log.exception("unexpected error while %s %s", doing, service)
+            error = InternalError(
+                f"internal error while {doing} {service}: {type(exc).__name__}: {exc}"
+            )
+            answers = {j.id: error for j in jobs}
+        for job in jobs:
+            answer = answers.get(job.id) or InternalError(
+                f"{service} said nothing about {job.rel_path}"
+            )
+            await self.apply(job.id, expect, answer)
 
     async def apply(
         self, job_id: int, expect: State, outcome: Received | Accepted | DocinboxError

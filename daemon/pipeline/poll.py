@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from ..errors import DocinboxError, InternalError
 from ..services import Service
 from ..store import Job, State
 from .outcomes import Outcomes
@@ -24,21 +23,8 @@ log = logging.getLogger("docinbox")
 
 async def poll(rt: Runtime, outcomes: Outcomes, service: Service, jobs: Sequence[Job]) -> None:
     docs = [rt.document(j) for j in jobs]
-    try:
-        answers = await service.poll(docs, checkpoint(rt))
-    except DocinboxError as exc:
-        answers = {j.id: exc for j in jobs}
-    except Exception as exc:  # a bug: recorded on the documents, never hidden
-        log.exception("%s: unexpected error while polling", service.name)
-        error = InternalError(
-            f"internal error while asking {service.name}: {type(exc).__name__}: {exc}"
-        )
-        answers = {j.id: error for j in jobs}
-    for job in jobs:
-        answer = answers.get(job.id) or InternalError(
-            f"{service.name} said nothing about {job.rel_path}"
-        )
-        await outcomes.apply(job.id, State.SUBMITTED, answer)
+    asking = service.poll(docs, checkpoint(rt))
+    await outcomes.answers(service.name, jobs, State.SUBMITTED, asking, doing="asking")
 
 
 def wake(rt: Runtime, service: str, ids: Mapping[str, str]) -> int:

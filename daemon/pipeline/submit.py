@@ -21,7 +21,6 @@ from ..errors import (
     DocinboxError,
     DocumentChanging,
     DocumentVanished,
-    InternalError,
     StaleTransition,
 )
 from ..services import Service
@@ -68,21 +67,8 @@ async def submit(rt: Runtime, outcomes: Outcomes, service: Service, jobs: Sequen
     rt.changed()
     docs = [rt.document(j) for j in started]
     await rt.durable.wait()  # the intent on disk before the request
-    try:
-        answers = await service.submit(docs, checkpoint(rt))
-    except DocinboxError as exc:  # the request for the whole batch failed
-        answers = {j.id: exc for j in started}
-    except Exception as exc:  # a bug: recorded on the documents, never hidden
-        log.exception("%s: unexpected error while submitting", service.name)
-        error = InternalError(
-            f"internal error while sending to {service.name}: {type(exc).__name__}: {exc}"
-        )
-        answers = {j.id: error for j in started}
-    for job in started:
-        answer = answers.get(job.id) or InternalError(
-            f"{service.name} said nothing about {job.rel_path}"
-        )
-        await outcomes.apply(job.id, State.SUBMITTING, answer)
+    sending = service.submit(docs, checkpoint(rt))
+    await outcomes.answers(service.name, started, State.SUBMITTING, sending, doing="sending to")
 
 
 def begin(rt: Runtime, jobs: Sequence[Job]) -> list[Job]:
