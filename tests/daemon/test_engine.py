@@ -492,3 +492,32 @@ def test_what_a_step_acts_on_is_on_disk_first(
     assert code == 0 and seen_at_request == ["submitting"]
     assert seen_at_archive == ["received"]
     assert durable["recibo.pdf"] == "done"  # and the last state too, by the end
+
+
+def test_a_bug_met_while_asking_a_service_is_recorded_on_the_documents(
+    workdir: Path, mock: MockContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not a service's error, not hidden: the documents fail as ``internal`` with what
+    happened, the log has the traceback, and the daemon goes on."""
+
+    class Buggy(httpx.AsyncBaseTransport):
+        def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+            self.inner = inner
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/LabelFile/"):
+                raise RuntimeError("boom")
+            return await self.inner.handle_async_request(request)
+
+    (workdir / "inbox" / "recibo.pdf").write_bytes(receipt_pdf())
+    settings = config.load(write_config(workdir, "http://mock", retry="max_attempts = 2"))
+    transport = Buggy(httpx.ASGITransport(app=create_app(mock)))
+    engine = Engine(settings, transport=transport, start_mock=False, fsync=False)
+    try:
+        assert engine.run(once=True) == 1
+    finally:
+        engine.close()
+    err = read_json(workdir / "failed" / "recibo.pdf.error.json")
+    assert err["error"] == "internal"
+    assert "internal error while sending to nanonets: RuntimeError: boom" in err["message"]
+    assert "unexpected error while sending to nanonets" in caplog.text
